@@ -1,0 +1,43 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/wgtorrent/wgtorrent/killswitch"
+)
+
+type killswitchCmd struct {
+	Status killswitchStatusCmd `cmd:"" help:"Show whether the kill switch is armed, its mode and its counters."`
+	Off    killswitchOffCmd    `cmd:"" help:"Remove the kill switch (also one left by --killswitch persist or a crash)."`
+}
+
+type killswitchStatusCmd struct {
+	Verbose bool `short:"v" help:"Also print the rules."`
+}
+
+func (c *killswitchStatusCmd) Run() error {
+	st, err := killswitch.Firewall{}.Status()
+	if err != nil {
+		return err
+	}
+	if !st.Present {
+		fmt.Println("kill switch: not armed (no table", killswitch.TableName+")")
+		return nil
+	}
+	fmt.Printf("kill switch: armed, mode %s\nrejected outgoing packets: %d\ndropped incoming packets: %d\n",
+		st.Mode, st.RejectedOut, st.DroppedIn)
+	if c.Verbose {
+		fmt.Print(st.Rules)
+	}
+	return nil
+}
+
+type killswitchOffCmd struct{}
+
+func (killswitchOffCmd) Run() error {
+	if err := (killswitch.Firewall{}).Remove(); err != nil {
+		return err
+	}
+	fmt.Println("kill switch removed: traffic is no longer blocked outside the tunnel")
+	return nil
+}

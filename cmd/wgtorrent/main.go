@@ -1,0 +1,77 @@
+// Command wgtorrent is a BitTorrent client whose every packet travels through
+// a WireGuard tunnel, behind a kill switch. main parses flags and environment
+// (WGTORRENT_<FLAG>), builds the pieces and runs them under one context that
+// SIGINT and SIGTERM cancel.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/wgtorrent/wgtorrent/internal/session"
+)
+
+// version is set by the linker (-X main.version=...).
+var version = "0.1.0-dev"
+
+type cli struct {
+	LogLevel  slog.Level `help:"Log level: debug, info, warn, error." default:"info"`
+	LogFormat string     `help:"Log format: text or json." enum:"text,json" default:"text"`
+
+	Tunnel     tunnelCmd     `cmd:"" help:"Bring the WireGuard tunnel up behind the kill switch and print its status."`
+	Killswitch killswitchCmd `cmd:"" help:"Inspect or remove the kill switch."`
+	Demo       demoCmd       `cmd:"" help:"Build a private lab in network namespaces and show a real tunnel at work (root)."`
+	Version    versionCmd    `cmd:"" help:"Print the version."`
+}
+
+type versionCmd struct{}
+
+func (versionCmd) Run() error { fmt.Println("wgtorrent", version); return nil }
+
+func main() {
+	var c cli
+	kctx := kong.Parse(&c,
+		kong.Name("wgtorrent"),
+		kong.Description("A BitTorrent client bound to a WireGuard tunnel, with a kill switch."),
+		kong.DefaultEnvars("WGTORRENT"),
+		kong.UsageOnError(),
+	)
+	log := newLogger(os.Stderr, c.LogLevel, c.LogFormat)
+	slog.SetDefault(log)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	kctx.BindTo(ctx, (*context.Context)(nil))
+	kctx.Bind(log)
+
+	err := kctx.Run()
+	if err == nil {
+		return
+	}
+	fmt.Fprintln(os.Stderr, "wgtorrent:", err)
+	stop()
+	os.Exit(exitCode(err))
+}
+
+// exitCode: 2 for input the user must fix, 1 for failures at run time.
+func exitCode(err error) int {
+	if errors.Is(err, session.ErrConfig) {
+		return 2
+	}
+	return 1
+}
+
+func newLogger(w *os.File, level slog.Level, format string) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

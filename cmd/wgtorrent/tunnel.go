@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/wgtorrent/wgtorrent/internal/session"
+	"github.com/wgtorrent/wgtorrent/killswitch"
+	"github.com/wgtorrent/wgtorrent/vpn"
+)
+
+// tunnelFlags are shared by every command that brings the tunnel up.
+type tunnelFlags struct {
+	Config           string         `help:"WireGuard config file (wg-quick format) from your VPN provider." type:"existingfile" required:""`
+	Interface        string         `help:"Name of the tunnel interface." default:"wgt0"`
+	KillSwitch       string         `name:"killswitch" help:"Kill switch: on (removed at exit), persist (stays after exit), off." enum:"on,persist,off" default:"on"`
+	LAN              []netip.Prefix `name:"lan" help:"LAN ranges allowed outside the tunnel (CIDR, comma separated)." sep:","`
+	HandshakeTimeout time.Duration  `help:"Give up when the server does not answer within this time." default:"15s"`
+}
+
+func (f tunnelFlags) options(log *slog.Logger, inboundPorts ...uint16) session.Options {
+	return session.Options{
+		ConfigPath:       f.Config,
+		Interface:        f.Interface,
+		KillSwitch:       killswitch.Mode(f.KillSwitch),
+		AllowLAN:         f.LAN,
+		LANInboundPorts:  inboundPorts,
+		HandshakeTimeout: f.HandshakeTimeout,
+		Logger:           log,
+	}
+}
+
+type tunnelCmd struct {
+	tunnelFlags
+	JSON bool `help:"Print one JSON object a line instead of text."`
+}
+
+// tunnelLine is the --json status record.
+type tunnelLine struct {
+	vpn.Status
+	KillSwitch string `json:"killswitch"`
+}
+
+func (c *tunnelCmd) Run(ctx context.Context, log *slog.Logger) error {
+	s, err := session.Start(ctx, c.options(log))
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	enc := json.NewEncoder(os.Stdout)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		st := s.Tunnel.Status()
+		if c.JSON {
+			if err := enc.Encode(tunnelLine{st, s.KillSwitchState()}); err != nil {
+				return fmt.Errorf("write status: %w", err)
+			}
+		} else {
+			fmt.Printf("%-10s %s endpoint %s handshake %s rx %d tx %d killswitch %s\n",
+				st.State, st.Interface, st.Endpoint, handshakeAge(st), st.RxBytes, st.TxBytes, s.KillSwitchState())
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+func handshakeAge(st vpn.Status) string {
+	if st.LastHandshake.IsZero() {
+		return "never"
+	}
+	return time.Since(st.LastHandshake).Round(time.Second).String() + " ago"
+}

@@ -1,0 +1,160 @@
+// Package session brings up what every wgtorrent command stands on, in the
+// order that keeps it leak-free: read the config, resolve the endpoint, arm
+// the kill switch, then bring up the tunnel. Close undoes it in reverse, and
+// leaves the kill switch in place when its mode says so.
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/wgtorrent/wgtorrent/killswitch"
+	"github.com/wgtorrent/wgtorrent/vpn"
+)
+
+// ErrConfig marks errors caused by the user's input (exit status 2).
+var ErrConfig = errors.New("bad configuration")
+
+// Options are what the commands share.
+type Options struct {
+	ConfigPath       string
+	Interface        string
+	KillSwitch       killswitch.Mode
+	AllowLAN         []netip.Prefix
+	LANInboundPorts  []uint16
+	HandshakeTimeout time.Duration
+	Logger           *slog.Logger
+}
+
+// Session is a tunnel with its kill switch.
+type Session struct {
+	Config *vpn.Config
+	Tunnel *vpn.Tunnel
+	Mode   killswitch.Mode
+	fw     killswitch.Firewall
+	log    *slog.Logger
+}
+
+// Start arms the kill switch and brings the tunnel up.
+func Start(ctx context.Context, o Options) (*Session, error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	cfg, warnings, err := vpn.Load(o.ConfigPath)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	for _, w := range warnings {
+		log.Warn(w, "config", o.ConfigPath)
+	}
+	mode := o.KillSwitch
+	if mode == "" {
+		mode = killswitch.ModeOn
+	}
+	iface := o.Interface
+	if iface == "" {
+		iface = vpn.DefaultInterface
+	}
+	mark := cfg.Interface.FwMark
+	if mark == 0 {
+		mark = vpn.DefaultFwMark
+	}
+	// Resolve before the rules close: afterwards only these addresses pass.
+	endpoints, err := vpn.ResolveEndpoints(ctx, cfg, net.DefaultResolver)
+	if err != nil {
+		return nil, err
+	}
+	s := &Session{Config: cfg, Mode: mode, log: log}
+	if mode == killswitch.ModeOff {
+		log.Warn("KILL SWITCH OFF: if the tunnel drops, traffic may leave outside it")
+	} else {
+		spec := killswitch.Spec{
+			TunnelInterface: iface,
+			Endpoints:       validEndpoints(endpoints),
+			FwMark:          mark,
+			AllowLAN:        o.AllowLAN,
+			LANInboundPorts: o.LANInboundPorts,
+			TunnelIPv6:      hasIPv6(cfg),
+			Mode:            mode,
+		}
+		rs, err := killswitch.Build(spec)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		if err := s.fw.Apply(rs); err != nil {
+			return nil, err
+		}
+		log.Info("kill switch armed", "mode", mode, "endpoints", spec.Endpoints, "lan", o.AllowLAN)
+	}
+	t, err := vpn.Up(ctx, cfg, vpn.Options{
+		Interface:        iface,
+		FwMark:           mark,
+		Endpoints:        endpoints,
+		HandshakeTimeout: o.HandshakeTimeout,
+		Logger:           log,
+	})
+	if err != nil {
+		// The tunnel never came up; the kill switch stays only if asked to.
+		s.releaseKillSwitch()
+		return nil, err
+	}
+	s.Tunnel = t
+	return s, nil
+}
+
+// KillSwitchState is what the front ends show.
+func (s *Session) KillSwitchState() string {
+	if s.Mode == killswitch.ModeOff {
+		return "off"
+	}
+	return "armed"
+}
+
+// Close brings the tunnel down, then removes the kill switch unless its mode
+// is persist.
+func (s *Session) Close() error {
+	var errs []error
+	if s.Tunnel != nil {
+		errs = append(errs, s.Tunnel.Close())
+	}
+	errs = append(errs, s.releaseKillSwitch())
+	return errors.Join(errs...)
+}
+
+func (s *Session) releaseKillSwitch() error {
+	switch s.Mode {
+	case killswitch.ModeOn:
+		if err := s.fw.Remove(); err != nil {
+			return err
+		}
+		s.log.Info("kill switch removed")
+	case killswitch.ModePersist:
+		s.log.Warn("kill switch left in place (persist): all traffic stays blocked until `wgtorrent killswitch off`")
+	}
+	return nil
+}
+
+func validEndpoints(eps []netip.AddrPort) []netip.AddrPort {
+	var out []netip.AddrPort
+	for _, ep := range eps {
+		if ep.IsValid() {
+			out = append(out, ep)
+		}
+	}
+	return out
+}
+
+func hasIPv6(cfg *vpn.Config) bool {
+	for _, a := range cfg.Interface.Addresses {
+		if a.Addr().Is6() {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,137 @@
+package vpn
+
+import (
+	"bufio"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// State is the tunnel's health as a user reads it.
+type State string
+
+const (
+	StateConnecting State = "connecting" // no handshake yet
+	StateUp         State = "up"         // recent handshake, replies arriving
+	StateStale      State = "stale"      // we send but nothing comes back
+	StateDown       State = "down"       // no session (handshake expired) or no interface
+)
+
+// Status is a snapshot of the tunnel, read from the device.
+type Status struct {
+	State             State     `json:"state"`
+	Interface         string    `json:"interface"`
+	Addresses         []string  `json:"addresses"`
+	Endpoint          string    `json:"endpoint"`
+	LastHandshake     time.Time `json:"-"`
+	LastHandshakeUnix int64     `json:"last_handshake_unix"`
+	RxBytes           uint64    `json:"rx_bytes"`
+	TxBytes           uint64    `json:"tx_bytes"`
+}
+
+// HandshakeAge is how long ago the last handshake completed, or 0 without one.
+func (s Status) HandshakeAge(now time.Time) time.Duration {
+	if s.LastHandshake.IsZero() {
+		return 0
+	}
+	return now.Sub(s.LastHandshake)
+}
+
+// peerStats is what the UAPI "get" operation says about the first peer.
+type peerStats struct {
+	Endpoint      string
+	LastHandshake time.Time
+	RxBytes       uint64
+	TxBytes       uint64
+}
+
+// parseUAPIGet reads wireguard-go's IpcGet output. Only per-peer counters are
+// kept; the private key line is skipped without being stored.
+func parseUAPIGet(s string) ([]peerStats, error) {
+	var peers []peerStats
+	var secs, nsecs int64
+	flush := func() {
+		if len(peers) > 0 && secs != 0 {
+			peers[len(peers)-1].LastHandshake = time.Unix(secs, nsecs)
+		}
+		secs, nsecs = 0, 0
+	}
+	sc := bufio.NewScanner(strings.NewReader(s))
+	for sc.Scan() {
+		key, value, ok := strings.Cut(sc.Text(), "=")
+		if !ok {
+			continue
+		}
+		var err error
+		switch key {
+		case "public_key":
+			flush()
+			peers = append(peers, peerStats{})
+		case "endpoint":
+			if len(peers) > 0 {
+				peers[len(peers)-1].Endpoint = value
+			}
+		case "last_handshake_time_sec":
+			secs, err = strconv.ParseInt(value, 10, 64)
+		case "last_handshake_time_nsec":
+			nsecs, err = strconv.ParseInt(value, 10, 64)
+		case "rx_bytes":
+			if len(peers) > 0 {
+				peers[len(peers)-1].RxBytes, err = strconv.ParseUint(value, 10, 64)
+			}
+		case "tx_bytes":
+			if len(peers) > 0 {
+				peers[len(peers)-1].TxBytes, err = strconv.ParseUint(value, 10, 64)
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("vpn: read device state: %s: %w", key, err)
+		}
+	}
+	flush()
+	return peers, sc.Err()
+}
+
+// Session lifetimes from the WireGuard paper: a session is unusable after
+// RejectAfterTime, and a peer that received data answers within
+// KeepaliveTimeout even when it has nothing to send.
+const (
+	rejectAfterTime  = 180 * time.Second
+	keepaliveTimeout = 10 * time.Second
+	// staleAfter leaves the peer a margin over keepaliveTimeout before we
+	// call silence suspicious.
+	staleAfter = keepaliveTimeout + 5*time.Second
+)
+
+// healthTracker turns successive counter samples into a State. It remembers
+// when each counter last moved: sending without hearing back for longer than
+// staleAfter means the path is broken even though the session still looks
+// valid.
+type healthTracker struct {
+	rx, tx     uint64
+	rxAt, txAt time.Time
+}
+
+func (h *healthTracker) observe(now time.Time, linkUp bool, st peerStats) State {
+	if h.rxAt.IsZero() {
+		h.rxAt, h.txAt = now, now
+	}
+	if st.RxBytes != h.rx {
+		h.rx, h.rxAt = st.RxBytes, now
+	}
+	if st.TxBytes != h.tx {
+		h.tx, h.txAt = st.TxBytes, now
+	}
+	switch {
+	case !linkUp:
+		return StateDown
+	case st.LastHandshake.IsZero():
+		return StateConnecting
+	case now.Sub(st.LastHandshake) > rejectAfterTime:
+		return StateDown
+	case h.txAt.Sub(h.rxAt) > staleAfter:
+		return StateStale
+	}
+	return StateUp
+}

@@ -1,0 +1,465 @@
+//go:build linux
+
+package vpn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+	"golang.zx2c4.com/wireguard/conn"
+	"golang.zx2c4.com/wireguard/device"
+	"golang.zx2c4.com/wireguard/tun"
+)
+
+const defaultMTU = 1420
+
+// Tunnel is a running WireGuard interface with its routing.
+type Tunnel struct {
+	cfg       *Config
+	opt       Options
+	plan      RoutePlan
+	log       *slog.Logger
+	endpoints []netip.AddrPort
+
+	mu     sync.Mutex
+	dev    *device.Device
+	health healthTracker
+	last   Status
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// Up creates the TUN device, configures WireGuard and routing, and waits
+// for the first handshake. On error everything it made is removed.
+func Up(ctx context.Context, cfg *Config, opt Options) (*Tunnel, error) {
+	if opt.Interface == "" {
+		opt.Interface = DefaultInterface
+	}
+	if opt.FwMark == 0 {
+		opt.FwMark = cfg.Interface.FwMark
+	}
+	if opt.FwMark == 0 {
+		opt.FwMark = DefaultFwMark
+	}
+	if opt.Table == 0 {
+		opt.Table = configTable(cfg.Interface.Table)
+	}
+	if opt.HandshakeTimeout == 0 {
+		opt.HandshakeTimeout = 15 * time.Second
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.Endpoints == nil {
+		eps, err := ResolveEndpoints(ctx, cfg, net.DefaultResolver)
+		if err != nil {
+			return nil, err
+		}
+		opt.Endpoints = eps
+	}
+	t := &Tunnel{
+		cfg:       cfg,
+		opt:       opt,
+		plan:      planRoutes(cfg, opt.Table, opt.FwMark),
+		log:       opt.Logger.With("interface", opt.Interface),
+		endpoints: opt.Endpoints,
+		done:      make(chan struct{}),
+	}
+	if err := t.removeLeftovers(); err != nil {
+		return nil, err
+	}
+	if err := t.bringUp(); err != nil {
+		t.teardown()
+		return nil, err
+	}
+	if err := t.addRules(); err != nil {
+		t.teardown()
+		return nil, err
+	}
+	if err := t.waitHandshake(ctx); err != nil {
+		t.teardown()
+		return nil, err
+	}
+	sctx, cancel := context.WithCancel(context.Background())
+	t.cancel = cancel
+	go t.supervise(sctx)
+	t.log.Info("tunnel up", "endpoint", t.endpointString(), "addresses", t.addressStrings())
+	return t, nil
+}
+
+// configTable reads wg-quick's Table= value; names and "auto" mean ours.
+func configTable(s string) int {
+	var n int
+	if _, err := fmt.Sscanf(s, "%d", &n); err == nil && n > 0 {
+		return n
+	}
+	return DefaultTable
+}
+
+// ResolveEndpoints looks up each peer's endpoint. It must run before the kill
+// switch closes, which then allows exactly these addresses.
+func ResolveEndpoints(ctx context.Context, cfg *Config, r *net.Resolver) ([]netip.AddrPort, error) {
+	eps := make([]netip.AddrPort, len(cfg.Peers))
+	for i, p := range cfg.Peers {
+		if p.EndpointHost == "" {
+			continue
+		}
+		if ip, err := netip.ParseAddr(p.EndpointHost); err == nil {
+			eps[i] = netip.AddrPortFrom(ip.Unmap(), p.EndpointPort)
+			continue
+		}
+		ips, err := r.LookupNetIP(ctx, "ip", p.EndpointHost)
+		if err != nil || len(ips) == 0 {
+			return nil, fmt.Errorf("vpn: resolve endpoint %s: %w (check the Endpoint line and your DNS)", p.Endpoint(), err)
+		}
+		// Prefer IPv4: it works on every uplink.
+		slices.SortStableFunc(ips, func(a, b netip.Addr) int {
+			if a.Unmap().Is4() == b.Unmap().Is4() {
+				return 0
+			}
+			if a.Unmap().Is4() {
+				return -1
+			}
+			return 1
+		})
+		eps[i] = netip.AddrPortFrom(ips[0].Unmap(), p.EndpointPort)
+	}
+	return eps, nil
+}
+
+// Interface is the tunnel's interface name.
+func (t *Tunnel) Interface() string { return t.opt.Interface }
+
+// FwMark is the mark on the tunnel's own UDP packets.
+func (t *Tunnel) FwMark() uint32 { return t.opt.FwMark }
+
+// Endpoints are the resolved peer endpoints, one per peer.
+func (t *Tunnel) Endpoints() []netip.AddrPort { return slices.Clone(t.endpoints) }
+
+// Addresses are the tunnel's own addresses.
+func (t *Tunnel) Addresses() []netip.Prefix { return slices.Clone(t.cfg.Interface.Addresses) }
+
+// Done is closed once the tunnel is closed.
+func (t *Tunnel) Done() <-chan struct{} { return t.done }
+
+func (t *Tunnel) endpointString() string {
+	for _, ep := range t.endpoints {
+		if ep.IsValid() {
+			return ep.String()
+		}
+	}
+	return ""
+}
+
+func (t *Tunnel) addressStrings() []string {
+	var s []string
+	for _, a := range t.cfg.Interface.Addresses {
+		s = append(s, a.String())
+	}
+	return s
+}
+
+// bringUp makes the device and its addresses and routes. It is also how the
+// supervisor rebuilds a tunnel whose interface vanished.
+func (t *Tunnel) bringUp() error {
+	mtu := t.cfg.Interface.MTU
+	if mtu == 0 {
+		mtu = defaultMTU
+	}
+	tdev, err := tun.CreateTUN(t.opt.Interface, mtu)
+	if err != nil {
+		return fmt.Errorf("vpn: create TUN %s: %w (is /dev/net/tun there, and do you have CAP_NET_ADMIN?)", t.opt.Interface, err)
+	}
+	dev := device.NewDevice(tdev, conn.NewDefaultBind(), t.wgLogger())
+	uapi, err := uapiConfig(t.cfg, t.opt.FwMark, t.endpoints)
+	if err == nil {
+		err = dev.IpcSet(uapi)
+	}
+	if err != nil {
+		dev.Close()
+		// The UAPI text holds the private key: never wrap it, only the error.
+		return fmt.Errorf("vpn: configure device %s: %w", t.opt.Interface, err)
+	}
+	t.mu.Lock()
+	t.dev = dev
+	t.mu.Unlock()
+
+	link, err := netlink.LinkByName(t.opt.Interface)
+	if err != nil {
+		return fmt.Errorf("vpn: find link %s: %w", t.opt.Interface, err)
+	}
+	for _, a := range t.cfg.Interface.Addresses {
+		addr := &netlink.Addr{IPNet: prefixNet(a)}
+		if a.Addr().Is6() {
+			// No duplicate address detection: the address is ours alone.
+			addr.Flags = unix.IFA_F_NODAD
+		}
+		if err := netlink.AddrReplace(link, addr); err != nil {
+			return fmt.Errorf("vpn: add address %s to %s: %w", a, t.opt.Interface, err)
+		}
+	}
+	if err := netlink.LinkSetUp(link); err != nil {
+		return fmt.Errorf("vpn: set %s up: %w", t.opt.Interface, err)
+	}
+	if err := dev.Up(); err != nil {
+		return fmt.Errorf("vpn: start device %s: %w", t.opt.Interface, err)
+	}
+	for _, dst := range t.plan.Routes {
+		r := &netlink.Route{LinkIndex: link.Attrs().Index, Dst: prefixNet(dst), Table: t.plan.Table, Scope: netlink.SCOPE_LINK}
+		if err := netlink.RouteReplace(r); err != nil {
+			return fmt.Errorf("vpn: add route %s dev %s table %d: %w", dst, t.opt.Interface, t.plan.Table, err)
+		}
+	}
+	for _, dst := range t.plan.Unreachable {
+		r := unreachableRoute(dst, t.plan.Table)
+		if err := netlink.RouteReplace(r); err != nil && !isNoIPv6(dst, err) {
+			return fmt.Errorf("vpn: add unreachable route %s table %d: %w", dst, t.plan.Table, err)
+		}
+	}
+	return nil
+}
+
+// unreachableRoute sits behind the tunnel's routes (highest metric): when
+// the interface is gone, lookups end here instead of in the main table.
+func unreachableRoute(dst netip.Prefix, table int) *netlink.Route {
+	return &netlink.Route{Dst: prefixNet(dst), Table: table, Type: unix.RTN_UNREACHABLE, Priority: 1 << 30}
+}
+
+// isNoIPv6 tells that IPv6 is disabled on this host, which is fine to skip.
+func isNoIPv6(p netip.Prefix, err error) bool {
+	return p.Addr().Is6() && (errors.Is(err, unix.EAFNOSUPPORT) || errors.Is(err, unix.EACCES))
+}
+
+func prefixNet(p netip.Prefix) *net.IPNet {
+	bits := 32
+	if p.Addr().Is6() {
+		bits = 128
+	}
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), bits)}
+}
+
+func (t *Tunnel) rules() []*netlink.Rule {
+	var rs []*netlink.Rule
+	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
+		suppress := netlink.NewRule()
+		suppress.Family = fam
+		suppress.Priority = rulePrioSuppress
+		suppress.Table = unix.RT_TABLE_MAIN
+		suppress.SuppressPrefixlen = 0
+		tunnel := netlink.NewRule()
+		tunnel.Family = fam
+		tunnel.Priority = rulePrioTunnel
+		tunnel.Table = t.plan.Table
+		tunnel.Mark = t.plan.FwMark
+		mask := uint32(0xffffffff)
+		tunnel.Mask = &mask
+		tunnel.Invert = true
+		rs = append(rs, tunnel, suppress)
+	}
+	return rs
+}
+
+func (t *Tunnel) addRules() error {
+	// Reverse-path filtering must see the mark of the tunnel's replies
+	// (wg-quick sets the same).
+	if err := os.WriteFile("/proc/sys/net/ipv4/conf/all/src_valid_mark", []byte("1"), 0o644); err != nil {
+		t.log.Warn("cannot set src_valid_mark; replies may be filtered if rp_filter is on", "err", err)
+	}
+	for _, r := range t.rules() {
+		if err := netlink.RuleAdd(r); err != nil {
+			if r.Family == unix.AF_INET6 && (errors.Is(err, unix.EAFNOSUPPORT) || errors.Is(err, unix.EACCES)) {
+				continue
+			}
+			return fmt.Errorf("vpn: add rule priority %d: %w", r.Priority, err)
+		}
+	}
+	return nil
+}
+
+// removeLeftovers deletes what a crashed run left: the interface by name,
+// the rules by priority and the routes in our table.
+func (t *Tunnel) removeLeftovers() error {
+	if link, err := netlink.LinkByName(t.opt.Interface); err == nil {
+		if link.Type() != "tuntap" {
+			return fmt.Errorf("vpn: interface %s exists and is not a tunnel of ours (type %s): choose another name with --interface", t.opt.Interface, link.Type())
+		}
+		t.log.Info("removing leftover interface from an earlier run")
+		if err := netlink.LinkDel(link); err != nil {
+			return fmt.Errorf("vpn: remove leftover interface %s: %w", t.opt.Interface, err)
+		}
+	}
+	return t.removeRouting()
+}
+
+func (t *Tunnel) removeRouting() error {
+	var errs []error
+	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
+		rules, err := netlink.RuleList(fam)
+		if err != nil {
+			continue // family disabled
+		}
+		for _, r := range rules {
+			if r.Priority == rulePrioSuppress || r.Priority == rulePrioTunnel {
+				if err := netlink.RuleDel(&r); err != nil && !errors.Is(err, unix.ENOENT) {
+					errs = append(errs, fmt.Errorf("vpn: remove rule %d: %w", r.Priority, err))
+				}
+			}
+		}
+		routes, err := netlink.RouteListFiltered(fam, &netlink.Route{Table: t.plan.Table}, netlink.RT_FILTER_TABLE)
+		if err != nil {
+			continue
+		}
+		for _, r := range routes {
+			if err := netlink.RouteDel(&r); err != nil && !errors.Is(err, unix.ESRCH) {
+				errs = append(errs, fmt.Errorf("vpn: remove route %s table %d: %w", r.Dst, t.plan.Table, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (t *Tunnel) waitHandshake(ctx context.Context) error {
+	deadline := time.NewTimer(t.opt.HandshakeTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if st := t.Status(); !st.LastHandshake.IsZero() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline.C:
+			return fmt.Errorf("vpn: %w with %s within %s: check that the server is reachable over UDP from here, that PublicKey in [Peer] is the server's, and that the server knows your public key %s",
+				ErrNoHandshake, t.endpointString(), t.opt.HandshakeTimeout, t.cfg.Interface.PrivateKey.Public())
+		case <-tick.C:
+		}
+	}
+}
+
+// Status reads the device's counters and the interface state.
+func (t *Tunnel) Status() Status {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st := Status{
+		Interface: t.opt.Interface,
+		Addresses: t.addressStrings(),
+		Endpoint:  t.endpointString(),
+	}
+	var ps peerStats
+	if t.dev != nil {
+		if get, err := t.dev.IpcGet(); err == nil {
+			if peers, err := parseUAPIGet(get); err == nil && len(peers) > 0 {
+				ps = peers[0]
+			}
+		}
+	}
+	linkUp := false
+	if t.dev != nil {
+		if link, err := netlink.LinkByName(t.opt.Interface); err == nil {
+			linkUp = link.Attrs().Flags&net.FlagUp != 0
+		}
+	}
+	st.State = t.health.observe(time.Now(), linkUp, ps)
+	st.LastHandshake = ps.LastHandshake
+	if !ps.LastHandshake.IsZero() {
+		st.LastHandshakeUnix = ps.LastHandshake.Unix()
+	}
+	st.RxBytes, st.TxBytes = ps.RxBytes, ps.TxBytes
+	if ps.Endpoint != "" {
+		st.Endpoint = ps.Endpoint
+	}
+	if st.State != t.last.State && t.last.State != "" {
+		t.log.Info("tunnel state", "from", t.last.State, "to", st.State)
+	}
+	t.last = st
+	return st
+}
+
+// supervise rebuilds the device when it dies (its interface was deleted,
+// or the TUN failed), so traffic flows again without a restart.
+func (t *Tunnel) supervise(ctx context.Context) {
+	defer close(t.done)
+	backoff := 250 * time.Millisecond
+	for {
+		t.mu.Lock()
+		dev := t.dev
+		t.mu.Unlock()
+		if dev != nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-dev.Wait():
+				t.log.Warn("tunnel device stopped; rebuilding")
+				t.closeDevice()
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		if err := t.bringUp(); err != nil {
+			t.log.Warn("rebuilding tunnel failed; retrying", "err", err, "in", backoff)
+			t.closeDevice()
+			backoff = min(backoff*2, 10*time.Second)
+			continue
+		}
+		backoff = 250 * time.Millisecond
+		t.log.Info("tunnel device rebuilt")
+	}
+}
+
+func (t *Tunnel) closeDevice() {
+	t.mu.Lock()
+	dev := t.dev
+	t.dev = nil
+	t.mu.Unlock()
+	if dev != nil {
+		dev.Close()
+	}
+	if link, err := netlink.LinkByName(t.opt.Interface); err == nil && link.Type() == "tuntap" {
+		_ = netlink.LinkDel(link)
+	}
+}
+
+func (t *Tunnel) teardown() error {
+	t.closeDevice()
+	return t.removeRouting()
+}
+
+// Close removes the device, routes and rules. A second Close is harmless.
+func (t *Tunnel) Close() error {
+	if t.cancel != nil {
+		t.cancel()
+		<-t.done
+	}
+	err := t.teardown()
+	t.log.Info("tunnel down")
+	return err
+}
+
+func (t *Tunnel) wgLogger() *device.Logger {
+	l := t.log.With("component", "wireguard-go")
+	return &device.Logger{
+		Verbosef: func(format string, args ...any) {
+			if l.Enabled(context.Background(), slog.LevelDebug) {
+				l.Debug(fmt.Sprintf(format, args...))
+			}
+		},
+		Errorf: func(format string, args ...any) { l.Warn(fmt.Sprintf(format, args...)) },
+	}
+}
