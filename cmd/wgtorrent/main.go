@@ -15,6 +15,8 @@ import (
 
 	"github.com/alecthomas/kong"
 
+	"github.com/wgtorrent/wgtorrent/client"
+	"github.com/wgtorrent/wgtorrent/internal/headless"
 	"github.com/wgtorrent/wgtorrent/internal/session"
 )
 
@@ -25,6 +27,7 @@ type cli struct {
 	LogLevel  slog.Level `help:"Log level: debug, info, warn, error." default:"info"`
 	LogFormat string     `help:"Log format: text or json." enum:"text,json" default:"text"`
 
+	Download   downloadCmd   `cmd:"" default:"withargs" help:"Download torrents through the tunnel (the default command: wgtorrent --config wg0.conf --magnet URI)."`
 	Tunnel     tunnelCmd     `cmd:"" help:"Bring the WireGuard tunnel up behind the kill switch and print its status."`
 	Killswitch killswitchCmd `cmd:"" help:"Inspect or remove the kill switch."`
 	Demo       demoCmd       `cmd:"" help:"Build a private lab in network namespaces and show a real tunnel at work (root)."`
@@ -36,12 +39,19 @@ type versionCmd struct{}
 func (versionCmd) Run() error { fmt.Println("wgtorrent", version); return nil }
 
 func main() {
+	// anacrolix picks its file I/O at package init from the environment:
+	// classic I/O turns a full disk into an error instead of SIGBUS.
+	if err := client.ReexecForClassicFileIO(); err != nil {
+		fmt.Fprintln(os.Stderr, "wgtorrent:", err)
+		os.Exit(1)
+	}
 	var c cli
 	kctx := kong.Parse(&c,
 		kong.Name("wgtorrent"),
 		kong.Description("A BitTorrent client bound to a WireGuard tunnel, with a kill switch."),
 		kong.DefaultEnvars("WGTORRENT"),
 		kong.UsageOnError(),
+		kong.Vars{"data_dir": defaultDataDir()},
 	)
 	log := newLogger(os.Stderr, c.LogLevel, c.LogFormat)
 	slog.SetDefault(log)
@@ -62,7 +72,7 @@ func main() {
 
 // exitCode: 2 for input the user must fix, 1 for failures at run time.
 func exitCode(err error) int {
-	if errors.Is(err, session.ErrConfig) {
+	if errors.Is(err, session.ErrConfig) || errors.Is(err, headless.ErrInput) {
 		return 2
 	}
 	return 1

@@ -21,8 +21,8 @@ import (
 	"github.com/wgtorrent/wgtorrent/internal/netlab"
 )
 
-// binary is the wgtorrent built once for the whole package.
-var binary string
+// wgtorrentBin is the wgtorrent built once for the whole package.
+var wgtorrentBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "wgtorrent-e2e-")
@@ -30,8 +30,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binary = filepath.Join(dir, "wgtorrent")
-	build := exec.Command("go", "build", "-o", binary, "github.com/wgtorrent/wgtorrent/cmd/wgtorrent")
+	wgtorrentBin = filepath.Join(dir, "wgtorrent")
+	build := exec.Command("go", "build", "-o", wgtorrentBin, "github.com/wgtorrent/wgtorrent/cmd/wgtorrent")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: build wgtorrent:", err)
@@ -83,12 +83,12 @@ type proc struct {
 	err    error
 }
 
-// startWgtorrent runs the binary with args in h's namespace. It is killed at
+// startWgtorrent runs the wgtorrentBin with args in h's namespace. It is killed at
 // the end of the test if still running.
 func startWgtorrent(t *testing.T, h *netlab.Host, args ...string) *proc {
 	t.Helper()
 	p := &proc{t: t, stderr: &lockedBuffer{}, next: make(chan struct{}), exited: make(chan struct{})}
-	p.cmd = h.Command(context.Background(), binary, args...)
+	p.cmd = h.Command(context.Background(), wgtorrentBin, args...)
 	p.cmd.Stderr = p.stderr
 	out, err := p.cmd.StdoutPipe()
 	if err != nil {

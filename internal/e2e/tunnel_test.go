@@ -126,7 +126,7 @@ func runWgtorrent(t *testing.T, h *netlab.Host, args ...string) (string, int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	out, err := h.Command(ctx, binary, args...).CombinedOutput()
+	out, err := h.Command(ctx, wgtorrentBin, args...).CombinedOutput()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		return string(out), ee.ExitCode()

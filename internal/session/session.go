@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/wgtorrent/wgtorrent/client"
 	"github.com/wgtorrent/wgtorrent/killswitch"
 	"github.com/wgtorrent/wgtorrent/vpn"
 )
@@ -106,6 +107,30 @@ func Start(ctx context.Context, o Options) (*Session, error) {
 	}
 	s.Tunnel = t
 	return s, nil
+}
+
+// Binding is how the engine reaches the network: the tunnel's interface,
+// its addresses and the config's DNS servers, nothing else.
+func (s *Session) Binding() client.Binding {
+	b := client.Binding{Interface: s.Tunnel.Interface(), DNS: s.Config.Interface.DNS}
+	for _, a := range s.Tunnel.Addresses() {
+		switch {
+		case a.Addr().Is4() && !b.IPv4.IsValid():
+			b.IPv4 = a.Addr()
+		case a.Addr().Is6() && !b.IPv6.IsValid():
+			b.IPv6 = a.Addr()
+		}
+	}
+	return b
+}
+
+// StartEngine starts the torrent engine bound to the tunnel.
+func (s *Session) StartEngine(ctx context.Context, o client.Options) (*client.Engine, error) {
+	o.Binding = s.Binding()
+	if o.Logger == nil {
+		o.Logger = s.log
+	}
+	return client.New(ctx, o)
 }
 
 // KillSwitchState is what the front ends show.

@@ -1,0 +1,76 @@
+// Package client is the BitTorrent engine of wgtorrent: a wrapper around
+// anacrolix/torrent v1.59.1 that owns the engine's whole network face, so
+// every socket it opens and every name it resolves stays inside the
+// WireGuard tunnel. Front ends use the Controller interface (iface.go).
+//
+// # Promise
+//
+// Every socket is created by this package (net.go), bound to a tunnel
+// address of its family and, when Binding.Interface is set, pinned to the
+// tunnel device with SO_BINDTODEVICE before it binds or connects, so the
+// kernel cannot route it out of any other interface even if routes or the
+// source address would allow it. Names are resolved only by Binding.DNS,
+// over bound sockets. anacrolix is configured to open no socket of its own.
+// TestSocketsStayOnInterface checks this in a fresh network namespace:
+// every socket the engine opens is bound to the interface, and a peer and a
+// tracker reachable outside it are never contacted.
+//
+// # Leak checklist (anacrolix v1.59.1, read from its source)
+//
+//   - Peer listeners (TCP): anacrolix's own use an unbound ListenConfig, so
+//     DisableTCP=true and we AddListener our own, bound, on the tunnel
+//     address(es) and ListenPort.
+//   - Peer dials (TCP): anacrolix's dialer is a plain net.Dialer, so
+//     DialForPeerConns=false and we AddDialer a NetworkDialer per family
+//     ("tcp4"/"tcp6") whose net.Dialer has LocalAddr = tunnel address and
+//     the SO_BINDTODEVICE Control. ut_holepunch and PEX-learned peers use
+//     the same dialers.
+//   - uTP: disabled (DisableUTP=true). anacrolix creates its uTP socket
+//     itself, unbound; anacrolix/utp over a bound PacketConn would work in
+//     principle but is untested here. Peers are TCP only.
+//   - DHT: NoDHT=true for anacrolix's own socket; with Options.DHT we open a
+//     bound UDP socket per family on ListenPort and start the DHT server on
+//     it (Client.NewAnacrolixDhtServer + AddDhtServer). DhtStartingNodes
+//     never uses anacrolix's default (router.bittorrent.com & co. through
+//     the system resolver): only Options.DHTBootstrap, resolved through the
+//     tunnel DNS at start-up. .torrent "nodes" are IP literals only.
+//   - UDP trackers: TrackerListenPacket opens a bound socket on the tunnel
+//     address of the tracker's family (anacrolix asks for ":0", the
+//     wildcard). The tracker host is resolved by LookupTrackerIp.
+//   - HTTP(S) trackers: LookupTrackerIp = tunnel DNS (anacrolix's default
+//     is net.LookupIP); TrackerDialContext = bound dialer whose Resolver is
+//     the tunnel DNS too (a URL without a port is dialled by name).
+//     HTTPProxy nil: no proxy from the environment.
+//   - Webseeds and xs= metainfo sources: HTTPDialContext = the same bound
+//     dialer (anacrolix builds its http.Client from it).
+//   - WebTorrent/WebRTC: DisableWebtorrent=true (ICE would put every local
+//     address into offers; pion cannot be bound).
+//   - UPnP/SSDP port mapping: NoDefaultPortForwarding=true. No NAT-PMP, no
+//     LPD exist in anacrolix.
+//   - DNS: a net.Resolver{PreferGo: true} whose Dial ignores the server from
+//     /etc/resolv.conf and dials Binding.DNS:53 from a bound socket. No DNS
+//     servers = no name resolution (error), never the system resolver.
+//     /etc/hosts is still read (local file, no traffic).
+//   - Families: an invalid Binding.IPv4/IPv6 disables that family
+//     (DisableIPv4/DisableIPv6), listeners, dialers, trackers and DNS.
+//   - Advertised addresses: PublicIp4/6 only from Options.PublicIPv4/6 (the
+//     VPN exit), never a local address.
+//   - Identity: peer ID prefix PeerIDPrefix, extended-handshake version
+//     ClientVersion, HTTP User-Agent UserAgent.
+//
+// Not covered here: if the tunnel interface goes away and comes back, the
+// sockets bound to it stay bound (SO_BINDTODEVICE keeps them from leaking,
+// but they may stop working); the caller should Close and New the engine.
+// The kill switch is the second line of defence.
+//
+// # Storage
+//
+// File storage in Options.DownloadDir (or AddOptions.DownloadDir per
+// torrent), piece completion in a bolt database in Options.DataDir (pure
+// Go, works with CGO_ENABLED=0), torrents and their settings saved in
+// DataDir/torrents so a restart resumes without downloading verified pieces
+// again. Data is verified by piece hash. A storage write error (unwritable
+// directory, disk full) pauses the torrent in StateError with a message.
+// Run with classic file I/O (ReexecForClassicFileIO): anacrolix's default
+// mmap I/O turns a full disk into SIGBUS.
+package client

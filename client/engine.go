@@ -1,0 +1,930 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/anacrolix/dht/v2"
+	g "github.com/anacrolix/generics"
+	"github.com/anacrolix/torrent"
+	"github.com/anacrolix/torrent/metainfo"
+	"github.com/anacrolix/torrent/storage"
+	"golang.org/x/time/rate"
+)
+
+// Identity the engine shows to peers and trackers.
+const (
+	PeerIDPrefix  = "-WG0001-"
+	ClientVersion = "wgtorrent 0.1"
+	UserAgent     = "wgtorrent/0.1"
+)
+
+// Binding says how the engine reaches the network: only through the tunnel.
+type Binding struct {
+	// Interface is the tunnel device; every socket gets SO_BINDTODEVICE to
+	// it. "" only in tests on loopback.
+	Interface string
+	// IPv4 and IPv6 are the tunnel addresses: the engine listens on them
+	// only, dials from them, and never uses a family whose address is
+	// invalid.
+	IPv4, IPv6 netip.Addr
+	// DNS servers reached through the tunnel; the only resolvers used.
+	// Empty: host names (trackers, DHT bootstrap) cannot be resolved.
+	DNS []netip.Addr
+}
+
+// Options configure New.
+type Options struct {
+	Binding Binding
+	// DataDir keeps the piece-completion database and the saved torrents.
+	DataDir string
+	// DownloadDir is the default directory for torrent data.
+	DownloadDir string
+	// ListenPort for incoming peers (TCP, and UDP for the DHT); 0 = random.
+	ListenPort int
+	DHT        bool
+	// DHTBootstrap are host:port nodes, resolved through Binding.DNS. Empty
+	// with DHT on: the DHT only learns nodes from peers and torrents.
+	DHTBootstrap []string
+	// Seed keeps uploading after a torrent is complete.
+	Seed bool
+	// Rate limits in bytes/s, 0 = unlimited; see SetRateLimits.
+	MaxDownloadRate, MaxUploadRate int64
+	// PublicIPv4/6 are the VPN exit addresses to advertise in handshakes and
+	// announces, if known. Unset: nothing is advertised and peers/trackers
+	// use the source address they see.
+	PublicIPv4, PublicIPv6 netip.Addr
+	Logger                 *slog.Logger
+}
+
+// Engine is the BitTorrent engine bound to the tunnel. Safe for concurrent use.
+type Engine struct {
+	o     Options
+	log   *slog.Logger
+	face  *netFace
+	cl    *torrent.Client
+	st    store
+	files storage.ClientImplCloser
+	down  *rate.Limiter
+	up    *rate.Limiter
+
+	sockets   []io.Closer
+	dhts      []*dht.Server
+	bootstrap []netip.AddrPort // DHT nodes resolved through the tunnel
+
+	dirs sync.Map // metainfo.Hash -> download dir; read by storage under anacrolix's lock
+
+	trackerMu sync.Mutex
+	trackers  map[string]trackerSeen // by URL host
+
+	mu       sync.Mutex
+	closed   bool
+	torrents map[metainfo.Hash]*entry
+	subs     map[chan struct{}]struct{}
+	limits   [2]int64
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+type trackerSeen struct {
+	at  time.Time
+	err string
+}
+
+// entry is one torrent; fields other than t and id are guarded by Engine.mu.
+type entry struct {
+	id       TorrentID
+	ih       metainfo.Hash
+	t        *torrent.Torrent
+	rec      record
+	err      string
+	checking bool
+
+	sampled           bool
+	lastRead, lastOut int64
+	lastAt            time.Time
+	down, up          float64
+}
+
+// New starts the engine. Every socket it will ever open is described in the
+// package documentation. ctx only bounds start-up (DHT bootstrap lookups).
+func New(ctx context.Context, o Options) (_ *Engine, err error) {
+	if o.DataDir == "" {
+		return nil, errors.New("client: Options.DataDir is required")
+	}
+	if o.DownloadDir == "" {
+		o.DownloadDir = filepath.Join(o.DataDir, "downloads")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	face, err := newNetFace(o.Binding)
+	if err != nil {
+		return nil, err
+	}
+	log := o.Logger.With("component", "client")
+	if o.Binding.Interface == "" {
+		log.Warn("sockets are not bound to a device; only for tests on loopback")
+	}
+	if !ClassicFileIO() {
+		log.Warn("storage uses mmap file I/O: a full disk will crash the process; start with " + FileIOEnv + "=" + FileIOClassic + " (see ReexecForClassicFileIO)")
+	}
+	savedDir := filepath.Join(o.DataDir, "torrents")
+	for _, d := range []string{o.DataDir, savedDir, o.DownloadDir} {
+		if err := os.MkdirAll(d, 0o750); err != nil {
+			return nil, fmt.Errorf("client: create directory %q: %w", d, err)
+		}
+	}
+	pc, err := storage.NewBoltPieceCompletion(o.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("client: open piece-completion database in %q (is another wgtorrent using it?): %w", o.DataDir, err)
+	}
+
+	e := &Engine{
+		o:        o,
+		log:      log,
+		face:     face,
+		st:       store{dir: savedDir},
+		torrents: map[metainfo.Hash]*entry{},
+		subs:     map[chan struct{}]struct{}{},
+		trackers: map[string]trackerSeen{},
+		down:     rate.NewLimiter(rate.Inf, 0),
+		up:       rate.NewLimiter(rate.Inf, 0),
+	}
+	e.ctx, e.cancel = context.WithCancel(context.Background())
+	e.files = storage.NewFileOpts(storage.NewFileClientOpts{
+		ClientBaseDir: o.DownloadDir,
+		TorrentDirMaker: func(base string, _ *metainfo.Info, ih metainfo.Hash) string {
+			if d, ok := e.dirs.Load(ih); ok {
+				return d.(string)
+			}
+			return base
+		},
+		PieceCompletion: pc,
+		// Part files keep completion only in memory; we want the bolt db.
+		UsePartFiles: g.Some(false),
+		Logger:       log.With("part", "storage"),
+	})
+	defer func() {
+		if err != nil {
+			e.cancel()
+			if e.cl != nil {
+				e.cl.Close()
+			}
+			for _, s := range e.sockets {
+				s.Close()
+			}
+			e.files.Close()
+		}
+	}()
+
+	if o.DHT && len(o.DHTBootstrap) > 0 {
+		var errs []error
+		e.bootstrap, errs = face.resolveHostPorts(ctx, o.DHTBootstrap)
+		for _, err := range errs {
+			log.Warn("DHT bootstrap node skipped", "err", err)
+		}
+	}
+	cfg := e.config()
+	e.cl, err = torrent.NewClient(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("client: start engine: %w", err)
+	}
+	if err = e.attachNetwork(); err != nil {
+		return nil, err
+	}
+	e.SetRateLimits(o.MaxDownloadRate, o.MaxUploadRate)
+	e.restore()
+	e.wg.Add(1)
+	go e.sampler()
+	log.Info("engine started", "listen", e.cl.ListenAddrs(), "interface", o.Binding.Interface,
+		"dht", o.DHT, "saved_torrents", len(e.torrents))
+	return e, nil
+}
+
+// config builds the anacrolix configuration with all of its own socket
+// making switched off; attachNetwork then adds ours.
+func (e *Engine) config() *torrent.ClientConfig {
+	o := e.o
+	cfg := torrent.NewDefaultClientConfig()
+	cfg.Slogger = e.log.With("part", "anacrolix")
+	cfg.DefaultStorage = e.files
+	cfg.Seed = o.Seed
+	cfg.Bep20 = PeerIDPrefix
+	cfg.ExtendedHandshakeClientVersion = ClientVersion
+	cfg.HTTPUserAgent = UserAgent
+	cfg.UpnpID = ""
+
+	// No built-in sockets: anacrolix's listeners and uTP sockets are not
+	// bound to a device, so TCP, uTP and the DHT socket are all ours.
+	cfg.DisableTCP = true
+	cfg.DisableUTP = true // anacrolix/utp over a bound socket is possible but unproven; TCP only.
+	cfg.NoDHT = true
+	cfg.ListenPort = 0
+	cfg.ListenHost = func(string) string { return e.face.preferred().String() }
+	cfg.DialForPeerConns = false
+	cfg.DisableIPv4 = !o.Binding.IPv4.IsValid()
+	cfg.DisableIPv6 = !o.Binding.IPv6.IsValid()
+	if o.PublicIPv4.IsValid() {
+		cfg.PublicIp4 = o.PublicIPv4.AsSlice()
+	}
+	if o.PublicIPv6.IsValid() {
+		cfg.PublicIp6 = o.PublicIPv6.AsSlice()
+	}
+
+	cfg.NoDefaultPortForwarding = true // no UPnP/SSDP on the LAN
+	cfg.DisableWebtorrent = true       // WebRTC ICE would gather every local address
+
+	cfg.TrackerDialContext = e.face.DialContext
+	cfg.TrackerListenPacket = e.face.ListenPacket
+	cfg.LookupTrackerIp = e.lookupTrackerIP
+	cfg.HTTPDialContext = e.face.DialContext // webseeds, xs= metainfo sources
+	cfg.HTTPProxy = nil                      // never the environment's proxy
+
+	cfg.DownloadRateLimiter = e.down
+	cfg.UploadRateLimiter = e.up
+	// Never anacrolix's default (router.bittorrent.com & co. through the
+	// system resolver): only nodes we resolved through the tunnel.
+	cfg.DhtStartingNodes = func(network string) dht.StartingNodesGetter {
+		var nodes []dht.Addr
+		for _, ap := range e.bootstrap {
+			if ap.Addr().Is4() == (network == "udp4") {
+				nodes = append(nodes, dht.NewAddr(net.UDPAddrFromAddrPort(ap)))
+			}
+		}
+		return func() ([]dht.Addr, error) { return nodes, nil }
+	}
+	return cfg
+}
+
+// attachNetwork opens the bound listeners, dialers and DHT sockets.
+func (e *Engine) attachNetwork() error {
+	port := e.o.ListenPort
+	fams := []struct {
+		addr     netip.Addr
+		tcp, udp string
+	}{
+		{e.o.Binding.IPv4, "tcp4", "udp4"},
+		{e.o.Binding.IPv6, "tcp6", "udp6"},
+	}
+	for _, f := range fams {
+		if !f.addr.IsValid() {
+			continue
+		}
+		l, err := e.face.listenTCP(f.tcp, netip.AddrPortFrom(f.addr, uint16(port)))
+		if err != nil {
+			return err
+		}
+		e.sockets = append(e.sockets, l)
+		if port == 0 {
+			// Same port on every socket: peers learn one port.
+			port = l.Addr().(*net.TCPAddr).Port
+		}
+		e.cl.AddListener(l)
+		e.cl.AddDialer(torrent.NetworkDialer{Network: f.tcp, Dialer: e.face.peerDialer(f.tcp)})
+
+		if !e.o.DHT {
+			continue
+		}
+		pc, err := e.face.listenPacket(f.udp, netip.AddrPortFrom(f.addr, uint16(port)))
+		if err != nil {
+			return err
+		}
+		e.sockets = append(e.sockets, pc)
+		ds, err := e.cl.NewAnacrolixDhtServer(pc)
+		if err != nil {
+			return fmt.Errorf("client: start DHT on %s: %w", pc.LocalAddr(), err)
+		}
+		e.dhts = append(e.dhts, ds)
+		e.cl.AddDhtServer(torrent.AnacrolixDhtServerWrapper{Server: ds})
+	}
+	return nil
+}
+
+func (e *Engine) lookupTrackerIP(u *url.URL) ([]net.IP, error) {
+	ips, err := e.face.lookupTrackerIP(u)
+	s := trackerSeen{at: time.Now()}
+	if err != nil {
+		s.err = err.Error()
+	}
+	e.trackerMu.Lock()
+	e.trackers[u.Host] = s
+	e.trackerMu.Unlock()
+	return ips, err
+}
+
+// Close stops the engine: peers are disconnected, state is saved, every
+// socket is closed. Safe to call twice.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	var errs []error
+	for _, en := range e.torrents {
+		e.foldCounters(en)
+		if err := e.st.saveRecord(en.rec); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for ch := range e.subs {
+		close(ch)
+		delete(e.subs, ch)
+	}
+	e.mu.Unlock()
+	e.cancel()
+	e.cl.Close()
+	for _, ds := range e.dhts {
+		ds.Close()
+	}
+	for _, s := range e.sockets {
+		s.Close()
+	}
+	e.wg.Wait()
+	if err := e.files.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("client: close storage: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// foldCounters moves this session's transfer counters into the record's
+// totals (at Close and Remove). Called with e.mu held.
+func (e *Engine) foldCounters(en *entry) {
+	s := en.t.Stats()
+	en.rec.Downloaded += s.BytesReadUsefulData.Int64()
+	en.rec.Uploaded += s.BytesWrittenData.Int64()
+}
+
+// SetRateLimits sets client-wide limits in bytes/s; 0 = unlimited.
+func (e *Engine) SetRateLimits(down, up int64) {
+	set := func(l *rate.Limiter, v int64) {
+		if v <= 0 {
+			l.SetLimit(rate.Inf)
+			return
+		}
+		// The burst must hold a whole read (down) or chunk (up), 16 KiB,
+		// and should not allow much more than a second's worth.
+		l.SetBurst(int(max(v, 64<<10)))
+		l.SetLimit(rate.Limit(v))
+	}
+	set(e.down, down)
+	set(e.up, up)
+	e.mu.Lock()
+	e.limits = [2]int64{max(down, 0), max(up, 0)}
+	e.mu.Unlock()
+}
+
+// RateLimits returns the current limits (0 = unlimited).
+func (e *Engine) RateLimits() (down, up int64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.limits[0], e.limits[1]
+}
+
+// ListenPort is the port peers can reach us on (inside the tunnel).
+func (e *Engine) ListenPort() int { return e.cl.LocalPort() }
+
+// Add adds a torrent from a magnet URI, a 40-hex info hash or a .torrent
+// file path.
+func (e *Engine) Add(ctx context.Context, source string, opts AddOptions) (TorrentID, error) {
+	src, err := parseSource(source)
+	if err != nil {
+		return "", err
+	}
+	rec := e.newRecord(src.spec.InfoHash, opts)
+	rec.Magnet = src.magnet
+	id, err := e.add(src.spec, rec, src.metainfo, opts.Peers)
+	if err != nil && src.path != "" && !errors.Is(err, ErrDuplicate) {
+		return "", fmt.Errorf("client: torrent file %q: %w", src.path, err)
+	}
+	return id, err
+}
+
+// CheckSource tells whether Add would accept source, without adding it, so
+// front ends can refuse bad input before anything starts.
+func CheckSource(source string) error {
+	_, err := parseSource(source)
+	return err
+}
+
+// source is a parsed Add argument.
+type source struct {
+	spec     *torrent.TorrentSpec
+	magnet   string // for magnets and bare hashes
+	metainfo []byte // for .torrent files
+	path     string
+}
+
+func parseSource(s string) (source, error) {
+	s = strings.TrimSpace(s)
+	switch {
+	case strings.HasPrefix(strings.ToLower(s), "magnet:"):
+		return parseMagnet(s)
+	case isHexInfoHash(s):
+		return parseMagnet("magnet:?xt=urn:btih:" + strings.ToLower(s))
+	}
+	b, err := os.ReadFile(s)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return source{}, fmt.Errorf("client: %q is not a magnet link, a 40-digit hex info hash, or an existing .torrent file: %w", s, err)
+		}
+		return source{}, fmt.Errorf("client: read torrent file %q: %w", s, err)
+	}
+	spec, err := parseMetainfo(b)
+	if err != nil {
+		return source{}, fmt.Errorf("client: torrent file %q: %w", s, err)
+	}
+	return source{spec: spec, metainfo: b, path: s}, nil
+}
+
+func isHexInfoHash(s string) bool {
+	if len(s) != 40 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
+}
+
+func parseMagnet(uri string) (source, error) {
+	spec, err := torrent.TorrentSpecFromMagnetUri(uri)
+	if err != nil {
+		return source{}, fmt.Errorf("client: bad magnet link: %w", err)
+	}
+	if spec.InfoHash.IsZero() {
+		return source{}, errors.New("client: bad magnet link: no BitTorrent v1 info hash (xt=urn:btih:...)")
+	}
+	return source{spec: spec, magnet: uri}, nil
+}
+
+func parseMetainfo(b []byte) (*torrent.TorrentSpec, error) {
+	mi, err := metainfo.Load(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("client: not a valid .torrent file: %w", err)
+	}
+	spec, err := torrent.TorrentSpecFromMetaInfoErr(mi)
+	if err != nil {
+		return nil, fmt.Errorf("client: not a valid .torrent file: %w", err)
+	}
+	if spec.InfoHash.IsZero() {
+		return nil, errors.New("client: .torrent file has no BitTorrent v1 info hash (v2-only torrents are not supported)")
+	}
+	return spec, nil
+}
+
+// AddMetainfo adds a torrent from the bytes of a .torrent file.
+func (e *Engine) AddMetainfo(_ context.Context, b []byte, opts AddOptions) (TorrentID, error) {
+	spec, err := parseMetainfo(b)
+	if err != nil {
+		return "", err
+	}
+	return e.add(spec, e.newRecord(spec.InfoHash, opts), b, opts.Peers)
+}
+
+func (e *Engine) newRecord(ih metainfo.Hash, opts AddOptions) record {
+	dir := opts.DownloadDir
+	if dir == "" {
+		dir = e.o.DownloadDir
+	}
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	r := record{
+		InfoHash:    ih.HexString(),
+		DownloadDir: dir,
+		Paused:      opts.Paused,
+		Sequential:  opts.Sequential,
+		AddedAt:     time.Now().Truncate(time.Second),
+	}
+	for _, p := range opts.Peers {
+		r.Peers = append(r.Peers, p.String())
+	}
+	return r
+}
+
+// add puts a torrent into the engine; mi is the .torrent to save (nil for a
+// magnet until its info arrives).
+func (e *Engine) add(spec *torrent.TorrentSpec, rec record, mi []byte, peers []netip.AddrPort) (TorrentID, error) {
+	ih := spec.InfoHash
+	id := TorrentID(ih.HexString())
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return "", ErrClosed
+	}
+	if _, ok := e.torrents[ih]; ok {
+		return id, &DuplicateError{ID: id}
+	}
+	dirErr := checkWritableDir(rec.DownloadDir)
+	if dirErr != nil {
+		rec.Paused = true
+	}
+	e.dirs.Store(ih, rec.DownloadDir)
+	spec.DisallowDataDownload = rec.Paused
+	spec.DisallowDataUpload = rec.Paused
+	if rec.Paused {
+		// A paused torrent keeps no connections at all.
+		spec.PeerAddrs = nil
+	}
+	t, _, err := e.cl.AddTorrentSpec(spec)
+	if err != nil {
+		e.dirs.Delete(ih)
+		return "", fmt.Errorf("client: add torrent %s: %w", id, err)
+	}
+	en := &entry{id: id, ih: ih, t: t, rec: rec}
+	if dirErr != nil {
+		en.err = dirErr.Error()
+	}
+	if rec.Paused {
+		t.SetMaxEstablishedConns(0)
+	}
+	t.SetOnWriteChunkError(func(err error) { e.onWriteError(en, err) })
+	if len(peers) > 0 && !rec.Paused {
+		t.AddPeers(peerInfos(peers))
+	}
+	e.torrents[ih] = en
+	if mi != nil {
+		if err := e.st.saveMetainfo(rec.InfoHash, mi); err != nil {
+			e.log.Error("saving metainfo", "torrent", id, "err", err)
+		}
+	}
+	if err := e.st.saveRecord(rec); err != nil {
+		e.log.Error("saving torrent state", "torrent", id, "err", err)
+	}
+	e.wg.Add(1)
+	go e.whenInfo(en, mi == nil)
+	e.notifyLocked()
+	e.log.Info("torrent added", "torrent", id, "name", t.Name(), "dir", rec.DownloadDir, "paused", rec.Paused)
+	return id, nil
+}
+
+func peerInfos(peers []netip.AddrPort) []torrent.PeerInfo {
+	out := make([]torrent.PeerInfo, 0, len(peers))
+	for _, p := range peers {
+		out = append(out, torrent.PeerInfo{Addr: torrent.PeerRemoteAddr(p), Source: torrent.PeerSourceDirect, Trusted: true})
+	}
+	return out
+}
+
+func checkWritableDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("download directory %q cannot be created: %v", dir, err)
+	}
+	f, err := os.CreateTemp(dir, ".wgtorrent-write-test-*")
+	if err != nil {
+		return fmt.Errorf("download directory %q is not writable: %v", dir, err)
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return nil
+}
+
+// whenInfo waits for the info dictionary, then saves the metainfo (for a
+// magnet) and starts downloading with the recorded file priorities.
+func (e *Engine) whenInfo(en *entry, saveMeta bool) {
+	defer e.wg.Done()
+	select {
+	case <-en.t.GotInfo():
+	case <-en.t.Closed():
+		return
+	case <-e.ctx.Done():
+		return
+	}
+	if saveMeta {
+		mi := en.t.Metainfo()
+		var buf bytes.Buffer
+		if err := mi.Write(&buf); err != nil {
+			e.log.Error("encoding metainfo", "torrent", en.id, "err", err)
+		} else if err := e.st.saveMetainfo(string(en.id), buf.Bytes()); err != nil {
+			e.log.Error("saving metainfo", "torrent", en.id, "err", err)
+		}
+	}
+	e.mu.Lock()
+	prios := en.rec.FilePriorities
+	e.mu.Unlock()
+	for i, f := range en.t.Files() {
+		f.SetPriority(piecePriority(prios[i]))
+	}
+	e.notify()
+}
+
+func piecePriority(p Priority) torrent.PiecePriority {
+	switch p {
+	case PriorityOff:
+		return torrent.PiecePriorityNone
+	case PriorityHigh:
+		return torrent.PiecePriorityHigh
+	default:
+		return torrent.PiecePriorityNormal
+	}
+}
+
+// onWriteError runs when storage fails (unwritable directory, ENOSPC): the
+// torrent is paused with the error shown, instead of anacrolix's default of
+// silently disabling download.
+func (e *Engine) onWriteError(en *entry, err error) {
+	msg := fmt.Sprintf("writing data to %s failed: %v", en.rec.DownloadDir, err)
+	if errors.Is(err, errNoSpace) {
+		msg = fmt.Sprintf("disk full writing to %s: %v", en.rec.DownloadDir, err)
+	}
+	e.log.Error("torrent stopped by storage error", "torrent", en.id, "err", err)
+	e.mu.Lock()
+	first := en.err == ""
+	en.err = msg
+	e.mu.Unlock()
+	if first {
+		e.pause(en)
+	}
+}
+
+func (e *Engine) get(id TorrentID) (*entry, error) {
+	var ih metainfo.Hash
+	if err := ih.FromHexString(string(id)); err != nil || len(id) != 40 {
+		return nil, fmt.Errorf("client: %q is not a torrent ID (40 hex digits): %w", id, ErrNotFound)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, ErrClosed
+	}
+	en, ok := e.torrents[ih]
+	if !ok {
+		return nil, fmt.Errorf("client: torrent %s: %w", id, ErrNotFound)
+	}
+	return en, nil
+}
+
+// Remove drops a torrent; with deleteData its files are deleted too.
+func (e *Engine) Remove(id TorrentID, deleteData bool) error {
+	en, err := e.get(id)
+	if err != nil {
+		return err
+	}
+	var info *metainfo.Info
+	if en.t.Info() != nil {
+		info = en.t.Info()
+	}
+	en.t.Drop()
+	e.mu.Lock()
+	delete(e.torrents, en.ih)
+	dir := en.rec.DownloadDir
+	e.notifyLocked()
+	e.mu.Unlock()
+	e.dirs.Delete(en.ih)
+	errs := []error{e.st.remove(string(id))}
+	if deleteData && info != nil {
+		errs = append(errs, deleteTorrentData(dir, info))
+	}
+	e.log.Info("torrent removed", "torrent", id, "data_deleted", deleteData)
+	return errors.Join(errs...)
+}
+
+// deleteTorrentData removes exactly the files the torrent owns, then the
+// directories it created if they are empty.
+func deleteTorrentData(dir string, info *metainfo.Info) error {
+	var errs []error
+	dirs := map[string]struct{}{}
+	for _, fi := range info.UpvertedFiles() {
+		parts := append([]string{}, fi.BestPath()...)
+		if info.IsDir() {
+			parts = append([]string{info.BestName()}, parts...)
+		} else {
+			parts = []string{info.BestName()}
+		}
+		p := filepath.Join(append([]string{dir}, parts...)...)
+		if rel, err := filepath.Rel(dir, p); err != nil || strings.HasPrefix(rel, "..") {
+			continue // never outside the download directory
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("client: delete %q: %w", p, err))
+		}
+		for d := filepath.Dir(p); d != dir && len(d) > len(dir); d = filepath.Dir(d) {
+			dirs[d] = struct{}{}
+		}
+	}
+	// Deepest first, so parents empty out.
+	for len(dirs) > 0 {
+		deepest := ""
+		for d := range dirs {
+			if len(d) > len(deepest) {
+				deepest = d
+			}
+		}
+		delete(dirs, deepest)
+		os.Remove(deepest) // fails harmlessly if not empty
+	}
+	return errors.Join(errs...)
+}
+
+// Pause stops all transfer for a torrent: no data requested or sent, and
+// every peer connection closed (anacrolix has no pause of its own).
+// Trackers keep being announced to at their interval.
+func (e *Engine) Pause(id TorrentID) error {
+	en, err := e.get(id)
+	if err != nil {
+		return err
+	}
+	e.pause(en)
+	return nil
+}
+
+func (e *Engine) pause(en *entry) {
+	en.t.DisallowDataDownload()
+	en.t.DisallowDataUpload()
+	en.t.SetMaxEstablishedConns(0)
+	e.mu.Lock()
+	en.rec.Paused = true
+	rec := en.rec
+	e.notifyLocked()
+	e.mu.Unlock()
+	if err := e.st.saveRecord(rec); err != nil {
+		e.log.Error("saving torrent state", "torrent", en.id, "err", err)
+	}
+}
+
+// Resume undoes Pause and clears a storage error (it comes back if the
+// cause is still there).
+func (e *Engine) Resume(id TorrentID) error {
+	en, err := e.get(id)
+	if err != nil {
+		return err
+	}
+	if err := checkWritableDir(en.rec.DownloadDir); err != nil {
+		e.mu.Lock()
+		en.err = err.Error()
+		e.mu.Unlock()
+		return fmt.Errorf("client: resume %s: %w", id, err)
+	}
+	e.mu.Lock()
+	en.err = ""
+	en.rec.Paused = false
+	rec := en.rec
+	e.mu.Unlock()
+	en.t.SetMaxEstablishedConns(torrent.NewDefaultClientConfig().EstablishedConnsPerTorrent)
+	en.t.AllowDataUpload()
+	en.t.AllowDataDownload()
+	var peers []netip.AddrPort
+	for _, p := range rec.Peers {
+		if ap, err := netip.ParseAddrPort(p); err == nil {
+			peers = append(peers, ap)
+		}
+	}
+	if len(peers) > 0 {
+		en.t.AddPeers(peerInfos(peers))
+	}
+	if err := e.st.saveRecord(rec); err != nil {
+		e.log.Error("saving torrent state", "torrent", en.id, "err", err)
+	}
+	e.notify()
+	return nil
+}
+
+// Verify re-hashes all data in the background (state "checking").
+func (e *Engine) Verify(id TorrentID) error {
+	en, err := e.get(id)
+	if err != nil {
+		return err
+	}
+	if en.t.Info() == nil {
+		return fmt.Errorf("client: verify %s: metadata not known yet", id)
+	}
+	e.mu.Lock()
+	if en.checking {
+		e.mu.Unlock()
+		return nil
+	}
+	en.checking = true
+	e.mu.Unlock()
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		err := en.t.VerifyDataContext(e.ctx)
+		e.mu.Lock()
+		en.checking = false
+		e.mu.Unlock()
+		if err != nil && e.ctx.Err() == nil {
+			e.log.Warn("verify failed", "torrent", id, "err", err)
+		}
+		e.notify()
+	}()
+	return nil
+}
+
+// Reannounce asks the DHT for peers and announces us there now. anacrolix
+// v1.59.1 has no way to force an HTTP/UDP tracker announce; those announce on
+// their own interval (at least every minute while peers are wanted).
+func (e *Engine) Reannounce(id TorrentID) error {
+	en, err := e.get(id)
+	if err != nil {
+		return err
+	}
+	for _, s := range e.cl.DhtServers() {
+		_, stop, err := en.t.AnnounceToDht(s)
+		if err != nil {
+			return fmt.Errorf("client: reannounce %s to DHT: %w", id, err)
+		}
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			select {
+			case <-time.After(time.Minute):
+			case <-e.ctx.Done():
+			}
+			stop()
+		}()
+	}
+	return nil
+}
+
+// SetFilePriority sets the priority of file index (as in Files).
+func (e *Engine) SetFilePriority(id TorrentID, index int, prio Priority) error {
+	en, err := e.get(id)
+	if err != nil {
+		return err
+	}
+	if en.t.Info() == nil {
+		return fmt.Errorf("client: set file priority on %s: metadata not known yet", id)
+	}
+	files := en.t.Files()
+	if index < 0 || index >= len(files) {
+		return fmt.Errorf("client: set file priority on %s: no file %d (it has %d)", id, index, len(files))
+	}
+	files[index].SetPriority(piecePriority(prio))
+	e.mu.Lock()
+	if en.rec.FilePriorities == nil {
+		en.rec.FilePriorities = map[int]Priority{}
+	}
+	en.rec.FilePriorities[index] = prio
+	if prio == PriorityNormal {
+		delete(en.rec.FilePriorities, index)
+	}
+	rec := en.rec
+	e.mu.Unlock()
+	return e.st.saveRecord(rec)
+}
+
+// restore re-adds the torrents saved in DataDir.
+func (e *Engine) restore() {
+	recs, metas, errs := e.st.load()
+	for _, err := range errs {
+		e.log.Warn("saved torrent skipped", "err", err)
+	}
+	for i, r := range recs {
+		var spec *torrent.TorrentSpec
+		var err error
+		if metas[i] != nil {
+			var mi *metainfo.MetaInfo
+			if mi, err = metainfo.Load(bytes.NewReader(metas[i])); err == nil {
+				spec, err = torrent.TorrentSpecFromMetaInfoErr(mi)
+			}
+		} else if r.Magnet != "" {
+			spec, err = torrent.TorrentSpecFromMagnetUri(r.Magnet)
+		} else {
+			err = errors.New("neither metainfo nor magnet saved")
+		}
+		if err == nil && spec.InfoHash.HexString() != r.InfoHash {
+			err = fmt.Errorf("saved metainfo has info hash %s", spec.InfoHash.HexString())
+		}
+		if err != nil {
+			e.log.Warn("saved torrent skipped", "torrent", r.InfoHash, "err", err)
+			continue
+		}
+		var peers []netip.AddrPort
+		for _, p := range r.Peers {
+			if ap, err := netip.ParseAddrPort(p); err == nil {
+				peers = append(peers, ap)
+			}
+		}
+		if _, err := e.add(spec, r, metas[i], peers); err != nil {
+			e.log.Warn("saved torrent not restored", "torrent", r.InfoHash, "err", err)
+		}
+	}
+}
+
+func ratio(up, length, down int64) float64 {
+	base := max(length, down)
+	if base <= 0 {
+		return 0
+	}
+	return math.Round(float64(up)/float64(base)*1000) / 1000
+}
+
+var errNoSpace = syscall.ENOSPC

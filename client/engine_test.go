@@ -1,0 +1,345 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/anacrolix/torrent/bencode"
+	"github.com/anacrolix/torrent/metainfo"
+)
+
+var loopback = Binding{IPv4: netip.MustParseAddr("127.0.0.1")}
+
+func testLogger(t *testing.T) *slog.Logger {
+	if os.Getenv("CLIENT_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
+
+// makeContent writes a multi-file torrent payload under root/name and
+// returns its metainfo bytes.
+func makeContent(t *testing.T, root, name string) []byte {
+	t.Helper()
+	files := map[string]int{
+		"a.bin":          300_000,
+		"sub/b.bin":      1_234_567,
+		"sub/deep/c.txt": 17,
+	}
+	for p, n := range files {
+		full := filepath.Join(root, name, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, n)
+		rand.Read(b)
+		if err := os.WriteFile(full, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	info := metainfo.Info{PieceLength: 64 << 10}
+	if err := info.BuildFromFilePath(filepath.Join(root, name)); err != nil {
+		t.Fatal(err)
+	}
+	ib, err := bencode.Marshal(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mi := metainfo.MetaInfo{InfoBytes: ib, CreatedBy: "wgtorrent test"}
+	var buf bytes.Buffer
+	if err := mi.Write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func newEngine(t *testing.T, o Options) *Engine {
+	t.Helper()
+	if o.Binding.Interface == "" && !o.Binding.IPv4.IsValid() {
+		o.Binding = loopback
+	}
+	if o.Logger == nil {
+		o.Logger = testLogger(t)
+	}
+	e, err := New(context.Background(), o)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+// seeder starts an engine seeding fresh random content; it returns the
+// engine, the content root, the metainfo and the torrent ID.
+func seeder(t *testing.T, o Options) (*Engine, string, []byte, TorrentID) {
+	t.Helper()
+	root := t.TempDir()
+	mi := makeContent(t, root, "payload")
+	o.DataDir = t.TempDir()
+	o.DownloadDir = root
+	o.Seed = true
+	e := newEngine(t, o)
+	id, err := e.AddMetainfo(context.Background(), mi, AddOptions{})
+	if err != nil {
+		t.Fatalf("seeder AddMetainfo: %v", err)
+	}
+	waitDone(t, e, id, 20*time.Second)
+	return e, root, mi, id
+}
+
+func waitDone(t *testing.T, e *Engine, id TorrentID, d time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	if err := e.WaitComplete(ctx, id); err != nil {
+		st, _ := e.Get(id)
+		t.Fatalf("WaitComplete %s: %v; stats %+v", id, err, st)
+	}
+}
+
+func selfAddr(e *Engine) netip.AddrPort {
+	return netip.AddrPortFrom(e.o.Binding.IPv4, uint16(e.ListenPort()))
+}
+
+func sameTree(t *testing.T, want, got string) {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(want, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(want, p)
+		a, _ := os.ReadFile(p)
+		b, err := os.ReadFile(filepath.Join(got, rel))
+		if err != nil {
+			t.Errorf("downloaded file %s: %v", rel, err)
+			return nil
+		}
+		if !bytes.Equal(a, b) {
+			t.Errorf("file %s differs: want %d bytes, got %d", rel, len(a), len(b))
+		}
+		n++
+		return nil
+	})
+	if err != nil || n == 0 {
+		t.Fatalf("compare trees: %v (%d files)", err, n)
+	}
+}
+
+func TestDownloadFromSeeder(t *testing.T) {
+	seed, root, mi, id := seeder(t, Options{})
+	dl := t.TempDir()
+	leech := newEngine(t, Options{DataDir: t.TempDir(), DownloadDir: dl})
+	got, err := leech.AddMetainfo(context.Background(), mi, AddOptions{Peers: []netip.AddrPort{selfAddr(seed)}})
+	if err != nil || got != id {
+		t.Fatalf("AddMetainfo = %q, %v; want %q", got, err, id)
+	}
+	waitDone(t, leech, id, 30*time.Second)
+	sameTree(t, filepath.Join(root, "payload"), filepath.Join(dl, "payload"))
+
+	st, _ := leech.Get(id)
+	if st.State != StateSeeding || st.BytesCompleted != st.Length || st.Downloaded < st.Length {
+		t.Errorf("leecher stats after download: %+v", st)
+	}
+	files, _ := leech.Files(id)
+	if len(files) != 3 {
+		t.Errorf("Files: %+v", files)
+	}
+	p, _ := leech.Pieces(id)
+	if p.Count == 0 || p.Complete != p.Count || !p.Has(p.Count-1) {
+		t.Errorf("Pieces: count %d complete %d", p.Count, p.Complete)
+	}
+
+	// A second add of the same torrent says so and names it.
+	_, err = leech.AddMetainfo(context.Background(), mi, AddOptions{})
+	var dup *DuplicateError
+	if !errors.Is(err, ErrDuplicate) || !errors.As(err, &dup) || dup.ID != id {
+		t.Errorf("duplicate add: %v", err)
+	}
+}
+
+func TestMagnetFromPeer(t *testing.T) {
+	seed, root, _, id := seeder(t, Options{})
+	dl := t.TempDir()
+	leech := newEngine(t, Options{DataDir: t.TempDir(), DownloadDir: dl})
+	magnet := "magnet:?xt=urn:btih:" + string(id) + "&dn=payload"
+	got, err := leech.Add(context.Background(), magnet, AddOptions{Peers: []netip.AddrPort{selfAddr(seed)}})
+	if err != nil || got != id {
+		t.Fatalf("Add magnet = %q, %v", got, err)
+	}
+	waitDone(t, leech, id, 30*time.Second)
+	sameTree(t, filepath.Join(root, "payload"), filepath.Join(dl, "payload"))
+	// The metainfo fetched over BEP 9 is saved for restarts.
+	if _, err := os.Stat(filepath.Join(leech.o.DataDir, "torrents", string(id)+".torrent")); err != nil {
+		t.Errorf("metainfo not saved: %v", err)
+	}
+}
+
+func TestRestartResumes(t *testing.T) {
+	seed, root, mi, id := seeder(t, Options{})
+	dataDir, dl := t.TempDir(), t.TempDir()
+	leech := newEngine(t, Options{DataDir: dataDir, DownloadDir: dl})
+	if _, err := leech.AddMetainfo(context.Background(), mi, AddOptions{Peers: []netip.AddrPort{selfAddr(seed)}}); err != nil {
+		t.Fatal(err)
+	}
+	waitDone(t, leech, id, 30*time.Second)
+	before, _ := leech.Get(id)
+	if err := leech.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	seedSent := seed.List()[0].Uploaded
+
+	again := newEngine(t, Options{DataDir: dataDir, DownloadDir: dl})
+	list := again.List()
+	if len(list) != 1 || list[0].ID != id {
+		t.Fatalf("after restart List = %+v", list)
+	}
+	waitDone(t, again, id, 10*time.Second)
+	// Give a peer connection the chance to move data if it wrongly wanted to.
+	time.Sleep(1500 * time.Millisecond)
+	after, _ := again.Get(id)
+	if after.BytesCompleted != after.Length || after.Downloaded != before.Downloaded {
+		t.Errorf("restart re-downloaded: before %+v after %+v", before, after)
+	}
+	if !after.AddedAt.Equal(before.AddedAt) || after.DoneAt.IsZero() {
+		t.Errorf("times not kept: before %+v after %+v", before, after)
+	}
+	if up := seed.List()[0].Uploaded; up != seedSent {
+		t.Errorf("seeder uploaded %d more bytes after restart", up-seedSent)
+	}
+	sameTree(t, filepath.Join(root, "payload"), filepath.Join(dl, "payload"))
+}
+
+func TestAddErrors(t *testing.T) {
+	e := newEngine(t, Options{DataDir: t.TempDir()})
+	tests := []struct {
+		name, source, want string
+	}{
+		{"magnet without hash", "magnet:?dn=foo", "no BitTorrent v1 info hash"},
+		{"magnet bad hash", "magnet:?xt=urn:btih:zzzz", "bad magnet link"},
+		{"magnet two hashes", "magnet:?xt=urn:btih:" + strings.Repeat("a", 40) + "&xt=urn:btih:" + strings.Repeat("b", 40), "more than one infohash"},
+		{"missing file", filepath.Join(t.TempDir(), "nope.torrent"), "not a magnet link, a 40-digit hex info hash, or an existing .torrent file"},
+		{"short hash", strings.Repeat("a", 39), "not a magnet link"},
+		{"not hex", strings.Repeat("g", 40), "not a magnet link"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := e.Add(context.Background(), tc.source, AddOptions{})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Add(%q) error = %v, want it to mention %q", tc.source, err, tc.want)
+			}
+		})
+	}
+	junk := filepath.Join(t.TempDir(), "junk.torrent")
+	os.WriteFile(junk, []byte("not bencode"), 0o644)
+	if _, err := e.Add(context.Background(), junk, AddOptions{}); err == nil || !strings.Contains(err.Error(), "not a valid .torrent file") {
+		t.Errorf("junk torrent: %v", err)
+	}
+	// A bare info hash is accepted (as a magnet) and a second add is a duplicate.
+	h := strings.Repeat("ab", 20)
+	id, err := e.Add(context.Background(), strings.ToUpper(h), AddOptions{Paused: true})
+	if err != nil || id != TorrentID(h) {
+		t.Fatalf("Add(hash) = %q, %v", id, err)
+	}
+	if _, err := e.Add(context.Background(), "magnet:?xt=urn:btih:"+h, AddOptions{}); !errors.Is(err, ErrDuplicate) {
+		t.Errorf("duplicate via magnet: %v", err)
+	}
+	if _, err := e.Get("nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get(bad id): %v", err)
+	}
+}
+
+func TestPauseStopsTransfer(t *testing.T) {
+	// A slow seeder so the download is still running when we pause.
+	seed, _, mi, id := seeder(t, Options{MaxUploadRate: 200_000})
+	leech := newEngine(t, Options{DataDir: t.TempDir(), DownloadDir: t.TempDir()})
+	if _, err := leech.AddMetainfo(context.Background(), mi, AddOptions{Peers: []netip.AddrPort{selfAddr(seed)}}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, _ := leech.Get(id)
+		if st.Downloaded > 100_000 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("download did not start: %+v", st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := leech.Pause(id); err != nil {
+		t.Fatal(err)
+	}
+	// In-flight chunks may still land just after the pause.
+	time.Sleep(500 * time.Millisecond)
+	paused, _ := leech.Get(id)
+	time.Sleep(2 * time.Second)
+	later, _ := leech.Get(id)
+	if paused.State != StatePaused || later.Downloaded != paused.Downloaded || later.PeersConnected != 0 {
+		t.Fatalf("paused torrent kept transferring: at pause %+v, 2s later %+v", paused, later)
+	}
+	if later.BytesCompleted == later.Length {
+		t.Fatalf("test too fast: download finished before the pause (%+v)", later)
+	}
+	seed.SetRateLimits(0, 0)
+	if err := leech.Resume(id); err != nil {
+		t.Fatal(err)
+	}
+	waitDone(t, leech, id, 30*time.Second)
+}
+
+func TestUnwritableDownloadDir(t *testing.T) {
+	seed, _, mi, id := seeder(t, Options{})
+	parent := t.TempDir()
+	bad := filepath.Join(parent, "file-not-dir")
+	os.WriteFile(bad, nil, 0o644)
+	leech := newEngine(t, Options{DataDir: t.TempDir(), DownloadDir: t.TempDir()})
+	got, err := leech.AddMetainfo(context.Background(), mi, AddOptions{DownloadDir: filepath.Join(bad, "x"), Peers: []netip.AddrPort{selfAddr(seed)}})
+	if err != nil || got != id {
+		t.Fatalf("AddMetainfo: %v", err)
+	}
+	st, _ := leech.Get(id)
+	if st.State != StateError || !strings.Contains(st.Error, "cannot be created") {
+		t.Fatalf("stats with unwritable dir: %+v", st)
+	}
+	if err := leech.Resume(id); err == nil {
+		t.Errorf("Resume succeeded with the directory still unusable")
+	}
+}
+
+func TestRemoveDeletesData(t *testing.T) {
+	seed, _, mi, id := seeder(t, Options{})
+	dl := t.TempDir()
+	leech := newEngine(t, Options{DataDir: t.TempDir(), DownloadDir: dl})
+	leech.AddMetainfo(context.Background(), mi, AddOptions{Peers: []netip.AddrPort{selfAddr(seed)}})
+	waitDone(t, leech, id, 30*time.Second)
+	if err := leech.Remove(id, true); err != nil {
+		t.Fatalf("Remove: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dl, "payload")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("payload still there: %v", err)
+	}
+	if len(leech.List()) != 0 {
+		t.Errorf("List after remove: %+v", leech.List())
+	}
+	if _, err := os.Stat(filepath.Join(leech.o.DataDir, "torrents", string(id)+".json")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("saved state still there: %v", err)
+	}
+}

@@ -1,0 +1,38 @@
+package client
+
+import (
+	"fmt"
+	"os"
+	"syscall"
+)
+
+// FileIOEnv and FileIOClassic select anacrolix's classic (pread/pwrite) file
+// I/O. Its default, mmap, turns a full disk into SIGBUS (a crash, not an
+// error) and logs EINVAL from unaligned msync on every piece. anacrolix reads
+// the variable once, in its package init, so it must be in the environment
+// before the process starts: call ReexecForClassicFileIO first thing in main.
+const (
+	FileIOEnv     = "TORRENT_STORAGE_DEFAULT_FILE_IO"
+	FileIOClassic = "classic"
+)
+
+// ClassicFileIO reports whether this process runs with classic file I/O.
+func ClassicFileIO() bool { return os.Getenv(FileIOEnv) == FileIOClassic }
+
+// ReexecForClassicFileIO replaces the process with itself (same arguments,
+// environment plus FileIOEnv=classic) unless that is already set. It only
+// returns on error, or with nil when nothing had to be done.
+func ReexecForClassicFileIO() error {
+	if ClassicFileIO() {
+		return nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("client: find own executable to re-exec with classic file I/O: %w", err)
+	}
+	env := append(os.Environ(), FileIOEnv+"="+FileIOClassic)
+	if err := syscall.Exec(exe, os.Args, env); err != nil {
+		return fmt.Errorf("client: re-exec with classic file I/O: %w", err)
+	}
+	return nil
+}

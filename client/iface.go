@@ -1,0 +1,182 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// Controller is what front ends (TUI, Transmission-RPC daemon, headless CLI)
+// need from the engine. *Engine implements it; tests of front ends can use a
+// fake.
+type Controller interface {
+	Add(ctx context.Context, source string, opts AddOptions) (TorrentID, error)
+	AddMetainfo(ctx context.Context, metainfo []byte, opts AddOptions) (TorrentID, error)
+	Remove(id TorrentID, deleteData bool) error
+	Pause(id TorrentID) error
+	Resume(id TorrentID) error
+	Verify(id TorrentID) error
+	Reannounce(id TorrentID) error
+
+	List() []Stats
+	Get(id TorrentID) (Stats, error)
+	Files(id TorrentID) ([]File, error)
+	Peers(id TorrentID) ([]Peer, error)
+	Trackers(id TorrentID) ([]Tracker, error)
+	Pieces(id TorrentID) (Pieces, error)
+
+	SetFilePriority(id TorrentID, index int, prio Priority) error
+	SetRateLimits(down, up int64)
+	RateLimits() (down, up int64)
+
+	// Subscribe returns a channel that receives a value (coalesced, never
+	// blocking the engine) whenever stats may have changed: about once a
+	// second, and on add/remove/pause/resume. Closed when ctx ends or the
+	// engine closes.
+	Subscribe(ctx context.Context) <-chan struct{}
+	WaitComplete(ctx context.Context, id TorrentID) error
+	Close() error
+}
+
+var _ Controller = (*Engine)(nil)
+
+// TorrentID is the v1 info hash in lower-case hex (40 digits).
+type TorrentID string
+
+// State is a torrent's coarse state, for display and RPC status mapping.
+type State string
+
+const (
+	StateMetadata    State = "metadata"    // waiting for the info dictionary (magnet)
+	StateChecking    State = "checking"    // hashing pieces
+	StateDownloading State = "downloading" // transferring
+	StateStalled     State = "stalled"     // incomplete, no peers sending
+	StateSeeding     State = "seeding"     // complete
+	StatePaused      State = "paused"
+	StateError       State = "error" // see Stats.Error; also paused
+)
+
+// Stats is a snapshot of one torrent.
+type Stats struct {
+	ID             TorrentID
+	Name           string
+	State          State
+	Error          string
+	BytesCompleted int64 // verified bytes on disk
+	Length         int64 // 0 until the info is known
+	DownloadRate   int64 // bytes/s, smoothed over a few seconds
+	UploadRate     int64 // bytes/s, smoothed over a few seconds
+	PeersConnected int
+	PeersKnown     int
+	Seeders        int   // connected peers that have everything
+	Leechers       int   // connected peers that do not
+	Downloaded     int64 // useful payload received, over all sessions
+	Uploaded       int64 // payload sent, over all sessions
+	AddedAt        time.Time
+	DoneAt         time.Time // zero until complete
+	DownloadDir    string
+	Ratio          float64       // Uploaded / Length (or / Downloaded when larger); 0 when unknown
+	ETA            time.Duration // -1 when unknown or not downloading
+	Sequential     bool
+}
+
+// Priority of a file. The zero value is PriorityNormal.
+type Priority int
+
+const (
+	PriorityOff    Priority = -1 // do not download
+	PriorityNormal Priority = 0
+	PriorityHigh   Priority = 1
+)
+
+func (p Priority) String() string {
+	switch p {
+	case PriorityOff:
+		return "off"
+	case PriorityHigh:
+		return "high"
+	default:
+		return "normal"
+	}
+}
+
+// File is one file of a torrent; Path is relative to the download directory
+// and includes the torrent's directory for multi-file torrents.
+type File struct {
+	Index          int
+	Path           string
+	Length         int64
+	BytesCompleted int64
+	Priority       Priority
+}
+
+// Peer is one connected peer.
+type Peer struct {
+	Addr     netip.AddrPort
+	Client   string  // client name from the extended handshake, or the peer ID prefix
+	Flags    string  // how we found it: I incoming, Tr tracker, Hg/Ha DHT, X PEX, M given directly
+	Network  string  // tcp4, tcp6
+	DownRate int64   // bytes/s we receive from it
+	UpRate   int64   // bytes/s we send to it
+	Progress float64 // 0..1, the share of pieces it has
+}
+
+// Tracker is one announce URL. anacrolix v1.59.1 does not expose announce
+// results for HTTP/UDP trackers, so Status says what this package could see:
+// "not contacted", "resolving failed", or "announcing".
+type Tracker struct {
+	URL          string
+	Tier         int
+	Status       string
+	LastAnnounce time.Time // last time the engine looked the tracker up to announce
+	Seeders      int       // -1: unknown
+	Leechers     int       // -1: unknown
+	Err          string
+}
+
+// Pieces is a bitmap of verified pieces, BitTorrent bitfield order (piece 0
+// is the high bit of byte 0).
+type Pieces struct {
+	Count    int
+	Complete int
+	Bitmap   []byte
+}
+
+// Has reports whether piece i is verified.
+func (p Pieces) Has(i int) bool {
+	if i < 0 || i >= p.Count {
+		return false
+	}
+	return p.Bitmap[i/8]&(0x80>>(i%8)) != 0
+}
+
+// AddOptions tune one Add.
+type AddOptions struct {
+	DownloadDir string // "" = Options.DownloadDir
+	Paused      bool
+	Sequential  bool // prefer pieces in order (for streaming); best effort
+	// Peers to contact directly, in addition to trackers/DHT (tests, the
+	// lab, magnet x.pe).
+	Peers []netip.AddrPort
+}
+
+var (
+	// ErrDuplicate is matched (errors.Is) by the *DuplicateError Add returns
+	// when the torrent is already in the engine.
+	ErrDuplicate = errors.New("client: torrent already added")
+	// ErrNotFound is returned for an unknown TorrentID.
+	ErrNotFound = errors.New("client: no such torrent")
+	// ErrClosed is returned after Close.
+	ErrClosed = errors.New("client: engine closed")
+)
+
+// DuplicateError carries the ID of the torrent that is already there.
+type DuplicateError struct{ ID TorrentID }
+
+func (e *DuplicateError) Error() string {
+	return fmt.Sprintf("client: torrent %s already added", e.ID)
+}
+
+func (e *DuplicateError) Is(target error) bool { return target == ErrDuplicate }

@@ -1,0 +1,111 @@
+package client
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// record is what DataDir/torrents/<infohash>.json keeps about a torrent so a
+// restart brings it back with its settings. The metainfo itself, once known,
+// is in <infohash>.torrent next to it.
+type record struct {
+	InfoHash       string           `json:"info_hash"`
+	Magnet         string           `json:"magnet,omitempty"`
+	DownloadDir    string           `json:"download_dir"`
+	Paused         bool             `json:"paused,omitempty"`
+	Sequential     bool             `json:"sequential,omitempty"`
+	AddedAt        time.Time        `json:"added_at"`
+	DoneAt         time.Time        `json:"done_at,omitzero"`
+	FilePriorities map[int]Priority `json:"file_priorities,omitempty"`
+	Peers          []string         `json:"peers,omitempty"`
+	// Totals of earlier sessions; the running session's counters are added.
+	Downloaded int64 `json:"downloaded,omitempty"`
+	Uploaded   int64 `json:"uploaded,omitempty"`
+}
+
+type store struct{ dir string }
+
+func (s store) recordPath(ih string) string   { return filepath.Join(s.dir, ih+".json") }
+func (s store) metainfoPath(ih string) string { return filepath.Join(s.dir, ih+".torrent") }
+
+func (s store) saveRecord(r record) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("client: encode state of %s: %w", r.InfoHash, err)
+	}
+	return writeFileAtomic(s.recordPath(r.InfoHash), b)
+}
+
+func (s store) saveMetainfo(ih string, b []byte) error {
+	return writeFileAtomic(s.metainfoPath(ih), b)
+}
+
+func (s store) remove(ih string) error {
+	var errs []error
+	for _, p := range []string{s.recordPath(ih), s.metainfoPath(ih)} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("client: remove saved torrent: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// load returns every saved record with its metainfo bytes (nil for a magnet
+// whose info never arrived). Broken files are reported, not fatal.
+func (s store) load() (recs []record, metas [][]byte, errs []error) {
+	ents, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, nil, []error{fmt.Errorf("client: read saved torrents: %w", err)}
+	}
+	for _, de := range ents {
+		name := de.Name()
+		if !strings.HasSuffix(name, ".json") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(s.dir, name))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("client: read saved torrent %s: %w", name, err))
+			continue
+		}
+		var r record
+		if err := json.Unmarshal(b, &r); err != nil || r.InfoHash+".json" != name {
+			errs = append(errs, fmt.Errorf("client: saved torrent %s is corrupt: %v", name, err))
+			continue
+		}
+		mi, err := os.ReadFile(s.metainfoPath(r.InfoHash))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("client: read saved metainfo of %s: %w", r.InfoHash, err))
+		}
+		recs = append(recs, r)
+		metas = append(metas, mi)
+	}
+	return recs, metas, errs
+}
+
+func writeFileAtomic(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("client: save %s: %w", path, err)
+	}
+	_, err = tmp.Write(b)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("client: save %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,398 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/anacrolix/torrent"
+)
+
+const sampleEvery = time.Second
+
+// sampler smooths transfer rates, records completion times, nudges
+// sequential torrents, and wakes subscribers about once a second.
+func (e *Engine) sampler() {
+	defer e.wg.Done()
+	tick := time.NewTicker(sampleEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-e.ctx.Done():
+			return
+		case now := <-tick.C:
+			e.sample(now)
+		}
+	}
+}
+
+func (e *Engine) sample(now time.Time) {
+	e.mu.Lock()
+	ens := make([]*entry, 0, len(e.torrents))
+	for _, en := range e.torrents {
+		ens = append(ens, en)
+	}
+	e.mu.Unlock()
+	for _, en := range ens {
+		st := en.t.Stats()
+		read := st.BytesReadUsefulData.Int64()
+		out := st.BytesWrittenData.Int64()
+		complete := en.t.Info() != nil && en.t.Complete().Bool()
+		e.mu.Lock()
+		if en.sampled {
+			dt := now.Sub(en.lastAt).Seconds()
+			if dt > 0 {
+				// Exponential smoothing with a ~3 s time constant.
+				a := 1 - math.Exp(-dt/3)
+				en.down += a * (float64(read-en.lastRead)/dt - en.down)
+				en.up += a * (float64(out-en.lastOut)/dt - en.up)
+			}
+		}
+		en.sampled, en.lastRead, en.lastOut, en.lastAt = true, read, out, now
+		var save *record
+		if complete && en.rec.DoneAt.IsZero() {
+			en.rec.DoneAt = now.Truncate(time.Second)
+			r := en.rec
+			save = &r
+		}
+		seq := en.rec.Sequential && !en.rec.Paused && !complete && en.t.Info() != nil
+		e.mu.Unlock()
+		if save != nil {
+			if err := e.st.saveRecord(*save); err != nil {
+				e.log.Error("saving torrent state", "torrent", en.id, "err", err)
+			}
+			e.log.Info("torrent complete", "torrent", en.id, "name", en.t.Name())
+		}
+		if seq {
+			raiseNextPieces(en.t, 8)
+		}
+	}
+	e.notify()
+}
+
+// raiseNextPieces gives the first n missing wanted pieces high priority, so
+// the request strategy fetches roughly in order (best-effort sequential).
+func raiseNextPieces(t *torrent.Torrent, n int) {
+	for i := 0; i < t.NumPieces() && n > 0; i++ {
+		ps := t.PieceState(i)
+		if ps.Complete || ps.Priority == torrent.PiecePriorityNone {
+			continue
+		}
+		if ps.Priority < torrent.PiecePriorityHigh {
+			t.Piece(i).SetPriority(torrent.PiecePriorityHigh)
+		}
+		n--
+	}
+}
+
+func (e *Engine) notify() {
+	e.mu.Lock()
+	e.notifyLocked()
+	e.mu.Unlock()
+}
+
+func (e *Engine) notifyLocked() {
+	for ch := range e.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Subscribe implements Controller.
+func (e *Engine) Subscribe(ctx context.Context) <-chan struct{} {
+	ch := make(chan struct{}, 1)
+	e.mu.Lock()
+	if e.closed {
+		close(ch)
+		e.mu.Unlock()
+		return ch
+	}
+	e.subs[ch] = struct{}{}
+	e.mu.Unlock()
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-e.ctx.Done():
+		}
+		e.mu.Lock()
+		if _, ok := e.subs[ch]; ok {
+			delete(e.subs, ch)
+			close(ch)
+		}
+		e.mu.Unlock()
+	}()
+	return ch
+}
+
+// WaitComplete blocks until every wanted piece is verified, the torrent
+// fails with a storage error or is removed, or ctx ends.
+func (e *Engine) WaitComplete(ctx context.Context, id TorrentID) error {
+	en, err := e.get(id)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-en.t.GotInfo():
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-en.t.Closed():
+		return fmt.Errorf("client: torrent %s removed", id)
+	}
+	for {
+		done := en.t.Complete().On()
+		if en.t.Complete().Bool() {
+			return nil
+		}
+		e.mu.Lock()
+		msg := en.err
+		e.mu.Unlock()
+		if msg != "" {
+			return fmt.Errorf("client: torrent %s: %s", id, msg)
+		}
+		// Storage errors arrive without a Complete change: recheck each second.
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-en.t.Closed():
+			return fmt.Errorf("client: torrent %s removed", id)
+		case <-time.After(sampleEvery):
+		}
+	}
+}
+
+// List returns all torrents, oldest first.
+func (e *Engine) List() []Stats {
+	e.mu.Lock()
+	ens := make([]*entry, 0, len(e.torrents))
+	for _, en := range e.torrents {
+		ens = append(ens, en)
+	}
+	e.mu.Unlock()
+	out := make([]Stats, 0, len(ens))
+	for _, en := range ens {
+		out = append(out, e.stats(en))
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].AddedAt.Equal(out[j].AddedAt) {
+			return out[i].AddedAt.Before(out[j].AddedAt)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+// Get returns one torrent's stats.
+func (e *Engine) Get(id TorrentID) (Stats, error) {
+	en, err := e.get(id)
+	if err != nil {
+		return Stats{}, err
+	}
+	return e.stats(en), nil
+}
+
+func (e *Engine) stats(en *entry) Stats {
+	t := en.t
+	ts := t.Stats()
+	s := Stats{
+		ID:             en.id,
+		Name:           t.Name(),
+		PeersConnected: ts.ActivePeers,
+		PeersKnown:     ts.TotalPeers,
+		Seeders:        ts.ConnectedSeeders,
+		Leechers:       ts.ActivePeers - ts.ConnectedSeeders,
+		ETA:            -1,
+	}
+	haveInfo := t.Info() != nil
+	complete := false
+	checking := false
+	if haveInfo {
+		s.Length = t.Length()
+		s.BytesCompleted = t.BytesCompleted()
+		complete = t.Complete().Bool()
+		for _, r := range t.PieceStateRuns() {
+			if r.Checking || r.Hashing || r.QueuedForHash {
+				checking = true
+				break
+			}
+		}
+	}
+	if s.Name == "" {
+		s.Name = string(en.id)
+	}
+	e.mu.Lock()
+	s.Error = en.err
+	s.DownloadRate = int64(en.down)
+	s.UploadRate = int64(en.up)
+	s.Downloaded = en.rec.Downloaded + ts.BytesReadUsefulData.Int64()
+	s.Uploaded = en.rec.Uploaded + ts.BytesWrittenData.Int64()
+	s.AddedAt = en.rec.AddedAt
+	s.DoneAt = en.rec.DoneAt
+	s.DownloadDir = en.rec.DownloadDir
+	s.Sequential = en.rec.Sequential
+	paused := en.rec.Paused
+	checking = checking || en.checking
+	e.mu.Unlock()
+	s.Ratio = ratio(s.Uploaded, s.Length, s.Downloaded)
+	switch {
+	case s.Error != "":
+		s.State = StateError
+	case paused:
+		s.State = StatePaused
+	case !haveInfo:
+		s.State = StateMetadata
+	case checking:
+		s.State = StateChecking
+	case complete:
+		s.State = StateSeeding
+	case s.DownloadRate < 1 && s.Seeders == 0:
+		s.State = StateStalled
+	default:
+		s.State = StateDownloading
+	}
+	if s.State == StateDownloading && s.DownloadRate > 0 {
+		s.ETA = time.Duration(float64(s.Length-s.BytesCompleted)/float64(s.DownloadRate)) * time.Second
+	}
+	if complete {
+		s.ETA = 0
+	}
+	return s
+}
+
+// Files lists the torrent's files (empty until the info is known).
+func (e *Engine) Files(id TorrentID) ([]File, error) {
+	en, err := e.get(id)
+	if err != nil {
+		return nil, err
+	}
+	if en.t.Info() == nil {
+		return nil, nil
+	}
+	var out []File
+	for i, f := range en.t.Files() {
+		out = append(out, File{
+			Index:          i,
+			Path:           f.Path(),
+			Length:         f.Length(),
+			BytesCompleted: f.BytesCompleted(),
+			Priority:       fromPiecePriority(f.Priority()),
+		})
+	}
+	return out, nil
+}
+
+func fromPiecePriority(p torrent.PiecePriority) Priority {
+	switch {
+	case p == torrent.PiecePriorityNone:
+		return PriorityOff
+	case p >= torrent.PiecePriorityHigh:
+		return PriorityHigh
+	default:
+		return PriorityNormal
+	}
+}
+
+// Peers lists connected peers.
+func (e *Engine) Peers(id TorrentID) ([]Peer, error) {
+	en, err := e.get(id)
+	if err != nil {
+		return nil, err
+	}
+	n := 0
+	if en.t.Info() != nil {
+		n = en.t.NumPieces()
+	}
+	var out []Peer
+	for _, pc := range en.t.PeerConns() {
+		ps := pc.Stats()
+		p := Peer{
+			Flags:    string(pc.Discovery),
+			Network:  pc.Network,
+			DownRate: int64(ps.DownloadRate),
+			UpRate:   int64(ps.LastWriteUploadRate),
+		}
+		if ap, err := netip.ParseAddrPort(pc.RemoteAddr.String()); err == nil {
+			p.Addr = ap
+		}
+		if name, ok := pc.PeerClientName.Load().(string); ok && name != "" {
+			p.Client = name
+		} else {
+			p.Client = strings.TrimRight(string(pc.PeerID[:8]), "\x00")
+		}
+		if n > 0 {
+			p.Progress = float64(ps.RemotePieceCount) / float64(n)
+		}
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Addr.String() < out[j].Addr.String() })
+	return out, nil
+}
+
+// Trackers lists announce URLs with what this package saw of them.
+func (e *Engine) Trackers(id TorrentID) ([]Tracker, error) {
+	en, err := e.get(id)
+	if err != nil {
+		return nil, err
+	}
+	mi := en.t.Metainfo()
+	var out []Tracker
+	e.trackerMu.Lock()
+	defer e.trackerMu.Unlock()
+	for tier, urls := range mi.UpvertedAnnounceList() {
+		for _, u := range urls {
+			tr := Tracker{URL: u, Tier: tier, Status: "not contacted", Seeders: -1, Leechers: -1}
+			if seen, ok := e.trackers[hostOf(u)]; ok {
+				tr.LastAnnounce = seen.at
+				tr.Status = "announcing"
+				if seen.err != "" {
+					tr.Status = "resolving failed"
+					tr.Err = seen.err
+				}
+			}
+			out = append(out, tr)
+		}
+	}
+	return out, nil
+}
+
+func hostOf(rawURL string) string {
+	rest := rawURL
+	if i := strings.Index(rest, "://"); i >= 0 {
+		rest = rest[i+3:]
+	}
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	return rest
+}
+
+// Pieces returns the bitmap of verified pieces.
+func (e *Engine) Pieces(id TorrentID) (Pieces, error) {
+	en, err := e.get(id)
+	if err != nil {
+		return Pieces{}, err
+	}
+	if en.t.Info() == nil {
+		return Pieces{}, nil
+	}
+	var p Pieces
+	p.Count = en.t.NumPieces()
+	p.Bitmap = make([]byte, (p.Count+7)/8)
+	i := 0
+	for _, r := range en.t.PieceStateRuns() {
+		for k := 0; k < r.Length; k++ {
+			if r.Complete {
+				p.Bitmap[i/8] |= 0x80 >> (i % 8)
+				p.Complete++
+			}
+			i++
+		}
+	}
+	return p, nil
+}

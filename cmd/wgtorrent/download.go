@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/mattn/go-isatty"
+
+	"github.com/wgtorrent/wgtorrent/client"
+	"github.com/wgtorrent/wgtorrent/internal/headless"
+	"github.com/wgtorrent/wgtorrent/internal/session"
+)
+
+// engineFlags are shared by the commands that run the torrent engine.
+type engineFlags struct {
+	Out             string   `help:"Directory for downloaded data." default:"." type:"path"`
+	Data            string   `help:"Directory for wgtorrent's state (resume data, added torrents)." default:"${data_dir}" type:"path"`
+	ListenPort      int      `help:"Port for incoming peers, inside the tunnel (0: random; use the port your VPN forwards)." default:"0"`
+	DHT             bool     `name:"dht" help:"Use the DHT (through the tunnel)." default:"true" negatable:""`
+	DHTBootstrap    []string `name:"dht-bootstrap" help:"DHT bootstrap nodes (host:port), resolved through the tunnel's DNS." default:"router.bittorrent.com:6881,router.utorrent.com:6881,dht.transmissionbt.com:6881,dht.libtorrent.org:25401" sep:","`
+	MaxDownloadRate rate     `help:"Download limit in bytes/s (units allowed: 5MiB, 800k); 0 = unlimited." default:"0"`
+	MaxUploadRate   rate     `help:"Upload limit in bytes/s (units allowed); 0 = unlimited." default:"0"`
+	Seed            bool     `help:"Keep seeding once complete (until --seed-ratio or --seed-time, or Ctrl-C)."`
+}
+
+func (f engineFlags) options(log *slog.Logger) client.Options {
+	o := client.Options{
+		DataDir:         f.Data,
+		DownloadDir:     f.Out,
+		ListenPort:      f.ListenPort,
+		DHT:             f.DHT,
+		Seed:            f.Seed,
+		MaxDownloadRate: int64(f.MaxDownloadRate),
+		MaxUploadRate:   int64(f.MaxUploadRate),
+		Logger:          log,
+	}
+	if f.DHT {
+		o.DHTBootstrap = f.DHTBootstrap
+	}
+	return o
+}
+
+// rate is a byte rate given with or without units.
+type rate int64
+
+func (r *rate) UnmarshalText(b []byte) error {
+	n, err := humanize.ParseBytes(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a rate in bytes/s (examples: 0, 800k, 5MiB)", b)
+	}
+	*r = rate(n)
+	return nil
+}
+
+type downloadCmd struct {
+	tunnelFlags
+	engineFlags
+	Magnet     []string         `help:"Magnet link to download (repeatable)."`
+	Torrent    []string         `help:".torrent file to download (repeatable)." type:"path"`
+	Sources    []string         `arg:"" optional:"" help:"More magnet links, .torrent files or info hashes."`
+	Peer       []netip.AddrPort `help:"Peer to contact directly (ip:port, repeatable), besides trackers and the DHT."`
+	Sequential bool             `help:"Download pieces in order (for previewing media)."`
+	SeedRatio  float64          `help:"With --seed: stop once every torrent reached this upload ratio."`
+	SeedTime   time.Duration    `help:"With --seed: stop after seeding this long."`
+	JSON       bool             `help:"Report progress as one JSON object a line (default when not on a terminal)."`
+}
+
+func (c *downloadCmd) Run(ctx context.Context, log *slog.Logger) error {
+	sources := append(append(append([]string{}, c.Magnet...), c.Torrent...), c.Sources...)
+	if len(sources) == 0 {
+		return fmt.Errorf("%w: nothing to download: give --magnet URI, --torrent FILE or an info hash", headless.ErrInput)
+	}
+	// Refuse bad input before anything touches the network.
+	for _, s := range sources {
+		if err := client.CheckSource(s); err != nil {
+			return fmt.Errorf("%w: %w", headless.ErrInput, err)
+		}
+	}
+	if err := writableDir(c.Out); err != nil {
+		return fmt.Errorf("%w: --out: %w", headless.ErrInput, err)
+	}
+	return withEngine(ctx, log, c.tunnelFlags, c.engineFlags, func(ctx context.Context, s *session.Session, eng *client.Engine) error {
+		return headless.Run(ctx, eng, s.Tunnel, headless.Options{
+			Sources:    sources,
+			Add:        client.AddOptions{Sequential: c.Sequential, Peers: c.Peer},
+			Seed:       c.Seed,
+			SeedRatio:  c.SeedRatio,
+			SeedTime:   c.SeedTime,
+			JSON:       c.JSON,
+			Terminal:   isatty.IsTerminal(os.Stdout.Fd()),
+			KillSwitch: s.KillSwitchState(),
+			Out:        os.Stdout,
+		})
+	})
+}
+
+// withEngine brings up the kill switch, the tunnel and the engine in that
+// order, runs fn, and tears down in reverse.
+func withEngine(ctx context.Context, log *slog.Logger, tf tunnelFlags, ef engineFlags, fn func(context.Context, *session.Session, *client.Engine) error) error {
+	s, err := session.Start(ctx, tf.options(log))
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	eng, err := s.StartEngine(ctx, ef.options(log))
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	err = fn(ctx, s, eng)
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return nil // Ctrl-C or SIGTERM: a normal stop
+	}
+	return err
+}
+
+func writableDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".wgtorrent-check-*")
+	if err != nil {
+		return fmt.Errorf("directory %s is not writable: %w", dir, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+func defaultDataDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "wgtorrent")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "wgtorrent")
+	}
+	return "/var/lib/wgtorrent"
+}

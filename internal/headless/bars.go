@@ -1,0 +1,106 @@
+package headless
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/bubbles/progress"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/dustin/go-humanize"
+)
+
+// barReporter draws one progress bar a torrent, in place, with bubbletea's
+// inline renderer (no alternate screen: the last frame stays in the
+// scrollback when the download ends).
+type barReporter struct {
+	prog *tea.Program
+	done chan struct{}
+}
+
+func newBarReporter(out io.Writer) *barReporter {
+	m := barModel{bar: progress.New(progress.WithDefaultGradient()), width: 80}
+	b := &barReporter{
+		prog: tea.NewProgram(m, tea.WithOutput(out), tea.WithInput(nil), tea.WithoutSignalHandler()),
+		done: make(chan struct{}),
+	}
+	go func() {
+		defer close(b.done)
+		_, _ = b.prog.Run()
+	}()
+	return b
+}
+
+func (b *barReporter) report(lines []Line) { b.prog.Send(linesMsg(lines)) }
+
+func (b *barReporter) close() {
+	b.prog.Quit()
+	<-b.done
+}
+
+type linesMsg []Line
+
+type barModel struct {
+	lines []Line
+	bar   progress.Model
+	width int
+}
+
+func (m barModel) Init() tea.Cmd { return nil }
+
+func (m barModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case linesMsg:
+		m.lines = msg
+	case tea.WindowSizeMsg:
+		m.width = msg.Width
+	}
+	return m, nil
+}
+
+func (m barModel) View() string {
+	var b strings.Builder
+	nameWidth := min(28, max(10, m.width/4))
+	m.bar.Width = max(10, m.width-nameWidth-60)
+	for _, l := range m.lines {
+		frac := 0.0
+		if l.Length > 0 {
+			frac = float64(l.BytesCompleted) / float64(l.Length)
+		}
+		fmt.Fprintf(&b, "%-*s %s %5.1f%%  ↓%9s/s ↑%9s/s %3d peers  %s\n",
+			nameWidth, truncate(name(l), nameWidth), m.bar.ViewAs(frac), frac*100,
+			humanize.IBytes(uint64(l.DownloadRate)), humanize.IBytes(uint64(l.UploadRate)), l.Peers, eta(l))
+	}
+	if len(m.lines) > 0 {
+		fmt.Fprintf(&b, "tunnel %s · kill switch %s\n", m.lines[0].TunnelState, m.lines[0].KillSwitch)
+	}
+	return b.String()
+}
+
+func name(l Line) string {
+	if l.Name != "" {
+		return l.Name
+	}
+	return l.InfoHash
+}
+
+func eta(l Line) string {
+	switch {
+	case l.Length > 0 && l.BytesCompleted >= l.Length:
+		return "done"
+	case l.State == "metadata":
+		return "fetching metadata"
+	case l.ETASeconds < 0:
+		return l.State
+	}
+	return "ETA " + (time.Duration(l.ETASeconds) * time.Second).String()
+}
+
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}

@@ -1,0 +1,198 @@
+// Package headless downloads torrents without a user interface: it adds
+// them, reports progress (bars on a terminal, JSON lines otherwise) and
+// returns once everything is complete and verified, or keeps seeding until
+// a ratio or time limit.
+package headless
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/wgtorrent/wgtorrent/client"
+	"github.com/wgtorrent/wgtorrent/vpn"
+)
+
+// ErrInput marks a source the user must fix (bad magnet, missing file).
+var ErrInput = errors.New("bad input")
+
+// Tunnel is the live tunnel status the report shows.
+type Tunnel interface{ Status() vpn.Status }
+
+// Options for Run.
+type Options struct {
+	Sources    []string // magnet links, .torrent paths or info hashes
+	Add        client.AddOptions
+	Seed       bool          // keep seeding once complete
+	SeedRatio  float64       // with Seed: stop at this upload ratio (0 = no limit)
+	SeedTime   time.Duration // with Seed: stop after seeding this long (0 = no limit)
+	JSON       bool          // JSON lines even on a terminal
+	Terminal   bool          // Out is a terminal: draw progress bars
+	KillSwitch string        // "armed" or "off", for the report
+	Out        io.Writer
+	Interval   time.Duration // report interval, default 1s
+}
+
+// Line is one JSON progress record.
+type Line struct {
+	Name           string  `json:"name"`
+	InfoHash       string  `json:"info_hash"`
+	State          string  `json:"state"`
+	BytesCompleted int64   `json:"bytes_completed"`
+	Length         int64   `json:"length"`
+	DownloadRate   int64   `json:"download_rate"`
+	UploadRate     int64   `json:"upload_rate"`
+	Peers          int     `json:"peers"`
+	ETASeconds     int64   `json:"eta_seconds"`
+	Ratio          float64 `json:"ratio"`
+	Error          string  `json:"error,omitempty"`
+	TunnelState    string  `json:"tunnel_state"`
+	KillSwitch     string  `json:"killswitch"`
+}
+
+// Run adds every source and reports until done. It returns nil when all
+// torrents are complete (and seeding, if asked, reached its limit), an
+// ErrInput error for bad sources, or the first torrent error.
+func Run(ctx context.Context, eng client.Controller, tun Tunnel, o Options) error {
+	if o.Interval == 0 {
+		o.Interval = time.Second
+	}
+	if len(o.Sources) == 0 {
+		return fmt.Errorf("%w: nothing to download: give --magnet, --torrent or an info hash", ErrInput)
+	}
+	var ids []client.TorrentID
+	for _, src := range o.Sources {
+		id, err := eng.Add(ctx, src, o.Add)
+		var dup *client.DuplicateError
+		if errors.As(err, &dup) {
+			id, err = dup.ID, nil
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrInput, err)
+		}
+		ids = append(ids, id)
+	}
+
+	var r reporter = &jsonReporter{enc: json.NewEncoder(o.Out)}
+	if o.Terminal && !o.JSON {
+		r = newBarReporter(o.Out)
+	}
+	defer r.close()
+
+	changes := eng.Subscribe(ctx)
+	tick := time.NewTicker(o.Interval)
+	defer tick.Stop()
+	var seedingSince time.Time
+	for {
+		lines, err := snapshot(eng, tun, ids, o.KillSwitch)
+		if err != nil {
+			return err
+		}
+		r.report(lines)
+		if msg := firstError(lines); msg != "" {
+			return errors.New(msg)
+		}
+		if allComplete(lines) {
+			if !o.Seed {
+				return nil
+			}
+			if seedingSince.IsZero() {
+				seedingSince = time.Now()
+			}
+			if seedLimitReached(lines, o, time.Since(seedingSince)) {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		case _, ok := <-changes:
+			if !ok {
+				changes = nil
+			}
+		}
+	}
+}
+
+func snapshot(eng client.Controller, tun Tunnel, ids []client.TorrentID, ks string) ([]Line, error) {
+	tunnelState := string(tun.Status().State)
+	lines := make([]Line, 0, len(ids))
+	for _, id := range ids {
+		st, err := eng.Get(id)
+		if err != nil {
+			return nil, err
+		}
+		eta := int64(-1)
+		if st.ETA >= 0 {
+			eta = int64(st.ETA.Seconds())
+		}
+		lines = append(lines, Line{
+			Name:           st.Name,
+			InfoHash:       string(st.ID),
+			State:          string(st.State),
+			BytesCompleted: st.BytesCompleted,
+			Length:         st.Length,
+			DownloadRate:   st.DownloadRate,
+			UploadRate:     st.UploadRate,
+			Peers:          st.PeersConnected,
+			ETASeconds:     eta,
+			Ratio:          st.Ratio,
+			Error:          st.Error,
+			TunnelState:    tunnelState,
+			KillSwitch:     ks,
+		})
+	}
+	return lines, nil
+}
+
+func firstError(lines []Line) string {
+	for _, l := range lines {
+		if l.State == string(client.StateError) {
+			return fmt.Sprintf("%s: %s (the torrent is paused; fix the cause and run again: verified data is kept)", l.Name, l.Error)
+		}
+	}
+	return ""
+}
+
+func allComplete(lines []Line) bool {
+	for _, l := range lines {
+		if l.Length == 0 || l.BytesCompleted < l.Length {
+			return false
+		}
+	}
+	return true
+}
+
+func seedLimitReached(lines []Line, o Options, seeded time.Duration) bool {
+	if o.SeedTime > 0 && seeded >= o.SeedTime {
+		return true
+	}
+	if o.SeedRatio <= 0 {
+		return false
+	}
+	for _, l := range lines {
+		if l.Ratio < o.SeedRatio {
+			return false
+		}
+	}
+	return true
+}
+
+type reporter interface {
+	report([]Line)
+	close()
+}
+
+type jsonReporter struct{ enc *json.Encoder }
+
+func (j *jsonReporter) report(lines []Line) {
+	for _, l := range lines {
+		_ = j.enc.Encode(l)
+	}
+}
+
+func (j *jsonReporter) close() {}
