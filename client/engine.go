@@ -258,6 +258,12 @@ func (e *Engine) config() *torrent.ClientConfig {
 	cfg.HTTPDialContext = e.face.DialContext // webseeds, xs= metainfo sources
 	cfg.HTTPProxy = nil                      // never the environment's proxy
 
+	// anacrolix v1.59.1 stops serving a connection after it has uploaded
+	// twice MaxAllocPeerRequestDataPerConn (1 MiB by default): the
+	// per-connection allocation accounting loses what it releases. Buffered
+	// request data stays bounded by the peer's request queue, so the limit
+	// is raised out of reach instead (TestSeedsPastAllocLimit).
+	cfg.MaxAllocPeerRequestDataPerConn = 1 << 40
 	cfg.DownloadRateLimiter = e.down
 	cfg.UploadRateLimiter = e.up
 	// Never anacrolix's default (router.bittorrent.com & co. through the

@@ -28,9 +28,11 @@ type cli struct {
 	LogFormat string     `help:"Log format: text or json." enum:"text,json" default:"text"`
 
 	Download   downloadCmd   `cmd:"" default:"withargs" help:"Download torrents through the tunnel (the default command: wgtorrent --config wg0.conf --magnet URI)."`
+	TUI        tuiCmd        `cmd:"" name:"tui" help:"Open the interactive TUI (also what plain 'wgtorrent --config wg0.conf' does on a terminal)."`
 	Tunnel     tunnelCmd     `cmd:"" help:"Bring the WireGuard tunnel up behind the kill switch and print its status."`
 	Killswitch killswitchCmd `cmd:"" help:"Inspect or remove the kill switch."`
 	Demo       demoCmd       `cmd:"" help:"Build a private lab in network namespaces and show a real tunnel at work (root)."`
+	LabSeed    labSeedCmd    `cmd:"" name:"lab-seed" hidden:"" help:"Seed without a tunnel inside a demo lab (refuses to run elsewhere)."`
 	Version    versionCmd    `cmd:"" help:"Print the version."`
 }
 
@@ -69,6 +71,9 @@ func main() {
 	stop()
 	os.Exit(exitCode(err))
 }
+
+// errInput marks input the user must fix.
+var errInput = headless.ErrInput
 
 // exitCode: 2 for input the user must fix, 1 for failures at run time.
 func exitCode(err error) int {

@@ -17,11 +17,14 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/dustin/go-humanize"
+
 	"github.com/wgtorrent/wgtorrent/internal/netlab"
 )
 
-// Run builds the lab, runs `self tunnel` in the client namespace and narrates
-// what happens. self is the path of the wgtorrent binary.
+// Run builds the lab, seeds a generated torrent from the peer host, runs
+// `self` as the client and narrates what happens. self is the path of the
+// wgtorrent binary.
 func Run(ctx context.Context, out io.Writer, self string) error {
 	say := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
 	say("== wgtorrent demo: building a private internet in network namespaces")
@@ -33,8 +36,7 @@ func Run(ctx context.Context, out io.Writer, self string) error {
 		lab.Close()
 		say("== lab removed: no namespace, interface, route or rule is left behind")
 	}()
-	say("   client %s, VPN server %s, peer host %s (namespaces %s...)",
-		lab.Client.Addr4, lab.VPN.Addr4, lab.Peer.Addr4, "wgt-"+lab.ID)
+	say("   client %s, VPN server %s, peer host %s (namespaces wgt-%s-*)", lab.Client.Addr4, lab.VPN.Addr4, lab.Peer.Addr4, lab.ID)
 
 	srv, err := lab.StartBuiltinWGServer(ctx)
 	if err != nil {
@@ -49,7 +51,14 @@ func Run(ctx context.Context, out io.Writer, self string) error {
 	if err := os.WriteFile(conf, []byte(srv.ClientConfig()), 0o600); err != nil {
 		return err
 	}
-	say("== WireGuard server listening on %s; client config written to %s", srv.Endpoint(), conf)
+	say("== WireGuard server listening on %s; the client's config is %s", srv.Endpoint(), conf)
+
+	sw, err := startSwarm(ctx, lab, dir, self, out)
+	if err != nil {
+		return err
+	}
+	defer sw.close()
+	say("== peer host: tracker %s and a seeder for %q (%d MiB in %d files)", sw.announce, sw.name, sw.size>>20, sw.files)
 
 	const whoamiPort = 8080
 	stopWho, err := lab.Peer.ServeWhoAmI(whoamiPort)
@@ -58,10 +67,12 @@ func Run(ctx context.Context, out io.Writer, self string) error {
 	}
 	defer stopWho()
 
-	say("== starting `wgtorrent tunnel` on the client: kill switch first, then the tunnel")
+	say("== client: wgtorrent arms the kill switch, brings up the tunnel, then starts the engine")
+	got := filepath.Join(dir, "client-downloads")
 	tctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	cmd := lab.Client.Command(tctx, self, "tunnel", "--config", conf, "--json")
+	cmd := lab.Client.Command(tctx, self, "--config", conf, "--torrent", sw.torrent, "--out", got,
+		"--data", filepath.Join(dir, "client-state"), "--json", "--no-dht", "--max-download-rate", "6MiB")
 	cmd.Stderr = prefixWriter(out, "   [wgtorrent] ")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -70,10 +81,16 @@ func Run(ctx context.Context, out io.Writer, self string) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("demo: start client: %w", err)
 	}
-	states := make(chan status, 16)
-	go readStatus(stdout, states)
+	lines := make(chan status, 64)
+	go readStatus(stdout, lines)
+	progress := func(until func(status) bool, timeout time.Duration) (status, error) {
+		return waitFor(ctx, lines, timeout, func(s status) bool {
+			say("   %5.1f%%  %8s/s  peers %d  tunnel %-6s kill switch %s", s.percent(), humanize.IBytes(uint64(s.DownloadRate)), s.Peers, s.TunnelState, s.KillSwitch)
+			return until(s)
+		})
+	}
 
-	if _, err := waitState(ctx, states, "up", 20*time.Second); err != nil {
+	if _, err := progress(func(s status) bool { return s.percent() >= 20 }, 60*time.Second); err != nil {
 		return err
 	}
 	peerAddr := net.JoinHostPort(lab.Peer.Addr4.String(), fmt.Sprint(whoamiPort))
@@ -81,48 +98,69 @@ func Run(ctx context.Context, out io.Writer, self string) error {
 	if err != nil {
 		return fmt.Errorf("demo: reach the peer through the tunnel: %w", err)
 	}
-	say("== the peer host saw the connection come from %s: the VPN server (%s), not the client (%s)", seen, lab.VPN.Addr4, lab.Client.Addr4)
+	say("== the peer host sees the client as %s: the VPN server (%s), not the client (%s)", seen, lab.VPN.Addr4, lab.Client.Addr4)
+	say("   the tracker has seen announces from: %s", sw.announcers())
 
-	say("== stopping the VPN server: the tunnel goes quiet, the kill switch holds")
+	say("== stopping the VPN server mid-download: transfers stall, the kill switch holds")
 	if err := srv.Stop(); err != nil {
 		return err
 	}
-	dctx, dcancel := context.WithTimeout(ctx, 3*time.Second)
+	if _, err := progress(func(s status) bool { return s.TunnelState == "stale" || s.TunnelState == "down" }, 60*time.Second); err != nil {
+		return err
+	}
+	dctx, dcancel := context.WithTimeout(ctx, 2*time.Second)
 	_, err = lab.Client.WhoAmI(dctx, "tcp", peerAddr)
 	dcancel()
 	if err == nil {
 		return errors.New("demo: the peer was reachable with the VPN server stopped")
 	}
-	say("   connection attempt while the server is down: %v (nothing left the client outside the tunnel)", err)
+	say("   a connection attempt now fails (%v): nothing leaves outside the tunnel", shortErr(err))
 
-	say("== starting the VPN server again: the tunnel recovers by itself")
+	say("== starting the VPN server again: the tunnel and the download resume by themselves")
 	if err := srv.Start(); err != nil {
 		return err
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		rctx, rcancel := context.WithTimeout(ctx, 2*time.Second)
-		seen, err = lab.Client.WhoAmI(rctx, "tcp", peerAddr)
-		rcancel()
-		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
-			break
+	if _, err := progress(func(s status) bool { return s.BytesCompleted >= s.Length && s.Length > 0 }, 120*time.Second); err != nil {
+		return err
+	}
+	go func() {
+		for range lines { // let the client finish writing
 		}
+	}()
+	if err := cmd.Wait(); err != nil {
+		return fmt.Errorf("demo: client: %w", err)
 	}
-	if err != nil {
-		return fmt.Errorf("demo: tunnel did not recover: %w", err)
+	if err := sameTree(sw.content, filepath.Join(got, sw.name)); err != nil {
+		return fmt.Errorf("demo: downloaded data differs: %w", err)
 	}
-	say("   the peer sees %s again", seen)
-
-	cancel()
-	_ = cmd.Wait()
-	say("== client stopped: tunnel and kill switch removed")
+	say("== download complete and verified: every file is identical to the seeder's")
+	say("   the tracker saw announces from: %s (never the client's %s)", sw.announcers(), lab.Client.Addr4)
+	say("== client exited: tunnel and kill switch removed")
 	return nil
 }
 
+func shortErr(err error) string {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return "timed out"
+	}
+	return err.Error()
+}
+
 type status struct {
-	State   string `json:"state"`
-	RxBytes uint64 `json:"rx_bytes"`
-	TxBytes uint64 `json:"tx_bytes"`
+	BytesCompleted int64  `json:"bytes_completed"`
+	Length         int64  `json:"length"`
+	DownloadRate   int64  `json:"download_rate"`
+	Peers          int    `json:"peers"`
+	TunnelState    string `json:"tunnel_state"`
+	KillSwitch     string `json:"killswitch"`
+}
+
+func (s status) percent() float64 {
+	if s.Length == 0 {
+		return 0
+	}
+	return 100 * float64(s.BytesCompleted) / float64(s.Length)
 }
 
 func readStatus(r io.Reader, ch chan<- status) {
@@ -131,28 +169,26 @@ func readStatus(r io.Reader, ch chan<- status) {
 	for sc.Scan() {
 		var s status
 		if json.Unmarshal(sc.Bytes(), &s) == nil {
-			select {
-			case ch <- s:
-			default: // the reader only needs the latest states
-			}
+			ch <- s
 		}
 	}
 }
 
-func waitState(ctx context.Context, ch <-chan status, want string, timeout time.Duration) (status, error) {
+// waitFor hands every status line to ok until it returns true.
+func waitFor(ctx context.Context, ch <-chan status, timeout time.Duration, ok func(status) bool) (status, error) {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	for {
 		select {
-		case s, ok := <-ch:
-			if !ok {
-				return status{}, errors.New("demo: the client exited (see its log above)")
+		case s, open := <-ch:
+			if !open {
+				return status{}, errors.New("demo: the client exited early (see its log above)")
 			}
-			if s.State == want {
+			if ok(s) {
 				return s, nil
 			}
 		case <-t.C:
-			return status{}, fmt.Errorf("demo: tunnel not %s within %s", want, timeout)
+			return status{}, fmt.Errorf("demo: nothing happened within %s", timeout)
 		case <-ctx.Done():
 			return status{}, ctx.Err()
 		}

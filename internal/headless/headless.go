@@ -82,7 +82,6 @@ func Run(ctx context.Context, eng client.Controller, tun Tunnel, o Options) erro
 	}
 	defer r.close()
 
-	changes := eng.Subscribe(ctx)
 	tick := time.NewTicker(o.Interval)
 	defer tick.Stop()
 	var seedingSince time.Time
@@ -110,10 +109,6 @@ func Run(ctx context.Context, eng client.Controller, tun Tunnel, o Options) erro
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-tick.C:
-		case _, ok := <-changes:
-			if !ok {
-				changes = nil
-			}
 		}
 	}
 }

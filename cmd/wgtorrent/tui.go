@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/mattn/go-isatty"
+
+	"github.com/wgtorrent/wgtorrent/client"
+	"github.com/wgtorrent/wgtorrent/internal/session"
+	"github.com/wgtorrent/wgtorrent/tui"
+)
+
+type tuiCmd struct {
+	tunnelFlags
+	engineFlags
+	Sources []string `arg:"" optional:"" help:"Magnet links, .torrent files or info hashes to add on start."`
+	LogFile string   `help:"Where the log goes while the TUI owns the terminal." default:"${data_dir}/wgtorrent.log" type:"path"`
+}
+
+func (c *tuiCmd) Run(ctx context.Context, log *slog.Logger) error {
+	return runTUI(ctx, log, c.tunnelFlags, c.engineFlags, c.Sources, c.LogFile)
+}
+
+// runTUI runs the interactive front end. The log moves to a file: the TUI
+// owns the terminal.
+func runTUI(ctx context.Context, log *slog.Logger, tf tunnelFlags, ef engineFlags, sources []string, logFile string) error {
+	if !isatty.IsTerminal(os.Stdout.Fd()) {
+		return fmt.Errorf("the TUI needs a terminal: give --magnet/--torrent for a headless download, or use `wgtorrent daemon`")
+	}
+	for _, s := range sources {
+		if err := client.CheckSource(s); err != nil {
+			return fmt.Errorf("%w: %w", errInput, err)
+		}
+	}
+	if err := os.MkdirAll(ef.Data, 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("open log file: %w", err)
+	}
+	defer f.Close()
+	fmt.Fprintf(os.Stderr, "wgtorrent: bringing up the kill switch and the tunnel (log: %s)\n", logFile)
+	log = newLogger(f, slog.LevelInfo, "text")
+	slog.SetDefault(log)
+	return withEngine(ctx, log, tf, ef, func(ctx context.Context, s *session.Session, eng *client.Engine) error {
+		return tui.Run(ctx, eng, s.Tunnel, tui.Options{
+			KillSwitch:  s.KillSwitchState(),
+			AddPaths:    sources,
+			DownloadDir: ef.Out,
+		})
+	})
+}

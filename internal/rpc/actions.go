@@ -1,0 +1,478 @@
+package rpc
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/wgtorrent/wgtorrent/client"
+)
+
+func (s *Server) torrentAdd(ctx context.Context, a args) (any, error) {
+	filename, hasFile, err := a.str("filename")
+	if err != nil {
+		return nil, &rpcError{err.Error()}
+	}
+	meta64, hasMeta, err := a.str("metainfo")
+	if err != nil {
+		return nil, &rpcError{err.Error()}
+	}
+	dir, hasDir, err := a.str("download-dir", "downloadDir", "download_dir")
+	if err != nil {
+		return nil, &rpcError{err.Error()}
+	}
+	paused, _, err := a.boolean("paused")
+	if err != nil {
+		return nil, &rpcError{err.Error()}
+	}
+	labels, hasLabels, err := a.strings("labels")
+	if err != nil {
+		return nil, &rpcError{err.Error()}
+	}
+	if err := checkLabels(labels); err != nil {
+		return nil, err
+	}
+	sets, err := parseFileSets(a)
+	if err != nil {
+		return nil, err
+	}
+	if hasDir {
+		if !filepath.IsAbs(dir) {
+			return nil, errorf("download-dir must be an absolute path, got %q", dir)
+		}
+		dir = filepath.Clean(dir)
+	} else {
+		dir = s.downloadDir()
+	}
+	opts := client.AddOptions{DownloadDir: dir, Paused: paused}
+
+	var id client.TorrentID
+	switch {
+	case hasMeta && meta64 != "":
+		b, derr := decodeBase64(meta64)
+		if derr != nil {
+			return nil, errorf("metainfo is not valid base64: %v", derr)
+		}
+		id, err = s.engine.AddMetainfo(ctx, b, opts)
+	case hasFile && filename != "":
+		lower := strings.ToLower(strings.TrimSpace(filename))
+		if strings.HasPrefix(lower, "http://") || strings.HasPrefix(lower, "https://") {
+			return nil, errorf("torrent-add: wgtorrent does not download .torrent URLs (the request would leave outside the VPN tunnel); send the file's contents as \"metainfo\" or a magnet link")
+		}
+		if strings.HasPrefix(lower, "magnet:") || isHash(lower) {
+			id, err = s.engine.Add(ctx, filename, opts)
+			break
+		}
+		b, rerr := s.readTorrentFile(filename)
+		if rerr != nil {
+			return nil, rerr
+		}
+		id, err = s.engine.AddMetainfo(ctx, b, opts)
+	default:
+		return nil, errorf("torrent-add needs \"filename\" (magnet link or path) or \"metainfo\" (base64)")
+	}
+	key := "torrent-added"
+	var dup *client.DuplicateError
+	switch {
+	case errors.As(err, &dup):
+		id, key = dup.ID, "torrent-duplicate"
+	case err != nil:
+		return nil, errorf("torrent-add: %v", err)
+	}
+	s.filesAdded++
+	ts, created := s.st.ensure(id)
+	if key == "torrent-added" || created {
+		if hasLabels {
+			ts.Labels = labels
+		}
+		s.saveLocked()
+	}
+	if key == "torrent-added" && sets.any() {
+		// Only possible when the metainfo was given; for magnets the
+		// files are unknown until the metadata arrives.
+		if files, ferr := s.engine.Files(id); ferr == nil && len(files) > 0 {
+			if err := s.applyFileSets(id, files, sets); err != nil {
+				s.log.Warn("rpc: torrent-add file selection", "torrent", id, "err", err)
+			}
+		}
+	}
+	name := string(id)
+	if st, gerr := s.engine.Get(id); gerr == nil && st.Name != "" {
+		name = st.Name
+	}
+	return map[string]any{key: map[string]any{"id": ts.ID, "name": name, "hashString": string(id)}}, nil
+}
+
+// readTorrentFile reads a .torrent named by path on this machine, as
+// Transmission does, but only a regular file of bounded size: a path such
+// as /dev/zero or a FIFO must not hang or exhaust the daemon.
+func (s *Server) readTorrentFile(path string) ([]byte, error) {
+	if !filepath.IsAbs(path) {
+		return nil, errorf("torrent-add: %q is not a magnet link, an info hash or an absolute path to a .torrent file", path)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, errorf("torrent-add: %v", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, errorf("torrent-add: %q is not a regular file", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, errorf("torrent-add: %v", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, s.o.MaxBody+1))
+	if err != nil {
+		return nil, errorf("torrent-add: read %q: %v", path, err)
+	}
+	if int64(len(b)) > s.o.MaxBody {
+		return nil, errorf("torrent-add: %q is larger than %d bytes", path, s.o.MaxBody)
+	}
+	return b, nil
+}
+
+// decodeBase64 accepts standard base64 with or without padding, and line
+// breaks, which some clients insert.
+func decodeBase64(s string) ([]byte, error) {
+	s = strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\r' || r == ' ' {
+			return -1
+		}
+		return r
+	}, s)
+	if b, err := base64.StdEncoding.DecodeString(s); err == nil {
+		return b, nil
+	}
+	return base64.RawStdEncoding.DecodeString(strings.TrimRight(s, "="))
+}
+
+func checkLabels(labels []string) error {
+	for _, l := range labels {
+		if strings.TrimSpace(l) == "" || strings.Contains(l, ",") || len(l) > 256 {
+			return errorf("label %q is not valid: labels are non-empty, at most 256 bytes and contain no comma", l)
+		}
+	}
+	return nil
+}
+
+// forEach runs fn on every selected torrent after selecting strictly.
+func (s *Server) forEach(a args, fn func(client.Stats) error) error {
+	list, err := s.selectLocked(a, true)
+	if err != nil {
+		return err
+	}
+	for _, t := range list {
+		if err := fn(t); err != nil {
+			return errorf("torrent %s: %v", t.ID, err)
+		}
+	}
+	return nil
+}
+
+func (s *Server) torrentStart(_ context.Context, a args) (any, error) {
+	// Finished stays set: Run does not stop a torrent twice for the same
+	// goal, so a user who restarts it keeps seeding.
+	return nil, s.forEach(a, func(t client.Stats) error { return s.engine.Resume(t.ID) })
+}
+
+func (s *Server) torrentStop(_ context.Context, a args) (any, error) {
+	return nil, s.forEach(a, func(t client.Stats) error { return s.engine.Pause(t.ID) })
+}
+
+func (s *Server) torrentVerify(_ context.Context, a args) (any, error) {
+	return nil, s.forEach(a, func(t client.Stats) error { return s.engine.Verify(t.ID) })
+}
+
+func (s *Server) torrentReannounce(_ context.Context, a args) (any, error) {
+	return nil, s.forEach(a, func(t client.Stats) error { return s.engine.Reannounce(t.ID) })
+}
+
+func (s *Server) torrentRemove(_ context.Context, a args) (any, error) {
+	del, _, err := a.boolean("delete-local-data", "deleteLocalData", "delete_local_data")
+	if err != nil {
+		return nil, &rpcError{err.Error()}
+	}
+	err = s.forEach(a, func(t client.Stats) error {
+		if err := s.engine.Remove(t.ID, del); err != nil {
+			return err
+		}
+		if ts := s.st.byHash[t.ID]; ts != nil {
+			s.removed = append(s.removed, removal{id: ts.ID, at: s.o.Now()})
+		}
+		s.sessionStats.downGone += t.Downloaded
+		s.sessionStats.upGone += t.Uploaded
+		s.st.forget(t.ID)
+		delete(s.lastActive, t.ID)
+		return nil
+	})
+	s.pruneRemoved()
+	s.saveLocked()
+	return nil, err
+}
+
+func (s *Server) pruneRemoved() {
+	cut := s.o.Now().Add(-recentWindow)
+	kept := s.removed[:0]
+	for _, r := range s.removed {
+		if r.at.After(cut) {
+			kept = append(kept, r)
+		}
+	}
+	s.removed = kept
+}
+
+// queueMove accepts and does nothing: the engine runs every torrent at
+// once, so there is no queue to reorder.
+func (s *Server) queueMove(_ context.Context, a args) (any, error) {
+	_, err := s.selectLocked(a, true)
+	return nil, err
+}
+
+// fileSets are torrent-set/torrent-add file selections. An empty list means
+// every file, as in Transmission.
+type fileSets struct {
+	wanted, unwanted, high, low, normal    []int
+	hasW, hasU, hasHigh, hasLow, hasNormal bool
+}
+
+func (f fileSets) any() bool { return f.hasW || f.hasU || f.hasHigh || f.hasLow || f.hasNormal }
+
+func parseFileSets(a args) (fileSets, error) {
+	var f fileSets
+	var err error
+	read := func(dst *[]int, has *bool, names ...string) {
+		if err == nil {
+			*dst, *has, err = a.ints(names...)
+		}
+	}
+	read(&f.wanted, &f.hasW, "files-wanted", "filesWanted", "files_wanted")
+	read(&f.unwanted, &f.hasU, "files-unwanted", "filesUnwanted", "files_unwanted")
+	read(&f.high, &f.hasHigh, "priority-high", "priorityHigh", "priority_high")
+	read(&f.low, &f.hasLow, "priority-low", "priorityLow", "priority_low")
+	read(&f.normal, &f.hasNormal, "priority-normal", "priorityNormal", "priority_normal")
+	if err != nil {
+		return f, &rpcError{err.Error()}
+	}
+	return f, nil
+}
+
+// plan computes the new priority of each file; it fails, changing nothing,
+// when an index is out of range.
+func (f fileSets) plan(files []client.File) ([]client.Priority, error) {
+	n := len(files)
+	wanted := make([]bool, n)
+	high := make([]bool, n)
+	for i, fl := range files {
+		wanted[i] = fl.Priority != client.PriorityOff
+		high[i] = fl.Priority == client.PriorityHigh
+	}
+	apply := func(has bool, idx []int, fn func(i int)) error {
+		if !has {
+			return nil
+		}
+		if len(idx) == 0 {
+			for i := range n {
+				fn(i)
+			}
+			return nil
+		}
+		for _, i := range idx {
+			if i >= n {
+				return errorf("file index %d out of range: the torrent has %d files", i, n)
+			}
+			fn(i)
+		}
+		return nil
+	}
+	// Transmission has three levels and a separate wanted flag; we have
+	// off/normal/high, so low counts as normal and an unwanted file stays
+	// off whatever its level.
+	for _, step := range []struct {
+		has bool
+		idx []int
+		fn  func(int)
+	}{
+		{f.hasNormal, f.normal, func(i int) { high[i] = false }},
+		{f.hasLow, f.low, func(i int) { high[i] = false }},
+		{f.hasHigh, f.high, func(i int) { high[i] = true }},
+		{f.hasW, f.wanted, func(i int) { wanted[i] = true }},
+		{f.hasU, f.unwanted, func(i int) { wanted[i] = false }},
+	} {
+		if err := apply(step.has, step.idx, step.fn); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]client.Priority, n)
+	for i := range n {
+		switch {
+		case !wanted[i]:
+			out[i] = client.PriorityOff
+		case high[i]:
+			out[i] = client.PriorityHigh
+		default:
+			out[i] = client.PriorityNormal
+		}
+	}
+	return out, nil
+}
+
+func (s *Server) applyFileSets(id client.TorrentID, files []client.File, sets fileSets) error {
+	prios, err := sets.plan(files)
+	if err != nil {
+		return err
+	}
+	for i, p := range prios {
+		if files[i].Priority != p {
+			if err := s.engine.SetFilePriority(id, files[i].Index, p); err != nil {
+				return fmt.Errorf("file %d: %w", i, err)
+			}
+		}
+	}
+	return nil
+}
+
+// torrentSetArgs are the per-torrent settings of torrent-set, parsed and
+// checked before anything changes.
+type torrentSetArgs struct {
+	labels                             []string
+	hasLabels                          bool
+	ratio                              float64
+	hasRatio                           bool
+	ratioMode, idleLimit, idleMode     int64
+	hasRatioMode, hasIdle, hasIdleMode bool
+	downLimit, upLimit                 int64
+	hasDown, hasUp                     bool
+	downLimited, upLimited             bool
+	hasDownLimited, hasUpLimited       bool
+	files                              fileSets
+}
+
+func parseTorrentSet(a args) (torrentSetArgs, error) {
+	var o torrentSetArgs
+	var err error
+	step := func(f func() error) {
+		if err == nil {
+			err = f()
+		}
+	}
+	step(func() (e error) { o.labels, o.hasLabels, e = a.strings("labels"); return })
+	step(func() error { return checkLabels(o.labels) })
+	step(func() (e error) { o.ratio, o.hasRatio, e = a.number("seedRatioLimit", "seed_ratio_limit"); return })
+	step(func() (e error) {
+		o.ratioMode, o.hasRatioMode, e = a.integer("seedRatioMode", "seed_ratio_mode")
+		return
+	})
+	step(func() (e error) { o.idleLimit, o.hasIdle, e = a.integer("seedIdleLimit", "seed_idle_limit"); return })
+	step(func() (e error) { o.idleMode, o.hasIdleMode, e = a.integer("seedIdleMode", "seed_idle_mode"); return })
+	step(func() (e error) { o.downLimit, o.hasDown, e = a.integer("downloadLimit", "download_limit"); return })
+	step(func() (e error) { o.upLimit, o.hasUp, e = a.integer("uploadLimit", "upload_limit"); return })
+	step(func() (e error) {
+		o.downLimited, o.hasDownLimited, e = a.boolean("downloadLimited", "download_limited")
+		return
+	})
+	step(func() (e error) {
+		o.upLimited, o.hasUpLimited, e = a.boolean("uploadLimited", "upload_limited")
+		return
+	})
+	step(func() (e error) { o.files, e = parseFileSets(a); return })
+	if err != nil {
+		var re *rpcError
+		if errors.As(err, &re) {
+			return o, err
+		}
+		return o, &rpcError{err.Error()}
+	}
+	switch {
+	case o.hasRatio && o.ratio < 0:
+		return o, errorf("seedRatioLimit must not be negative")
+	case o.hasRatioMode && (o.ratioMode < 0 || o.ratioMode > 2),
+		o.hasIdleMode && (o.idleMode < 0 || o.idleMode > 2):
+		return o, errorf("seedRatioMode and seedIdleMode are 0 (global), 1 (this torrent) or 2 (unlimited)")
+	case o.hasIdle && (o.idleLimit < 0 || o.idleLimit > 1<<31-1),
+		o.hasDown && o.downLimit < 0, o.hasUp && o.upLimit < 0:
+		return o, errorf("limits must not be negative")
+	}
+	for _, k := range []string{"trackerAdd", "trackerRemove", "trackerReplace", "trackerList", "location"} {
+		if a.has(k) {
+			return o, errorf("torrent-set: %q is not supported yet", k)
+		}
+	}
+	return o, nil
+}
+
+func (s *Server) torrentSet(_ context.Context, a args) (any, error) {
+	o, err := parseTorrentSet(a)
+	if err != nil {
+		return nil, err
+	}
+	list, err := s.selectLocked(a, true)
+	if err != nil {
+		return nil, err
+	}
+	// Check every file selection first so that a bad index changes nothing.
+	type filePlan struct {
+		files []client.File
+	}
+	plans := make([]filePlan, len(list))
+	if o.files.any() {
+		for i, t := range list {
+			files, err := s.engine.Files(t.ID)
+			if err != nil {
+				return nil, errorf("torrent %s: %v", t.ID, err)
+			}
+			if len(files) == 0 {
+				return nil, errorf("torrent %s: its file list is not known yet (waiting for metadata)", t.ID)
+			}
+			if _, err := o.files.plan(files); err != nil {
+				return nil, errorf("torrent %s: %v", t.ID, err)
+			}
+			plans[i].files = files
+		}
+	}
+	for i, t := range list {
+		ts, _ := s.st.ensure(t.ID)
+		if o.hasLabels {
+			ts.Labels = o.labels
+		}
+		if o.hasRatio {
+			ts.SeedRatioLimit = o.ratio
+		}
+		if o.hasRatioMode {
+			ts.SeedRatioMode = int(o.ratioMode)
+		}
+		if o.hasIdle {
+			ts.SeedIdleLimit = int(o.idleLimit)
+		}
+		if o.hasIdleMode {
+			ts.SeedIdleMode = int(o.idleMode)
+		}
+		// Stored and reported only: the engine's limiters are
+		// client-wide, so per-torrent limits are not enforced.
+		if o.hasDown {
+			ts.DownloadLimit = o.downLimit
+		}
+		if o.hasUp {
+			ts.UploadLimit = o.upLimit
+		}
+		if o.hasDownLimited {
+			ts.DownloadLimited = o.downLimited
+		}
+		if o.hasUpLimited {
+			ts.UploadLimited = o.upLimited
+		}
+		if o.files.any() {
+			if err := s.applyFileSets(t.ID, plans[i].files, o.files); err != nil {
+				s.saveLocked()
+				return nil, errorf("torrent %s: %v", t.ID, err)
+			}
+		}
+	}
+	s.saveLocked()
+	return nil, nil
+}

@@ -1,0 +1,211 @@
+package rpc
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/wgtorrent/wgtorrent/client"
+)
+
+type request struct {
+	Method    string          `json:"method"`
+	Arguments json.RawMessage `json:"arguments"`
+	Tag       json.RawMessage `json:"tag,omitempty"`
+}
+
+type response struct {
+	Result    string          `json:"result"`
+	Arguments any             `json:"arguments"`
+	Tag       json.RawMessage `json:"tag,omitempty"`
+}
+
+const success = "success"
+
+// rpcError is an error whose message is the client-facing "result".
+type rpcError struct{ msg string }
+
+func (e *rpcError) Error() string { return e.msg }
+
+func errorf(format string, a ...any) error { return &rpcError{fmt.Sprintf(format, a...)} }
+
+type method func(s *Server, ctx context.Context, a args) (any, error)
+
+var methods = map[string]method{
+	"session-get":          (*Server).sessionGet,
+	"session-set":          (*Server).sessionSet,
+	"session-stats":        (*Server).sessionStatsMethod,
+	"session-close":        notSupported("session-close: stop wgtorrent itself; it does not shut down over RPC"),
+	"torrent-get":          (*Server).torrentGet,
+	"torrent-add":          (*Server).torrentAdd,
+	"torrent-start":        (*Server).torrentStart,
+	"torrent-start-now":    (*Server).torrentStart,
+	"torrent-stop":         (*Server).torrentStop,
+	"torrent-verify":       (*Server).torrentVerify,
+	"torrent-reannounce":   (*Server).torrentReannounce,
+	"torrent-remove":       (*Server).torrentRemove,
+	"torrent-set":          (*Server).torrentSet,
+	"torrent-set-location": notSupported("torrent-set-location is not supported yet: wgtorrent cannot move data; remove and re-add the torrent with a new download-dir"),
+	"torrent-rename-path":  notSupported("torrent-rename-path is not supported yet"),
+	"free-space":           (*Server).freeSpace,
+	"port-test":            (*Server).portTest,
+	"blocklist-update":     notSupported("blocklists are not supported: peers are only reachable through the VPN tunnel"),
+	"queue-move-top":       (*Server).queueMove,
+	"queue-move-up":        (*Server).queueMove,
+	"queue-move-down":      (*Server).queueMove,
+	"queue-move-bottom":    (*Server).queueMove,
+}
+
+func notSupported(msg string) method {
+	return func(*Server, context.Context, args) (any, error) { return nil, &rpcError{msg} }
+}
+
+// exec decodes one request body and runs it. It never panics on any input
+// (FuzzRPC) and answers every failure in Transmission's shape.
+func (s *Server) exec(ctx context.Context, body []byte) response {
+	var req request
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&req); err != nil {
+		s.countRequest("invalid", false)
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			return response{Result: "invalid request: want a JSON object {\"method\": string, \"arguments\": object, \"tag\": number}", Arguments: struct{}{}}
+		}
+		return response{Result: "invalid JSON request: " + err.Error(), Arguments: struct{}{}}
+	}
+	if dec.More() {
+		s.countRequest("invalid", false)
+		return response{Result: "invalid JSON request: trailing data after the request object", Arguments: struct{}{}}
+	}
+	resp := response{Arguments: struct{}{}, Tag: req.Tag}
+	if len(req.Tag) > 0 {
+		var n float64
+		if json.Unmarshal(req.Tag, &n) != nil {
+			resp.Tag = nil // Transmission only echoes numeric tags
+		}
+	}
+	var a args
+	if len(req.Arguments) > 0 && !isNull(req.Arguments) {
+		if err := json.Unmarshal(req.Arguments, &a); err != nil {
+			s.countRequest("invalid", false)
+			resp.Result = "\"arguments\" must be a JSON object"
+			return resp
+		}
+	}
+	if a == nil {
+		a = args{}
+	}
+	m, ok := methods[req.Method]
+	if !ok {
+		s.countRequest("unknown", false)
+		resp.Result = "method name not recognized"
+		return resp
+	}
+	s.mu.Lock()
+	out, err := m(s, ctx, a)
+	s.mu.Unlock()
+	s.countRequest(req.Method, err == nil)
+	if err != nil {
+		var re *rpcError
+		if errors.As(err, &re) {
+			resp.Result = re.msg
+		} else {
+			resp.Result = err.Error()
+			s.log.Warn("rpc: method failed", "method", req.Method, "err", err)
+		}
+		return resp
+	}
+	if out != nil {
+		resp.Arguments = out
+	}
+	resp.Result = success
+	return resp
+}
+
+// syncLocked gives an id to every torrent the engine has and returns the
+// engine's list in id order.
+func (s *Server) syncLocked() []client.Stats {
+	list := s.engine.List()
+	// New torrents get ids in the order they were added.
+	sort.SliceStable(list, func(i, j int) bool { return list[i].AddedAt.Before(list[j].AddedAt) })
+	changed := false
+	now := s.o.Now()
+	for _, t := range list {
+		if _, created := s.st.ensure(t.ID); created {
+			changed = true
+		}
+		if t.DownloadRate > 0 || t.UploadRate > 0 {
+			s.lastActive[t.ID] = now
+		}
+	}
+	if changed {
+		s.saveLocked()
+	}
+	sort.SliceStable(list, func(i, j int) bool { return s.st.byHash[list[i].ID].ID < s.st.byHash[list[j].ID].ID })
+	return list
+}
+
+func (s *Server) saveLocked() {
+	if err := s.st.save(); err != nil {
+		s.log.Error("rpc: state not saved", "err", err)
+	}
+}
+
+// selectLocked resolves ids to torrents. strict (for methods that change
+// something) fails when an explicit id or hash matches nothing, so that a
+// typo changes nothing; torrent-get is lenient like Transmission, because
+// *arr tools learn that a torrent is gone from an empty answer.
+func (s *Server) selectLocked(a args, strict bool) ([]client.Stats, error) {
+	sel, err := a.selector()
+	if err != nil {
+		return nil, &rpcError{err.Error()}
+	}
+	list := s.syncLocked()
+	if sel.all {
+		return list, nil
+	}
+	if sel.recentlyActive {
+		var out []client.Stats
+		cut := s.o.Now().Add(-recentWindow)
+		for _, t := range list {
+			if s.recentlyActive(t, cut) {
+				out = append(out, t)
+			}
+		}
+		return out, nil
+	}
+	byHash := map[client.TorrentID]client.Stats{}
+	for _, t := range list {
+		byHash[t.ID] = t
+	}
+	want := map[client.TorrentID]bool{}
+	for _, id := range sel.ids {
+		ts := s.st.byID[id]
+		if ts == nil || byHash[ts.Hash].ID == "" {
+			if strict {
+				return nil, errorf("no torrent with id %d", id)
+			}
+			continue
+		}
+		want[ts.Hash] = true
+	}
+	for _, h := range sel.hashes {
+		if byHash[client.TorrentID(h)].ID == "" {
+			if strict {
+				return nil, errorf("no torrent with hash %s", h)
+			}
+			continue
+		}
+		want[client.TorrentID(h)] = true
+	}
+	var out []client.Stats
+	for _, t := range list {
+		if want[t.ID] {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,290 @@
+package rpc
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wgtorrent/wgtorrent/client"
+	"github.com/wgtorrent/wgtorrent/vpn"
+)
+
+// Health says whether the daemon is fit to serve: a recent tunnel handshake
+// and an armed kill switch.
+type Health interface {
+	Healthy() (ok bool, reason string)
+}
+
+// DefaultMaxBody bounds a request body; a base64 .torrent of a very large
+// multi-file torrent still fits.
+const DefaultMaxBody = 10 << 20
+
+// Options configure a Server.
+type Options struct {
+	// DataDir holds the RPC state file (ids, labels, seeding limits). ""
+	// keeps it in memory: ids then change across restarts.
+	DataDir string
+	// DownloadDir is reported as the session's download-dir until a client
+	// changes it with session-set.
+	DownloadDir string
+	// Username and Password turn on HTTP basic auth when either is set.
+	Username, Password string
+	// AllowedHosts are extra Host header names accepted when auth is off
+	// (IP literals and "localhost" always are). "*.example.org" matches
+	// subdomains.
+	AllowedHosts []string
+	// Version is wgtorrent's version, shown after the Transmission version
+	// that clients parse.
+	Version string
+	// ConfigDir is reported as config-dir (informational).
+	ConfigDir string
+	// PeerPort is reported as peer-port.
+	PeerPort int
+	// MaxBody bounds request bodies; 0 = DefaultMaxBody.
+	MaxBody int64
+	// Registry receives the metrics and is served on /metrics; nil = a
+	// fresh registry with the Go and process collectors.
+	Registry *prometheus.Registry
+	// Tunnel, when set, feeds the tunnel metrics.
+	Tunnel func() vpn.Status
+	// KillSwitchDrops, when set, feeds the dropped-packets counter.
+	KillSwitchDrops func() uint64
+	Logger          *slog.Logger
+	// Now is the clock (tests); nil = time.Now.
+	Now func() time.Time
+}
+
+// Server is a Transmission RPC server over a client.Controller.
+type Server struct {
+	engine    client.Controller
+	health    Health
+	o         Options
+	log       *slog.Logger
+	sessionID string
+	registry  *prometheus.Registry
+	requests  *prometheus.CounterVec
+	started   time.Time
+
+	// mu serialises RPCs, as Transmission's single thread does, and guards
+	// the store and what follows.
+	mu           sync.Mutex
+	st           *store
+	removed      []removal
+	lastActive   map[client.TorrentID]time.Time
+	filesAdded   int64
+	sessionStats sessionCounters
+}
+
+type removal struct {
+	id int
+	at time.Time
+}
+
+type sessionCounters struct {
+	// Bytes transferred by torrents that were removed during this session,
+	// so that session totals do not go backwards.
+	downGone, upGone int64
+}
+
+// transmissionVersion is the Transmission release whose protocol we speak;
+// *arr tools need a version >= 2.40 in front.
+const transmissionVersion = "4.0.5"
+
+// NewServer opens (or creates) the state in o.DataDir and builds a server.
+func NewServer(engine client.Controller, health Health, o Options) (*Server, error) {
+	if engine == nil {
+		return nil, errors.New("rpc: nil engine")
+	}
+	st, err := openStore(o.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.MaxBody <= 0 {
+		o.MaxBody = DefaultMaxBody
+	}
+	if o.Version == "" {
+		o.Version = "dev"
+	}
+	s := &Server{
+		engine:     engine,
+		health:     health,
+		o:          o,
+		log:        o.Logger,
+		sessionID:  newSessionID(),
+		st:         st,
+		lastActive: map[client.TorrentID]time.Time{},
+		started:    o.Now(),
+	}
+	if err := s.registerMetrics(); err != nil {
+		return nil, err
+	}
+	// Give every torrent the engine already has an id now, so that ids
+	// follow the engine's order rather than the first client's query.
+	s.mu.Lock()
+	s.syncLocked()
+	if st.sess.SpeedLimitDownEnabled || st.sess.SpeedLimitUpEnabled {
+		// A limit set over RPC outlives a restart, as in Transmission.
+		s.applyRateLimitsLocked()
+	}
+	s.mu.Unlock()
+	return s, nil
+}
+
+func newSessionID() string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, 48)
+	rand.Read(b) // never fails (crypto/rand, Go >= 1.24)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}
+
+// Handler serves /transmission/rpc, /healthz and /metrics.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/transmission/rpc", s.serveRPC)
+	mux.HandleFunc("/transmission/rpc/", s.serveRPC)
+	mux.HandleFunc("/healthz", s.serveHealth)
+	mux.Handle("/metrics", s.guard(s.metricsHandler()))
+	mux.Handle("/", s.guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "wgtorrent has no web interface; point a Transmission client (transmission-remote, Sonarr, Radarr, ...) at /transmission/rpc", http.StatusNotFound)
+	})))
+	return mux
+}
+
+// guard applies the Host whitelist and basic auth.
+func (s *Server) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.authorized(w, r) {
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) hasAuth() bool { return s.o.Username != "" || s.o.Password != "" }
+
+func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
+	if !s.hasAuth() {
+		// Without a password, a web page could reach us through DNS
+		// rebinding; it cannot choose the Host header, so check it.
+		// With a password the page would need it anyway (Transmission
+		// does the same).
+		if !s.hostAllowed(r.Host) {
+			http.Error(w, fmt.Sprintf("421: Misdirected Request\nHost %q is not allowed. Add it to the allowed RPC hosts or turn on RPC authentication.", r.Host), http.StatusMisdirectedRequest)
+			return false
+		}
+		return true
+	}
+	u, p, ok := r.BasicAuth()
+	userOK := subtle.ConstantTimeCompare([]byte(u), []byte(s.o.Username)) == 1
+	passOK := subtle.ConstantTimeCompare([]byte(p), []byte(s.o.Password)) == 1
+	if !ok || !userOK || !passOK {
+		w.Header().Set("WWW-Authenticate", `Basic realm="Transmission"`)
+		http.Error(w, "401: Unauthorized", http.StatusUnauthorized)
+		return false
+	}
+	return true
+}
+
+func (s *Server) hostAllowed(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
+	host = strings.ToLower(host)
+	if host == "" {
+		return false
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true // rebinding needs a name
+	}
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	for _, a := range s.o.AllowedHosts {
+		a = strings.ToLower(strings.TrimSuffix(a, "."))
+		if a == host || strings.HasPrefix(a, "*.") && strings.HasSuffix(host, a[1:]) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if s.health == nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "no health source\n")
+		return
+	}
+	ok, reason := s.health.Healthy()
+	if !ok {
+		if reason == "" {
+			reason = "unhealthy"
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, reason+"\n")
+		return
+	}
+	io.WriteString(w, "ok\n")
+}
+
+const sessionHeader = "X-Transmission-Session-Id"
+
+func (s *Server) serveRPC(w http.ResponseWriter, r *http.Request) {
+	if !s.authorized(w, r) {
+		return
+	}
+	w.Header().Set(sessionHeader, s.sessionID)
+	if subtle.ConstantTimeCompare([]byte(r.Header.Get(sessionHeader)), []byte(s.sessionID)) != 1 {
+		// The CSRF guard of the protocol: clients retry with the header.
+		w.Header().Set("Content-Type", "text/html; charset=ISO-8859-1")
+		w.WriteHeader(http.StatusConflict)
+		fmt.Fprintf(w, "<h1>409: Conflict</h1><p>Your request had an invalid session-id header.</p><p><code>%s: %s</code></p>", sessionHeader, s.sessionID)
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "405: Method Not Allowed: RPC requests are POSTed JSON", http.StatusMethodNotAllowed)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.o.MaxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			http.Error(w, fmt.Sprintf("413: Request body larger than %d bytes", s.o.MaxBody), http.StatusRequestEntityTooLarge)
+			return
+		}
+		http.Error(w, "400: cannot read request body", http.StatusBadRequest)
+		return
+	}
+	resp := s.exec(r.Context(), body)
+	out, err := json.Marshal(resp)
+	if err != nil {
+		s.log.Error("rpc: encode response", "err", err)
+		out = []byte(`{"result":"internal error: cannot encode response","arguments":{}}`)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+	w.Write(out)
+}

@@ -1,0 +1,849 @@
+package rpc
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wgtorrent/wgtorrent/client"
+	"github.com/wgtorrent/wgtorrent/vpn"
+)
+
+const (
+	hashA = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	hashB = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+)
+
+type fakeHealth struct {
+	ok     bool
+	reason string
+}
+
+func (h *fakeHealth) Healthy() (bool, string) { return h.ok, h.reason }
+
+type harness struct {
+	t      *testing.T
+	fake   *fakeEngine
+	srv    *Server
+	http   *httptest.Server
+	health *fakeHealth
+	dir    string
+	sid    string
+	now    time.Time
+}
+
+// seed puts a downloading multi-file torrent (A) and a complete seeding one
+// (B) in the fake.
+func seed(f *fakeEngine) {
+	f.put(&fakeTorrent{
+		stats: client.Stats{ID: hashA, Name: "Show.S01E01", State: client.StateDownloading, Length: 3 << 20,
+			BytesCompleted: 1 << 20, DownloadRate: 50_000, UploadRate: 1_000, PeersConnected: 2, Downloaded: 1 << 20,
+			Uploaded: 1000, DownloadDir: "/dl/tv", ETA: 42 * time.Second, Ratio: 0.001},
+		files: []client.File{
+			{Index: 0, Path: "Show.S01E01/ep.mkv", Length: 2 << 20, BytesCompleted: 1 << 20},
+			{Index: 1, Path: "Show.S01E01/sample.mkv", Length: 1 << 20, Priority: client.PriorityOff},
+		},
+		peers: []client.Peer{
+			{Addr: netip.MustParseAddrPort("10.64.0.5:6881"), Client: "Transmission 4.0.5", Flags: "Tr", Network: "tcp4", DownRate: 50_000, Progress: 1},
+			{Addr: netip.MustParseAddrPort("10.64.0.6:51413"), Client: "qBittorrent", Flags: "I", Network: "tcp4", UpRate: 1_000, Progress: 0.2},
+		},
+		trackers: []client.Tracker{{URL: "http://tracker.test:6969/announce", Status: "announcing", Seeders: -1, Leechers: -1}},
+		pieces:   client.Pieces{Count: 12, Complete: 4, Bitmap: []byte{0xf0, 0}},
+	})
+	f.put(&fakeTorrent{
+		stats: client.Stats{ID: hashB, Name: "Movie.2024", State: client.StateSeeding, Length: 1 << 20,
+			BytesCompleted: 1 << 20, Downloaded: 1 << 20, Uploaded: 3 << 20, Ratio: 3, DownloadDir: "/dl/movies", ETA: -1,
+			DoneAt: time.Unix(1_700_000_500, 0)},
+		files: []client.File{{Index: 0, Path: "Movie.2024.mkv", Length: 1 << 20, BytesCompleted: 1 << 20}},
+	})
+}
+
+func newHarness(t *testing.T, mod ...func(*Options)) *harness {
+	t.Helper()
+	f := newFake()
+	seed(f)
+	return newHarnessWith(t, f, t.TempDir(), mod...)
+}
+
+func newHarnessWith(t *testing.T, f *fakeEngine, dir string, mod ...func(*Options)) *harness {
+	t.Helper()
+	h := &harness{t: t, fake: f, dir: dir, health: &fakeHealth{ok: true}, now: time.Unix(1_700_001_000, 0)}
+	o := Options{DataDir: dir, DownloadDir: "/dl", Version: "0.1", Now: func() time.Time { return h.now },
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for _, m := range mod {
+		m(&o)
+	}
+	srv, err := NewServer(f, h.health, o)
+	if err != nil {
+		t.Fatalf("NewServer: %v", err)
+	}
+	h.srv = srv
+	h.http = httptest.NewServer(srv.Handler())
+	t.Cleanup(h.http.Close)
+	return h
+}
+
+func (h *harness) post(path, body string, hdr map[string]string) (*http.Response, string) {
+	h.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, h.http.URL+path, strings.NewReader(body))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for k, v := range hdr {
+		if k == "Host" {
+			req.Host = v
+			continue
+		}
+		req.Header.Set(k, v)
+	}
+	resp, err := h.http.Client().Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// raw sends a body after the session handshake and returns the decoded
+// answer.
+func (h *harness) raw(body string) map[string]any {
+	h.t.Helper()
+	if h.sid == "" {
+		resp, _ := h.post("/transmission/rpc", "", nil)
+		h.sid = resp.Header.Get(sessionHeader)
+	}
+	resp, text := h.post("/transmission/rpc", body, map[string]string{sessionHeader: h.sid})
+	if resp.StatusCode != http.StatusOK {
+		h.t.Fatalf("POST %s: status %d: %s", body, resp.StatusCode, text)
+	}
+	var out map[string]any
+	if err := json.Unmarshal([]byte(text), &out); err != nil {
+		h.t.Fatalf("answer is not JSON: %v: %s", err, text)
+	}
+	return out
+}
+
+func (h *harness) call(method string, arguments any) (string, map[string]any) {
+	h.t.Helper()
+	body, _ := json.Marshal(map[string]any{"method": method, "arguments": arguments})
+	out := h.raw(string(body))
+	a, _ := out["arguments"].(map[string]any)
+	res, _ := out["result"].(string)
+	return res, a
+}
+
+func (h *harness) mustCall(method string, arguments any) map[string]any {
+	h.t.Helper()
+	res, a := h.call(method, arguments)
+	if res != success {
+		h.t.Fatalf("%s %v: result %q", method, arguments, res)
+	}
+	return a
+}
+
+func torrents(t *testing.T, a map[string]any) []map[string]any {
+	t.Helper()
+	list, ok := a["torrents"].([]any)
+	if !ok {
+		t.Fatalf("no torrents list in %v", a)
+	}
+	out := make([]map[string]any, len(list))
+	for i, x := range list {
+		out[i] = x.(map[string]any)
+	}
+	return out
+}
+
+func TestSessionHandshake(t *testing.T) {
+	h := newHarness(t)
+	body := `{"method":"session-get"}`
+	resp, text := h.post("/transmission/rpc", body, nil)
+	sid := resp.Header.Get(sessionHeader)
+	if resp.StatusCode != http.StatusConflict || len(sid) < 32 {
+		t.Fatalf("first request: status %d, session id %q; want 409 with an id", resp.StatusCode, sid)
+	}
+	if !strings.Contains(text, sid) {
+		t.Errorf("409 body does not show the id: %s", text)
+	}
+	resp, _ = h.post("/transmission/rpc", body, map[string]string{sessionHeader: "wrong"})
+	if resp.StatusCode != http.StatusConflict {
+		t.Errorf("wrong id: status %d, want 409", resp.StatusCode)
+	}
+	resp, text = h.post("/transmission/rpc", body, map[string]string{sessionHeader: sid})
+	if resp.StatusCode != http.StatusOK || !strings.Contains(text, `"result":"success"`) {
+		t.Fatalf("with id: status %d body %s", resp.StatusCode, text)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("Content-Type %q", ct)
+	}
+	resp, _ = h.post("/transmission/rpc/", body, map[string]string{sessionHeader: sid})
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("trailing slash: status %d", resp.StatusCode)
+	}
+}
+
+func TestAuth(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.Username, o.Password = "user", "s3cret" })
+	basic := func(u, p string) string { return "Basic " + base64.StdEncoding.EncodeToString([]byte(u+":"+p)) }
+	for _, tc := range []struct {
+		name string
+		hdr  map[string]string
+		want int
+	}{
+		{"none", nil, 401},
+		{"wrong password", map[string]string{"Authorization": basic("user", "nope")}, 401},
+		{"wrong user", map[string]string{"Authorization": basic("admin", "s3cret")}, 401},
+		{"right", map[string]string{"Authorization": basic("user", "s3cret")}, 409},
+		// With auth on, the Host check is off (as in Transmission).
+		{"right, foreign host", map[string]string{"Authorization": basic("user", "s3cret"), "Host": "nas.example:9091"}, 409},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, text := h.post("/transmission/rpc", `{"method":"session-get"}`, tc.hdr)
+			if resp.StatusCode != tc.want {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.want, text)
+			}
+			if tc.want == 401 && !strings.Contains(resp.Header.Get("WWW-Authenticate"), "Basic") {
+				t.Errorf("no WWW-Authenticate: %v", resp.Header)
+			}
+			if tc.want == 401 && resp.Header.Get(sessionHeader) != "" {
+				t.Errorf("session id leaked before auth")
+			}
+		})
+	}
+	// /metrics is behind the same auth; /healthz is not.
+	resp, _ := h.post("/metrics", "", nil)
+	if resp.StatusCode != 401 {
+		t.Errorf("/metrics without auth: %d", resp.StatusCode)
+	}
+	resp, _ = h.post("/healthz", "", nil)
+	if resp.StatusCode != 200 {
+		t.Errorf("/healthz: %d", resp.StatusCode)
+	}
+}
+
+func TestHostWhitelist(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.AllowedHosts = []string{"wgtorrent.lan", "*.home.arpa"} })
+	for _, tc := range []struct {
+		host string
+		want int
+	}{
+		{"localhost:9091", 409},
+		{"127.0.0.1:9091", 409},
+		{"[::1]:9091", 409},
+		{"192.168.1.20:9091", 409},
+		{"wgtorrent.lan:9091", 409},
+		{"WGTORRENT.LAN.", 409},
+		{"box.home.arpa", 409},
+		{"evil.example:9091", 421},
+		{"wgtorrent.lan.evil.example", 421},
+		{"home.arpa.evil", 421},
+	} {
+		t.Run(tc.host, func(t *testing.T) {
+			resp, text := h.post("/transmission/rpc", `{"method":"session-get"}`, map[string]string{"Host": tc.host})
+			if resp.StatusCode != tc.want {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.want, text)
+			}
+			if tc.want == 421 && !strings.Contains(text, "not allowed") {
+				t.Errorf("421 body unclear: %s", text)
+			}
+		})
+	}
+}
+
+func TestSessionGet(t *testing.T) {
+	h := newHarness(t)
+	a := h.mustCall("session-get", nil)
+	if v := a["version"]; v != "4.0.5 (wgtorrent 0.1)" {
+		t.Errorf("version %v", v)
+	}
+	for k, want := range map[string]any{
+		"rpc-version": 17.0, "rpc-version-minimum": 1.0, "download-dir": "/dl", "seedRatioLimit": 2.0,
+		"seedRatioLimited": false, "idle-seeding-limit": 30.0, "idle-seeding-limit-enabled": false,
+		"speed-limit-down-enabled": false, "dht-enabled": true, "encryption": "preferred",
+	} {
+		if a[k] != want {
+			t.Errorf("%s = %v, want %v", k, a[k], want)
+		}
+	}
+	units, _ := a["units"].(map[string]any)
+	if units["speed-bytes"] != 1000.0 {
+		t.Errorf("units %v", units)
+	}
+	a = h.mustCall("session-get", map[string]any{"fields": []string{"version", "download-dir", "nonsense"}})
+	if len(a) != 2 || a["download-dir"] != "/dl" {
+		t.Errorf("fields filter: %v", a)
+	}
+}
+
+func TestSessionSet(t *testing.T) {
+	h := newHarness(t)
+	h.mustCall("session-set", map[string]any{
+		"download-dir": "/data/new", "speed-limit-down": 500, "speed-limit-down-enabled": true,
+		"speed-limit-up": 100, "speed-limit-up-enabled": 1, "seedRatioLimit": 1.5, "seedRatioLimited": true,
+		"idle-seeding-limit": 60, "idle-seeding-limit-enabled": true, "alt-speed-enabled": false,
+	})
+	if d, u := h.fake.RateLimits(); d != 500_000 || u != 100_000 {
+		t.Errorf("engine limits %d %d, want 500000 100000 (kB/s * 1000)", d, u)
+	}
+	a := h.mustCall("session-get", nil)
+	for k, want := range map[string]any{
+		"download-dir": "/data/new", "speed-limit-down": 500.0, "speed-limit-down-enabled": true,
+		"speed-limit-up": 100.0, "seedRatioLimit": 1.5, "seedRatioLimited": true, "idle-seeding-limit": 60.0,
+	} {
+		if a[k] != want {
+			t.Errorf("%s = %v, want %v", k, a[k], want)
+		}
+	}
+	// camelCase (Transmission 4.1) names work too.
+	h.mustCall("session-set", map[string]any{"speedLimitDownEnabled": false})
+	if d, _ := h.fake.RateLimits(); d != 0 {
+		t.Errorf("down limit %d after disabling", d)
+	}
+	// A new torrent lands in the new download dir.
+	h.mustCall("torrent-add", map[string]any{"filename": "magnet:?xt=urn:btih:" + strings.Repeat("c", 40)})
+	if c := h.fake.Calls(); !strings.Contains(c[len(c)-1], "dir=/data/new") {
+		t.Errorf("add used %q", c[len(c)-1])
+	}
+}
+
+// The request shape Sonarr/Radarr send when polling.
+const sonarrGet = `{"method":"torrent-get","arguments":{"fields":["id","hashString","name","downloadDir","totalSize","leftUntilDone","isFinished","eta","status","secondsDownloading","secondsSeeding","errorString","uploadedEver","downloadedEver","seedRatioLimit","seedRatioMode","seedIdleLimit","seedIdleMode","fileCount"]}}`
+
+func TestTorrentGetSonarr(t *testing.T) {
+	h := newHarness(t)
+	out := h.raw(sonarrGet)
+	list := torrents(t, out["arguments"].(map[string]any))
+	if len(list) != 2 {
+		t.Fatalf("got %d torrents", len(list))
+	}
+	a, b := list[0], list[1]
+	want := map[string]any{
+		"id": 1.0, "hashString": hashA, "name": "Show.S01E01", "downloadDir": "/dl/tv", "totalSize": float64(3 << 20),
+		"leftUntilDone": float64(1 << 20), "isFinished": false, "eta": 42.0, "status": 4.0, "errorString": "",
+		"uploadedEver": 1000.0, "downloadedEver": float64(1 << 20), "seedRatioLimit": 2.0, "seedRatioMode": 0.0,
+		"seedIdleLimit": 30.0, "seedIdleMode": 0.0, "fileCount": 2.0, "secondsSeeding": 0.0,
+	}
+	for k, w := range want {
+		if a[k] != w {
+			t.Errorf("A.%s = %v, want %v", k, a[k], w)
+		}
+	}
+	if len(a) != 19 {
+		t.Errorf("A has %d fields, want the 19 asked: %v", len(a), a)
+	}
+	if b["status"] != 6.0 || b["leftUntilDone"] != 0.0 || b["id"] != 2.0 || b["eta"] != -1.0 {
+		t.Errorf("B: %v", b)
+	}
+	if b["secondsSeeding"] != 500.0 {
+		t.Errorf("B.secondsSeeding = %v, want 500", b["secondsSeeding"])
+	}
+	// By hash, as *arr do; a hash we do not have is simply absent.
+	res, args := h.call("torrent-get", map[string]any{"ids": []string{strings.ToUpper(hashB), strings.Repeat("e", 40)}, "fields": []string{"id", "name"}})
+	if l := torrents(t, args); res != success || len(l) != 1 || l[0]["name"] != "Movie.2024" {
+		t.Errorf("by hash: %s %v", res, args)
+	}
+}
+
+func TestTorrentGetFields(t *testing.T) {
+	h := newHarness(t)
+	all := []string{"id", "hashString", "name", "status", "percentDone", "totalSize", "sizeWhenDone", "leftUntilDone",
+		"rateDownload", "rateUpload", "eta", "uploadRatio", "peersConnected", "peersSendingToUs", "peersGettingFromUs",
+		"downloadDir", "error", "errorString", "addedDate", "doneDate", "activityDate", "labels", "files", "fileStats",
+		"trackers", "trackerStats", "peers", "isFinished", "isStalled", "seedRatioLimit", "seedRatioMode", "seedIdleLimit",
+		"seedIdleMode", "secondsDownloading", "secondsSeeding", "uploadedEver", "downloadedEver", "haveValid",
+		"haveUnchecked", "magnetLink", "fileCount", "queuePosition", "metadataPercentComplete", "pieceCount", "pieceSize",
+		"priorities", "wanted", "recheckProgress", "startDate"}
+	a := h.mustCall("torrent-get", map[string]any{"ids": 1, "fields": all})
+	list := torrents(t, a)
+	if len(list) != 1 {
+		t.Fatalf("ids:1 gave %d torrents", len(list))
+	}
+	got := list[0]
+	for _, f := range all {
+		if _, ok := got[f]; !ok {
+			t.Errorf("field %q missing", f)
+		}
+	}
+	for k, w := range map[string]any{
+		// sample.mkv is unwanted: sizeWhenDone counts ep.mkv only.
+		"sizeWhenDone": float64(2 << 20), "leftUntilDone": float64(1 << 20), "percentDone": 0.5,
+		"peersSendingToUs": 1.0, "peersGettingFromUs": 1.0, "pieceCount": 12.0, "pieceSize": float64(256 << 10),
+		"haveValid": float64(1 << 20), "error": 0.0, "queuePosition": 0.0, "metadataPercentComplete": 1.0,
+		"addedDate": 1_700_000_001.0, "activityDate": 1_700_001_000.0,
+	} {
+		if got[k] != w {
+			t.Errorf("%s = %v, want %v", k, got[k], w)
+		}
+	}
+	if !reflect.DeepEqual(got["wanted"], []any{1.0, 0.0}) || !reflect.DeepEqual(got["priorities"], []any{0.0, 0.0}) {
+		t.Errorf("wanted %v priorities %v", got["wanted"], got["priorities"])
+	}
+	fs := got["fileStats"].([]any)[1].(map[string]any)
+	if fs["wanted"] != false {
+		t.Errorf("fileStats[1] %v", fs)
+	}
+	if m := got["magnetLink"].(string); !strings.HasPrefix(m, "magnet:?xt=urn:btih:"+hashA) || !strings.Contains(m, "tr=http%3A%2F%2Ftracker.test") {
+		t.Errorf("magnetLink %s", m)
+	}
+	peer := got["peers"].([]any)[0].(map[string]any)
+	if peer["address"] != "10.64.0.5" || peer["port"] != 6881.0 || peer["rateToClient"] != 50_000.0 {
+		t.Errorf("peer %v", peer)
+	}
+	tr := got["trackerStats"].([]any)[0].(map[string]any)
+	if tr["host"] != "tracker.test" || tr["seederCount"] != -1.0 {
+		t.Errorf("trackerStats %v", tr)
+	}
+
+	// "table" format: header row, then one row per torrent.
+	a = h.mustCall("torrent-get", map[string]any{"fields": []string{"id", "name"}, "format": "table"})
+	if want := []any{[]any{"id", "name"}, []any{1.0, "Show.S01E01"}, []any{2.0, "Movie.2024"}}; !reflect.DeepEqual(a["torrents"], want) {
+		t.Errorf("table: %v", a["torrents"])
+	}
+
+	// recently-active: A is transferring, B is idle since long before.
+	a = h.mustCall("torrent-get", map[string]any{"ids": "recently-active", "fields": []string{"id"}})
+	if l := torrents(t, a); len(l) != 1 || l[0]["id"] != 1.0 || a["removed"] == nil {
+		t.Errorf("recently-active: %v", a)
+	}
+}
+
+func TestTorrentGetTransmissionRemoteList(t *testing.T) {
+	h := newHarness(t)
+	h.fake.edit(hashB, func(t *fakeTorrent) {
+		t.stats.Error = "write /dl/movies: no space left on device"
+		t.stats.State = client.StateError
+	})
+	a := h.mustCall("torrent-get", map[string]any{"fields": []string{"error", "errorString", "eta", "id", "isFinished",
+		"leftUntilDone", "name", "peersGettingFromUs", "peersSendingToUs", "rateDownload", "rateUpload", "sizeWhenDone",
+		"status", "uploadRatio"}})
+	l := torrents(t, a)
+	if len(l) != 2 || l[1]["error"] != 3.0 || l[1]["status"] != 0.0 || !strings.Contains(l[1]["errorString"].(string), "no space") {
+		t.Errorf("error torrent: %v", l)
+	}
+	if l[0]["rateDownload"] != 50_000.0 || l[0]["uploadRatio"] != 0.001 {
+		t.Errorf("A: %v", l[0])
+	}
+}
+
+func TestTorrentAdd(t *testing.T) {
+	h := newHarness(t)
+	meta := "d8:announce22:http://tracker.test/a4:infod4:name3:fooee"
+	metaID := string(hashOf(meta))
+	// Sonarr's shape: metainfo + download-dir + paused.
+	a := h.mustCall("torrent-add", map[string]any{"metainfo": base64.StdEncoding.EncodeToString([]byte(meta)),
+		"download-dir": "/dl/tv", "paused": true, "labels": []string{"sonarr"}})
+	added, ok := a["torrent-added"].(map[string]any)
+	if !ok || added["id"] != 3.0 || added["hashString"] != metaID || added["name"] == "" {
+		t.Fatalf("answer %v", a)
+	}
+	if c := h.fake.Calls(); !reflect.DeepEqual(c, []string{"addmeta " + metaID + " dir=/dl/tv paused=true"}) {
+		t.Errorf("engine calls %v", c)
+	}
+	a = h.mustCall("torrent-get", map[string]any{"ids": []any{3}, "fields": []string{"labels", "status"}})
+	if l := torrents(t, a); !reflect.DeepEqual(l[0]["labels"], []any{"sonarr"}) || l[0]["status"] != 0.0 {
+		t.Errorf("added torrent: %v", l)
+	}
+	// The same again: success, torrent-duplicate, same id.
+	a = h.mustCall("torrent-add", map[string]any{"metainfo": base64.StdEncoding.EncodeToString([]byte(meta))})
+	if d, ok := a["torrent-duplicate"].(map[string]any); !ok || d["id"] != 3.0 || d["hashString"] != metaID {
+		t.Errorf("duplicate: %v", a)
+	}
+	// Magnet with the Transmission 4 camelCase name and files selection
+	// ignored until metadata.
+	a = h.mustCall("torrent-add", map[string]any{"filename": "magnet:?xt=urn:btih:" + strings.Repeat("D", 40) + "&dn=Thing", "downloadDir": "/dl/x"})
+	if ad := a["torrent-added"].(map[string]any); ad["id"] != 4.0 || ad["name"] != "Thing" {
+		t.Errorf("magnet: %v", a)
+	}
+	// A local .torrent path is read by the engine.
+	p := filepath.Join(t.TempDir(), "x.torrent")
+	os.WriteFile(p, []byte("d4:infod4:name3:bariee"), 0o600)
+	a = h.mustCall("torrent-add", map[string]any{"filename": p, "files-unwanted": []int{1}})
+	ad := a["torrent-added"].(map[string]any)
+	f, _ := h.fake.Files(client.TorrentID(ad["hashString"].(string)))
+	if ad["id"] != 5.0 || f[1].Priority != client.PriorityOff {
+		t.Errorf("path add: %v, files %v", a, f)
+	}
+}
+
+func TestTorrentActions(t *testing.T) {
+	for _, tc := range []struct {
+		method string
+		args   map[string]any
+		calls  []string
+	}{
+		{"torrent-stop", map[string]any{"ids": []any{1}}, []string{"pause " + hashA}},
+		{"torrent-start", map[string]any{"ids": 2}, []string{"resume " + hashB}},
+		{"torrent-start-now", map[string]any{"ids": []any{hashA}}, []string{"resume " + hashA}},
+		{"torrent-verify", map[string]any{"ids": []any{1, hashB}}, []string{"verify " + hashA, "verify " + hashB}},
+		{"torrent-reannounce", nil, []string{"reannounce " + hashA, "reannounce " + hashB}},
+		{"torrent-remove", map[string]any{"ids": []any{2}, "delete-local-data": true}, []string{"remove " + hashB + " delete=true"}},
+		{"torrent-remove", map[string]any{"ids": []any{1}}, []string{"remove " + hashA + " delete=false"}},
+		{"queue-move-top", map[string]any{"ids": []any{2}}, nil},
+		{"queue-move-bottom", map[string]any{"ids": []any{1}}, nil},
+		{"torrent-set", map[string]any{"ids": []any{1}, "files-wanted": []int{1}, "priority-high": []int{0}},
+			[]string{"prio " + hashA + " 0 high", "prio " + hashA + " 1 normal"}},
+		{"torrent-set", map[string]any{"ids": []any{1}, "files-unwanted": []int{}}, []string{"prio " + hashA + " 0 off"}},
+		{"torrent-set", map[string]any{"ids": []any{2}, "priority-high": []int{}}, []string{"prio " + hashB + " 0 high"}},
+		{"torrent-set", map[string]any{"ids": []any{1}, "priority-high": []int{1}}, nil}, // unwanted stays off
+	} {
+		t.Run(tc.method, func(t *testing.T) {
+			h := newHarness(t)
+			h.mustCall(tc.method, tc.args)
+			if c := h.fake.Calls(); !slices.Equal(c, tc.calls) {
+				t.Errorf("engine calls %q, want %q", c, tc.calls)
+			}
+		})
+	}
+}
+
+func TestTorrentRemoveForgetsID(t *testing.T) {
+	h := newHarness(t)
+	h.mustCall("torrent-remove", map[string]any{"ids": []any{1}})
+	a := h.mustCall("torrent-get", map[string]any{"ids": "recently-active", "fields": []string{"id"}})
+	if !reflect.DeepEqual(a["removed"], []any{1.0}) {
+		t.Errorf("removed %v", a["removed"])
+	}
+	// A new torrent never reuses a removed id.
+	a = h.mustCall("torrent-add", map[string]any{"filename": "magnet:?xt=urn:btih:" + hashA})
+	if a["torrent-added"].(map[string]any)["id"] != 3.0 {
+		t.Errorf("re-added: %v", a)
+	}
+}
+
+func TestTorrentSetStoredSettings(t *testing.T) {
+	h := newHarness(t)
+	h.mustCall("torrent-set", map[string]any{"ids": []any{hashA}, "labels": []string{"tv", "hd"}, "seedRatioLimit": 1.25,
+		"seedRatioMode": 1, "seedIdleLimit": 10, "seedIdleMode": 1, "downloadLimit": 100, "downloadLimited": true})
+	a := h.mustCall("torrent-get", map[string]any{"ids": 1, "fields": []string{"labels", "seedRatioLimit", "seedRatioMode",
+		"seedIdleLimit", "seedIdleMode", "downloadLimit", "downloadLimited"}})
+	want := map[string]any{"labels": []any{"tv", "hd"}, "seedRatioLimit": 1.25, "seedRatioMode": 1.0, "seedIdleLimit": 10.0,
+		"seedIdleMode": 1.0, "downloadLimit": 100.0, "downloadLimited": true}
+	if got := torrents(t, a)[0]; !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v\nwant %v", got, want)
+	}
+}
+
+func TestOtherMethods(t *testing.T) {
+	h := newHarness(t)
+	dir := t.TempDir()
+	a := h.mustCall("free-space", map[string]any{"path": dir})
+	if n, _ := a["size-bytes"].(float64); n <= 0 || a["path"] != dir {
+		t.Errorf("free-space: %v", a)
+	}
+	if res, _ := h.call("free-space", map[string]any{"path": "relative"}); res == success {
+		t.Errorf("free-space relative path accepted")
+	}
+	if a := h.mustCall("port-test", nil); a["port-is-open"] != false {
+		t.Errorf("port-test: %v", a)
+	}
+	a = h.mustCall("session-stats", nil)
+	if a["torrentCount"] != 2.0 || a["activeTorrentCount"] != 2.0 || a["downloadSpeed"] != 50_000.0 {
+		t.Errorf("session-stats: %v", a)
+	}
+	for _, m := range []string{"torrent-set-location", "blocklist-update", "session-close", "torrent-rename-path"} {
+		if res, _ := h.call(m, map[string]any{"ids": []any{1}, "location": "/x"}); res == success || res == "" {
+			t.Errorf("%s: %q, want an honest error", m, res)
+		}
+	}
+	out := h.raw(`{"method":"no-such-method","tag":7}`)
+	if out["result"] != "method name not recognized" || out["tag"] != 7.0 {
+		t.Errorf("unknown method: %v", out)
+	}
+	out = h.raw(`{"method":"session-get","arguments":{"fields":["rpc-version"]},"tag":12345}`)
+	if out["tag"] != 12345.0 {
+		t.Errorf("tag not echoed: %v", out)
+	}
+}
+
+// Bad requests get an error and change nothing: no engine call, no new
+// state on disk.
+func TestBadRequests(t *testing.T) {
+	for _, tc := range []struct{ name, body string }{
+		{"malformed", `{"method":"torrent-remove","arguments":{"ids":[1]`},
+		{"not an object", `[1,2,3]`},
+		{"trailing garbage", `{"method":"torrent-stop"} {"method":"torrent-stop"}`},
+		{"arguments not an object", `{"method":"torrent-stop","arguments":[1]}`},
+		{"ids wrong type", `{"method":"torrent-stop","arguments":{"ids":{"a":1}}}`},
+		{"ids fraction", `{"method":"torrent-stop","arguments":{"ids":[1.5]}}`},
+		{"ids bad hash", `{"method":"torrent-stop","arguments":{"ids":["zz"]}}`},
+		{"unknown id", `{"method":"torrent-remove","arguments":{"ids":[99]}}`},
+		{"one unknown among known", `{"method":"torrent-stop","arguments":{"ids":[1,99]}}`},
+		{"unknown hash", `{"method":"torrent-verify","arguments":{"ids":["` + strings.Repeat("0", 40) + `"]}}`},
+		{"delete flag wrong type", `{"method":"torrent-remove","arguments":{"ids":[1],"delete-local-data":"yes"}}`},
+		{"paused wrong type", `{"method":"torrent-add","arguments":{"filename":"magnet:?xt=urn:btih:` + hashB + `","paused":"no"}}`},
+		{"metainfo not base64", `{"method":"torrent-add","arguments":{"metainfo":"!!!"}}`},
+		{"metainfo not a torrent", `{"method":"torrent-add","arguments":{"metainfo":"aGVsbG8="}}`},
+		{"http url", `{"method":"torrent-add","arguments":{"filename":"https://tracker.example/x.torrent"}}`},
+		{"nothing to add", `{"method":"torrent-add","arguments":{}}`},
+		{"relative dir", `{"method":"torrent-add","arguments":{"filename":"magnet:?xt=urn:btih:` + strings.Repeat("1", 40) + `","download-dir":"dl"}}`},
+		{"label with comma", `{"method":"torrent-set","arguments":{"ids":[1],"labels":["a,b"]}}`},
+		{"file index out of range", `{"method":"torrent-set","arguments":{"ids":[1,2],"files-wanted":[1]}}`},
+		{"negative file index", `{"method":"torrent-set","arguments":{"ids":[1],"files-wanted":[-1]}}`},
+		{"ratio mode out of range", `{"method":"torrent-set","arguments":{"ids":[1],"seedRatioMode":7}}`},
+		{"ratio wrong type", `{"method":"torrent-set","arguments":{"ids":[1],"seedRatioLimit":"2"}}`},
+		{"session-set wrong type", `{"method":"session-set","arguments":{"speed-limit-down":"fast","speed-limit-down-enabled":true}}`},
+		{"session-set negative", `{"method":"session-set","arguments":{"speed-limit-up":-5,"speed-limit-up-enabled":true}}`},
+		{"session-set relative dir", `{"method":"session-set","arguments":{"download-dir":"x"}}`},
+		{"torrent-get no fields", `{"method":"torrent-get","arguments":{}}`},
+		{"torrent-get bad format", `{"method":"torrent-get","arguments":{"fields":["id"],"format":"xml"}}`},
+		{"tracker edit", `{"method":"torrent-set","arguments":{"ids":[1],"trackerAdd":["http://x/a"]}}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			before, _ := os.ReadFile(filepath.Join(h.dir, stateFile))
+			out := h.raw(tc.body)
+			if out["result"] == success || out["result"] == "" {
+				t.Fatalf("answer %v, want an error", out)
+			}
+			if _, ok := out["arguments"].(map[string]any); !ok {
+				t.Errorf("no arguments object: %v", out)
+			}
+			if c := h.fake.Calls(); len(c) != 0 {
+				t.Errorf("engine was changed: %v", c)
+			}
+			after, _ := os.ReadFile(filepath.Join(h.dir, stateFile))
+			if !bytes.Equal(before, after) {
+				t.Errorf("state changed:\n%s\n->\n%s", before, after)
+			}
+			t.Logf("%s -> %q", tc.name, out["result"])
+		})
+	}
+}
+
+func TestHugeBody(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.MaxBody = 1024 })
+	h.raw(`{"method":"session-get"}`) // handshake
+	body := `{"method":"torrent-add","arguments":{"metainfo":"` + strings.Repeat("A", 4096) + `"}}`
+	resp, text := h.post("/transmission/rpc", body, map[string]string{sessionHeader: h.sid})
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("status %d: %s", resp.StatusCode, text)
+	}
+	if c := h.fake.Calls(); len(c) != 0 {
+		t.Errorf("engine changed: %v", c)
+	}
+}
+
+func TestIDsStableAcrossRestart(t *testing.T) {
+	f := newFake()
+	seed(f)
+	dir := t.TempDir()
+	h := newHarnessWith(t, f, dir)
+	h.mustCall("torrent-add", map[string]any{"filename": "magnet:?xt=urn:btih:" + strings.Repeat("c", 40)})
+	h.mustCall("torrent-remove", map[string]any{"ids": []any{1}})
+	h.mustCall("torrent-set", map[string]any{"ids": []any{3}, "labels": []string{"keep"}})
+	ids := func(h *harness) map[string]any {
+		out := map[string]any{}
+		for _, t0 := range torrents(t, h.mustCall("torrent-get", map[string]any{"fields": []string{"id", "hashString", "labels"}})) {
+			out[t0["hashString"].(string)] = []any{t0["id"], t0["labels"]}
+		}
+		return out
+	}
+	first := ids(h)
+	// A restarted engine may list torrents in another order.
+	slices.Reverse(f.order)
+	h2 := newHarnessWith(t, f, dir)
+	if second := ids(h2); !reflect.DeepEqual(first, second) {
+		t.Errorf("ids changed across restart:\n%v\n%v", first, second)
+	}
+	a := h2.mustCall("torrent-add", map[string]any{"filename": "magnet:?xt=urn:btih:" + strings.Repeat("d", 40)})
+	if a["torrent-added"].(map[string]any)["id"] != 4.0 {
+		t.Errorf("next id after restart: %v", a)
+	}
+	// No temp files left behind.
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 1 {
+		t.Errorf("data dir: %v", ents)
+	}
+}
+
+func TestHealthz(t *testing.T) {
+	h := newHarness(t)
+	get := func() (int, string) {
+		resp, err := http.Get(h.http.URL + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get(); code != 200 || body != "ok\n" {
+		t.Errorf("healthy: %d %q", code, body)
+	}
+	h.health.ok, h.health.reason = false, "no handshake for 3m"
+	if code, body := get(); code != 503 || !strings.Contains(body, "no handshake") {
+		t.Errorf("unhealthy: %d %q", code, body)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	var drops uint64 = 17
+	h := newHarness(t, func(o *Options) {
+		o.Tunnel = func() vpn.Status {
+			return vpn.Status{State: vpn.StateUp, RxBytes: 1234, TxBytes: 567, LastHandshake: time.Unix(1_700_000_990, 0)}
+		}
+		o.KillSwitchDrops = func() uint64 { return drops }
+	})
+	h.raw(`{"method":"session-get"}`)
+	resp, err := http.Get(h.http.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	text := string(b)
+	for _, want := range []string{
+		`wgtorrent_torrents{state="downloading"} 1`,
+		`wgtorrent_torrents{state="seeding"} 1`,
+		`wgtorrent_tunnel_received_bytes_total 1234`,
+		`wgtorrent_tunnel_sent_bytes_total 567`,
+		`wgtorrent_tunnel_handshake_age_seconds 10`,
+		`wgtorrent_tunnel_state{state="up"} 1`,
+		`wgtorrent_killswitch_dropped_packets_total 17`,
+		`wgtorrent_download_rate_bytes_per_second 50000`,
+		`wgtorrent_peers_connected 2`,
+		`wgtorrent_healthy 1`,
+		`wgtorrent_rpc_requests_total{method="session-get",result="success"} 1`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("metrics:\n%s", text)
+	}
+}
+
+func TestRunStopsAtSeedGoal(t *testing.T) {
+	h := newHarness(t)
+	h.mustCall("session-set", map[string]any{"seedRatioLimit": 2.5, "seedRatioLimited": true})
+	h.srv.mu.Lock()
+	h.srv.enforceSeedGoalsLocked()
+	h.srv.mu.Unlock()
+	// B has ratio 3 >= 2.5: stopped and finished; A is still downloading.
+	if c := h.fake.Calls(); !slices.Contains(c, "pause "+hashB) || slices.Contains(c, "pause "+hashA) {
+		t.Errorf("calls %v", c)
+	}
+	a := h.mustCall("torrent-get", map[string]any{"fields": []string{"isFinished", "status"}})
+	if l := torrents(t, a); l[1]["isFinished"] != true || l[1]["status"] != 0.0 || l[0]["isFinished"] != false {
+		t.Errorf("after goal: %v", l)
+	}
+	// Started again by the user, it is not stopped a second time.
+	h.mustCall("torrent-start", map[string]any{"ids": []any{2}})
+	n := len(h.fake.Calls())
+	h.srv.mu.Lock()
+	h.srv.enforceSeedGoalsLocked()
+	h.srv.mu.Unlock()
+	if c := h.fake.Calls(); len(c) != n {
+		t.Errorf("stopped again: %v", c[n:])
+	}
+}
+
+func TestCheckListenAddr(t *testing.T) {
+	lan := []netip.Prefix{netip.MustParsePrefix("192.168.1.0/24")}
+	for _, tc := range []struct {
+		addr string
+		auth bool
+		lan  []netip.Prefix
+		ok   bool
+	}{
+		{"127.0.0.1:9091", false, nil, true},
+		{"[::1]:9091", false, nil, true},
+		{"localhost:9091", false, nil, true},
+		{"127.0.0.2:9091", false, nil, true},
+		{":9091", false, nil, false},
+		{"0.0.0.0:9091", false, lan, false},
+		{"[::]:9091", false, nil, false},
+		{":9091", true, nil, true},
+		{"192.168.1.10:9091", false, lan, true},
+		{"192.168.2.10:9091", false, lan, false},
+		{"192.168.2.10:9091", true, nil, true},
+		{"[::ffff:192.168.1.10]:9091", false, lan, true},
+		{"nas.local:9091", false, nil, false},
+		{"127.0.0.1", false, nil, false},
+	} {
+		err := CheckListenAddr(tc.addr, tc.auth, tc.lan)
+		if (err == nil) != tc.ok {
+			t.Errorf("CheckListenAddr(%q, auth=%v, %v) = %v, want ok=%v", tc.addr, tc.auth, tc.lan, err, tc.ok)
+		}
+	}
+}
+
+func TestFilePlan(t *testing.T) {
+	files := []client.File{{Priority: client.PriorityNormal}, {Priority: client.PriorityOff}, {Priority: client.PriorityHigh}}
+	P := func(p ...client.Priority) []client.Priority { return p }
+	off, norm, high := client.PriorityOff, client.PriorityNormal, client.PriorityHigh
+	for _, tc := range []struct {
+		name string
+		sets fileSets
+		want []client.Priority
+		err  bool
+	}{
+		{"nothing", fileSets{}, P(norm, off, high), false},
+		{"want all", fileSets{hasW: true}, P(norm, norm, high), false},
+		{"unwant all", fileSets{hasU: true}, P(off, off, off), false},
+		{"high on unwanted stays off", fileSets{hasHigh: true, high: []int{1}}, P(norm, off, high), false},
+		{"high and wanted", fileSets{hasHigh: true, high: []int{1}, hasW: true, wanted: []int{1}}, P(norm, high, high), false},
+		{"low is normal", fileSets{hasLow: true, low: []int{2}}, P(norm, off, norm), false},
+		{"out of range", fileSets{hasU: true, unwanted: []int{3}}, nil, true},
+	} {
+		got, err := tc.sets.plan(files)
+		if (err != nil) != tc.err || !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %v %v, want %v err=%v", tc.name, got, err, tc.want, tc.err)
+		}
+	}
+}
+
+func TestTorrentAddRefusesSpecialFiles(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.MaxBody = 256 })
+	big := filepath.Join(t.TempDir(), "big.torrent")
+	os.WriteFile(big, []byte("d"+strings.Repeat("x", 300)+"e"), 0o600)
+	for _, p := range []string{"/dev/zero", t.TempDir(), big, "relative.torrent", "/no/such/file.torrent"} {
+		if res, _ := h.call("torrent-add", map[string]any{"filename": p}); res == success {
+			t.Errorf("%s accepted", p)
+		} else {
+			t.Logf("%s -> %s", p, res)
+		}
+	}
+	if c := h.fake.Calls(); len(c) != 0 {
+		t.Errorf("engine changed: %v", c)
+	}
+}
+
+func TestRunFollowsEngineAndStops(t *testing.T) {
+	h := newHarness(t)
+	h.mustCall("torrent-set", map[string]any{"ids": []any{2}, "seedRatioLimit": 1, "seedRatioMode": 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { h.srv.Run(ctx); close(done) }()
+	// Wait for Run's subscription, then notify until the goal is enforced.
+	deadline := time.Now().Add(5 * time.Second)
+	for !slices.Contains(h.fake.Calls(), "pause "+hashB) {
+		if time.Now().After(deadline) {
+			t.Fatalf("Run did not stop B at its ratio; calls %v", h.fake.Calls())
+		}
+		h.fake.notify()
+		time.Sleep(5 * time.Millisecond) // polling an external condition
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}

@@ -1,0 +1,259 @@
+package rpc
+
+import (
+	"context"
+	"path/filepath"
+	"time"
+
+	"github.com/wgtorrent/wgtorrent/client"
+)
+
+// Transmission counts speeds in kB/s with kilo = 1000 ("speed-bytes").
+const speedUnit = 1000
+
+func (s *Server) downloadDir() string {
+	if s.st.sess.DownloadDir != "" {
+		return s.st.sess.DownloadDir
+	}
+	return s.o.DownloadDir
+}
+
+func (s *Server) version() string { return transmissionVersion + " (wgtorrent " + s.o.Version + ")" }
+
+func (s *Server) sessionGet(_ context.Context, a args) (any, error) {
+	fields, _, err := a.strings("fields")
+	if err != nil {
+		return nil, &rpcError{err.Error()}
+	}
+	down, up := s.engine.RateLimits()
+	sess := s.st.sess
+	downKB, upKB := sess.SpeedLimitDown, sess.SpeedLimitUp
+	if down > 0 {
+		downKB = down / speedUnit
+	}
+	if up > 0 {
+		upKB = up / speedUnit
+	}
+	dir := s.downloadDir()
+	free := int64(-1)
+	if dir != "" {
+		if n, _, err := freeSpace(dir); err == nil {
+			free = n
+		}
+	}
+	units := map[string]any{
+		"speed-units":  []string{"kB/s", "MB/s", "GB/s", "TB/s"},
+		"speed-bytes":  speedUnit,
+		"size-units":   []string{"kB", "MB", "GB", "TB"},
+		"size-bytes":   1000,
+		"memory-units": []string{"KiB", "MiB", "GiB", "TiB"},
+		"memory-bytes": 1024,
+	}
+	all := map[string]any{
+		"version":                      s.version(),
+		"rpc-version":                  17,
+		"rpc-version-minimum":          1,
+		"rpc-version-semver":           "5.3.0",
+		"session-id":                   s.sessionID,
+		"download-dir":                 dir,
+		"download-dir-free-space":      free,
+		"config-dir":                   s.o.ConfigDir,
+		"incomplete-dir":               dir,
+		"incomplete-dir-enabled":       false,
+		"speed-limit-down":             downKB,
+		"speed-limit-down-enabled":     down > 0,
+		"speed-limit-up":               upKB,
+		"speed-limit-up-enabled":       up > 0,
+		"alt-speed-enabled":            false,
+		"alt-speed-down":               50,
+		"alt-speed-up":                 50,
+		"alt-speed-time-enabled":       false,
+		"alt-speed-time-begin":         540,
+		"alt-speed-time-end":           1020,
+		"alt-speed-time-day":           127,
+		"seedRatioLimit":               sess.SeedRatioLimit,
+		"seedRatioLimited":             sess.SeedRatioLimited,
+		"idle-seeding-limit":           sess.IdleSeedingLimit,
+		"idle-seeding-limit-enabled":   sess.IdleSeedingLimitEnabled,
+		"peer-port":                    s.o.PeerPort,
+		"peer-port-random-on-start":    false,
+		"port-forwarding-enabled":      false, // no UPnP/NAT-PMP: it would talk to the LAN router
+		"peer-limit-global":            200,
+		"peer-limit-per-torrent":       50,
+		"dht-enabled":                  true,
+		"pex-enabled":                  true,
+		"lpd-enabled":                  false, // local discovery would announce on the LAN
+		"utp-enabled":                  true,
+		"encryption":                   "preferred",
+		"blocklist-enabled":            false,
+		"blocklist-size":               0,
+		"blocklist-url":                "",
+		"cache-size-mb":                4,
+		"start-added-torrents":         true,
+		"rename-partial-files":         false,
+		"trash-original-torrent-files": false,
+		"download-queue-enabled":       false,
+		"download-queue-size":          5,
+		"seed-queue-enabled":           false,
+		"seed-queue-size":              10,
+		"queue-stalled-enabled":        false,
+		"queue-stalled-minutes":        30,
+		"script-torrent-done-enabled":  false,
+		"script-torrent-done-filename": "",
+		"units":                        units,
+	}
+	return filterFields(all, fields), nil
+}
+
+// filterFields honours the optional "fields" list (unknown names are
+// ignored, as Transmission does).
+func filterFields(all map[string]any, fields []string) map[string]any {
+	if len(fields) == 0 {
+		return all
+	}
+	out := make(map[string]any, len(fields))
+	for _, f := range fields {
+		if v, ok := all[f]; ok {
+			out[f] = v
+		}
+	}
+	return out
+}
+
+func (s *Server) sessionSet(_ context.Context, a args) (any, error) {
+	next := s.st.sess
+	var fail error
+	setStr := func(dst *string, names ...string) {
+		if v, ok, err := a.str(names...); err != nil {
+			fail = err
+		} else if ok {
+			*dst = v
+		}
+	}
+	setBool := func(dst *bool, names ...string) {
+		if v, ok, err := a.boolean(names...); err != nil {
+			fail = err
+		} else if ok {
+			*dst = v
+		}
+	}
+	setInt := func(dst *int64, names ...string) {
+		if v, ok, err := a.integer(names...); err != nil {
+			fail = err
+		} else if ok {
+			if v < 0 {
+				fail = errorf("argument %q must not be negative", names[0])
+			}
+			*dst = v
+		}
+	}
+	dir := s.downloadDir()
+	setStr(&dir, "download-dir", "downloadDir", "download_dir")
+	setInt(&next.SpeedLimitDown, "speed-limit-down", "speedLimitDown", "speed_limit_down")
+	setBool(&next.SpeedLimitDownEnabled, "speed-limit-down-enabled", "speedLimitDownEnabled", "speed_limit_down_enabled")
+	setInt(&next.SpeedLimitUp, "speed-limit-up", "speedLimitUp", "speed_limit_up")
+	setBool(&next.SpeedLimitUpEnabled, "speed-limit-up-enabled", "speedLimitUpEnabled", "speed_limit_up_enabled")
+	setBool(&next.SeedRatioLimited, "seedRatioLimited", "seed_ratio_limited")
+	setBool(&next.IdleSeedingLimitEnabled, "idle-seeding-limit-enabled", "idleSeedingLimitEnabled", "idle_seeding_limit_enabled")
+	idle := int64(next.IdleSeedingLimit)
+	setInt(&idle, "idle-seeding-limit", "idleSeedingLimit", "idle_seeding_limit")
+	if v, ok, err := a.number("seedRatioLimit", "seed_ratio_limit"); err != nil {
+		fail = err
+	} else if ok {
+		if v < 0 {
+			fail = errorf("argument \"seedRatioLimit\" must not be negative")
+		}
+		next.SeedRatioLimit = v
+	}
+	if fail != nil {
+		return nil, &rpcError{fail.Error()}
+	}
+	if idle > 1<<31-1 {
+		return nil, errorf("argument \"idle-seeding-limit\" is too large")
+	}
+	next.IdleSeedingLimit = int(idle)
+	if dir != s.downloadDir() {
+		if !filepath.IsAbs(dir) {
+			return nil, errorf("download-dir must be an absolute path, got %q", dir)
+		}
+		next.DownloadDir = filepath.Clean(dir)
+	}
+	s.st.sess = next
+	s.applyRateLimitsLocked()
+	s.saveLocked()
+	return nil, nil
+}
+
+// applyRateLimitsLocked pushes the stored limits to the engine. A limit of
+// 0 kB/s that is enabled means "stop" in Transmission, while 0 means
+// unlimited to the engine: 1 byte/s is the closest we have.
+func (s *Server) applyRateLimitsLocked() {
+	sess := s.st.sess
+	var down, up int64
+	if sess.SpeedLimitDownEnabled {
+		down = max(1, sess.SpeedLimitDown*speedUnit)
+	}
+	if sess.SpeedLimitUpEnabled {
+		up = max(1, sess.SpeedLimitUp*speedUnit)
+	}
+	s.engine.SetRateLimits(down, up)
+}
+
+func (s *Server) sessionStatsMethod(_ context.Context, _ args) (any, error) {
+	list := s.syncLocked()
+	var active, paused int
+	var downRate, upRate, down, up int64
+	for _, t := range list {
+		switch t.State {
+		case client.StatePaused, client.StateError:
+			paused++
+		default:
+			active++
+		}
+		downRate += t.DownloadRate
+		upRate += t.UploadRate
+		down += t.Downloaded
+		up += t.Uploaded
+	}
+	secs := int64(s.o.Now().Sub(s.started) / time.Second)
+	// The engine counts bytes over all sessions and forgets removed
+	// torrents; both blocks report what it knows plus what removed
+	// torrents had transferred while we ran.
+	stats := map[string]any{
+		"uploadedBytes":   up + s.sessionStats.upGone,
+		"downloadedBytes": down + s.sessionStats.downGone,
+		"filesAdded":      s.filesAdded,
+		"sessionCount":    1,
+		"secondsActive":   secs,
+	}
+	return map[string]any{
+		"activeTorrentCount": active,
+		"pausedTorrentCount": paused,
+		"torrentCount":       len(list),
+		"downloadSpeed":      downRate,
+		"uploadSpeed":        upRate,
+		"current-stats":      stats,
+		"cumulative-stats":   stats,
+	}, nil
+}
+
+func (s *Server) freeSpace(_ context.Context, a args) (any, error) {
+	p, ok, err := a.str("path")
+	if err != nil {
+		return nil, &rpcError{err.Error()}
+	}
+	if !ok || !filepath.IsAbs(p) {
+		return nil, errorf("free-space needs an absolute \"path\"")
+	}
+	free, total, err := freeSpace(p)
+	if err != nil {
+		return nil, errorf("free-space %q: %v", p, err)
+	}
+	return map[string]any{"path": p, "size-bytes": free, "total_size": total}, nil
+}
+
+// portTest answers without testing: a real test needs an outside service
+// to connect back through the VPN, and we contact none.
+func (s *Server) portTest(_ context.Context, _ args) (any, error) {
+	return map[string]any{"port-is-open": false, "ip_protocol": "ipv4"}, nil
+}

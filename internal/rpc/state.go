@@ -1,0 +1,173 @@
+package rpc
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/wgtorrent/wgtorrent/client"
+)
+
+// stateFile is the name of the file in Options.DataDir.
+const stateFile = "rpc-state.json"
+
+// Seeding limit modes, as Transmission numbers them.
+const (
+	modeGlobal    = 0
+	modeSingle    = 1
+	modeUnlimited = 2
+)
+
+// torrentState is what the RPC layer remembers about one torrent beyond what
+// the engine knows.
+type torrentState struct {
+	ID             int              `json:"id"`
+	Hash           client.TorrentID `json:"hash"`
+	Labels         []string         `json:"labels,omitempty"`
+	SeedRatioLimit float64          `json:"seedRatioLimit"`
+	SeedRatioMode  int              `json:"seedRatioMode"`
+	SeedIdleLimit  int              `json:"seedIdleLimit"`
+	SeedIdleMode   int              `json:"seedIdleMode"`
+	// Per-torrent speed limits are stored and reported, not enforced: the
+	// engine only has client-wide limiters.
+	DownloadLimit   int64 `json:"downloadLimit"`
+	DownloadLimited bool  `json:"downloadLimited"`
+	UploadLimit     int64 `json:"uploadLimit"`
+	UploadLimited   bool  `json:"uploadLimited"`
+	// Finished is set when Run paused the torrent because it reached its
+	// seeding goal; Transmission reports that as isFinished.
+	Finished bool `json:"finished,omitempty"`
+}
+
+// sessionState is the session-wide settings the engine does not hold.
+type sessionState struct {
+	DownloadDir             string  `json:"downloadDir,omitempty"`
+	SeedRatioLimit          float64 `json:"seedRatioLimit"`
+	SeedRatioLimited        bool    `json:"seedRatioLimited"`
+	IdleSeedingLimit        int     `json:"idleSeedingLimit"`
+	IdleSeedingLimitEnabled bool    `json:"idleSeedingLimitEnabled"`
+	// Speed limits in kB/s as the client set them; the engine holds the
+	// effective value (0 = unlimited) in bytes/s.
+	SpeedLimitDown        int64 `json:"speedLimitDown"`
+	SpeedLimitDownEnabled bool  `json:"speedLimitDownEnabled"`
+	SpeedLimitUp          int64 `json:"speedLimitUp"`
+	SpeedLimitUpEnabled   bool  `json:"speedLimitUpEnabled"`
+}
+
+type persisted struct {
+	NextID   int             `json:"nextId"`
+	Session  sessionState    `json:"session"`
+	Torrents []*torrentState `json:"torrents"`
+}
+
+// store is the id table and settings. Not safe for concurrent use: the
+// Server's mutex guards it.
+type store struct {
+	path   string // "" = memory only
+	next   int
+	sess   sessionState
+	byHash map[client.TorrentID]*torrentState
+	byID   map[int]*torrentState
+}
+
+func defaultSession() sessionState {
+	// Transmission's defaults.
+	return sessionState{SeedRatioLimit: 2, IdleSeedingLimit: 30, SpeedLimitDown: 100, SpeedLimitUp: 100}
+}
+
+func openStore(dir string) (*store, error) {
+	st := &store{
+		next:   1,
+		sess:   defaultSession(),
+		byHash: map[client.TorrentID]*torrentState{},
+		byID:   map[int]*torrentState{},
+	}
+	if dir == "" {
+		return st, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("rpc: create data dir %q: %w", dir, err)
+	}
+	st.path = filepath.Join(dir, stateFile)
+	b, err := os.ReadFile(st.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("rpc: read state: %w", err)
+	}
+	var p persisted
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("rpc: parse state %q (move it away to start afresh): %w", st.path, err)
+	}
+	st.sess = p.Session
+	for _, t := range p.Torrents {
+		if t == nil || t.ID <= 0 || t.Hash == "" || st.byID[t.ID] != nil || st.byHash[t.Hash] != nil {
+			continue
+		}
+		st.byHash[t.Hash] = t
+		st.byID[t.ID] = t
+		st.next = max(st.next, t.ID+1)
+	}
+	st.next = max(st.next, p.NextID)
+	return st, nil
+}
+
+// save replaces the state file atomically (temp file + rename).
+func (st *store) save() error {
+	if st.path == "" {
+		return nil
+	}
+	p := persisted{NextID: st.next, Session: st.sess}
+	for _, t := range st.byID {
+		p.Torrents = append(p.Torrents, t)
+	}
+	sort.Slice(p.Torrents, func(i, j int) bool { return p.Torrents[i].ID < p.Torrents[j].ID })
+	b, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return fmt.Errorf("rpc: encode state: %w", err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(st.path), stateFile+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("rpc: save state: %w", err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, st.path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("rpc: save state %q: %w", st.path, err)
+	}
+	return nil
+}
+
+// ensure returns the entry for hash, creating it with the next id. The
+// boolean says whether it was created (and the store needs saving).
+func (st *store) ensure(hash client.TorrentID) (*torrentState, bool) {
+	if t := st.byHash[hash]; t != nil {
+		return t, false
+	}
+	t := &torrentState{ID: st.next, Hash: hash, SeedIdleLimit: 30, SeedRatioLimit: 2}
+	st.next++
+	st.byHash[hash] = t
+	st.byID[t.ID] = t
+	return t, true
+}
+
+func (st *store) forget(hash client.TorrentID) {
+	if t := st.byHash[hash]; t != nil {
+		delete(st.byID, t.ID)
+		delete(st.byHash, hash)
+	}
+}

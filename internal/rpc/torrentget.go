@@ -1,0 +1,559 @@
+package rpc
+
+import (
+	"context"
+	"encoding/base64"
+	"net/url"
+	"time"
+
+	"github.com/wgtorrent/wgtorrent/client"
+)
+
+// Transmission's tr_torrent_activity values.
+const (
+	statusStopped      = 0
+	statusCheckWait    = 1
+	statusChecking     = 2
+	statusDownloadWait = 3
+	statusDownloading  = 4
+	statusSeedWait     = 5
+	statusSeeding      = 6
+)
+
+// recentWindow is how far back "recently-active" looks.
+const recentWindow = 60 * time.Second
+
+func status(st client.State) int {
+	switch st {
+	case client.StatePaused, client.StateError:
+		return statusStopped
+	case client.StateChecking:
+		return statusChecking
+	case client.StateSeeding:
+		return statusSeeding
+	default: // metadata, downloading, stalled
+		return statusDownloading
+	}
+}
+
+func (s *Server) recentlyActive(t client.Stats, cut time.Time) bool {
+	switch t.State {
+	case client.StateChecking, client.StateMetadata, client.StateDownloading:
+		return true
+	}
+	return t.AddedAt.After(cut) || s.lastActive[t.ID].After(cut)
+}
+
+// view computes one torrent's fields, asking the engine for files, peers,
+// trackers and pieces only when a requested field needs them.
+type view struct {
+	s  *Server
+	t  client.Stats
+	ts *torrentState
+	qp int
+
+	files    []client.File
+	peers    []client.Peer
+	trackers []client.Tracker
+	pieces   client.Pieces
+	got      map[string]bool
+}
+
+func (v *view) loadFiles() []client.File {
+	if !v.got["files"] {
+		v.got["files"] = true
+		v.files, _ = v.s.engine.Files(v.t.ID) // none yet for a magnet
+	}
+	return v.files
+}
+
+func (v *view) loadPeers() []client.Peer {
+	if !v.got["peers"] {
+		v.got["peers"] = true
+		v.peers, _ = v.s.engine.Peers(v.t.ID)
+	}
+	return v.peers
+}
+
+func (v *view) loadTrackers() []client.Tracker {
+	if !v.got["trackers"] {
+		v.got["trackers"] = true
+		v.trackers, _ = v.s.engine.Trackers(v.t.ID)
+	}
+	return v.trackers
+}
+
+func (v *view) loadPieces() client.Pieces {
+	if !v.got["pieces"] {
+		v.got["pieces"] = true
+		v.pieces, _ = v.s.engine.Pieces(v.t.ID)
+	}
+	return v.pieces
+}
+
+// sizes returns sizeWhenDone and leftUntilDone: the wanted files only.
+func (v *view) sizes() (size, left int64) {
+	files := v.loadFiles()
+	if len(files) == 0 {
+		return v.t.Length, max(0, v.t.Length-v.t.BytesCompleted)
+	}
+	for _, f := range files {
+		if f.Priority == client.PriorityOff {
+			continue
+		}
+		size += f.Length
+		left += max(0, f.Length-f.BytesCompleted)
+	}
+	return size, left
+}
+
+func (v *view) percentDone() float64 {
+	size, left := v.sizes()
+	if size <= 0 {
+		return 0
+	}
+	return float64(size-left) / float64(size)
+}
+
+func (v *view) pieceSize() int64 {
+	p := v.loadPieces()
+	if p.Count <= 0 || v.t.Length <= 0 {
+		return 0
+	}
+	n := int64(p.Count)
+	exact := (v.t.Length + n - 1) / n
+	// Piece sizes are nearly always powers of two; the last piece is short.
+	pow := int64(16 << 10)
+	for pow < exact {
+		pow <<= 1
+	}
+	if (n-1)*pow < v.t.Length && v.t.Length <= n*pow {
+		return pow
+	}
+	return exact
+}
+
+func unix(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+func (v *view) seedRatio() (limit float64, limited bool) {
+	switch v.ts.SeedRatioMode {
+	case modeSingle:
+		return v.ts.SeedRatioLimit, true
+	case modeUnlimited:
+		return 0, false
+	}
+	return v.s.st.sess.SeedRatioLimit, v.s.st.sess.SeedRatioLimited
+}
+
+func (v *view) magnet() string {
+	q := "magnet:?xt=urn:btih:" + string(v.t.ID)
+	if v.t.Name != "" {
+		q += "&dn=" + url.QueryEscape(v.t.Name)
+	}
+	for _, tr := range v.loadTrackers() {
+		q += "&tr=" + url.QueryEscape(tr.URL)
+	}
+	return q
+}
+
+func (v *view) name() string {
+	if v.t.Name != "" {
+		return v.t.Name
+	}
+	return string(v.t.ID)
+}
+
+func (v *view) secondsDownloading(now time.Time) int64 {
+	// The engine does not count active time; wall time since adding
+	// (until done) is the closest measure.
+	end := now
+	if !v.t.DoneAt.IsZero() {
+		end = v.t.DoneAt
+	}
+	if v.t.AddedAt.IsZero() || end.Before(v.t.AddedAt) {
+		return 0
+	}
+	return int64(end.Sub(v.t.AddedAt) / time.Second)
+}
+
+func (v *view) secondsSeeding(now time.Time) int64 {
+	if v.t.DoneAt.IsZero() || now.Before(v.t.DoneAt) {
+		return 0
+	}
+	return int64(now.Sub(v.t.DoneAt) / time.Second)
+}
+
+func (v *view) peersSending() (n int) {
+	for _, p := range v.loadPeers() {
+		if p.DownRate > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+func (v *view) peersGetting() (n int) {
+	for _, p := range v.loadPeers() {
+		if p.UpRate > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+func (v *view) isFinished() bool {
+	_, left := v.sizes()
+	return v.ts.Finished && left == 0 && v.t.State == client.StatePaused
+}
+
+// field returns the value of one torrent-get field; ok is false for names
+// we do not know (Transmission ignores those).
+func (v *view) field(name string, now time.Time) (any, bool) {
+	t := v.t
+	switch name {
+	case "id":
+		return v.ts.ID, true
+	case "hashString":
+		return string(t.ID), true
+	case "name":
+		return v.name(), true
+	case "status":
+		return status(t.State), true
+	case "percentDone":
+		return v.percentDone(), true
+	case "percentComplete":
+		if t.Length <= 0 {
+			return 0.0, true
+		}
+		return float64(t.BytesCompleted) / float64(t.Length), true
+	case "totalSize":
+		return t.Length, true
+	case "sizeWhenDone":
+		size, _ := v.sizes()
+		return size, true
+	case "leftUntilDone":
+		_, left := v.sizes()
+		return left, true
+	case "desiredAvailable":
+		_, left := v.sizes()
+		return left, true
+	case "haveValid":
+		return t.BytesCompleted, true
+	case "haveUnchecked", "corruptEver":
+		return 0, true
+	case "rateDownload":
+		return t.DownloadRate, true
+	case "rateUpload":
+		return t.UploadRate, true
+	case "eta":
+		if t.ETA < 0 || t.State != client.StateDownloading {
+			return -1, true // TR_ETA_NOT_AVAIL
+		}
+		return int64(t.ETA / time.Second), true
+	case "etaIdle":
+		return -1, true
+	case "uploadRatio":
+		return t.Ratio, true
+	case "peersConnected":
+		return t.PeersConnected, true
+	case "peersSendingToUs":
+		return v.peersSending(), true
+	case "peersGettingFromUs":
+		return v.peersGetting(), true
+	case "peersFrom":
+		return map[string]int{"fromCache": 0, "fromDht": 0, "fromIncoming": 0, "fromLpd": 0, "fromLtep": 0, "fromPex": 0, "fromTracker": 0}, true
+	case "downloadDir":
+		if t.DownloadDir != "" {
+			return t.DownloadDir, true
+		}
+		return v.s.downloadDir(), true
+	case "error":
+		if t.Error != "" {
+			return 3, true // TR_STAT_LOCAL_ERROR
+		}
+		return 0, true
+	case "errorString":
+		return t.Error, true
+	case "addedDate":
+		return unix(t.AddedAt), true
+	case "startDate":
+		return unix(t.AddedAt), true
+	case "doneDate":
+		return unix(t.DoneAt), true
+	case "activityDate":
+		last := v.s.lastActive[t.ID]
+		if last.IsZero() {
+			last = t.AddedAt
+		}
+		return unix(last), true
+	case "dateCreated", "editDate", "manualAnnounceTime":
+		return 0, true
+	case "labels":
+		if v.ts.Labels == nil {
+			return []string{}, true
+		}
+		return v.ts.Labels, true
+	case "files":
+		files := v.loadFiles()
+		out := make([]map[string]any, len(files))
+		for i, f := range files {
+			out[i] = map[string]any{"name": f.Path, "length": f.Length, "bytesCompleted": f.BytesCompleted}
+		}
+		return out, true
+	case "fileStats":
+		files := v.loadFiles()
+		out := make([]map[string]any, len(files))
+		for i, f := range files {
+			out[i] = map[string]any{"bytesCompleted": f.BytesCompleted, "wanted": f.Priority != client.PriorityOff, "priority": trPriority(f.Priority)}
+		}
+		return out, true
+	case "fileCount":
+		return len(v.loadFiles()), true
+	case "priorities":
+		files := v.loadFiles()
+		out := make([]int, len(files))
+		for i, f := range files {
+			out[i] = trPriority(f.Priority)
+		}
+		return out, true
+	case "wanted":
+		// Integers, as Transmission 3 sends them; 4.x clients accept both.
+		files := v.loadFiles()
+		out := make([]int, len(files))
+		for i, f := range files {
+			if f.Priority != client.PriorityOff {
+				out[i] = 1
+			}
+		}
+		return out, true
+	case "trackers":
+		trs := v.loadTrackers()
+		out := make([]map[string]any, len(trs))
+		for i, tr := range trs {
+			out[i] = map[string]any{"announce": tr.URL, "id": i, "scrape": "", "tier": tr.Tier, "sitename": host(tr.URL)}
+		}
+		return out, true
+	case "trackerList":
+		out := ""
+		last := -1
+		for i, tr := range v.loadTrackers() {
+			if i > 0 {
+				if tr.Tier != last {
+					out += "\n"
+				}
+				out += "\n"
+			}
+			out += tr.URL
+			last = tr.Tier
+		}
+		return out, true
+	case "trackerStats":
+		trs := v.loadTrackers()
+		out := make([]map[string]any, len(trs))
+		for i, tr := range trs {
+			result := tr.Status
+			if tr.Err != "" {
+				result = tr.Err
+			}
+			out[i] = map[string]any{
+				"id": i, "announce": tr.URL, "scrape": "", "tier": tr.Tier, "host": host(tr.URL), "sitename": host(tr.URL),
+				"announceState": 1, "scrapeState": 0, "isBackup": false,
+				"hasAnnounced": !tr.LastAnnounce.IsZero(), "lastAnnounceTime": unix(tr.LastAnnounce),
+				"lastAnnounceStartTime": unix(tr.LastAnnounce), "lastAnnounceSucceeded": tr.Err == "" && !tr.LastAnnounce.IsZero(),
+				"lastAnnounceTimedOut": false, "lastAnnounceResult": result, "lastAnnouncePeerCount": 0,
+				"hasScraped": false, "lastScrapeTime": 0, "lastScrapeStartTime": 0, "lastScrapeSucceeded": false,
+				"lastScrapeTimedOut": false, "lastScrapeResult": "", "nextAnnounceTime": 0, "nextScrapeTime": 0,
+				"seederCount": tr.Seeders, "leecherCount": tr.Leechers, "downloadCount": -1,
+			}
+		}
+		return out, true
+	case "peers":
+		ps := v.loadPeers()
+		out := make([]map[string]any, len(ps))
+		for i, p := range ps {
+			out[i] = map[string]any{
+				"address": p.Addr.Addr().String(), "port": p.Addr.Port(), "clientName": p.Client, "flagStr": p.Flags,
+				"progress": p.Progress, "rateToClient": p.DownRate, "rateToPeer": p.UpRate,
+				"isDownloadingFrom": p.DownRate > 0, "isUploadingTo": p.UpRate > 0,
+				"clientIsChoked": p.DownRate == 0, "clientIsInterested": p.DownRate > 0,
+				"peerIsChoked": p.UpRate == 0, "peerIsInterested": p.UpRate > 0,
+				"isEncrypted": false, "isIncoming": p.Flags == "I", "isUTP": p.Network == "utp",
+			}
+		}
+		return out, true
+	case "webseeds":
+		return []string{}, true
+	case "webseedsSendingToUs":
+		return 0, true
+	case "isFinished":
+		return v.isFinished(), true
+	case "isStalled":
+		return t.State == client.StateStalled, true
+	case "isPrivate":
+		return false, true
+	case "seedRatioLimit":
+		if v.ts.SeedRatioMode == modeGlobal {
+			return v.s.st.sess.SeedRatioLimit, true
+		}
+		return v.ts.SeedRatioLimit, true
+	case "seedRatioMode":
+		return v.ts.SeedRatioMode, true
+	case "seedIdleLimit":
+		return v.ts.SeedIdleLimit, true
+	case "seedIdleMode":
+		return v.ts.SeedIdleMode, true
+	case "downloadLimit":
+		return v.ts.DownloadLimit, true
+	case "downloadLimited":
+		return v.ts.DownloadLimited, true
+	case "uploadLimit":
+		return v.ts.UploadLimit, true
+	case "uploadLimited":
+		return v.ts.UploadLimited, true
+	case "honorsSessionLimits":
+		return true, true
+	case "bandwidthPriority":
+		return 0, true
+	case "peer-limit":
+		return 50, true
+	case "maxConnectedPeers":
+		return 50, true
+	case "secondsDownloading":
+		return v.secondsDownloading(now), true
+	case "secondsSeeding":
+		return v.secondsSeeding(now), true
+	case "uploadedEver":
+		return t.Uploaded, true
+	case "downloadedEver":
+		return t.Downloaded, true
+	case "magnetLink":
+		return v.magnet(), true
+	case "queuePosition":
+		return v.qp, true
+	case "metadataPercentComplete":
+		if t.State == client.StateMetadata || t.Length == 0 {
+			return 0.0, true
+		}
+		return 1.0, true
+	case "pieceCount":
+		return v.loadPieces().Count, true
+	case "pieceSize":
+		return v.pieceSize(), true
+	case "pieces":
+		return base64.StdEncoding.EncodeToString(v.loadPieces().Bitmap), true
+	case "recheckProgress":
+		if t.State != client.StateChecking {
+			return 0.0, true
+		}
+		p := v.loadPieces()
+		if p.Count == 0 {
+			return 0.0, true
+		}
+		return float64(p.Complete) / float64(p.Count), true
+	case "comment", "creator", "torrentFile", "group":
+		return "", true
+	case "isSequential", "sequentialDownload":
+		return t.Sequential, true
+	}
+	return nil, false
+}
+
+// trPriority maps to TR_PRI_LOW/NORMAL/HIGH (-1/0/1); an unwanted file
+// keeps normal priority, wantedness is reported apart.
+func trPriority(p client.Priority) int {
+	if p == client.PriorityHigh {
+		return 1
+	}
+	return 0
+}
+
+func host(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
+}
+
+func (s *Server) torrentGet(_ context.Context, a args) (any, error) {
+	fields, ok, err := a.strings("fields")
+	if err != nil {
+		return nil, &rpcError{err.Error()}
+	}
+	if !ok || len(fields) == 0 {
+		return nil, errorf("torrent-get needs a non-empty \"fields\" list")
+	}
+	format, _, err := a.str("format")
+	if err != nil {
+		return nil, &rpcError{err.Error()}
+	}
+	if format != "" && format != "objects" && format != "table" {
+		return nil, errorf("format must be \"objects\" or \"table\"")
+	}
+	sel, err := a.selector()
+	if err != nil {
+		return nil, &rpcError{err.Error()}
+	}
+	list, err := s.selectLocked(a, false)
+	if err != nil {
+		return nil, err
+	}
+	queue := map[client.TorrentID]int{}
+	for i, t := range s.syncLocked() {
+		queue[t.ID] = i
+	}
+	now := s.o.Now()
+	var objects []map[string]any
+	var table [][]any
+	if format == "table" {
+		// First row names the fields, each next row is one torrent.
+		table = [][]any{}
+		head := make([]any, len(fields))
+		for i, f := range fields {
+			head[i] = f
+		}
+		table = append(table, head)
+	} else {
+		objects = []map[string]any{}
+	}
+	for _, t := range list {
+		v := &view{s: s, t: t, ts: s.st.byHash[t.ID], qp: queue[t.ID], got: map[string]bool{}}
+		if format == "table" {
+			row := make([]any, len(fields))
+			for i, f := range fields {
+				row[i], _ = v.field(f, now)
+			}
+			table = append(table, row)
+			continue
+		}
+		obj := make(map[string]any, len(fields))
+		for _, f := range fields {
+			if val, ok := v.field(f, now); ok {
+				obj[f] = val
+			}
+		}
+		objects = append(objects, obj)
+	}
+	out := map[string]any{}
+	if format == "table" {
+		out["torrents"] = table
+	} else {
+		out["torrents"] = objects
+	}
+	if sel.recentlyActive {
+		cut := now.Add(-recentWindow)
+		removed := []int{}
+		for _, r := range s.removed {
+			if r.at.After(cut) {
+				removed = append(removed, r.id)
+			}
+		}
+		out["removed"] = removed
+	}
+	return out, nil
+}

@@ -1,0 +1,281 @@
+package tui
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/bubbles/textinput"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+
+	"github.com/wgtorrent/wgtorrent/client"
+)
+
+// dialog is a modal box that takes all keys while open.
+type dialog interface {
+	update(m *model, msg tea.KeyMsg) tea.Cmd
+	view(width int) string
+	help(k keyMap) helpKeys
+}
+
+func dialogWidth(width int) int { return min(max(width-4, 20), 76) }
+
+// validateSource checks what the user typed in the add dialog before the
+// engine sees it and returns it in the form to hand to Engine.Add.
+func validateSource(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	switch {
+	case s == "":
+		return "", errors.New("enter a magnet link or the path of a .torrent file")
+	case strings.HasPrefix(strings.ToLower(s), "magnet:"):
+		if !strings.HasPrefix(strings.ToLower(s), "magnet:?") {
+			return "", errors.New("a magnet link starts with magnet:?")
+		}
+		q, err := url.ParseQuery(s[len("magnet:?"):])
+		if err != nil {
+			return "", fmt.Errorf("magnet link is not well formed: %w", err)
+		}
+		for _, xt := range q["xt"] {
+			if h, ok := strings.CutPrefix(strings.ToLower(xt), "urn:btih:"); ok {
+				if !validBTIH(h) {
+					return "", fmt.Errorf("info hash %q must be 40 hex or 32 base32 characters", h)
+				}
+				return s, nil
+			}
+		}
+		return "", errors.New("magnet link has no BitTorrent info hash (xt=urn:btih:…)")
+	case len(s) == 40 && isHex(s):
+		return s, nil
+	}
+	path := s
+	if rest, ok := strings.CutPrefix(path, "~/"); ok {
+		if home, err := os.UserHomeDir(); err == nil {
+			path = filepath.Join(home, rest)
+		}
+	}
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return "", fmt.Errorf("no such file: %s", path)
+	case err != nil:
+		return "", fmt.Errorf("cannot read %s: %w", path, err)
+	case fi.IsDir():
+		return "", fmt.Errorf("%s is a directory; give a .torrent file", path)
+	}
+	return path, nil
+}
+
+func isHex(s string) bool {
+	_, err := hex.DecodeString(s)
+	return err == nil
+}
+
+func validBTIH(h string) bool {
+	switch len(h) {
+	case 40:
+		return isHex(h)
+	case 32:
+		for _, c := range strings.ToUpper(h) {
+			if !(c >= 'A' && c <= 'Z' || c >= '2' && c <= '7') {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// addDialog asks for a magnet link or .torrent path and shows why it was
+// refused, by validation or by the engine, without closing.
+type addDialog struct {
+	input textinput.Model
+	err   string
+	busy  bool
+}
+
+func newAddDialog(width int) *addDialog {
+	ti := textinput.New()
+	ti.Prompt = "> "
+	ti.Placeholder = "magnet:?xt=urn:btih:… or /path/to/file.torrent"
+	ti.CharLimit = 4096
+	ti.Width = dialogWidth(width) - 6
+	ti.Focus()
+	return &addDialog{input: ti}
+}
+
+func (d *addDialog) update(m *model, msg tea.KeyMsg) tea.Cmd {
+	switch {
+	case key.Matches(msg, m.keys.Cancel):
+		m.dialog = nil
+		return nil
+	case key.Matches(msg, m.keys.Submit):
+		if d.busy {
+			return nil
+		}
+		src, err := validateSource(d.input.Value())
+		if err != nil {
+			d.err = err.Error()
+			return nil
+		}
+		d.err, d.busy = "", true
+		return m.addCmd(src, true)
+	}
+	var cmd tea.Cmd
+	d.input, cmd = d.input.Update(msg)
+	return cmd
+}
+
+func (d *addDialog) view(width int) string {
+	w := dialogWidth(width)
+	lines := []string{
+		styleTitle.Render("Add torrent"),
+		"Magnet link or path of a .torrent file:",
+		d.input.View(),
+	}
+	switch {
+	case d.busy:
+		lines = append(lines, styleDim.Render("adding…"))
+	case d.err != "":
+		lines = append(lines, styleErr.Render(lipgloss.NewStyle().Width(w-4).Render(d.err)))
+	default:
+		lines = append(lines, "")
+	}
+	return styleDialog.Width(w).Render(strings.Join(lines, "\n"))
+}
+
+func (d *addDialog) help(k keyMap) helpKeys { return k.dialogHelp(k.Submit, k.Cancel) }
+
+// removeDialog confirms a removal and asks whether the data goes too.
+type removeDialog struct {
+	id         client.TorrentID
+	name       string
+	deleteData bool
+}
+
+func (d *removeDialog) update(m *model, msg tea.KeyMsg) tea.Cmd {
+	switch {
+	case key.Matches(msg, m.keys.Cancel), msg.String() == "n":
+		m.dialog = nil
+	case key.Matches(msg, m.keys.KeepData):
+		d.deleteData = false
+	case key.Matches(msg, m.keys.DeleteData):
+		d.deleteData = true
+	case key.Matches(msg, m.keys.Field), msg.String() == "left", msg.String() == "right", msg.String() == "h", msg.String() == "l":
+		d.deleteData = !d.deleteData
+	case key.Matches(msg, m.keys.Submit), msg.String() == "y":
+		m.dialog = nil
+		return m.removeCmd(d.id, d.name, d.deleteData)
+	}
+	return nil
+}
+
+func (d *removeDialog) view(width int) string {
+	w := dialogWidth(width)
+	keep, del := " Keep data ", " Delete data "
+	if d.deleteData {
+		del = styleButtonOn.Render("[" + strings.TrimSpace(del) + "]")
+		keep = " " + keep + " "
+	} else {
+		keep = styleButtonOn.Render("[" + strings.TrimSpace(keep) + "]")
+		del = " " + del + " "
+	}
+	lines := []string{
+		styleTitle.Render("Remove torrent"),
+		truncate(d.name, w-4),
+		"",
+		keep + "  " + del,
+	}
+	if d.deleteData {
+		lines = append(lines, styleErr.Render("Downloaded files will be deleted from disk."))
+	} else {
+		lines = append(lines, styleDim.Render("Downloaded files stay on disk."))
+	}
+	return styleDialog.Width(w).Render(strings.Join(lines, "\n"))
+}
+
+func (d *removeDialog) help(k keyMap) helpKeys {
+	return k.dialogHelp(k.KeepData, k.DeleteData, k.Submit, k.Cancel)
+}
+
+// limitsDialog edits the global rate limits in KiB/s (0 or empty = none).
+type limitsDialog struct {
+	inputs [2]textinput.Model // down, up
+	focus  int
+	err    string
+}
+
+func newLimitsDialog(down, up int64) *limitsDialog {
+	d := &limitsDialog{}
+	for i, v := range []int64{down, up} {
+		ti := textinput.New()
+		ti.Prompt = [2]string{"download KiB/s: ", "upload   KiB/s: "}[i]
+		ti.CharLimit = 12
+		ti.Width = 16
+		if v > 0 {
+			ti.SetValue(strconv.FormatInt(v/1024, 10))
+		}
+		d.inputs[i] = ti
+	}
+	d.inputs[0].Focus()
+	return d
+}
+
+func parseKiB(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > 1<<40 {
+		return 0, fmt.Errorf("%q is not a whole number of KiB/s (0 = unlimited)", s)
+	}
+	return n * 1024, nil
+}
+
+func (d *limitsDialog) update(m *model, msg tea.KeyMsg) tea.Cmd {
+	switch {
+	case key.Matches(msg, m.keys.Cancel):
+		m.dialog = nil
+		return nil
+	case key.Matches(msg, m.keys.Field):
+		d.inputs[d.focus].Blur()
+		d.focus = 1 - d.focus
+		return d.inputs[d.focus].Focus()
+	case key.Matches(msg, m.keys.Submit):
+		down, err := parseKiB(d.inputs[0].Value())
+		if err != nil {
+			d.err = "download: " + err.Error()
+			return nil
+		}
+		up, err := parseKiB(d.inputs[1].Value())
+		if err != nil {
+			d.err = "upload: " + err.Error()
+			return nil
+		}
+		m.dialog = nil
+		return m.limitsCmd(down, up)
+	}
+	var cmd tea.Cmd
+	d.inputs[d.focus], cmd = d.inputs[d.focus].Update(msg)
+	return cmd
+}
+
+func (d *limitsDialog) view(width int) string {
+	w := min(dialogWidth(width), 50)
+	lines := []string{styleTitle.Render("Speed limits"), d.inputs[0].View(), d.inputs[1].View()}
+	if d.err != "" {
+		lines = append(lines, styleErr.Render(lipgloss.NewStyle().Width(w-4).Render(d.err)))
+	} else {
+		lines = append(lines, styleDim.Render("0 or empty = unlimited"))
+	}
+	return styleDialog.Width(w).Render(strings.Join(lines, "\n"))
+}
+
+func (d *limitsDialog) help(k keyMap) helpKeys { return k.dialogHelp(k.Field, k.Submit, k.Cancel) }

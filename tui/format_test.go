@@ -1,0 +1,229 @@
+package tui
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+
+	"github.com/wgtorrent/wgtorrent/client"
+	"github.com/wgtorrent/wgtorrent/vpn"
+)
+
+func TestHumanBytes(t *testing.T) {
+	for _, tc := range []struct {
+		in   int64
+		want string
+	}{
+		{0, "0 B"}, {1023, "1023 B"}, {1024, "1.0 KiB"}, {1536, "1.5 KiB"}, {10 << 10, "10 KiB"},
+		{1023<<10 + 1023, "1023 KiB"}, {5<<30 + 800<<20, "5.7 GiB"}, {-1, "-"},
+	} {
+		if got := humanBytes(tc.in); got != tc.want {
+			t.Errorf("humanBytes(%d) = %q, want %q", tc.in, got, tc.want)
+		}
+		if len(humanBytes(tc.in)) > 8 {
+			t.Errorf("humanBytes(%d) = %q is wider than the 8-column Size field", tc.in, humanBytes(tc.in))
+		}
+	}
+}
+
+func TestHumanDuration(t *testing.T) {
+	for _, tc := range []struct {
+		in   time.Duration
+		want string
+	}{
+		{-1, "-"}, {0, "0s"}, {59 * time.Second, "59s"}, {192 * time.Second, "3m12s"},
+		{2*time.Hour + 5*time.Minute, "2h05m"}, {76 * time.Hour, "3d04h"}, {200 * 24 * time.Hour, "∞"},
+	} {
+		if got := humanDuration(tc.in); got != tc.want {
+			t.Errorf("humanDuration(%v) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestProgressBarAndPercent(t *testing.T) {
+	for _, tc := range []struct {
+		f    float64
+		want string
+	}{
+		{0, "░░░░░░░░   0%"}, {0.999, "███████░  99%"}, {1, "████████ 100%"}, {0.5, "████░░░░  50%"},
+	} {
+		if got := progressBar(tc.f, 13); got != tc.want {
+			t.Errorf("progressBar(%v) = %q, want %q", tc.f, got, tc.want)
+		}
+	}
+}
+
+func TestSparkline(t *testing.T) {
+	for _, tc := range []struct {
+		in    []int64
+		width int
+		want  string
+	}{
+		{nil, 4, "    "},
+		{[]int64{0, 0}, 3, " ▁▁"},
+		{[]int64{1, 2, 4, 8}, 4, "▁▂▄█"},
+		{[]int64{100, 1, 8}, 2, "▁█"}, // only the last width samples count
+	} {
+		if got := sparkline(tc.in, tc.width); got != tc.want {
+			t.Errorf("sparkline(%v, %d) = %q, want %q", tc.in, tc.width, got, tc.want)
+		}
+	}
+}
+
+func TestValidateSource(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "a.torrent")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hex40 := strings.Repeat("ab", 20)
+	for _, tc := range []struct {
+		in, wantErr string
+	}{
+		{"magnet:?xt=urn:btih:" + hex40 + "&dn=x", ""},
+		{"  magnet:?xt=urn:btih:" + strings.Repeat("A", 32) + "  ", ""},
+		{"MAGNET:?dn=a&xt=urn:btih:" + hex40, ""},
+		{hex40, ""},
+		{file, ""},
+		{"", "enter a magnet link"},
+		{"magnet:xt=urn:btih:" + hex40, "starts with magnet:?"},
+		{"magnet:?dn=nohash", "no BitTorrent info hash"},
+		{"magnet:?xt=urn:btmh:1220abcd", "no BitTorrent info hash"},
+		{"magnet:?xt=urn:btih:1234", "40 hex or 32 base32"},
+		{"magnet:?xt=urn:btih:" + strings.Repeat("g", 40), "40 hex or 32 base32"},
+		{filepath.Join(dir, "missing.torrent"), "no such file"},
+		{dir, "is a directory"},
+	} {
+		got, err := validateSource(tc.in)
+		switch {
+		case tc.wantErr == "" && err != nil:
+			t.Errorf("validateSource(%q) = %v, want ok", tc.in, err)
+		case tc.wantErr == "" && got != strings.TrimSpace(tc.in):
+			t.Errorf("validateSource(%q) = %q, want it trimmed", tc.in, got)
+		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+			t.Errorf("validateSource(%q) error = %v, want it to contain %q", tc.in, err, tc.wantErr)
+		}
+	}
+}
+
+func FuzzValidateSource(f *testing.F) {
+	f.Add("magnet:?xt=urn:btih:" + strings.Repeat("ab", 20))
+	f.Add("magnet:?xt=urn:btih:%zz")
+	f.Fuzz(func(t *testing.T, s string) {
+		if !strings.HasPrefix(strings.ToLower(strings.TrimSpace(s)), "magnet:") {
+			return // paths would touch the file system
+		}
+		if got, err := validateSource(s); err == nil && !strings.Contains(strings.ToLower(got), "urn:btih:") {
+			t.Errorf("accepted %q without a btih", s)
+		}
+	})
+}
+
+func TestTunnelBarRates(t *testing.T) {
+	var b tunnelBar
+	at := epoch
+	b.observe(vpn.Status{State: vpn.StateUp, RxBytes: 1000, TxBytes: 500}, at)
+	if b.rxRate != 0 || b.txRate != 0 {
+		t.Fatalf("rates after one sample = %d/%d, want 0/0", b.rxRate, b.txRate)
+	}
+	b.observe(vpn.Status{State: vpn.StateUp, RxBytes: 5000, TxBytes: 1500}, at.Add(2*time.Second))
+	if b.rxRate != 2000 || b.txRate != 500 {
+		t.Fatalf("rates = %d/%d, want 2000/500", b.rxRate, b.txRate)
+	}
+	// A recreated device starts counting from zero again.
+	b.observe(vpn.Status{State: vpn.StateUp, RxBytes: 10, TxBytes: 10}, at.Add(3*time.Second))
+	if b.rxRate != 0 || b.txRate != 0 {
+		t.Fatalf("rates after a counter reset = %d/%d, want 0/0", b.rxRate, b.txRate)
+	}
+}
+
+func TestTunnelBarStates(t *testing.T) {
+	for _, tc := range []struct {
+		state   vpn.State
+		armed   bool
+		want    string
+		notWant string
+	}{
+		{vpn.StateUp, true, "kill switch armed", "BLOCKING"},
+		{vpn.StateConnecting, true, "tunnel CONNECTING", "BLOCKING"},
+		{vpn.StateDown, true, "tunnel DOWN — kill switch blocking all traffic", "armed"},
+		{vpn.StateStale, true, "kill switch BLOCKING", "armed"},
+		{vpn.StateDown, false, "kill switch OFF", "blocking"},
+		{vpn.StateUp, false, "kill switch OFF", "armed"},
+	} {
+		b := tunnelBar{killArmed: tc.armed}
+		b.observe(vpn.Status{State: tc.state, Interface: "wg0"}, epoch)
+		v := strings.Join(b.view(200, epoch), "\n")
+		if !strings.Contains(v, tc.want) || strings.Contains(v, tc.notWant) {
+			t.Errorf("%s armed=%v: bar %q, want %q and not %q", tc.state, tc.armed, v, tc.want, tc.notWant)
+		}
+	}
+}
+
+func TestLayoutColumnsFits(t *testing.T) {
+	for _, w := range []int{40, 80, 100, 160} {
+		cols, nameW := layoutColumns(w)
+		total := 2 + nameW
+		for _, c := range cols {
+			total += c.width + 1
+		}
+		if w >= 80 && (nameW < minNameWidth || total > w) {
+			t.Errorf("width %d: name %d, total %d", w, nameW, total)
+		}
+		if w >= 100 && len(cols) != len(listColumns) {
+			t.Errorf("width %d shows %d of %d columns", w, len(cols), len(listColumns))
+		}
+	}
+}
+
+func TestBuildFileRows(t *testing.T) {
+	rows := buildFileRows([]client.File{
+		{Index: 0, Path: "t/b.txt", Length: 10, BytesCompleted: 10},
+		{Index: 1, Path: "t/d/a.txt", Length: 30, Priority: client.PriorityOff},
+		{Index: 2, Path: "t/a.txt", Length: 60, BytesCompleted: 30},
+	})
+	var got []string
+	for _, r := range rows {
+		got = append(got, strings.Repeat(" ", r.depth)+r.name+" "+humanBytes(r.length)+" "+prioLabel(r.prio, r.mixed))
+	}
+	want := []string{"t/ 100 B mixed", " d/ 30 B skip", "  a.txt 30 B skip", " a.txt 60 B normal", " b.txt 10 B normal"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("rows:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if rows[0].done != 40 || len(rows[0].indices) != 3 {
+		t.Errorf("root aggregates done=%d indices=%v", rows[0].done, rows[0].indices)
+	}
+}
+
+func TestViewFitsEverySize(t *testing.T) {
+	eng := newFakeEngine()
+	m := newModel(t.Context(), eng, newFakeTunnel(), armed())
+	m.now = func() time.Time { return epoch }
+	m.applyRefresh(refreshMsg{stats: eng.List(), status: newFakeTunnel().Status(), hasStatus: true, at: epoch})
+	for _, size := range [][2]int{{80, 24}, {100, 30}, {120, 40}, {60, 15}, {20, 5}} {
+		m.Update(sizeMsg(size))
+		for _, detail := range []bool{false, true} {
+			m.detail = nil
+			if detail {
+				m.detail = &detailView{id: idBunny, tab: tabInfo}
+			}
+			v := m.View()
+			lines := strings.Split(v, "\n")
+			if len(lines) > size[1] {
+				t.Errorf("%v detail=%v: %d lines", size, detail, len(lines))
+			}
+			for i, l := range lines {
+				if lipgloss.Width(l) > size[0] {
+					t.Errorf("%v detail=%v: line %d is %d wide", size, detail, i, lipgloss.Width(l))
+				}
+			}
+		}
+	}
+}
+
+func sizeMsg(s [2]int) tea.WindowSizeMsg { return tea.WindowSizeMsg{Width: s[0], Height: s[1]} }

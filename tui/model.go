@@ -1,0 +1,633 @@
+// Package tui is wgtorrent's terminal front end (bubbletea). It shows the
+// tunnel's health at all times — and says at once when the tunnel drops and
+// the kill switch holds traffic — next to the torrent list, per-torrent
+// details and total speeds. It talks to the engine only through
+// client.Controller, from tea.Cmds, so a slow engine never freezes the
+// screen.
+package tui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/bubbles/help"
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/muesli/termenv"
+
+	"github.com/wgtorrent/wgtorrent/client"
+	"github.com/wgtorrent/wgtorrent/vpn"
+)
+
+// Options are what the UI shows about the surroundings and does on start.
+type Options struct {
+	KillSwitch    string   // "armed" or "off" (anything but "armed" is shown as off)
+	ForwardedPort int      // shown when non-zero
+	AddPaths      []string // magnets or .torrent paths to add on start
+	DownloadDir   string   // AddOptions.DownloadDir for torrents added here ("" = engine default)
+}
+
+const (
+	refreshEvery = time.Second
+	historyLen   = 300 // speed samples kept for the sparklines: 5 minutes at 1/s
+	messageTTL   = 10 * time.Second
+)
+
+// model is the root model: it owns the components and routes messages.
+type model struct {
+	engine client.Controller
+	tunnel Tunnel
+	opt    Options
+	ctx    context.Context
+
+	now       func() time.Time
+	tickEvery time.Duration // 0 disables the tick (tests send tickMsg)
+
+	keys   keyMap
+	help   help.Model
+	width  int
+	height int
+
+	bar    tunnelBar
+	list   torrentList
+	detail *detailView
+	dialog dialog
+
+	downHist, upHist   []int64
+	downRate, upRate   int64
+	downLimit, upLimit int64
+
+	message    string
+	messageErr bool
+	messageAt  time.Time
+}
+
+// New returns the root model. Run is the usual entry point; New is for
+// embedding the model in another program.
+func New(engine client.Controller, tunnel Tunnel, opt Options) tea.Model {
+	return newModel(context.Background(), engine, tunnel, opt)
+}
+
+func newModel(ctx context.Context, engine client.Controller, tunnel Tunnel, opt Options) *model {
+	h := help.New()
+	h.ShortSeparator = " · "
+	return &model{
+		engine:    engine,
+		tunnel:    tunnel,
+		opt:       opt,
+		ctx:       ctx,
+		now:       time.Now,
+		tickEvery: refreshEvery,
+		keys:      defaultKeys(),
+		help:      h,
+		width:     80,
+		height:    24,
+		bar:       tunnelBar{killArmed: opt.KillSwitch == "armed", port: opt.ForwardedPort},
+		list:      newTorrentList(),
+	}
+}
+
+// Run shows the UI on the terminal (alternate screen, mouse wheel) until the
+// user quits or ctx ends. It does not close the engine: the caller tears
+// down.
+func Run(ctx context.Context, engine client.Controller, tunnel Tunnel, opt Options) error {
+	if os.Getenv("NO_COLOR") != "" {
+		lipgloss.SetColorProfile(termenv.Ascii)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	p := tea.NewProgram(newModel(ctx, engine, tunnel, opt), tea.WithAltScreen(), tea.WithMouseCellMotion())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		<-ctx.Done()
+		p.Quit()
+	}()
+	_, err := p.Run()
+	cancel()
+	<-done
+	if err != nil {
+		return fmt.Errorf("tui: %w", err)
+	}
+	return nil
+}
+
+// Messages.
+type (
+	tickMsg    struct{}
+	refreshMsg struct {
+		stats     []client.Stats
+		status    vpn.Status
+		hasStatus bool
+		down, up  int64 // rate limits
+		at        time.Time
+	}
+	detailMsg struct {
+		id       client.TorrentID
+		tab      tab
+		files    []client.File
+		peers    []client.Peer
+		trackers []client.Tracker
+		pieces   client.Pieces
+		err      error
+	}
+	actionMsg struct {
+		text string // what was done, for the status line
+		err  error
+	}
+	addedMsg struct {
+		source     string
+		id         client.TorrentID
+		err        error
+		fromDialog bool
+	}
+)
+
+func (m *model) Init() tea.Cmd {
+	cmds := []tea.Cmd{m.refreshCmd(), m.tickCmd()}
+	for _, src := range m.opt.AddPaths {
+		cmds = append(cmds, m.addCmd(src, false))
+	}
+	return tea.Batch(cmds...)
+}
+
+func (m *model) tickCmd() tea.Cmd {
+	if m.tickEvery <= 0 {
+		return nil
+	}
+	return tea.Tick(m.tickEvery, func(time.Time) tea.Msg { return tickMsg{} })
+}
+
+func (m *model) refreshCmd() tea.Cmd {
+	engine, tunnel, now := m.engine, m.tunnel, m.now
+	return func() tea.Msg {
+		msg := refreshMsg{stats: engine.List()}
+		msg.down, msg.up = engine.RateLimits()
+		if tunnel != nil {
+			msg.status, msg.hasStatus = tunnel.Status(), true
+		}
+		msg.at = now()
+		return msg
+	}
+}
+
+func (m *model) detailCmd() tea.Cmd {
+	if m.detail == nil {
+		return nil
+	}
+	engine, id, t := m.engine, m.detail.id, m.detail.tab
+	return func() tea.Msg {
+		msg := detailMsg{id: id, tab: t}
+		switch t {
+		case tabFiles:
+			msg.files, msg.err = engine.Files(id)
+		case tabPeers:
+			msg.peers, msg.err = engine.Peers(id)
+		case tabTrackers:
+			msg.trackers, msg.err = engine.Trackers(id)
+		case tabPieces:
+			msg.pieces, msg.err = engine.Pieces(id)
+		}
+		return msg
+	}
+}
+
+func (m *model) addCmd(source string, fromDialog bool) tea.Cmd {
+	engine, ctx := m.engine, m.ctx
+	opts := client.AddOptions{DownloadDir: m.opt.DownloadDir}
+	return func() tea.Msg {
+		id, err := engine.Add(ctx, source, opts)
+		return addedMsg{source: source, id: id, err: err, fromDialog: fromDialog}
+	}
+}
+
+// action runs one engine call off the UI goroutine and reports it.
+func action(text string, f func() error) tea.Cmd {
+	return func() tea.Msg { return actionMsg{text: text, err: f()} }
+}
+
+func (m *model) removeCmd(id client.TorrentID, name string, deleteData bool) tea.Cmd {
+	engine := m.engine
+	text := "removed " + name
+	if deleteData {
+		text += " and its data"
+	}
+	return action(text, func() error { return engine.Remove(id, deleteData) })
+}
+
+func (m *model) limitsCmd(down, up int64) tea.Cmd {
+	engine := m.engine
+	lim := func(v int64) string {
+		if v <= 0 {
+			return "unlimited"
+		}
+		return humanRate(v)
+	}
+	return action(fmt.Sprintf("speed limits: down %s, up %s", lim(down), lim(up)), func() error {
+		engine.SetRateLimits(down, up)
+		return nil
+	})
+}
+
+func (m *model) priorityCmd(id client.TorrentID, indices []int, p client.Priority) tea.Cmd {
+	engine := m.engine
+	return action(fmt.Sprintf("priority %s for %d file(s)", prioLabel(p, false), len(indices)), func() error {
+		var errs []error
+		for _, i := range indices {
+			errs = append(errs, engine.SetFilePriority(id, i, p))
+		}
+		return errors.Join(errs...)
+	})
+}
+
+func (m *model) setMessage(text string, isErr bool) {
+	m.message, m.messageErr, m.messageAt = text, isErr, m.now()
+}
+
+// current is the torrent actions apply to: the one shown in detail, else the
+// list's selection.
+func (m *model) current() (client.Stats, bool) {
+	if m.detail != nil {
+		for _, s := range m.list.all {
+			if s.ID == m.detail.id {
+				return s, true
+			}
+		}
+		return client.Stats{ID: m.detail.id}, true
+	}
+	return m.list.current()
+}
+
+func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.width, m.height = msg.Width, msg.Height
+		m.help.Width = msg.Width
+		return m, nil
+
+	case tickMsg:
+		return m, tea.Batch(m.refreshCmd(), m.detailCmd(), m.tickCmd())
+
+	case refreshMsg:
+		m.applyRefresh(msg)
+		return m, nil
+
+	case detailMsg:
+		if m.detail != nil && m.detail.id == msg.id {
+			m.detail.setData(msg)
+		}
+		return m, nil
+
+	case actionMsg:
+		if msg.err != nil {
+			m.setMessage(msg.text+": "+msg.err.Error(), true)
+		} else {
+			m.setMessage(msg.text, false)
+		}
+		return m, tea.Batch(m.refreshCmd(), m.detailCmd())
+
+	case addedMsg:
+		return m, m.applyAdded(msg)
+
+	case tea.KeyMsg:
+		return m, m.handleKey(msg)
+
+	case tea.MouseMsg:
+		if msg.Action == tea.MouseActionPress && m.dialog == nil {
+			switch msg.Button {
+			case tea.MouseButtonWheelUp:
+				m.moveCursor(-1)
+			case tea.MouseButtonWheelDown:
+				m.moveCursor(1)
+			}
+		}
+		return m, nil
+	}
+	return m, nil
+}
+
+func (m *model) applyRefresh(msg refreshMsg) {
+	if msg.hasStatus {
+		m.bar.observe(msg.status, msg.at)
+	}
+	m.list.setStats(msg.stats)
+	m.downLimit, m.upLimit = msg.down, msg.up
+	m.downRate, m.upRate = 0, 0
+	for _, s := range msg.stats {
+		m.downRate += s.DownloadRate
+		m.upRate += s.UploadRate
+	}
+	m.downHist = appendHist(m.downHist, m.downRate)
+	m.upHist = appendHist(m.upHist, m.upRate)
+	if m.message != "" && msg.at.Sub(m.messageAt) > messageTTL {
+		m.message = ""
+	}
+	if m.detail != nil && !m.hasTorrent(m.detail.id) {
+		m.detail = nil // removed, here or elsewhere
+	}
+}
+
+func (m *model) hasTorrent(id client.TorrentID) bool {
+	for _, s := range m.list.all {
+		if s.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+func appendHist(h []int64, v int64) []int64 {
+	h = append(h, v)
+	if len(h) > historyLen {
+		h = h[len(h)-historyLen:]
+	}
+	return h
+}
+
+func (m *model) applyAdded(msg addedMsg) tea.Cmd {
+	d, inDialog := m.dialog.(*addDialog)
+	if msg.fromDialog && inDialog {
+		d.busy = false
+		if msg.err != nil && !errors.Is(msg.err, client.ErrDuplicate) {
+			d.err = msg.err.Error()
+			return nil
+		}
+		m.dialog = nil
+	}
+	var dup *client.DuplicateError
+	switch {
+	case errors.As(msg.err, &dup):
+		m.setMessage("already added", false)
+		m.list.selectID(dup.ID)
+	case msg.err != nil:
+		m.setMessage(fmt.Sprintf("add %s: %v", msg.source, msg.err), true)
+	default:
+		m.setMessage("added "+string(msg.id), false)
+		m.list.selectID(msg.id)
+	}
+	return m.refreshCmd()
+}
+
+func (m *model) moveCursor(delta int) {
+	if m.detail != nil {
+		m.detail.move(delta)
+	} else {
+		m.list.move(delta)
+	}
+}
+
+func (m *model) pageSize() int { return max(m.height-8, 1) }
+
+func (m *model) handleKey(msg tea.KeyMsg) tea.Cmd {
+	if msg.Type == tea.KeyCtrlC {
+		return tea.Quit
+	}
+	if m.dialog != nil {
+		return m.dialog.update(m, msg)
+	}
+	if m.list.filtering {
+		return m.filterKey(msg)
+	}
+	k := m.keys
+	switch {
+	case key.Matches(msg, k.Quit):
+		return tea.Quit
+	case key.Matches(msg, k.Help):
+		m.help.ShowAll = !m.help.ShowAll
+		return nil
+	case key.Matches(msg, k.Add):
+		m.dialog = newAddDialog(m.width)
+		return nil
+	case key.Matches(msg, k.Limits):
+		m.dialog = newLimitsDialog(m.downLimit, m.upLimit)
+		return nil
+	case key.Matches(msg, k.Up):
+		m.moveCursor(-1)
+		return nil
+	case key.Matches(msg, k.Down):
+		m.moveCursor(1)
+		return nil
+	case key.Matches(msg, k.PageUp):
+		m.moveCursor(-m.pageSize())
+		return nil
+	case key.Matches(msg, k.PageDown):
+		m.moveCursor(m.pageSize())
+		return nil
+	}
+	if cmd, ok := m.torrentKey(msg); ok {
+		return cmd
+	}
+	if m.detail != nil {
+		return m.detailKey(msg)
+	}
+	return m.listKey(msg)
+}
+
+// torrentKey handles the actions on the current torrent, in both screens.
+func (m *model) torrentKey(msg tea.KeyMsg) (tea.Cmd, bool) {
+	k := m.keys
+	if !key.Matches(msg, k.Pause, k.Remove, k.Reannounce, k.Verify) {
+		return nil, false
+	}
+	s, ok := m.current()
+	if !ok {
+		return nil, true
+	}
+	engine, id, name := m.engine, s.ID, s.Name
+	if name == "" {
+		name = string(id)
+	}
+	switch {
+	case key.Matches(msg, k.Pause):
+		if s.State == client.StatePaused || s.State == client.StateError {
+			return action("resumed "+name, func() error { return engine.Resume(id) }), true
+		}
+		return action("paused "+name, func() error { return engine.Pause(id) }), true
+	case key.Matches(msg, k.Remove):
+		m.dialog = &removeDialog{id: id, name: name}
+		return nil, true
+	case key.Matches(msg, k.Reannounce):
+		return action("reannounced "+name, func() error { return engine.Reannounce(id) }), true
+	case key.Matches(msg, k.Verify):
+		return action("verifying "+name, func() error { return engine.Verify(id) }), true
+	}
+	return nil, true
+}
+
+func (m *model) listKey(msg tea.KeyMsg) tea.Cmd {
+	k := m.keys
+	switch {
+	case key.Matches(msg, k.Top):
+		m.list.move(-len(m.list.rows))
+	case key.Matches(msg, k.Bottom):
+		m.list.move(len(m.list.rows))
+	case key.Matches(msg, k.Open):
+		if s, ok := m.list.current(); ok {
+			m.detail = &detailView{id: s.ID}
+			return m.detailCmd()
+		}
+	case key.Matches(msg, k.Sort):
+		m.list.sortBy = (m.list.sortBy + 1) % numSortKeys
+		m.list.rebuild()
+	case key.Matches(msg, k.Reverse):
+		m.list.desc = !m.list.desc
+		m.list.rebuild()
+	case key.Matches(msg, k.Filter):
+		m.list.filtering = true
+		return m.list.filter.Focus()
+	case key.Matches(msg, k.Back):
+		if m.list.filter.Value() != "" {
+			m.list.filter.SetValue("")
+			m.list.rebuild()
+		}
+	}
+	return nil
+}
+
+func (m *model) filterKey(msg tea.KeyMsg) tea.Cmd {
+	switch msg.Type {
+	case tea.KeyEnter:
+		m.list.filtering = false
+		m.list.filter.Blur()
+		return nil
+	case tea.KeyEsc:
+		m.list.filtering = false
+		m.list.filter.Blur()
+		m.list.filter.SetValue("")
+		m.list.rebuild()
+		return nil
+	}
+	var cmd tea.Cmd
+	m.list.filter, cmd = m.list.filter.Update(msg)
+	m.list.rebuild()
+	return cmd
+}
+
+func (m *model) detailKey(msg tea.KeyMsg) tea.Cmd {
+	k, d := m.keys, m.detail
+	switch {
+	case key.Matches(msg, k.Back):
+		m.detail = nil
+	case key.Matches(msg, k.NextTab):
+		d.tab = (d.tab + 1) % numTabs
+		return m.detailCmd()
+	case key.Matches(msg, k.PrevTab):
+		d.tab = (d.tab + numTabs - 1) % numTabs
+		return m.detailCmd()
+	case key.Matches(msg, k.Top):
+		d.top()
+	case key.Matches(msg, k.Bottom):
+		d.bottom()
+	case key.Matches(msg, k.Priority):
+		r, ok := d.selectedFileRow()
+		if !ok {
+			return nil
+		}
+		p := nextPriority(r.prio, r.mixed)
+		d.setLocalPriority(r.indices, p)
+		return m.priorityCmd(d.id, r.indices, p)
+	}
+	return nil
+}
+
+func (m *model) View() string {
+	w, h := m.width, m.height
+	if w <= 0 || h <= 0 {
+		return ""
+	}
+	now := m.now()
+	top := m.bar.view(w, now)
+	top = append(top, m.speedLine(w))
+
+	var hk helpKeys
+	switch {
+	case m.dialog != nil:
+		hk = m.dialog.help(m.keys)
+	case m.list.filtering:
+		hk = m.keys.dialogHelp(m.keys.Submit, m.keys.Cancel)
+	case m.detail != nil:
+		hk = m.keys.detailHelp(m.detail.tab == tabFiles)
+	default:
+		hk = m.keys.listHelp()
+	}
+	bottom := []string{m.statusLine(w)}
+	bottom = append(bottom, strings.Split(m.help.View(hk), "\n")...)
+
+	bodyH := max(h-len(top)-len(bottom), 0)
+	var body []string
+	switch {
+	case m.dialog != nil:
+		box := lipgloss.Place(w, bodyH, lipgloss.Center, lipgloss.Center, m.dialog.view(w))
+		body = strings.Split(box, "\n")
+	case m.detail != nil:
+		s, _ := m.current()
+		body = m.detail.view(w, bodyH, s, now)
+	default:
+		body = m.list.view(w, bodyH)
+	}
+	lines := append(top, fitLines(body, bodyH)...)
+	lines = append(lines, bottom...)
+	if len(lines) > h {
+		// Terminal too short: the tunnel bar and the body win over help.
+		lines = lines[:h]
+	}
+	for i := range lines {
+		lines[i] = strings.TrimRight(truncate(lines[i], w), " ")
+	}
+	return strings.Join(lines, "\n")
+}
+
+// fitLines pads or cuts lines to exactly h.
+func fitLines(lines []string, h int) []string {
+	if len(lines) > h {
+		return lines[:h]
+	}
+	for len(lines) < h {
+		lines = append(lines, "")
+	}
+	return lines
+}
+
+// speedLine shows total rates with sparklines and the global limits.
+func (m *model) speedLine(w int) string {
+	down := styleDown.Render("↓ " + fitRight(rateOrZero(m.downRate), 10))
+	up := styleUp.Render("↑ " + fitRight(rateOrZero(m.upRate), 10))
+	limits := ""
+	if m.downLimit > 0 || m.upLimit > 0 {
+		lim := func(v int64) string {
+			if v <= 0 {
+				return "∞"
+			}
+			return humanRate(v)
+		}
+		limits = styleDim.Render("limit ↓ " + lim(m.downLimit) + " ↑ " + lim(m.upLimit))
+	}
+	fixed := len("total ") + lipgloss.Width(down) + lipgloss.Width(up) + 2*1 + 2 + lipgloss.Width(limits) + 2
+	spark := min(max((w-fixed)/2, 0), 40)
+	line := "total " + down + " " + styleDown.Render(sparkline(m.downHist, spark)) + "  " +
+		up + " " + styleUp.Render(sparkline(m.upHist, spark))
+	if limits != "" {
+		line += "  " + limits
+	}
+	return truncate(line, w)
+}
+
+// statusLine shows the last action's result, or the selected torrent's
+// error.
+func (m *model) statusLine(w int) string {
+	if m.message != "" {
+		if m.messageErr {
+			return truncate(styleErr.Render(m.message), w)
+		}
+		return truncate(styleOK.Render(m.message), w)
+	}
+	if s, ok := m.current(); ok && s.Error != "" {
+		return truncate(styleErr.Render("error: "+s.Error), w)
+	}
+	return ""
+}

@@ -1,0 +1,429 @@
+package tui
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
+	"github.com/charmbracelet/x/exp/golden"
+	"github.com/charmbracelet/x/exp/teatest"
+	"github.com/muesli/termenv"
+
+	"github.com/wgtorrent/wgtorrent/client"
+	"github.com/wgtorrent/wgtorrent/vpn"
+)
+
+func TestMain(m *testing.M) {
+	// Goldens are plain text: no colour, whatever the terminal running the
+	// tests can do.
+	lipgloss.SetColorProfile(termenv.Ascii)
+	os.Exit(m.Run())
+}
+
+// harness runs the UI as a program against a fake engine, tunnel and clock.
+type harness struct {
+	t     *testing.T
+	eng   *fakeEngine
+	tun   *fakeTunnel
+	clock *fakeClock
+	tm    *teatest.TestModel
+	seen  bytes.Buffer // output drawn since the last input
+}
+
+func start(t *testing.T, w, h int, opt Options, setup func(*harness)) *harness {
+	t.Helper()
+	hs := &harness{t: t, eng: newFakeEngine(), tun: newFakeTunnel(), clock: &fakeClock{t: epoch}}
+	if setup != nil {
+		setup(hs)
+	}
+	m := newModel(t.Context(), hs.eng, hs.tun, opt)
+	m.now = hs.clock.now
+	m.tickEvery = 0 // the test decides when a refresh happens
+	hs.tm = teatest.NewTestModel(t, m, teatest.WithInitialTermSize(w, h))
+	t.Cleanup(func() { _ = hs.tm.Quit() })
+	return hs
+}
+
+// keys sends key presses: named keys ("enter", "esc", "tab", "space") or
+// runes typed one by one.
+func (hs *harness) keys(ks ...string) {
+	hs.mark()
+	for _, k := range ks {
+		switch k {
+		case "enter":
+			hs.tm.Send(tea.KeyMsg{Type: tea.KeyEnter})
+		case "esc":
+			hs.tm.Send(tea.KeyMsg{Type: tea.KeyEsc})
+		case "tab":
+			hs.tm.Send(tea.KeyMsg{Type: tea.KeyTab})
+		case "space":
+			hs.tm.Send(tea.KeyMsg{Type: tea.KeySpace, Runes: []rune{' '}})
+		default:
+			for _, r := range k {
+				hs.tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}})
+			}
+		}
+	}
+}
+
+// waitFor waits until the program has drawn s since the last keys or tick
+// (or since the start).
+func (hs *harness) waitFor(s string) {
+	hs.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := hs.seen.ReadFrom(hs.tm.Output()); err != nil {
+			hs.t.Fatal(err)
+		}
+		if bytes.Contains(hs.seen.Bytes(), []byte(s)) {
+			return
+		}
+		if time.Now().After(deadline) {
+			hs.t.Fatalf("%q not drawn within 5s; drawn since the last input:\n%s", s, ansi.Strip(hs.seen.String()))
+		}
+		time.Sleep(5 * time.Millisecond) // polling the output buffer
+	}
+}
+
+// mark forgets output drawn so far, so waitFor sees only what follows.
+func (hs *harness) mark() {
+	_, _ = hs.seen.ReadFrom(hs.tm.Output())
+	hs.seen.Reset()
+}
+
+// tick advances the clock by a second and refreshes, as the 1 s tick does.
+func (hs *harness) tick() {
+	hs.mark()
+	hs.clock.advance(time.Second)
+	hs.tm.Send(tickMsg{})
+}
+
+// expectCall waits for the next engine call that changes something.
+func (hs *harness) expectCall(want call) {
+	hs.t.Helper()
+	select {
+	case got := <-hs.eng.calls:
+		if got != want {
+			hs.t.Fatalf("engine call = %+v, want %+v", got, want)
+		}
+	case <-time.After(5 * time.Second):
+		hs.t.Fatalf("no engine call; want %+v", want)
+	}
+}
+
+func (hs *harness) noCall() {
+	hs.t.Helper()
+	select {
+	case got := <-hs.eng.calls:
+		hs.t.Fatalf("unexpected engine call %+v", got)
+	default:
+	}
+}
+
+// finalView quits and returns the last frame as plain text.
+func (hs *harness) finalView() string {
+	hs.t.Helper()
+	if err := hs.tm.Quit(); err != nil {
+		hs.t.Fatal(err)
+	}
+	m := hs.tm.FinalModel(hs.t, teatest.WithFinalTimeout(5*time.Second))
+	return ansi.Strip(m.View())
+}
+
+func (hs *harness) golden() string {
+	hs.t.Helper()
+	v := hs.finalView()
+	golden.RequireEqual(hs.t, []byte(v+"\n"))
+	return v
+}
+
+func armed() Options {
+	return Options{KillSwitch: "armed", ForwardedPort: 41234, DownloadDir: "/srv/torrents"}
+}
+
+func TestGoldenList(t *testing.T) {
+	hs := start(t, 100, 30, armed(), nil)
+	hs.waitFor("ubuntu-24.04")
+	// A second sample one second later gives tunnel rates and a sparkline.
+	hs.tun.set(func(s *vpn.Status) { s.RxBytes += 3 << 20; s.TxBytes += 256 << 10 })
+	hs.tick()
+	hs.waitFor("3.0 MiB/s")
+	v := hs.golden()
+	for _, want := range []string{"tunnel UP", "kill switch armed", "port 41234", "error: write", "rx 3.0 MiB/s"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("list view lacks %q:\n%s", want, v)
+		}
+	}
+}
+
+func TestGoldenNarrow(t *testing.T) {
+	hs := start(t, 80, 24, armed(), nil)
+	hs.waitFor("ubuntu-24.04")
+	v := hs.golden()
+	for i, line := range strings.Split(v, "\n") {
+		if w := lipgloss.Width(line); w > 80 {
+			t.Errorf("line %d is %d columns wide: %q", i, w, line)
+		}
+	}
+	if n := strings.Count(v, "\n") + 1; n != 24 {
+		t.Errorf("view has %d lines, want 24", n)
+	}
+}
+
+// openBunny opens the detail view of "Big Buck Bunny", second by name.
+func openBunny(hs *harness) {
+	hs.waitFor("Big Buck Bunny")
+	hs.keys("j", "enter")
+	hs.waitFor("making-of.mkv")
+}
+
+func TestGoldenDetailFiles(t *testing.T) {
+	hs := start(t, 100, 30, armed(), nil)
+	openBunny(hs)
+	v := hs.golden()
+	for _, want := range []string{"subs/", "skip", "high"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("files tab lacks %q:\n%s", want, v)
+		}
+	}
+}
+
+func TestGoldenDetailPeers(t *testing.T) {
+	hs := start(t, 100, 30, armed(), nil)
+	openBunny(hs)
+	hs.keys("tab")
+	hs.waitFor("qBittorrent")
+	hs.golden()
+}
+
+func TestGoldenDetailTrackers(t *testing.T) {
+	hs := start(t, 100, 30, armed(), nil)
+	openBunny(hs)
+	hs.keys("tab", "tab")
+	hs.waitFor("tracker.example.org")
+	hs.golden()
+}
+
+func TestGoldenDetailPieces(t *testing.T) {
+	hs := start(t, 100, 30, armed(), nil)
+	openBunny(hs)
+	hs.keys("tab", "tab", "tab")
+	hs.waitFor("276 pieces")
+	hs.golden()
+}
+
+func TestGoldenDetailInfo(t *testing.T) {
+	hs := start(t, 100, 30, armed(), nil)
+	openBunny(hs)
+	hs.keys("l", "l", "l", "l")
+	hs.waitFor("[Info]")
+	v := hs.golden()
+	if want := "magnet:?xt=urn:btih:" + string(idBunny) + "&dn=Big+Buck+Bunny"; !strings.Contains(strings.ReplaceAll(v, "\n            ", ""), want) {
+		t.Errorf("info tab lacks magnet %q:\n%s", want, v)
+	}
+}
+
+func TestGoldenAddDialogEngineError(t *testing.T) {
+	const magnet = "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567&dn=x"
+	hs := start(t, 100, 30, armed(), func(hs *harness) {
+		hs.eng.addErr[magnet] = errTest("client: add torrent: storage /srv/torrents is read-only")
+	})
+	hs.waitFor("ubuntu-24.04")
+	hs.keys("a")
+	hs.waitFor("Add torrent")
+	hs.keys(magnet, "enter")
+	hs.expectCall(call{op: "add", args: magnet + " dir=/srv/torrents"})
+	hs.waitFor("read-only")
+	v := hs.golden()
+	if !strings.Contains(v, "Add torrent") {
+		t.Errorf("dialog closed after an engine error:\n%s", v)
+	}
+}
+
+type errTest string
+
+func (e errTest) Error() string { return string(e) }
+
+func TestAddDialogValidationError(t *testing.T) {
+	hs := start(t, 100, 30, armed(), nil)
+	hs.waitFor("ubuntu-24.04")
+	hs.keys("a")
+	hs.waitFor("Add torrent")
+	hs.keys("magnet:?dn=nohash", "enter")
+	hs.waitFor("no BitTorrent info hash")
+	hs.keys("esc")
+	v := hs.finalView()
+	hs.noCall()
+	if strings.Contains(v, "Add torrent") {
+		t.Errorf("esc did not close the dialog:\n%s", v)
+	}
+}
+
+func TestGoldenTunnelDown(t *testing.T) {
+	hs := start(t, 100, 30, armed(), nil)
+	hs.waitFor("tunnel UP")
+	hs.tun.set(func(s *vpn.Status) {
+		s.State = vpn.StateDown
+		s.LastHandshake = epoch.Add(-200 * time.Second)
+	})
+	hs.tick()
+	hs.waitFor("tunnel DOWN")
+	v := hs.golden()
+	for _, want := range []string{"tunnel DOWN — kill switch blocking all traffic", "kill switch BLOCKING"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("tunnel-down view lacks %q:\n%s", want, v)
+		}
+	}
+}
+
+func TestTunnelDownKillSwitchOff(t *testing.T) {
+	hs := start(t, 100, 30, Options{KillSwitch: "off"}, func(hs *harness) {
+		hs.tun.st.State = vpn.StateStale
+	})
+	hs.waitFor("tunnel STALE")
+	v := hs.finalView()
+	if !strings.Contains(v, "kill switch OFF") || !strings.Contains(v, "NOT protected") {
+		t.Errorf("stale tunnel without kill switch not flagged:\n%s", v)
+	}
+}
+
+func TestPauseCallsPause(t *testing.T) {
+	hs := start(t, 100, 30, armed(), nil)
+	hs.waitFor("Big Buck Bunny")
+	hs.keys("j", "p") // Big Buck Bunny, downloading
+	hs.expectCall(call{op: "pause", id: idBunny})
+	hs.waitFor("paused Big Buck Bunny")
+	hs.keys("j", "p") // debian, paused: p resumes
+	hs.expectCall(call{op: "resume", id: idDebian})
+}
+
+func TestRemoveConfirm(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		keys []string
+		want *call
+	}{
+		{"keep data", []string{"x", "enter"}, &call{op: "remove", id: idBunny, args: "deleteData=false"}},
+		{"delete data", []string{"x", "d", "enter"}, &call{op: "remove", id: idBunny, args: "deleteData=true"}},
+		{"changed mind", []string{"x", "d", "k", "y"}, &call{op: "remove", id: idBunny, args: "deleteData=false"}},
+		{"cancel", []string{"x", "esc"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hs := start(t, 100, 30, armed(), nil)
+			hs.waitFor("Big Buck Bunny")
+			hs.keys("j")
+			hs.keys(tc.keys...)
+			if tc.want == nil {
+				v := hs.finalView()
+				hs.noCall()
+				if !strings.Contains(v, "Big Buck Bunny") || strings.Contains(v, "Remove torrent") {
+					t.Errorf("after cancel:\n%s", v)
+				}
+				return
+			}
+			hs.expectCall(*tc.want)
+			hs.waitFor("removed Big Buck Bunny")
+		})
+	}
+}
+
+func TestAddDialogSubmits(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "x.torrent")
+	if err := os.WriteFile(file, []byte("d4:infod4:name1:xee"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hs := start(t, 100, 30, armed(), nil)
+	hs.waitFor("ubuntu-24.04")
+	hs.keys("a")
+	hs.waitFor("Add torrent")
+	hs.keys(file, "enter")
+	hs.expectCall(call{op: "add", args: file + " dir=/srv/torrents"})
+	hs.waitFor("added " + string(hash('9')))
+	if v := hs.finalView(); strings.Contains(v, "Add torrent") {
+		t.Errorf("dialog still open after a successful add:\n%s", v)
+	}
+}
+
+func TestAddDuplicateSelectsExisting(t *testing.T) {
+	const magnet = "magnet:?xt=urn:btih:" + "dddddddddddddddddddddddddddddddddddddddd"
+	hs := start(t, 100, 30, armed(), func(hs *harness) {
+		hs.eng.addErr[magnet] = fmt.Errorf("client: add: %w", &client.DuplicateError{ID: idTears})
+	})
+	hs.waitFor("ubuntu-24.04")
+	hs.keys("a", magnet, "enter")
+	hs.expectCall(call{op: "add", args: magnet + " dir=/srv/torrents"})
+	hs.waitFor("already added")
+	v := hs.finalView()
+	if strings.Contains(v, "Add torrent") || !strings.Contains(v, "› Tears of Steel") {
+		t.Errorf("duplicate add should close the dialog and select the torrent:\n%s", v)
+	}
+}
+
+func TestAddPathsOnStart(t *testing.T) {
+	const magnet = "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567"
+	opt := armed()
+	opt.AddPaths = []string{magnet}
+	hs := start(t, 100, 30, opt, nil)
+	hs.expectCall(call{op: "add", args: magnet + " dir=/srv/torrents"})
+	hs.waitFor("new torrent")
+}
+
+func TestFilePriorityCycles(t *testing.T) {
+	hs := start(t, 100, 30, armed(), nil)
+	openBunny(hs)
+	// Rows: Big Buck Bunny/, extras/, making-of.mkv, subs/, de.srt, en.srt,
+	// Big Buck Bunny.mp4, poster.jpg.
+	hs.keys("j", "j", "space")
+	hs.expectCall(call{op: "priority", id: idBunny, args: "4=high"})
+	hs.keys("space")
+	hs.expectCall(call{op: "priority", id: idBunny, args: "4=off"})
+	hs.keys("G", "space") // poster.jpg: high → skip
+	hs.expectCall(call{op: "priority", id: idBunny, args: "1=off"})
+}
+
+func TestSpeedLimitsDialog(t *testing.T) {
+	hs := start(t, 100, 30, armed(), nil)
+	hs.waitFor("ubuntu-24.04")
+	hs.keys("L")
+	hs.waitFor("Speed limits")
+	hs.keys("500", "tab", "100", "enter")
+	hs.expectCall(call{op: "limits", args: "512000/102400"})
+	hs.waitFor("limit ↓ 500 KiB/s ↑ 100 KiB/s")
+}
+
+func TestQuit(t *testing.T) {
+	hs := start(t, 100, 30, armed(), nil)
+	hs.waitFor("ubuntu-24.04")
+	hs.keys("q")
+	hs.tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
+}
+
+func TestSortAndFilter(t *testing.T) {
+	hs := start(t, 100, 30, armed(), nil)
+	hs.waitFor("ubuntu-24.04")
+	hs.keys("/", "iso", "enter")
+	hs.waitFor("Torrents 3 of 7")
+	hs.keys("s", "S") // size, descending
+	hs.waitFor("sort: size ▼")
+	v := hs.finalView()
+	order := []string{"ubuntu-24.04", "archlinux", "debian"}
+	last := -1
+	for _, name := range order {
+		i := strings.Index(v, name)
+		if i < last || i < 0 {
+			t.Fatalf("want order %v by size descending:\n%s", order, v)
+		}
+		last = i
+	}
+	if strings.Contains(v, "Big Buck Bunny") {
+		t.Errorf("filter iso still shows Big Buck Bunny:\n%s", v)
+	}
+}

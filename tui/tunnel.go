@@ -1,0 +1,113 @@
+package tui
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/wgtorrent/wgtorrent/vpn"
+)
+
+// Tunnel is the live tunnel status source the bar reads (the vpn tunnel).
+type Tunnel interface {
+	Status() vpn.Status
+}
+
+// tunnelBar shows the tunnel's state and turns successive byte counters
+// into rates.
+type tunnelBar struct {
+	status         vpn.Status
+	have           bool
+	prevRx, prevTx uint64
+	prevAt         time.Time
+	rxRate, txRate int64 // bytes/s over the last sample interval
+
+	killArmed bool
+	port      int
+}
+
+// observe takes a new sample taken at the given time.
+func (b *tunnelBar) observe(st vpn.Status, at time.Time) {
+	if b.have {
+		dt := at.Sub(b.prevAt).Seconds()
+		if dt <= 0 {
+			b.status = st
+			return
+		}
+		if st.RxBytes >= b.prevRx && st.TxBytes >= b.prevTx {
+			b.rxRate = int64(float64(st.RxBytes-b.prevRx) / dt)
+			b.txRate = int64(float64(st.TxBytes-b.prevTx) / dt)
+		} else {
+			// Counters went back: the device was recreated.
+			b.rxRate, b.txRate = 0, 0
+		}
+	}
+	b.status, b.have = st, true
+	b.prevRx, b.prevTx, b.prevAt = st.RxBytes, st.TxBytes, at
+}
+
+// broken reports whether the tunnel cannot carry traffic right now.
+func (b *tunnelBar) broken() bool {
+	return b.have && (b.status.State == vpn.StateDown || b.status.State == vpn.StateStale)
+}
+
+func (b *tunnelBar) view(width int, now time.Time) []string {
+	if !b.have {
+		return []string{truncate(styleDim.Render("tunnel: waiting for status…"), width)}
+	}
+	st := b.status
+	state := st.State
+	if state == "" {
+		state = vpn.StateDown
+	}
+	style := styleTunnel[state]
+
+	var segs []string
+	if b.broken() {
+		// Say at once what happens to traffic now.
+		msg := fmt.Sprintf(" tunnel %s — ", strings.ToUpper(string(state)))
+		if b.killArmed {
+			msg += "kill switch blocking all traffic "
+		} else {
+			msg += "kill switch OFF: traffic is NOT protected "
+		}
+		segs = append(segs, style.Render(msg))
+	} else {
+		segs = append(segs, style.Render("● tunnel "+strings.ToUpper(string(state))))
+	}
+	if st.Interface != "" {
+		segs = append(segs, st.Interface)
+	}
+	if len(st.Addresses) > 0 {
+		segs = append(segs, strings.Join(st.Addresses, ","))
+	}
+	if st.Endpoint != "" {
+		segs = append(segs, "⇄ "+st.Endpoint)
+	}
+	if st.LastHandshake.IsZero() {
+		segs = append(segs, "no handshake")
+	} else {
+		segs = append(segs, "handshake "+ago(now, st.LastHandshake))
+	}
+	segs = append(segs,
+		styleDown.Render("rx "+rateOrZero(b.rxRate))+" "+styleUp.Render("tx "+rateOrZero(b.txRate)))
+	switch {
+	case !b.killArmed:
+		segs = append(segs, styleKillOff.Render("kill switch OFF"))
+	case b.broken():
+		segs = append(segs, styleKillBlocking.Render("kill switch BLOCKING"))
+	default:
+		segs = append(segs, styleKillArmed.Render("kill switch armed"))
+	}
+	if b.port != 0 {
+		segs = append(segs, fmt.Sprintf("port %d", b.port))
+	}
+	return wrapSegments(segs, "  ", width)
+}
+
+func rateOrZero(n int64) string {
+	if n <= 0 {
+		return "0 B/s"
+	}
+	return humanRate(n)
+}
