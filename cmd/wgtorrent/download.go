@@ -18,25 +18,22 @@ import (
 	"github.com/wgtorrent/wgtorrent/internal/session"
 )
 
-// engineFlags are shared by the commands that run the torrent engine.
-type engineFlags struct {
-	Out             string   `help:"Directory for downloaded data." default:"." type:"path"`
-	Data            string   `help:"Directory for wgtorrent's state (resume data, added torrents)." default:"${data_dir}" type:"path"`
+// peerFlags tune the engine for every command that runs it.
+type peerFlags struct {
 	ListenPort      int      `help:"Port for incoming peers, inside the tunnel (0: random; use the port your VPN forwards)." default:"0"`
 	DHT             bool     `name:"dht" help:"Use the DHT (through the tunnel)." default:"true" negatable:""`
 	DHTBootstrap    []string `name:"dht-bootstrap" help:"DHT bootstrap nodes (host:port), resolved through the tunnel's DNS." default:"router.bittorrent.com:6881,router.utorrent.com:6881,dht.transmissionbt.com:6881,dht.libtorrent.org:25401" sep:","`
 	MaxDownloadRate rate     `help:"Download limit in bytes/s (units allowed: 5MiB, 800k); 0 = unlimited." default:"0"`
 	MaxUploadRate   rate     `help:"Upload limit in bytes/s (units allowed); 0 = unlimited." default:"0"`
-	Seed            bool     `help:"Keep seeding once complete (until --seed-ratio or --seed-time, or Ctrl-C)."`
 }
 
-func (f engineFlags) options(log *slog.Logger) client.Options {
+func (f peerFlags) options(log *slog.Logger, dataDir, downloadDir string, seed bool) client.Options {
 	o := client.Options{
-		DataDir:         f.Data,
-		DownloadDir:     f.Out,
+		DataDir:         dataDir,
+		DownloadDir:     downloadDir,
 		ListenPort:      f.ListenPort,
 		DHT:             f.DHT,
-		Seed:            f.Seed,
+		Seed:            seed,
 		MaxDownloadRate: int64(f.MaxDownloadRate),
 		MaxUploadRate:   int64(f.MaxUploadRate),
 		Logger:          log,
@@ -45,6 +42,18 @@ func (f engineFlags) options(log *slog.Logger) client.Options {
 		o.DHTBootstrap = f.DHTBootstrap
 	}
 	return o
+}
+
+// engineFlags are those of the interactive and headless commands.
+type engineFlags struct {
+	peerFlags
+	Out  string `help:"Directory for downloaded data." default:"." type:"path"`
+	Data string `help:"Directory for wgtorrent's state (resume data, added torrents)." default:"${data_dir}" type:"path"`
+	Seed bool   `help:"Keep seeding once complete (until --seed-ratio or --seed-time, or Ctrl-C)."`
+}
+
+func (f engineFlags) options(log *slog.Logger) client.Options {
+	return f.peerFlags.options(log, f.Data, f.Out, f.Seed)
 }
 
 // rate is a byte rate given with or without units.

@@ -5,12 +5,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/alecthomas/kong"
@@ -29,6 +33,7 @@ type cli struct {
 
 	Download   downloadCmd   `cmd:"" default:"withargs" help:"Download torrents through the tunnel (the default command: wgtorrent --config wg0.conf --magnet URI)."`
 	TUI        tuiCmd        `cmd:"" name:"tui" help:"Open the interactive TUI (also what plain 'wgtorrent --config wg0.conf' does on a terminal)."`
+	Daemon     daemonCmd     `cmd:"" help:"Run as a seedbox service with a Transmission-compatible RPC (for Sonarr, Radarr, transmission-remote)."`
 	Tunnel     tunnelCmd     `cmd:"" help:"Bring the WireGuard tunnel up behind the kill switch and print its status."`
 	Killswitch killswitchCmd `cmd:"" help:"Inspect or remove the kill switch."`
 	Demo       demoCmd       `cmd:"" help:"Build a private lab in network namespaces and show a real tunnel at work (root)."`
@@ -54,6 +59,7 @@ func main() {
 		kong.DefaultEnvars("WGTORRENT"),
 		kong.UsageOnError(),
 		kong.Vars{"data_dir": defaultDataDir()},
+		kong.Configuration(envFirstJSON),
 	)
 	log := newLogger(os.Stderr, c.LogLevel, c.LogFormat)
 	slog.SetDefault(log)
@@ -81,6 +87,40 @@ func exitCode(err error) int {
 		return 2
 	}
 	return 1
+}
+
+// envFirstJSON reads a JSON config file whose values yield to environment
+// variables: flags > WGTORRENT_* > file > defaults.
+// Keys are flag names ("rpc-listen"; "rpc_listen" works too).
+func envFirstJSON(r io.Reader) (kong.Resolver, error) {
+	var raw map[string]any
+	if err := json.NewDecoder(r).Decode(&raw); err != nil {
+		return nil, fmt.Errorf("%w: config file: %w", errInput, err)
+	}
+	norm := make(map[string]any, len(raw))
+	for k, v := range raw {
+		norm[strings.ReplaceAll(k, "-", "_")] = v
+	}
+	b, err := json.Marshal(norm)
+	if err != nil {
+		return nil, err
+	}
+	res, err := kong.JSON(bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	return envFirst{res}, nil
+}
+
+type envFirst struct{ kong.Resolver }
+
+func (e envFirst) Resolve(ctx *kong.Context, parent *kong.Path, flag *kong.Flag) (any, error) {
+	for _, name := range flag.Envs {
+		if _, set := os.LookupEnv(name); set {
+			return nil, nil
+		}
+	}
+	return e.Resolver.Resolve(ctx, parent, flag)
 }
 
 func newLogger(w *os.File, level slog.Level, format string) *slog.Logger {
