@@ -7,7 +7,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 # Debian packages the tests drive: real third-party peers, servers and probes.
 DEB_PKGS := wireguard-go wireguard-tools opentracker transmission-daemon transmission-cli \
             aria2 mktorrent tcpdump iperf3 iproute2 libcap2-bin tmux qbittorrent-nox
-STATICCHECK := honnef.co/go/tools/cmd/staticcheck@2025.1.1
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: build test check deps lint demo bench clean fuzz
 
