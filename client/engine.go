@@ -23,6 +23,7 @@ import (
 	g "github.com/anacrolix/generics"
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
+	pp "github.com/anacrolix/torrent/peer_protocol"
 	"github.com/anacrolix/torrent/storage"
 	"golang.org/x/time/rate"
 )
@@ -264,6 +265,7 @@ func (e *Engine) config() *torrent.ClientConfig {
 	// request data stays bounded by the peer's request queue, so the limit
 	// is raised out of reach instead (TestSeedsPastAllocLimit).
 	cfg.MaxAllocPeerRequestDataPerConn = 1 << 40
+	cfg.Callbacks.ReadExtendedHandshake = capPeerRequests
 	cfg.DownloadRateLimiter = e.down
 	cfg.UploadRateLimiter = e.up
 	// Never anacrolix's default (router.bittorrent.com & co. through the
@@ -630,6 +632,18 @@ func (e *Engine) whenInfo(en *entry, saveMeta bool) {
 		f.SetPriority(piecePriority(prios[i]))
 	}
 	e.notify()
+}
+
+// capPeerRequests keeps our outstanding requests below what the peer
+// advertised (reqq). Transmission rejects the request that would fill its
+// queue (it allows reqq-1), and anacrolix v1.59.1 answers a reject by
+// requesting nothing more from that peer until it is unchoked again, which
+// Transmission never does: the download stalled after ~16 MiB.
+// TestDownloadTorrentFile exercises it against a real Transmission seeder.
+func capPeerRequests(_ *torrent.PeerConn, m *pp.ExtendedHandshakeMessage) {
+	if m.Reqq > 1 {
+		m.Reqq = max(1, m.Reqq*9/10)
+	}
 }
 
 func piecePriority(p Priority) torrent.PiecePriority {

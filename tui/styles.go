@@ -33,7 +33,6 @@ var (
 	styleUp       = lipgloss.NewStyle().Foreground(colMagenta)
 	styleDialog   = lipgloss.NewStyle().Border(lipgloss.RoundedBorder()).BorderForeground(colBlue).Padding(0, 1)
 	styleButtonOn = lipgloss.NewStyle().Bold(true).Reverse(true)
-	styleKey      = lipgloss.NewStyle().Bold(true)
 
 	styleTunnel = map[vpn.State]lipgloss.Style{
 		vpn.StateUp:         lipgloss.NewStyle().Bold(true).Foreground(colGreen),

@@ -102,6 +102,8 @@ const (
 	// staleAfter leaves the peer a margin over keepaliveTimeout before we
 	// call silence suspicious.
 	staleAfter = keepaliveTimeout + 5*time.Second
+	// keepaliveBytes is the size of an encrypted empty (keepalive) packet.
+	keepaliveBytes = 32
 )
 
 // healthTracker turns successive counter samples into a State. It remembers
@@ -120,9 +122,12 @@ func (h *healthTracker) observe(now time.Time, linkUp bool, st peerStats) State 
 	if st.RxBytes != h.rx {
 		h.rx, h.rxAt = st.RxBytes, now
 	}
-	if st.TxBytes != h.tx {
-		h.tx, h.txAt = st.TxBytes, now
+	// A persistent keepalive alone is not traffic that asks for an answer:
+	// peers do not reply to keepalives, so an idle tunnel would look stale.
+	if st.TxBytes > h.tx+keepaliveBytes {
+		h.txAt = now
 	}
+	h.tx = st.TxBytes
 	switch {
 	case !linkUp:
 		return StateDown

@@ -47,11 +47,13 @@ func TestHealthTracker(t *testing.T) {
 		want   State
 	}{
 		{"no handshake yet", 0, true, peerStats{}, StateConnecting},
-		{"fresh handshake", 1 * time.Second, true, peerStats{LastHandshake: hs, RxBytes: 10, TxBytes: 10}, StateUp},
-		{"sending, replies lag a little", 9 * time.Second, true, peerStats{LastHandshake: hs, RxBytes: 10, TxBytes: 20}, StateUp},
-		{"sending, silence past keepalive timeout", 30 * time.Second, true, peerStats{LastHandshake: hs, RxBytes: 10, TxBytes: 30}, StateStale},
-		{"reply arrives", 31 * time.Second, true, peerStats{LastHandshake: hs, RxBytes: 11, TxBytes: 30}, StateUp},
-		{"session expired", 200 * time.Second, true, peerStats{LastHandshake: hs, RxBytes: 11, TxBytes: 30}, StateDown},
+		{"fresh handshake", 1 * time.Second, true, peerStats{LastHandshake: hs, RxBytes: 1000, TxBytes: 1000}, StateUp},
+		{"sending, replies lag a little", 9 * time.Second, true, peerStats{LastHandshake: hs, RxBytes: 1000, TxBytes: 3000}, StateUp},
+		{"sending, silence past keepalive timeout", 30 * time.Second, true, peerStats{LastHandshake: hs, RxBytes: 1000, TxBytes: 5000}, StateStale},
+		{"reply arrives", 31 * time.Second, true, peerStats{LastHandshake: hs, RxBytes: 1100, TxBytes: 5000}, StateUp},
+		{"idle: only a keepalive leaves", 50 * time.Second, true, peerStats{LastHandshake: hs, RxBytes: 1100, TxBytes: 5032}, StateUp},
+		{"idle: another keepalive", 75 * time.Second, true, peerStats{LastHandshake: hs, RxBytes: 1100, TxBytes: 5064}, StateUp},
+		{"session expired", 200 * time.Second, true, peerStats{LastHandshake: hs, RxBytes: 1100, TxBytes: 5064}, StateDown},
 		{"interface gone", 201 * time.Second, false, peerStats{}, StateDown},
 	}
 	var h healthTracker

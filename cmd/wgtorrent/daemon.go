@@ -19,6 +19,7 @@ import (
 	"github.com/wgtorrent/wgtorrent/internal/rpc"
 	"github.com/wgtorrent/wgtorrent/internal/session"
 	"github.com/wgtorrent/wgtorrent/killswitch"
+	"github.com/wgtorrent/wgtorrent/vpn"
 )
 
 // daemonCmd is the seedbox service. Its flags also come from
@@ -33,6 +34,7 @@ type daemonCmd struct {
 	RPCUsername string          `name:"rpc-username" help:"Basic-auth user for the RPC (required to listen beyond loopback)."`
 	RPCPassword string          `name:"rpc-password" help:"Basic-auth password for the RPC."`
 	RPCHosts    []string        `name:"rpc-host" help:"Extra host names the RPC answers to (DNS-rebinding guard)." sep:","`
+	LANPorts    []uint16        `name:"lan-port" help:"Extra TCP ports hosts in --lan ranges may connect to, e.g. the web UI of a container sharing this network namespace (the RPC port always is)." sep:","`
 	Watch       string          `help:"Watch folder: .torrent files dropped here are added." type:"path"`
 	ConfigFile  kong.ConfigFlag `name:"config-file" help:"JSON file of flag values (keys are flag names); flags and WGTORRENT_* win over it."`
 	PrintConfig bool            `help:"Print the resulting configuration (secrets hidden) and exit."`
@@ -59,7 +61,7 @@ func (c *daemonCmd) Run(ctx context.Context, log *slog.Logger, k *kong.Context) 
 		}
 	}
 
-	s, err := session.Start(ctx, c.tunnelFlags.options(log, uint16(port)))
+	s, err := session.Start(ctx, c.tunnelFlags.options(log, append([]uint16{uint16(port)}, c.LANPorts...)...))
 	if err != nil {
 		return err
 	}
@@ -81,7 +83,7 @@ func (c *daemonCmd) Run(ctx context.Context, log *slog.Logger, k *kong.Context) 
 			return st.Present, err
 		},
 	}
-	return daemon.Run(ctx, eng, health, daemon.Options{
+	err = daemon.Run(ctx, eng, health, daemon.Options{
 		Listen:   c.RPCListen,
 		WatchDir: c.Watch,
 		Logger:   log,
@@ -105,6 +107,30 @@ func (c *daemonCmd) Run(ctx context.Context, log *slog.Logger, k *kong.Context) 
 			Logger: log,
 		},
 	})
+	// Close the engine and let the tunnel carry its FINs before the
+	// deferred teardown: torn down a few ms after the engine, the tunnel
+	// lost them, and Transmission, which keeps one connection per address
+	// (everyone behind the VPN's NAT shares one), refused the restarted
+	// daemon until its keepalive found the old connection dead, minutes
+	// later (TestDaemonRestartRecovery).
+	eng.Close()
+	flushTunnel(s.Tunnel.Status, time.Second)
+	return err
+}
+
+// flushTunnel waits (at most max) until the tunnel's sent-bytes counter
+// stops moving, so that what the engine's close queued has left.
+func flushTunnel(status func() vpn.Status, max time.Duration) {
+	deadline := time.Now().Add(max)
+	last := status().TxBytes
+	for time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond) // polling a counter; the device has no "queue empty" event
+		now := status().TxBytes
+		if now == last {
+			return
+		}
+		last = now
+	}
 }
 
 // printConfig shows the effective configuration as a JSON config file

@@ -79,14 +79,14 @@ type downloadCmd struct {
 	SeedRatio  float64          `help:"With --seed: stop once every torrent reached this upload ratio."`
 	SeedTime   time.Duration    `help:"With --seed: stop after seeding this long."`
 	JSON       bool             `help:"Report progress as one JSON object a line (default when not on a terminal)."`
-	LogFile    string           `help:"Where the log goes while the TUI owns the terminal." default:"${data_dir}/wgtorrent.log" type:"path"`
+	LogFile    string           `help:"Where the log goes while the TUI owns the terminal (default: DATA/wgtorrent.log)." type:"path"`
 }
 
-func (c *downloadCmd) Run(ctx context.Context, log *slog.Logger) error {
+func (c *downloadCmd) Run(ctx context.Context, log *slog.Logger, ls logSettings) error {
 	sources := append(append(append([]string{}, c.Magnet...), c.Torrent...), c.Sources...)
 	// Nothing to download on a terminal: the interactive TUI.
 	if len(sources) == 0 && !c.JSON && isatty.IsTerminal(os.Stdout.Fd()) {
-		return runTUI(ctx, log, c.tunnelFlags, c.engineFlags, nil, c.LogFile)
+		return runTUI(ctx, ls, c.tunnelFlags, c.engineFlags, nil, c.LogFile)
 	}
 	if len(sources) == 0 {
 		return fmt.Errorf("%w: nothing to download: give --magnet URI, --torrent FILE or an info hash", headless.ErrInput)

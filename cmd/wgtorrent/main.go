@@ -68,6 +68,7 @@ func main() {
 	defer stop()
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	kctx.Bind(log)
+	kctx.Bind(logSettings{Level: c.LogLevel, Format: c.LogFormat})
 
 	err := kctx.Run()
 	if err == nil {
@@ -76,6 +77,13 @@ func main() {
 	fmt.Fprintln(os.Stderr, "wgtorrent:", err)
 	stop()
 	os.Exit(exitCode(err))
+}
+
+// logSettings are the global log flags, for commands that open their own
+// log (the TUI writes to a file).
+type logSettings struct {
+	Level  slog.Level
+	Format string
 }
 
 // errInput marks input the user must fix.

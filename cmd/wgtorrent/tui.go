@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 
 	"github.com/mattn/go-isatty"
 
@@ -17,16 +18,16 @@ type tuiCmd struct {
 	tunnelFlags
 	engineFlags
 	Sources []string `arg:"" optional:"" help:"Magnet links, .torrent files or info hashes to add on start."`
-	LogFile string   `help:"Where the log goes while the TUI owns the terminal." default:"${data_dir}/wgtorrent.log" type:"path"`
+	LogFile string   `help:"Where the log goes while the TUI owns the terminal (default: DATA/wgtorrent.log)." type:"path"`
 }
 
-func (c *tuiCmd) Run(ctx context.Context, log *slog.Logger) error {
-	return runTUI(ctx, log, c.tunnelFlags, c.engineFlags, c.Sources, c.LogFile)
+func (c *tuiCmd) Run(ctx context.Context, ls logSettings) error {
+	return runTUI(ctx, ls, c.tunnelFlags, c.engineFlags, c.Sources, c.LogFile)
 }
 
 // runTUI runs the interactive front end. The log moves to a file: the TUI
 // owns the terminal.
-func runTUI(ctx context.Context, log *slog.Logger, tf tunnelFlags, ef engineFlags, sources []string, logFile string) error {
+func runTUI(ctx context.Context, ls logSettings, tf tunnelFlags, ef engineFlags, sources []string, logFile string) error {
 	if !isatty.IsTerminal(os.Stdout.Fd()) {
 		return fmt.Errorf("the TUI needs a terminal: give --magnet/--torrent for a headless download, or use `wgtorrent daemon`")
 	}
@@ -38,13 +39,19 @@ func runTUI(ctx context.Context, log *slog.Logger, tf tunnelFlags, ef engineFlag
 	if err := os.MkdirAll(ef.Data, 0o700); err != nil {
 		return err
 	}
+	if logFile == "" {
+		logFile = filepath.Join(ef.Data, "wgtorrent.log")
+	}
+	if err := os.MkdirAll(filepath.Dir(logFile), 0o700); err != nil {
+		return fmt.Errorf("log file directory: %w", err)
+	}
 	f, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("open log file: %w", err)
 	}
 	defer f.Close()
 	fmt.Fprintf(os.Stderr, "wgtorrent: bringing up the kill switch and the tunnel (log: %s)\n", logFile)
-	log = newLogger(f, slog.LevelInfo, "text")
+	log := newLogger(f, ls.Level, ls.Format)
 	slog.SetDefault(log)
 	return withEngine(ctx, log, tf, ef, func(ctx context.Context, s *session.Session, eng *client.Engine) error {
 		return tui.Run(ctx, eng, s.Tunnel, tui.Options{
