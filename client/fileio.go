@@ -3,6 +3,7 @@ package client
 import (
 	"fmt"
 	"os"
+	"strings"
 	"syscall"
 )
 
@@ -30,7 +31,15 @@ func ReexecForClassicFileIO() error {
 	if err != nil {
 		return fmt.Errorf("client: find own executable to re-exec with classic file I/O: %w", err)
 	}
-	env := append(os.Environ(), FileIOEnv+"="+FileIOClassic)
+	// Drop any other value first: Getenv returns the first of duplicates,
+	// so appending alone would re-exec forever.
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, FileIOEnv+"=") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, FileIOEnv+"="+FileIOClassic)
 	if err := syscall.Exec(exe, os.Args, env); err != nil {
 		return fmt.Errorf("client: re-exec with classic file I/O: %w", err)
 	}

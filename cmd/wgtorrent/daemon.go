@@ -19,7 +19,6 @@ import (
 	"github.com/wgtorrent/wgtorrent/internal/rpc"
 	"github.com/wgtorrent/wgtorrent/internal/session"
 	"github.com/wgtorrent/wgtorrent/killswitch"
-	"github.com/wgtorrent/wgtorrent/vpn"
 )
 
 // daemonCmd is the seedbox service. Its flags also come from
@@ -66,11 +65,11 @@ func (c *daemonCmd) Run(ctx context.Context, log *slog.Logger, k *kong.Context) 
 		return err
 	}
 	defer s.Close()
+	// The session closes the engine and flushes the tunnel before teardown.
 	eng, err := s.StartEngine(ctx, c.peerFlags.options(log, c.Data, c.Out, true))
 	if err != nil {
 		return err
 	}
-	defer eng.Close()
 
 	fw := killswitch.Firewall{}
 	health := daemon.Health{
@@ -83,7 +82,7 @@ func (c *daemonCmd) Run(ctx context.Context, log *slog.Logger, k *kong.Context) 
 			return st.Present, err
 		},
 	}
-	err = daemon.Run(ctx, eng, health, daemon.Options{
+	return daemon.Run(ctx, eng, health, daemon.Options{
 		Listen:   c.RPCListen,
 		WatchDir: c.Watch,
 		Logger:   log,
@@ -107,30 +106,6 @@ func (c *daemonCmd) Run(ctx context.Context, log *slog.Logger, k *kong.Context) 
 			Logger: log,
 		},
 	})
-	// Close the engine and let the tunnel carry its FINs before the
-	// deferred teardown: torn down a few ms after the engine, the tunnel
-	// lost them, and Transmission, which keeps one connection per address
-	// (everyone behind the VPN's NAT shares one), refused the restarted
-	// daemon until its keepalive found the old connection dead, minutes
-	// later (TestDaemonRestartRecovery).
-	eng.Close()
-	flushTunnel(s.Tunnel.Status, time.Second)
-	return err
-}
-
-// flushTunnel waits (at most max) until the tunnel's sent-bytes counter
-// stops moving, so that what the engine's close queued has left.
-func flushTunnel(status func() vpn.Status, max time.Duration) {
-	deadline := time.Now().Add(max)
-	last := status().TxBytes
-	for time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond) // polling a counter; the device has no "queue empty" event
-		now := status().TxBytes
-		if now == last {
-			return
-		}
-		last = now
-	}
 }
 
 // printConfig shows the effective configuration as a JSON config file

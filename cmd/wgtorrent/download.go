@@ -123,11 +123,11 @@ func withEngine(ctx context.Context, log *slog.Logger, tf tunnelFlags, ef engine
 		return err
 	}
 	defer s.Close()
+	// The session closes the engine and flushes the tunnel before teardown.
 	eng, err := s.StartEngine(ctx, ef.options(log))
 	if err != nil {
 		return err
 	}
-	defer eng.Close()
 	err = fn(ctx, s, eng)
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return nil // Ctrl-C or SIGTERM: a normal stop

@@ -39,6 +39,7 @@ type Session struct {
 	Mode   killswitch.Mode
 	fw     killswitch.Firewall
 	log    *slog.Logger
+	engine *client.Engine
 }
 
 // Start arms the kill switch and brings the tunnel up.
@@ -130,7 +131,9 @@ func (s *Session) StartEngine(ctx context.Context, o client.Options) (*client.En
 	if o.Logger == nil {
 		o.Logger = s.log
 	}
-	return client.New(ctx, o)
+	eng, err := client.New(ctx, o)
+	s.engine = eng
+	return eng, err
 }
 
 // KillSwitchState is what the front ends show.
@@ -141,15 +144,42 @@ func (s *Session) KillSwitchState() string {
 	return "armed"
 }
 
-// Close brings the tunnel down, then removes the kill switch unless its mode
-// is persist.
+// Close stops the engine, brings the tunnel down, then removes the kill
+// switch unless its mode is persist.
 func (s *Session) Close() error {
 	var errs []error
+	if s.engine != nil {
+		errs = append(errs, s.engine.Close())
+		// Let the tunnel carry the engine's FINs before it goes: torn down a
+		// few ms later they were lost, and Transmission, which keeps one
+		// connection per address (everyone behind the VPN's NAT shares
+		// one), refused a restarted client until its keepalive found the
+		// old connection dead, minutes later (TestDaemonRestartRecovery).
+		s.flushTunnel(time.Second)
+	}
 	if s.Tunnel != nil {
 		errs = append(errs, s.Tunnel.Close())
 	}
 	errs = append(errs, s.releaseKillSwitch())
 	return errors.Join(errs...)
+}
+
+// flushTunnel waits (at most max) until the tunnel's sent-bytes counter
+// stops moving, so that what the engine's close queued has left.
+func (s *Session) flushTunnel(max time.Duration) {
+	if s.Tunnel == nil {
+		return
+	}
+	deadline := time.Now().Add(max)
+	last := s.Tunnel.Status().TxBytes
+	for time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond) // polling a counter: the device has no "queue empty" event
+		now := s.Tunnel.Status().TxBytes
+		if now == last {
+			return
+		}
+		last = now
+	}
 }
 
 func (s *Session) releaseKillSwitch() error {
