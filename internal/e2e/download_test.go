@@ -86,33 +86,6 @@ func linesSince(p *proc, from int) []map[string]any {
 	return slices.Clone(p.lines[min(from, len(p.lines)):])
 }
 
-// waitLineSince is proc.waitLine over the lines from index from on.
-func waitLineSince(p *proc, from int, timeout time.Duration, what string, ok func(map[string]any) bool) (map[string]any, int) {
-	p.t.Helper()
-	deadline := time.After(timeout)
-	for seen := from; ; {
-		p.mu.Lock()
-		lines, next := p.lines, p.next
-		p.mu.Unlock()
-		for ; seen < len(lines); seen++ {
-			if ok(lines[seen]) {
-				return lines[seen], seen
-			}
-		}
-		select {
-		case <-next:
-		case <-p.exited:
-			p.t.Fatalf("wgtorrent exited (%v) before %s; stderr:\n%s", p.err, what, p.stderr.String())
-		case <-deadline:
-			last := "none"
-			if len(lines) > 0 {
-				last = fmt.Sprint(lines[len(lines)-1])
-			}
-			p.t.Fatalf("no %s within %s; last status line: %s", what, timeout, last)
-		}
-	}
-}
-
 // TestDownloadTorrentFile: a multi-file torrent from a transmission seeder,
 // found through opentracker, arrives byte-identical through the tunnel; the
 // tracker knows the client only by the VPN server's address, and nothing

@@ -135,15 +135,22 @@ func (p *proc) signal(sig syscall.Signal) {
 // waitLine waits for a status line that satisfies ok, and returns it.
 func (p *proc) waitLine(timeout time.Duration, what string, ok func(map[string]any) bool) map[string]any {
 	p.t.Helper()
+	m, _ := waitLineSince(p, 0, timeout, what, ok)
+	return m
+}
+
+// waitLineSince is waitLine over the lines from index from on; it also
+// returns the index of the line found.
+func waitLineSince(p *proc, from int, timeout time.Duration, what string, ok func(map[string]any) bool) (map[string]any, int) {
+	p.t.Helper()
 	deadline := time.After(timeout)
-	seen := 0
-	for {
+	for seen := from; ; {
 		p.mu.Lock()
 		lines, next := p.lines, p.next
 		p.mu.Unlock()
 		for ; seen < len(lines); seen++ {
 			if ok(lines[seen]) {
-				return lines[seen]
+				return lines[seen], seen
 			}
 		}
 		select {

@@ -183,3 +183,42 @@ func hostOf(addrport string) string {
 	}
 	return ap.Addr().String()
 }
+
+// TestKillSwitchPersistLockdown: with --killswitch persist the table
+// outlives a clean exit and keeps blocking; `killswitch status` reports it
+// and `killswitch off` removes it.
+func TestKillSwitchPersistLockdown(t *testing.T) {
+	lab, _, conf := newLab(t, netlab.Options{})
+	stop, err := lab.Peer.ServeWhoAmI(whoamiPort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	peer := net.JoinHostPort(lab.Peer.Addr4.String(), "8080")
+
+	p := startWgtorrent(t, lab.Client, "tunnel", "--config", conf, "--json", "--killswitch", "persist")
+	p.waitState(20*time.Second, "state", "up")
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(15 * time.Second); code != 0 {
+		t.Fatalf("exit status %d, want 0", code)
+	}
+	out, code := runWgtorrent(t, lab.Client, "killswitch", "status")
+	if code != 0 || !strings.Contains(out, "armed, mode persist") {
+		t.Errorf("status after exit: exit %d:\n%s\nwant armed, mode persist", code, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	_, err = lab.Client.WhoAmI(ctx, "tcp", peer)
+	cancel()
+	if err == nil {
+		t.Fatal("the peer was reachable outside the tunnel while the persist lockdown was in place")
+	}
+
+	out, code = runWgtorrent(t, lab.Client, "killswitch", "off")
+	if code != 0 {
+		t.Fatalf("killswitch off: exit %d:\n%s", code, out)
+	}
+	if seen, err := lab.Client.WhoAmI(context.Background(), "tcp", peer); err != nil || hostOf(seen) != lab.Client.Addr4.String() {
+		t.Errorf("after killswitch off the direct path should work again: saw %q, err %v", seen, err)
+	}
+	assertNothingLeft(t, lab.Client)
+}
