@@ -874,6 +874,23 @@ func (e *Engine) Reannounce(id TorrentID) error {
 	return nil
 }
 
+// SetSequential turns in-order downloading on or off (kept across restarts).
+func (e *Engine) SetSequential(id TorrentID, on bool) error {
+	en, err := e.get(id)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	en.rec.Sequential = on
+	rec := en.rec
+	e.mu.Unlock()
+	if err := e.st.saveRecord(rec); err != nil {
+		return fmt.Errorf("client: save torrent %s: %w", id, err)
+	}
+	e.notify()
+	return nil
+}
+
 // SetFilePriority sets the priority of file index (as in Files).
 func (e *Engine) SetFilePriority(id TorrentID, index int, prio Priority) error {
 	en, err := e.get(id)

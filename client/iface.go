@@ -28,6 +28,7 @@ type Controller interface {
 	Pieces(id TorrentID) (Pieces, error)
 
 	SetFilePriority(id TorrentID, index int, prio Priority) error
+	SetSequential(id TorrentID, on bool) error
 	SetRateLimits(down, up int64)
 	RateLimits() (down, up int64)
 

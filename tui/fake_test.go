@@ -274,6 +274,18 @@ func (f *fakeEngine) Pieces(id client.TorrentID) (client.Pieces, error) {
 	return f.pieces[id], nil
 }
 
+func (f *fakeEngine) SetSequential(id client.TorrentID, on bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("sequential", id, fmt.Sprint(on))
+	i, err := f.find(id)
+	if err != nil {
+		return err
+	}
+	f.torrents[i].Sequential = on
+	return nil
+}
+
 func (f *fakeEngine) SetFilePriority(id client.TorrentID, index int, prio client.Priority) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -8,7 +8,7 @@ type keyMap struct {
 	Open, Back, NextTab, PrevTab            key.Binding
 	Sort, Reverse, Filter                   key.Binding
 	Add, Pause, Remove, Priority            key.Binding
-	Limits, Reannounce, Verify              key.Binding
+	Limits, Reannounce, Verify, Sequential  key.Binding
 	Help, Quit                              key.Binding
 
 	// Dialog keys.
@@ -40,6 +40,7 @@ func defaultKeys() keyMap {
 		Limits:     b([]string{"L"}, "L", "speed limits"),
 		Reannounce: b([]string{"r"}, "r", "reannounce"),
 		Verify:     b([]string{"v"}, "v", "verify"),
+		Sequential: b([]string{"o"}, "o", "in-order download"),
 		Help:       b([]string{"?"}, "?", "help"),
 		Quit:       b([]string{"q", "ctrl+c"}, "q", "quit"),
 
@@ -67,7 +68,7 @@ func (k keyMap) listHelp() helpKeys {
 			{k.Up, k.Down, k.Top, k.Bottom, k.PageUp, k.PageDown},
 			{k.Open, k.Filter, k.Sort, k.Reverse},
 			{k.Add, k.Pause, k.Remove, k.Verify, k.Reannounce},
-			{k.Limits, k.Help, k.Quit},
+			{k.Sequential, k.Limits, k.Help, k.Quit},
 		},
 	}
 }
@@ -83,7 +84,7 @@ func (k keyMap) detailHelp(filesTab bool) helpKeys {
 		full: [][]key.Binding{
 			{k.Up, k.Down, k.Top, k.Bottom, k.PageUp, k.PageDown},
 			{k.NextTab, k.PrevTab, k.Back, k.Priority},
-			{k.Pause, k.Remove, k.Verify, k.Reannounce},
+			{k.Pause, k.Remove, k.Verify, k.Reannounce, k.Sequential},
 			{k.Add, k.Limits, k.Help, k.Quit},
 		},
 	}

@@ -431,7 +431,7 @@ func (m *model) handleKey(msg tea.KeyMsg) tea.Cmd {
 // torrentKey handles the actions on the current torrent, in both screens.
 func (m *model) torrentKey(msg tea.KeyMsg) (tea.Cmd, bool) {
 	k := m.keys
-	if !key.Matches(msg, k.Pause, k.Remove, k.Reannounce, k.Verify) {
+	if !key.Matches(msg, k.Pause, k.Remove, k.Reannounce, k.Verify, k.Sequential) {
 		return nil, false
 	}
 	s, ok := m.current()
@@ -455,6 +455,10 @@ func (m *model) torrentKey(msg tea.KeyMsg) (tea.Cmd, bool) {
 		return action("reannounced "+name, func() error { return engine.Reannounce(id) }), true
 	case key.Matches(msg, k.Verify):
 		return action("verifying "+name, func() error { return engine.Verify(id) }), true
+	case key.Matches(msg, k.Sequential):
+		on := !s.Sequential
+		what := map[bool]string{true: "in-order download on for ", false: "in-order download off for "}[on]
+		return action(what+name, func() error { return engine.SetSequential(id, on) }), true
 	}
 	return nil, true
 }

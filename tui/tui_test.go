@@ -304,6 +304,14 @@ func TestPauseCallsPause(t *testing.T) {
 	hs.expectCall(call{op: "resume", id: idDebian})
 }
 
+func TestSequentialToggle(t *testing.T) {
+	hs := start(t, 100, 30, armed(), nil)
+	hs.waitFor("Big Buck Bunny")
+	hs.keys("j", "o")
+	hs.expectCall(call{op: "sequential", id: idBunny, args: "true"})
+	hs.waitFor("in-order download on for Big Buck Bunny")
+}
+
 func TestRemoveConfirm(t *testing.T) {
 	for _, tc := range []struct {
 		name string

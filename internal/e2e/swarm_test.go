@@ -3,20 +3,13 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	crand "crypto/rand"
-	"encoding/json"
 	"fmt"
-	"io"
-	"math/rand/v2"
-	"net/http"
 	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -63,40 +56,14 @@ type swarmTorrent struct {
 func makeTorrent(t *testing.T, lab *netlab.Lab, files []contentFile) *swarmTorrent {
 	t.Helper()
 	needPrograms(t, "mktorrent")
-	base := t.TempDir()
-	st := &swarmTorrent{Root: filepath.Join(base, "seed"), Name: "wgt-content-" + lab.ID, Files: files}
-	var seed [32]byte
-	_, _ = crand.Read(seed[:])
-	rng := rand.NewChaCha8(seed)
+	var nf []netlab.ContentFile
 	for _, f := range files {
-		p := filepath.Join(st.Root, st.Name, f.path)
-		must(t, os.MkdirAll(filepath.Dir(p), 0o755))
-		fh, err := os.Create(p)
-		must(t, err)
-		w := bufio.NewWriterSize(fh, 1<<20)
-		buf := make([]byte, 64<<10)
-		for left := f.size; left > 0; {
-			n := min(int64(len(buf)), left)
-			_, _ = rng.Read(buf[:n]) // ChaCha8.Read never fails
-			_, err := w.Write(buf[:n])
-			must(t, err)
-			left -= n
-		}
-		must(t, w.Flush())
-		must(t, fh.Close())
-		st.Size += f.size
+		nf = append(nf, netlab.ContentFile{Path: f.path, Size: f.size})
 	}
-	st.File = filepath.Join(base, st.Name+".torrent")
 	announce := fmt.Sprintf("http://%s:%d/announce", lab.Peer.Addr4, trackerPort)
-	out, err := lab.Peer.Command(context.Background(), "mktorrent", "-a", announce, "-o", st.File,
-		filepath.Join(st.Root, st.Name)).CombinedOutput()
-	if err != nil {
-		t.Fatalf("mktorrent: %v\n%s", err, out)
-	}
-	mi, err := metainfo.LoadFromFile(st.File)
+	nt, err := lab.MakeTorrent(context.Background(), t.TempDir(), "wgt-content-"+lab.ID, announce, nf)
 	must(t, err)
-	st.InfoHash = mi.HashInfoBytes().HexString()
-	return st
+	return &swarmTorrent{Root: nt.Root, Name: nt.Name, Files: files, Size: nt.Size, File: nt.File, InfoHash: nt.InfoHash}
 }
 
 func (st *swarmTorrent) magnet(lab *netlab.Lab) string {
@@ -142,85 +109,27 @@ func (st *swarmTorrent) assertIdentical(t *testing.T, who, dir string) {
 	}
 }
 
-// peerHTTP is an HTTP client whose connections start in the peer host's
-// namespace, for the tracker and transmission's RPC.
-func peerHTTP(lab *netlab.Lab) *http.Client {
-	return &http.Client{
-		Timeout: 5 * time.Second,
-		Transport: &http.Transport{
-			DialContext:       lab.Peer.DialContext,
-			DisableKeepAlives: true,
-			Proxy:             nil, // never the environment's proxy
-		},
-	}
-}
-
 // tracker is a Debian opentracker on the peer host, whitelisting the
 // lab's torrents.
 type tracker struct {
-	lab  *netlab.Lab
-	base string // http://198.18.3.2:6969
-	hc   *http.Client
-	log  *lockedBuffer
+	*netlab.Opentracker
+	lab *netlab.Lab
 }
 
 func startTracker(t *testing.T, lab *netlab.Lab, infoHashes ...string) *tracker {
 	t.Helper()
 	needPrograms(t, "opentracker")
-	// opentracker chroots to -d and reads the whitelist after that, as
-	// user nobody: a relative path inside a world-readable directory.
-	dir := filepath.Join(t.TempDir(), "opentracker")
-	must(t, os.Mkdir(dir, 0o755))
-	must(t, os.Chmod(dir, 0o755))
-	must(t, os.WriteFile(filepath.Join(dir, "whitelist"), []byte(strings.Join(infoHashes, "\n")+"\n"), 0o644))
-	tr := &tracker{
-		lab:  lab,
-		base: fmt.Sprintf("http://%s:%d", lab.Peer.Addr4, trackerPort),
-		hc:   peerHTTP(lab),
-		log:  &lockedBuffer{},
-	}
-	port := fmt.Sprint(trackerPort)
-	cmd := lab.Peer.Command(context.Background(), "opentracker",
-		"-i", lab.Peer.Addr4.String(), "-p", port, "-P", port, "-d", dir, "-w", "whitelist")
-	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = tr.log, tr.log
-	must(t, cmd.Start())
+	ot, err := lab.StartOpentracker(context.Background(), t.TempDir(), trackerPort, infoHashes)
+	must(t, err)
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("opentracker output:\n%s", tr.log.String())
+			t.Logf("opentracker output:\n%s", ot.Log.String())
 		}
 	})
-
-	// Ready when a scrape answers (a scrape adds no peer; opentracker lists
-	// only torrents that have peers, so the answer is empty for now).
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		body, err := tr.get("/scrape?info_hash=" + hashParam(t, infoHashes[0]))
-		if err == nil && strings.HasPrefix(body, "d5:files") {
-			return tr
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("opentracker not answering a scrape within 10s: %q, %v; output:\n%s", body, err, tr.log.String())
-		}
-		time.Sleep(100 * time.Millisecond) // polling an external server's start-up
-	}
+	return &tracker{Opentracker: ot, lab: lab}
 }
 
-func (tr *tracker) get(pathQuery string) (string, error) {
-	resp, err := tr.hc.Get(tr.base + pathQuery)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return "", err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return string(b), fmt.Errorf("tracker: HTTP %s", resp.Status)
-	}
-	return string(b), nil
-}
+func (tr *tracker) get(pathQuery string) (string, error) { return tr.Get(pathQuery) }
 
 func hashParam(t *testing.T, hexHash string) string {
 	t.Helper()
@@ -258,15 +167,8 @@ func (tr *tracker) swarmPeers(t *testing.T, infoHash string) []netip.AddrPort {
 	return peers
 }
 
-// transmission is a Debian transmission-daemon on the peer host, driven
-// over its RPC (the same calls transmission-remote makes, but with exact
-// byte counts instead of rounded human units).
-type transmission struct {
-	hc  *http.Client
-	url string
-	sid string
-	log *lockedBuffer
-}
+// transmission is a Debian transmission-daemon on the peer host.
+type transmission struct{ *netlab.Transmission }
 
 // startSeeder runs transmission-daemon on the peer host, adds st (whose
 // data is already in st.Root) and waits until it seeds 100% and its
@@ -274,171 +176,37 @@ type transmission struct {
 func startSeeder(t *testing.T, lab *netlab.Lab, st *swarmTorrent) *transmission {
 	t.Helper()
 	needPrograms(t, "transmission-daemon")
-	dir := filepath.Join(t.TempDir(), "transmission")
-	must(t, os.Mkdir(dir, 0o700))
-	settings := map[string]any{
-		"dht-enabled":                    false,
-		"lpd-enabled":                    false,
-		"pex-enabled":                    false,
-		"utp-enabled":                    false,
-		"port-forwarding-enabled":        false,
-		"peer-port":                      transmissionPeerPort,
-		"peer-port-random-on-start":      false,
-		"rpc-enabled":                    true,
-		"rpc-bind-address":               "127.0.0.1",
-		"rpc-port":                       transmissionRPCPort,
-		"rpc-authentication-required":    false,
-		"rpc-whitelist-enabled":          false,
-		"rpc-host-whitelist-enabled":     false,
-		"download-dir":                   st.Root,
-		"incomplete-dir-enabled":         false,
-		"watch-dir-enabled":              false,
-		"blocklist-enabled":              false,
-		"speed-limit-up-enabled":         false,
-		"speed-limit-down-enabled":       false,
-		"alt-speed-enabled":              false,
-		"ratio-limit-enabled":            false,
-		"idle-seeding-limit-enabled":     false,
-		"scrape-paused-torrents-enabled": false,
-		"start-added-torrents":           true,
-		"message-level":                  1,
-	}
-	b, err := json.MarshalIndent(settings, "", "  ")
+	ntm, err := netlab.StartTransmission(context.Background(), netlab.TransmissionConfig{
+		Host:        lab.Peer,
+		ConfigDir:   filepath.Join(t.TempDir(), "transmission"),
+		DownloadDir: st.Root,
+		PeerPort:    transmissionPeerPort,
+		RPCPort:     transmissionRPCPort,
+	})
 	must(t, err)
-	must(t, os.WriteFile(filepath.Join(dir, "settings.json"), b, 0o600))
-
-	tm := &transmission{
-		hc:  peerHTTP(lab),
-		url: fmt.Sprintf("http://127.0.0.1:%d/transmission/rpc", transmissionRPCPort),
-		log: &lockedBuffer{},
-	}
-	cmd := lab.Peer.Command(context.Background(), "transmission-daemon", "-f", "-g", dir)
-	cmd.Stdout, cmd.Stderr = tm.log, tm.log
-	must(t, cmd.Start())
+	tm := &transmission{ntm}
 	t.Cleanup(func() {
 		if !t.Failed() {
 			return
 		}
-		t.Logf("transmission-daemon output:\n%s", tm.log.String())
+		t.Logf("transmission-daemon output:\n%s", tm.Log.String())
 		var raw map[string]any
-		err := tm.call("torrent-get", map[string]any{"ids": []string{st.InfoHash},
+		err := tm.Call("torrent-get", map[string]any{"ids": []string{st.InfoHash},
 			"fields": []string{"status", "percentDone", "uploadedEver", "errorString", "trackerStats", "peers"}}, &raw)
 		t.Logf("transmission's torrent at the end: %v (%v)", raw, err)
 	})
-
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := tm.call("session-get", nil, nil)
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("transmission RPC not answering within 10s: %v; output:\n%s", err, tm.log.String())
-		}
-		time.Sleep(100 * time.Millisecond) // polling an external server's start-up
-	}
-	must(t, tm.call("torrent-add", map[string]any{"filename": st.File, "download-dir": st.Root}, nil))
-
-	deadline = time.Now().Add(20 * time.Second)
-	for {
-		s := tm.stats(t, st.InfoHash)
-		if s.PercentDone == 1 && s.Status == 6 && s.announced() {
-			return tm
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("transmission not seeding with a successful announce within 20s: %+v; output:\n%s", s, tm.log.String())
-		}
-		time.Sleep(200 * time.Millisecond) // polling an external server's progress
-	}
+	nt := &netlab.Torrent{Root: st.Root, Name: st.Name, Size: st.Size, File: st.File, InfoHash: st.InfoHash}
+	must(t, tm.Seed(context.Background(), nt, 20*time.Second))
+	return tm
 }
 
-// seederStats is what the tests read of transmission's torrent.
-type seederStats struct {
-	Status       int     `json:"status"` // 6: seeding
-	PercentDone  float64 `json:"percentDone"`
-	UploadedEver int64   `json:"uploadedEver"`
-	ErrorString  string  `json:"errorString"`
-	TrackerStats []struct {
-		LastAnnounceSucceeded bool   `json:"lastAnnounceSucceeded"`
-		LastAnnounceResult    string `json:"lastAnnounceResult"`
-	} `json:"trackerStats"`
-	Peers []struct {
-		Address    string `json:"address"`
-		ClientName string `json:"clientName"`
-	} `json:"peers"`
-}
-
-func (s seederStats) announced() bool {
-	for _, ts := range s.TrackerStats {
-		if ts.LastAnnounceSucceeded {
-			return true
-		}
-	}
-	return false
-}
-
-func (tm *transmission) stats(t *testing.T, infoHash string) seederStats {
+func (tm *transmission) stats(t *testing.T, infoHash string) netlab.TransmissionStats {
 	t.Helper()
-	var out struct {
-		Torrents []seederStats `json:"torrents"`
-	}
-	err := tm.call("torrent-get", map[string]any{
-		"ids":    []string{infoHash},
-		"fields": []string{"status", "percentDone", "uploadedEver", "errorString", "trackerStats", "peers"},
-	}, &out)
+	s, err := tm.Stats(infoHash)
 	if err != nil {
 		t.Fatalf("transmission torrent-get: %v", err)
 	}
-	if len(out.Torrents) != 1 {
-		t.Fatalf("transmission torrent-get: %d torrents for %s, want 1", len(out.Torrents), infoHash)
-	}
-	return out.Torrents[0]
-}
-
-// call makes one RPC, doing the session-id dance (409 first) as needed.
-func (tm *transmission) call(method string, args, result any) error {
-	body, err := json.Marshal(map[string]any{"method": method, "arguments": args})
-	if err != nil {
-		return err
-	}
-	for range 2 {
-		req, err := http.NewRequest(http.MethodPost, tm.url, bytes.NewReader(body))
-		if err != nil {
-			return err
-		}
-		req.Header.Set("X-Transmission-Session-Id", tm.sid)
-		resp, err := tm.hc.Do(req)
-		if err != nil {
-			return fmt.Errorf("transmission rpc %s: %w", method, err)
-		}
-		b, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			return fmt.Errorf("transmission rpc %s: %w", method, err)
-		}
-		if resp.StatusCode == http.StatusConflict {
-			tm.sid = resp.Header.Get("X-Transmission-Session-Id")
-			continue
-		}
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("transmission rpc %s: HTTP %s: %s", method, resp.Status, b)
-		}
-		var r struct {
-			Result    string          `json:"result"`
-			Arguments json.RawMessage `json:"arguments"`
-		}
-		if err := json.Unmarshal(b, &r); err != nil {
-			return fmt.Errorf("transmission rpc %s: %w: %s", method, err, b)
-		}
-		if r.Result != "success" {
-			return fmt.Errorf("transmission rpc %s: %s", method, r.Result)
-		}
-		if result != nil {
-			return json.Unmarshal(r.Arguments, result)
-		}
-		return nil
-	}
-	return fmt.Errorf("transmission rpc %s: no session id after 409", method)
+	return s
 }
 
 // waitListening polls until something accepts TCP on addr, dialling from h.

@@ -252,6 +252,16 @@ func (f *fakeEngine) Pieces(id client.TorrentID) (client.Pieces, error) {
 	return t.pieces, nil
 }
 
+func (f *fakeEngine) SetSequential(id client.TorrentID, on bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, err := f.get(id); err != nil {
+		return err
+	}
+	f.record("sequential %s %v", id, on)
+	return nil
+}
+
 func (f *fakeEngine) SetFilePriority(id client.TorrentID, index int, prio client.Priority) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
