@@ -874,6 +874,105 @@ func (e *Engine) Reannounce(id TorrentID) error {
 	return nil
 }
 
+// SetLocation moves a torrent's data (move) or re-points it (!move) to dir.
+// The torrent leaves the engine while its files move, so nothing writes to
+// them meanwhile; its state (counters, settings) is kept.
+func (e *Engine) SetLocation(id TorrentID, dir string, move bool) error {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("client: set location of %s: %w", id, err)
+	}
+	en, err := e.get(id)
+	if err != nil {
+		return err
+	}
+	info := en.t.Info()
+	if move && info == nil {
+		return fmt.Errorf("client: move %s: metadata not known yet", id)
+	}
+	if err := checkWritableDir(dir); err != nil {
+		return fmt.Errorf("client: set location of %s: %s", id, err)
+	}
+	e.mu.Lock()
+	e.foldCounters(en)
+	rec := en.rec
+	delete(e.torrents, en.ih)
+	e.mu.Unlock()
+	en.t.Drop()
+	e.dirs.Delete(en.ih)
+
+	var moveErr error
+	if move && rec.DownloadDir != dir {
+		moveErr = moveTree(filepath.Join(rec.DownloadDir, info.BestName()), filepath.Join(dir, info.BestName()))
+	}
+	if moveErr == nil {
+		rec.DownloadDir = dir
+	}
+	mi, err := e.st.metainfo(rec.InfoHash)
+	if err != nil {
+		return fmt.Errorf("client: re-add %s after moving: %w", id, err)
+	}
+	src, err := e.savedSpec(rec, mi)
+	if err == nil {
+		_, err = e.add(src, rec, mi, nil)
+	}
+	if err != nil {
+		return errors.Join(moveErr, fmt.Errorf("client: re-add %s after moving: %w", id, err))
+	}
+	if moveErr != nil {
+		return fmt.Errorf("client: move %s to %s: %w (the torrent stays in %s)", id, dir, moveErr, rec.DownloadDir)
+	}
+	if !move && info != nil {
+		return e.Verify(id)
+	}
+	return nil
+}
+
+// moveTree renames from to to, copying when they are on different file
+// systems. A missing source (nothing downloaded yet) is not an error.
+func moveTree(from, to string) error {
+	if _, err := os.Lstat(from); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if _, err := os.Lstat(to); err == nil {
+		return fmt.Errorf("%s already exists", to)
+	}
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		return err
+	}
+	err := os.Rename(from, to)
+	if !errors.Is(err, syscall.EXDEV) {
+		return err
+	}
+	if fi, err := os.Stat(from); err == nil && !fi.IsDir() {
+		err = copyFile(from, to)
+	} else {
+		err = os.CopyFS(to, os.DirFS(from))
+	}
+	if err != nil {
+		os.RemoveAll(to)
+		return err
+	}
+	return os.RemoveAll(from)
+}
+
+func copyFile(from, to string) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
 // SetSequential turns in-order downloading on or off (kept across restarts).
 func (e *Engine) SetSequential(id TorrentID, on bool) error {
 	en, err := e.get(id)
@@ -925,21 +1024,7 @@ func (e *Engine) restore() {
 		e.log.Warn("saved torrent skipped", "err", err)
 	}
 	for i, r := range recs {
-		var spec *torrent.TorrentSpec
-		var err error
-		if metas[i] != nil {
-			var mi *metainfo.MetaInfo
-			if mi, err = metainfo.Load(bytes.NewReader(metas[i])); err == nil {
-				spec, err = torrent.TorrentSpecFromMetaInfoErr(mi)
-			}
-		} else if r.Magnet != "" {
-			spec, err = torrent.TorrentSpecFromMagnetUri(r.Magnet)
-		} else {
-			err = errors.New("neither metainfo nor magnet saved")
-		}
-		if err == nil && spec.InfoHash.HexString() != r.InfoHash {
-			err = fmt.Errorf("saved metainfo has info hash %s", spec.InfoHash.HexString())
-		}
+		spec, err := e.savedSpec(r, metas[i])
 		if err != nil {
 			e.log.Warn("saved torrent skipped", "torrent", r.InfoHash, "err", err)
 			continue
@@ -954,6 +1039,25 @@ func (e *Engine) restore() {
 			e.log.Warn("saved torrent not restored", "torrent", r.InfoHash, "err", err)
 		}
 	}
+}
+
+// savedSpec rebuilds a torrent from what was saved: its metainfo, or the
+// magnet link while the metadata was not known yet.
+func (e *Engine) savedSpec(r record, mi []byte) (*torrent.TorrentSpec, error) {
+	var spec *torrent.TorrentSpec
+	var err error
+	switch {
+	case mi != nil:
+		spec, err = parseMetainfo(mi)
+	case r.Magnet != "":
+		spec, err = torrent.TorrentSpecFromMagnetUri(r.Magnet)
+	default:
+		err = errors.New("neither metainfo nor magnet saved")
+	}
+	if err == nil && spec.InfoHash.HexString() != r.InfoHash {
+		err = fmt.Errorf("saved metainfo has info hash %s", spec.InfoHash.HexString())
+	}
+	return spec, err
 }
 
 func ratio(up, length, down int64) float64 {

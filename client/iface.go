@@ -29,6 +29,9 @@ type Controller interface {
 
 	SetFilePriority(id TorrentID, index int, prio Priority) error
 	SetSequential(id TorrentID, on bool) error
+	// SetLocation points the torrent at dir; with move its data is moved
+	// there first, without it the data is verified where it now points.
+	SetLocation(id TorrentID, dir string, move bool) error
 	SetRateLimits(down, up int64)
 	RateLimits() (down, up int64)
 

@@ -46,6 +46,15 @@ func (s store) saveMetainfo(ih string, b []byte) error {
 	return writeFileAtomic(s.metainfoPath(ih), b)
 }
 
+// metainfo returns the saved .torrent of ih, or nil if only a magnet is known.
+func (s store) metainfo(ih string) ([]byte, error) {
+	b, err := os.ReadFile(s.metainfoPath(ih))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	return b, err
+}
+
 func (s store) remove(ih string) error {
 	var errs []error
 	for _, p := range []string{s.recordPath(ih), s.metainfoPath(ih)} {

@@ -274,6 +274,18 @@ func (f *fakeEngine) Pieces(id client.TorrentID) (client.Pieces, error) {
 	return f.pieces[id], nil
 }
 
+func (f *fakeEngine) SetLocation(id client.TorrentID, dir string, move bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("location", id, fmt.Sprintf("%s move=%v", dir, move))
+	i, err := f.find(id)
+	if err != nil {
+		return err
+	}
+	f.torrents[i].DownloadDir = dir
+	return nil
+}
+
 func (f *fakeEngine) SetSequential(id client.TorrentID, on bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -189,6 +189,21 @@ func (s *Server) torrentVerify(_ context.Context, a args) (any, error) {
 	return nil, s.forEach(a, func(t client.Stats) error { return s.engine.Verify(t.ID) })
 }
 
+func (s *Server) torrentSetLocation(_ context.Context, a args) (any, error) {
+	dir, ok, err := a.str("location")
+	if err != nil || !ok || dir == "" {
+		return nil, &rpcError{"torrent-set-location needs a location"}
+	}
+	if !filepath.IsAbs(dir) {
+		return nil, &rpcError{"location must be an absolute path"}
+	}
+	move, _, err := a.boolean("move")
+	if err != nil {
+		return nil, &rpcError{err.Error()}
+	}
+	return nil, s.forEach(a, func(t client.Stats) error { return s.engine.SetLocation(t.ID, dir, move) })
+}
+
 func (s *Server) torrentReannounce(_ context.Context, a args) (any, error) {
 	return nil, s.forEach(a, func(t client.Stats) error { return s.engine.Reannounce(t.ID) })
 }

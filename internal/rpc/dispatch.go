@@ -48,7 +48,7 @@ var methods = map[string]method{
 	"torrent-reannounce":   (*Server).torrentReannounce,
 	"torrent-remove":       (*Server).torrentRemove,
 	"torrent-set":          (*Server).torrentSet,
-	"torrent-set-location": notSupported("torrent-set-location is not supported yet: wgtorrent cannot move data; remove and re-add the torrent with a new download-dir"),
+	"torrent-set-location": (*Server).torrentSetLocation,
 	"torrent-rename-path":  notSupported("torrent-rename-path is not supported yet"),
 	"free-space":           (*Server).freeSpace,
 	"port-test":            (*Server).portTest,

@@ -252,6 +252,10 @@ func (f *fakeEngine) Pieces(id client.TorrentID) (client.Pieces, error) {
 	return t.pieces, nil
 }
 
+func (f *fakeEngine) SetLocation(id client.TorrentID, dir string, move bool) error {
+	return f.do("location", id, func(t *fakeTorrent) { t.stats.DownloadDir = dir })
+}
+
 func (f *fakeEngine) SetSequential(id client.TorrentID, on bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -554,7 +554,13 @@ func TestOtherMethods(t *testing.T) {
 	if a["torrentCount"] != 2.0 || a["activeTorrentCount"] != 2.0 || a["downloadSpeed"] != 50_000.0 {
 		t.Errorf("session-stats: %v", a)
 	}
-	for _, m := range []string{"torrent-set-location", "blocklist-update", "session-close", "torrent-rename-path"} {
+	if res, _ := h.call("torrent-set-location", map[string]any{"ids": []any{1}, "location": "/srv/media", "move": true}); res != success {
+		t.Errorf("torrent-set-location: %q", res)
+	}
+	if res, _ := h.call("torrent-set-location", map[string]any{"ids": []any{1}, "location": "relative"}); res == success {
+		t.Error("torrent-set-location accepted a relative path")
+	}
+	for _, m := range []string{"blocklist-update", "session-close", "torrent-rename-path"} {
 		if res, _ := h.call(m, map[string]any{"ids": []any{1}, "location": "/x"}); res == success || res == "" {
 			t.Errorf("%s: %q, want an honest error", m, res)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -50,4 +51,41 @@ func TestSeedsPastAllocLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitDone(t, leech, id, 30*time.Second)
+}
+
+// TestSetLocationMovesData: moving a complete torrent keeps it complete
+// and its files move with it; re-pointing it where nothing is verifies.
+func TestSetLocationMovesData(t *testing.T) {
+	seed, root, _, id := seeder(t, Options{})
+	dst := t.TempDir()
+	if err := seed.SetLocation(id, dst, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "payload")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("old data still there (%v)", err)
+	}
+	if _, err := os.Stat(filepath.Join(dst, "payload", "a.bin")); err != nil {
+		t.Errorf("moved data missing: %v", err)
+	}
+	waitDone(t, seed, id, 10*time.Second)
+	st, err := seed.Get(id)
+	if err != nil || st.DownloadDir != dst {
+		t.Fatalf("after move: dir %q err %v, want %s", st.DownloadDir, err, dst)
+	}
+
+	empty := t.TempDir()
+	if err := seed.SetLocation(id, empty, false); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, _ = seed.Get(id)
+		if st.BytesCompleted == 0 && st.State != StateChecking {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("re-pointed at an empty directory, still %d bytes complete (%s)", st.BytesCompleted, st.State)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the engine's verification: no event for it
+	}
 }

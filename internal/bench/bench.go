@@ -1,0 +1,268 @@
+//go:build linux
+
+// Package bench measures wgtorrent against real clients in one run, inside a
+// netlab lab (namespaces only: it never touches the host's network, and it
+// removes every namespace and process it made, also on error or Ctrl-C).
+//
+// It measures the tunnel's ceiling with iperf3 (no tunnel, wgtorrent's
+// tunnel, Debian's wireguard-go as the client), then the same torrent
+// fetched by wgtorrent and by aria2c, transmission-daemon and
+// qbittorrent-nox, which run in the client namespace while `wgtorrent
+// tunnel` holds the same tunnel up, so only the engine differs. Seeders on
+// the peer host: several transmission-daemons and `wgtorrent lab-seed`.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/wgtorrent/wgtorrent/internal/netlab"
+)
+
+// Options select what a run does.
+type Options struct {
+	Wgtorrent    string   // path to the wgtorrent binary
+	SizeMiB      int      // content size
+	Runs         int      // runs of each measurement (median reported)
+	IperfSeconds int      // length of one iperf3 test
+	Clients      []string // download clients to compare; nil: all
+	Seeders      int      // transmission-daemon seeders (plus one wgtorrent lab-seed)
+	RunTimeout   time.Duration
+	Logf         func(format string, args ...any)
+}
+
+// All download clients, in their first round's order.
+var AllClients = []string{ClientWgtorrent, ClientAria2, ClientTransmission, ClientQbittorrent, ClientWgtorrentNoTunnel}
+
+const (
+	ClientWgtorrent         = "wgtorrent"
+	ClientAria2             = "aria2c"
+	ClientTransmission      = "transmission-daemon"
+	ClientQbittorrent       = "qbittorrent-nox"
+	ClientWgtorrentNoTunnel = "wgtorrent-engine-no-tunnel"
+)
+
+// Iperf modes.
+const (
+	PathDirect    = "direct (no tunnel)"
+	PathWgtorrent = "wgtorrent tunnel"
+	PathDebianWG  = "Debian wireguard-go client"
+)
+
+// Results are every raw run plus where they ran.
+type Results struct {
+	Date    time.Time `json:"date"`
+	Machine Machine   `json:"machine"`
+	Options struct {
+		SizeMiB      int      `json:"size_mib"`
+		Runs         int      `json:"runs"`
+		IperfSeconds int      `json:"iperf_seconds"`
+		Seeders      string   `json:"seeders"`
+		VPNServer    string   `json:"vpn_server"`
+		Clients      []string `json:"clients"`
+	} `json:"options"`
+	Iperf     []IperfRun    `json:"iperf"`
+	Downloads []DownloadRun `json:"downloads"`
+	Versions  []string      `json:"versions"`
+}
+
+// Machine describes the host.
+type Machine struct {
+	NProc  int    `json:"nproc"`
+	CPU    string `json:"cpu"`
+	Kernel string `json:"kernel"`
+	Go     string `json:"go"`
+}
+
+// IperfRun is one iperf3 test.
+type IperfRun struct {
+	Path  string  `json:"path"`
+	Round int     `json:"round"`
+	Gbps  float64 `json:"gbps"`
+	Error string  `json:"error,omitempty"`
+}
+
+// DownloadRun is one download of the whole torrent.
+type DownloadRun struct {
+	Client string `json:"client"`
+	Round  int    `json:"round"`
+	// From launching the client (tunnel already up, except for wgtorrent,
+	// whose launch includes bringing up its own tunnel).
+	WallS      float64 `json:"wall_s"`       // until the client said it was complete
+	TransferS  float64 `json:"transfer_s"`   // until the last payload left the seeders' host
+	FirstByteS float64 `json:"first_byte_s"` // until the first 16 KiB left the seeders' host
+	MBps       float64 `json:"mb_per_s"`     // content size / TransferS, 10^6 bytes
+	CPUS       float64 `json:"cpu_s"`        // the client process
+	TunnelCPUS float64 `json:"tunnel_cpu_s"` // the `wgtorrent tunnel` process during the download
+	PeakRSSMiB float64 `json:"peak_rss_mib"` // the client process
+	// wgtorrent only: its own reports (1s period).
+	TunnelUpS float64 `json:"tunnel_up_s,omitempty"`
+	// External clients: `wgtorrent tunnel` launch → first "up" line.
+	HolderUpS float64 `json:"holder_tunnel_up_s,omitempty"`
+	SentBytes uint64  `json:"sent_bytes"` // by the seeders' host meanwhile
+	Error     string  `json:"error,omitempty"`
+}
+
+// env is one lab with its swarm.
+type env struct {
+	opt     Options
+	lab     *netlab.Lab
+	srv     netlab.WGServer
+	dir     string
+	conf    string // the client's wg-quick config
+	tor     *netlab.Torrent
+	tracker *netlab.Opentracker
+}
+
+const (
+	trackerPort   = 6969
+	labSeedPort   = 6881
+	firstSeedPort = 51413
+	firstSeedRPC  = 9091
+	iperfPort     = 5201
+)
+
+func (o *Options) defaults() {
+	if o.SizeMiB == 0 {
+		o.SizeMiB = 256
+	}
+	if o.Runs == 0 {
+		o.Runs = 3
+	}
+	if o.IperfSeconds == 0 {
+		o.IperfSeconds = 5
+	}
+	if o.Seeders == 0 {
+		o.Seeders = 3
+	}
+	if o.RunTimeout == 0 {
+		o.RunTimeout = 4 * time.Minute
+	}
+	if len(o.Clients) == 0 {
+		o.Clients = AllClients
+	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+}
+
+// Run builds the lab and the swarm, measures, and tears everything down.
+func Run(ctx context.Context, opt Options) (*Results, error) {
+	opt.defaults()
+	if os.Geteuid() != 0 {
+		return nil, errors.New("bench: needs root to build network namespaces (run `sudo make bench`)")
+	}
+	need := []string{"mktorrent", "opentracker", "transmission-daemon", "iperf3", "wireguard-go", "wg"}
+	for _, c := range opt.Clients {
+		switch c {
+		case ClientAria2:
+			need = append(need, "aria2c")
+		case ClientQbittorrent:
+			need = append(need, "qbittorrent-nox")
+		}
+	}
+	for _, p := range need {
+		if _, err := lookPath(p); err != nil {
+			return nil, fmt.Errorf("bench: needs %s (run `make deps`): %w", p, err)
+		}
+	}
+
+	res := &Results{Date: time.Now().UTC(), Machine: machine()}
+	res.Options.SizeMiB, res.Options.Runs, res.Options.IperfSeconds = opt.SizeMiB, opt.Runs, opt.IperfSeconds
+	res.Options.Seeders = fmt.Sprintf("%d transmission-daemon + 1 wgtorrent lab-seed", opt.Seeders)
+	res.Options.VPNServer = "builtin (golang.zx2c4.com/wireguard library, in the bench process)"
+	res.Options.Clients = opt.Clients
+	res.Versions = versions(ctx, opt)
+
+	dir, err := os.MkdirTemp("", "wgtorrent-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	lab, err := netlab.New(ctx, netlab.Options{Logf: opt.Logf})
+	if err != nil {
+		return nil, fmt.Errorf("bench: build lab: %w", err)
+	}
+	defer lab.Close()
+	e := &env{opt: opt, lab: lab, dir: dir}
+	if err := e.setup(ctx); err != nil {
+		return res, err
+	}
+	opt.Logf("lab wgt-%s ready: %d MiB torrent %s", lab.ID, opt.SizeMiB, e.tor.InfoHash)
+
+	if res.Iperf, err = e.iperfAll(ctx); err != nil {
+		return res, err
+	}
+	if res.Downloads, err = e.downloadAll(ctx); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+func (e *env) setup(ctx context.Context) error {
+	lab := e.lab
+	var err error
+	if e.srv, err = lab.StartBuiltinWGServer(ctx); err != nil {
+		return err
+	}
+	e.conf = filepath.Join(e.dir, "wg-bench.conf")
+	if err := os.WriteFile(e.conf, []byte(e.srv.ClientConfig()), 0o600); err != nil {
+		return err
+	}
+	announce := fmt.Sprintf("http://%s:%d/announce", lab.Peer.Addr4, trackerPort)
+	// Two files, sizes not piece multiples, so pieces span a boundary.
+	size := int64(e.opt.SizeMiB) << 20
+	files := []netlab.ContentFile{{Path: "main.bin", Size: size - size/8 + 12345}, {Path: "extra/second.bin", Size: size/8 - 12345}}
+	e.opt.Logf("generating %d MiB of content", e.opt.SizeMiB)
+	if e.tor, err = lab.MakeTorrent(ctx, e.dir, "wgt-bench-"+lab.ID, announce, files); err != nil {
+		return err
+	}
+	if e.tracker, err = lab.StartOpentracker(ctx, e.dir, trackerPort, []string{e.tor.InfoHash}); err != nil {
+		return err
+	}
+	for i := range e.opt.Seeders {
+		tm, err := netlab.StartTransmission(ctx, netlab.TransmissionConfig{
+			Host:        lab.Peer,
+			ConfigDir:   filepath.Join(e.dir, fmt.Sprintf("seeder%d", i)),
+			DownloadDir: e.tor.Root,
+			PeerPort:    firstSeedPort + i,
+			RPCPort:     firstSeedRPC + i,
+		})
+		if err != nil {
+			return err
+		}
+		if err := tm.Seed(ctx, e.tor, 60*time.Second); err != nil {
+			return fmt.Errorf("bench: seeder %d: %w", i, err)
+		}
+	}
+	// Our own engine seeds too (tunnel-less, allowed only in a lab's peer host).
+	seed := lab.Peer.Command(context.Background(), e.opt.Wgtorrent, "lab-seed", "--torrent", e.tor.File,
+		"--dir", e.tor.Root, "--bind", lab.Peer.Addr4.String(), "--port", fmt.Sprint(labSeedPort),
+		"--data", filepath.Join(e.dir, "labseed-state"), "--log-level", "warn")
+	if _, err := waitStdoutLine(ctx, seed, 60*time.Second, func(l string) bool { return l == "seeding" }); err != nil {
+		return fmt.Errorf("bench: wgtorrent lab-seed: %w", err)
+	}
+	return nil
+}
+
+func machine() Machine {
+	m := Machine{NProc: runtime.NumCPU(), Go: runtime.Version()}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	return m
+}

@@ -1,0 +1,215 @@
+//go:build linux
+
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/wgtorrent/wgtorrent/internal/netlab"
+)
+
+// clockTick is USER_HZ, the unit of /proc/<pid>/stat times: 100 on Linux.
+const clockTick = 100.0
+
+// cpuSeconds reads the user+system CPU time of a running process.
+func cpuSeconds(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name may hold spaces: fields start after the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("bench: /proc/%d/stat: no ')'", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("bench: /proc/%d/stat: %d fields", pid, len(f))
+	}
+	ut, err1 := strconv.ParseFloat(f[11], 64) // field 14, utime
+	st, err2 := strconv.ParseFloat(f[12], 64) // field 15, stime
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("bench: /proc/%d/stat: bad times %q %q", pid, f[11], f[12])
+	}
+	return (ut + st) / clockTick, nil
+}
+
+// usage is what wait4 reported for an exited child.
+type usage struct {
+	CPU     float64 // user+system seconds
+	PeakRSS float64 // MiB
+}
+
+func exitUsage(ps *os.ProcessState) usage {
+	if ps == nil {
+		return usage{}
+	}
+	ru, ok := ps.SysUsage().(*syscall.Rusage)
+	if !ok {
+		return usage{}
+	}
+	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+	return usage{CPU: tv(ru.Utime) + tv(ru.Stime), PeakRSS: float64(ru.Maxrss) / 1024}
+}
+
+// txSampler records the bytes a host's interface has sent, every 20ms: the
+// seeders all live on the peer host, so its uplink counter tells when the
+// payload started and stopped flowing whatever the leecher is, with the same
+// clock for every client (their own progress reports differ in period).
+type txSampler struct {
+	stop chan struct{}
+	done chan struct{}
+
+	mu      sync.Mutex
+	t0      time.Time
+	samples []sample
+}
+
+type sample struct {
+	at    time.Duration // since t0
+	bytes uint64
+}
+
+func startTxSampler(h *netlab.Host, iface string, t0 time.Time) (*txSampler, error) {
+	nl, err := netlink.NewHandleAt(h.NsHandle())
+	if err != nil {
+		return nil, fmt.Errorf("bench: netlink in %s: %w", h.NetNS, err)
+	}
+	link, err := nl.LinkByName(iface)
+	if err != nil {
+		nl.Close()
+		return nil, fmt.Errorf("bench: %s: link %s: %w", h.Name, iface, err)
+	}
+	idx := link.Attrs().Index
+	s := &txSampler{stop: make(chan struct{}), done: make(chan struct{}), t0: t0}
+	read := func() {
+		l, err := nl.LinkByIndex(idx)
+		if err != nil || l.Attrs().Statistics == nil {
+			return
+		}
+		s.mu.Lock()
+		s.samples = append(s.samples, sample{time.Since(t0), l.Attrs().Statistics.TxBytes})
+		s.mu.Unlock()
+	}
+	read()
+	go func() {
+		defer close(s.done)
+		defer nl.Close()
+		tk := time.NewTicker(20 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			select {
+			case <-s.stop:
+				read()
+				return
+			case <-tk.C:
+				read()
+			}
+		}
+	}()
+	return s, nil
+}
+
+// finish stops sampling and returns when the first payload block had left
+// (16 KiB sent) and when the last one had (all but 64 KiB of what was sent
+// by now: after that only announces, haves and keep-alives move).
+func (s *txSampler) finish() (first, last time.Duration, total uint64) {
+	close(s.stop)
+	<-s.done
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.samples) < 2 {
+		return 0, 0, 0
+	}
+	base := s.samples[0].bytes
+	total = s.samples[len(s.samples)-1].bytes - base
+	first, last = -1, -1
+	for _, sm := range s.samples {
+		sent := sm.bytes - base
+		if first < 0 && sent >= 16<<10 {
+			first = sm.at
+		}
+		if last < 0 && sent+64<<10 >= total {
+			last = sm.at
+		}
+	}
+	return first, last, total
+}
+
+// sameTree reports whether dir/name holds the same bytes as the seeders'
+// copy under root/name.
+func sameTree(root, dir, name string) error {
+	return filepath.WalkDir(filepath.Join(root, name), func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		return sameFile(p, filepath.Join(dir, rel))
+	})
+}
+
+func sameFile(a, b string) error {
+	fa, err := os.Open(a)
+	if err != nil {
+		return err
+	}
+	defer fa.Close()
+	fb, err := os.Open(b)
+	if err != nil {
+		return fmt.Errorf("bench: downloaded copy: %w", err)
+	}
+	defer fb.Close()
+	ba, bb := make([]byte, 1<<20), make([]byte, 1<<20)
+	for off := int64(0); ; {
+		na, ea := io.ReadFull(fa, ba)
+		nb, _ := io.ReadFull(fb, bb)
+		if na != nb || !bytes.Equal(ba[:na], bb[:nb]) {
+			return fmt.Errorf("bench: %s differs from the seeded file near offset %d", b, off)
+		}
+		off += int64(na)
+		if ea != nil {
+			return nil
+		}
+	}
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// pollUntil calls ok every interval until it returns true or an error, or
+// the context ends.
+func pollUntil(ctx context.Context, interval time.Duration, ok func() (bool, error)) error {
+	for {
+		done, err := ok()
+		if err != nil || done {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(interval): // polling an external program's progress
+		}
+	}
+}
