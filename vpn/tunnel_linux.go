@@ -36,8 +36,9 @@ type Tunnel struct {
 	health healthTracker
 	last   Status
 
-	cancel context.CancelFunc
-	done   chan struct{}
+	cancel  context.CancelFunc
+	done    chan struct{}
+	rebuilt chan struct{}
 }
 
 // Up creates the TUN device, configures WireGuard and routing, and waits
@@ -75,6 +76,7 @@ func Up(ctx context.Context, cfg *Config, opt Options) (*Tunnel, error) {
 		log:       opt.Logger.With("interface", opt.Interface),
 		endpoints: opt.Endpoints,
 		done:      make(chan struct{}),
+		rebuilt:   make(chan struct{}, 1),
 	}
 	if err := t.removeLeftovers(); err != nil {
 		return nil, err
@@ -149,6 +151,10 @@ func (t *Tunnel) Endpoints() []netip.AddrPort { return slices.Clone(t.endpoints)
 
 // Addresses are the tunnel's own addresses.
 func (t *Tunnel) Addresses() []netip.Prefix { return slices.Clone(t.cfg.Interface.Addresses) }
+
+// Rebuilt receives a value after the interface was rebuilt: sockets bound
+// to the old one are dead and their owners must make new ones.
+func (t *Tunnel) Rebuilt() <-chan struct{} { return t.rebuilt }
 
 // Done is closed once the tunnel is closed.
 func (t *Tunnel) Done() <-chan struct{} { return t.done }
@@ -420,6 +426,10 @@ func (t *Tunnel) supervise(ctx context.Context) {
 		}
 		backoff = 250 * time.Millisecond
 		t.log.Info("tunnel device rebuilt")
+		select {
+		case t.rebuilt <- struct{}{}:
+		default: // a restart is already pending
+		}
 	}
 }
 

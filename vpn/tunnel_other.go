@@ -24,4 +24,5 @@ func (*Tunnel) Interface() string           { return "" }
 func (*Tunnel) FwMark() uint32              { return 0 }
 func (*Tunnel) Endpoints() []netip.AddrPort { return nil }
 func (*Tunnel) Addresses() []netip.Prefix   { return nil }
+func (*Tunnel) Rebuilt() <-chan struct{}    { return nil }
 func (*Tunnel) Done() <-chan struct{}       { return nil }

@@ -100,7 +100,7 @@ func (c *downloadCmd) Run(ctx context.Context, log *slog.Logger, ls logSettings)
 	if err := writableDir(c.Out); err != nil {
 		return fmt.Errorf("%w: --out: %w", headless.ErrInput, err)
 	}
-	return withEngine(ctx, log, c.tunnelFlags, c.engineFlags, func(ctx context.Context, s *session.Session, eng *client.Engine) error {
+	return withEngine(ctx, log, c.tunnelFlags, c.engineFlags, func(ctx context.Context, s *session.Session, eng *client.Restartable) error {
 		return headless.Run(ctx, eng, s.Tunnel, headless.Options{
 			Sources:    sources,
 			Add:        client.AddOptions{Sequential: c.Sequential, Peers: c.Peer},
@@ -117,7 +117,7 @@ func (c *downloadCmd) Run(ctx context.Context, log *slog.Logger, ls logSettings)
 
 // withEngine brings up the kill switch, the tunnel and the engine in that
 // order, runs fn, and tears down in reverse.
-func withEngine(ctx context.Context, log *slog.Logger, tf tunnelFlags, ef engineFlags, fn func(context.Context, *session.Session, *client.Engine) error) error {
+func withEngine(ctx context.Context, log *slog.Logger, tf tunnelFlags, ef engineFlags, fn func(context.Context, *session.Session, *client.Restartable) error) error {
 	s, err := session.Start(ctx, tf.options(log))
 	if err != nil {
 		return err

@@ -53,7 +53,7 @@ func runTUI(ctx context.Context, ls logSettings, tf tunnelFlags, ef engineFlags,
 	fmt.Fprintf(os.Stderr, "wgtorrent: bringing up the kill switch and the tunnel (log: %s)\n", logFile)
 	log := newLogger(f, ls.Level, ls.Format)
 	slog.SetDefault(log)
-	return withEngine(ctx, log, tf, ef, func(ctx context.Context, s *session.Session, eng *client.Engine) error {
+	return withEngine(ctx, log, tf, ef, func(ctx context.Context, s *session.Session, eng *client.Restartable) error {
 		return tui.Run(ctx, eng, s.Tunnel, tui.Options{
 			KillSwitch:  s.KillSwitchState(),
 			AddPaths:    sources,

@@ -379,3 +379,30 @@ func randomKey(t *testing.T) string {
 	must(t, err)
 	return base64.StdEncoding.EncodeToString(k[:])
 }
+
+// TestDownloadSurvivesInterfaceDeletion: the tunnel interface is deleted
+// mid-download; the tunnel rebuilds it, the engine restarts on it (sockets
+// bound to the old interface are dead), and the download completes with
+// nothing leaked.
+func TestDownloadSurvivesInterfaceDeletion(t *testing.T) {
+	s := newSwarm(t, true)
+	capt := startLeakCapture(t, s.lab, s.srv.Endpoint())
+	out, data := t.TempDir(), t.TempDir()
+	p := startWgtorrent(t, s.lab.Client, s.args(out, data, "--torrent", s.tor.File, "--max-download-rate", "2MiB")...)
+	at := p.waitLine(40*time.Second, "30% downloaded", atLeast(0.3))
+	if complete(at) {
+		t.Fatalf("download already complete at the 30%% mark: the rate limit did not hold (%v)", at)
+	}
+	link, err := s.lab.Client.Netlink().LinkByName("wgt0")
+	must(t, err)
+	must(t, s.lab.Client.Netlink().LinkDel(link))
+	if code := p.wait(120 * time.Second); code != 0 {
+		t.Fatalf("exit status %d, want 0 (complete); stderr:\n%s", code, p.stderr.String())
+	}
+	if !strings.Contains(p.stderr.String(), "engine restarted on the rebuilt tunnel") {
+		t.Errorf("the engine was not restarted on the rebuilt interface; stderr:\n%s", p.stderr.String())
+	}
+	capt.assertNoLeaks(t, "tunnel interface deleted mid-download")
+	s.tor.assertIdentical(t, "after the interface was rebuilt", out)
+	assertNothingLeft(t, s.lab.Client)
+}

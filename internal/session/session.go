@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/wgtorrent/wgtorrent/client"
@@ -39,7 +40,9 @@ type Session struct {
 	Mode   killswitch.Mode
 	fw     killswitch.Firewall
 	log    *slog.Logger
-	engine *client.Engine
+	engine *client.Restartable
+	wg     sync.WaitGroup
+	stop   chan struct{}
 }
 
 // Start arms the kill switch and brings the tunnel up.
@@ -125,15 +128,32 @@ func (s *Session) Binding() client.Binding {
 	return b
 }
 
-// StartEngine starts the torrent engine bound to the tunnel.
-func (s *Session) StartEngine(ctx context.Context, o client.Options) (*client.Engine, error) {
+// StartEngine starts the torrent engine bound to the tunnel, and restarts
+// it whenever the tunnel's interface is rebuilt.
+func (s *Session) StartEngine(ctx context.Context, o client.Options) (*client.Restartable, error) {
 	o.Binding = s.Binding()
 	if o.Logger == nil {
 		o.Logger = s.log
 	}
-	eng, err := client.New(ctx, o)
+	eng, err := client.NewRestartable(ctx, o)
+	if err != nil {
+		return nil, err
+	}
 	s.engine = eng
-	return eng, err
+	s.stop = make(chan struct{})
+	s.wg.Go(func() {
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-s.Tunnel.Rebuilt():
+				if err := eng.Restart(context.Background()); err != nil {
+					s.log.Error("restarting the engine on the rebuilt tunnel", "err", err)
+				}
+			}
+		}
+	})
+	return eng, nil
 }
 
 // KillSwitchState is what the front ends show.
@@ -149,6 +169,8 @@ func (s *Session) KillSwitchState() string {
 func (s *Session) Close() error {
 	var errs []error
 	if s.engine != nil {
+		close(s.stop)
+		s.wg.Wait()
 		errs = append(errs, s.engine.Close())
 		// Let the tunnel carry the engine's FINs before it goes: torn down a
 		// few ms later they were lost, and Transmission, which keeps one

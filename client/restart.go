@@ -1,0 +1,159 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"sync"
+)
+
+// Restartable is a Controller whose engine can be replaced: when the tunnel
+// interface is rebuilt, sockets bound to the old one (listeners, the DHT)
+// are dead, and anacrolix cannot drop a listener, so the engine is closed
+// and started again on the same DataDir. Torrents come back from their
+// saved state; front ends keep this one handle.
+type Restartable struct {
+	opts Options
+
+	mu     sync.RWMutex
+	e      *Engine
+	swap   chan struct{} // closed and replaced at every restart
+	closed bool
+}
+
+var _ Controller = (*Restartable)(nil)
+
+// NewRestartable starts an engine.
+func NewRestartable(ctx context.Context, o Options) (*Restartable, error) {
+	e, err := New(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	return &Restartable{opts: o, e: e, swap: make(chan struct{})}, nil
+}
+
+// Restart closes the engine and starts a new one with the same options.
+func (r *Restartable) Restart(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return ErrClosed
+	}
+	if err := r.e.Close(); err != nil {
+		r.e.log.Warn("closing engine for restart", "err", err)
+	}
+	e, err := New(ctx, r.opts)
+	if err != nil {
+		return err
+	}
+	r.e = e
+	close(r.swap)
+	r.swap = make(chan struct{})
+	e.log.Info("engine restarted on the rebuilt tunnel")
+	return nil
+}
+
+func (r *Restartable) cur() *Engine {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.e
+}
+
+// ListenPort is the current engine's port for incoming peers.
+func (r *Restartable) ListenPort() int { return r.cur().ListenPort() }
+
+// Close closes the engine for good.
+func (r *Restartable) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
+	return r.e.Close()
+}
+
+// Subscribe follows the engine across restarts.
+func (r *Restartable) Subscribe(ctx context.Context) <-chan struct{} {
+	out := make(chan struct{}, 1)
+	go func() {
+		defer close(out)
+		for {
+			r.mu.RLock()
+			e, swap, closed := r.e, r.swap, r.closed
+			r.mu.RUnlock()
+			if closed {
+				return
+			}
+			sctx, cancel := context.WithCancel(ctx)
+			in := e.Subscribe(sctx)
+			for open := true; open; {
+				select {
+				case _, open = <-in:
+					if open {
+						select {
+						case out <- struct{}{}:
+						default:
+						}
+					}
+				case <-swap:
+					open = false
+				}
+			}
+			cancel()
+			if ctx.Err() != nil {
+				return
+			}
+		}
+	}()
+	return out
+}
+
+// WaitComplete waits across restarts.
+func (r *Restartable) WaitComplete(ctx context.Context, id TorrentID) error {
+	for {
+		err := r.cur().WaitComplete(ctx, id)
+		r.mu.RLock()
+		closed := r.closed
+		r.mu.RUnlock()
+		if !errors.Is(err, ErrClosed) || closed {
+			return err
+		}
+	}
+}
+
+func (r *Restartable) Add(ctx context.Context, source string, opts AddOptions) (TorrentID, error) {
+	return r.cur().Add(ctx, source, opts)
+}
+
+func (r *Restartable) AddMetainfo(ctx context.Context, mi []byte, opts AddOptions) (TorrentID, error) {
+	return r.cur().AddMetainfo(ctx, mi, opts)
+}
+
+func (r *Restartable) Remove(id TorrentID, deleteData bool) error {
+	return r.cur().Remove(id, deleteData)
+}
+func (r *Restartable) Pause(id TorrentID) error                 { return r.cur().Pause(id) }
+func (r *Restartable) Resume(id TorrentID) error                { return r.cur().Resume(id) }
+func (r *Restartable) Verify(id TorrentID) error                { return r.cur().Verify(id) }
+func (r *Restartable) Reannounce(id TorrentID) error            { return r.cur().Reannounce(id) }
+func (r *Restartable) List() []Stats                            { return r.cur().List() }
+func (r *Restartable) Get(id TorrentID) (Stats, error)          { return r.cur().Get(id) }
+func (r *Restartable) Files(id TorrentID) ([]File, error)       { return r.cur().Files(id) }
+func (r *Restartable) Peers(id TorrentID) ([]Peer, error)       { return r.cur().Peers(id) }
+func (r *Restartable) Trackers(id TorrentID) ([]Tracker, error) { return r.cur().Trackers(id) }
+func (r *Restartable) Pieces(id TorrentID) (Pieces, error)      { return r.cur().Pieces(id) }
+func (r *Restartable) SetFilePriority(id TorrentID, index int, prio Priority) error {
+	return r.cur().SetFilePriority(id, index, prio)
+}
+func (r *Restartable) SetSequential(id TorrentID, on bool) error {
+	return r.cur().SetSequential(id, on)
+}
+func (r *Restartable) SetLocation(id TorrentID, dir string, move bool) error {
+	return r.cur().SetLocation(id, dir, move)
+}
+func (r *Restartable) SetRateLimits(down, up int64) {
+	// Kept for the next engine too.
+	r.mu.Lock()
+	r.opts.MaxDownloadRate, r.opts.MaxUploadRate = down, up
+	e := r.e
+	r.mu.Unlock()
+	e.SetRateLimits(down, up)
+}
+func (r *Restartable) RateLimits() (down, up int64) { return r.cur().RateLimits() }
