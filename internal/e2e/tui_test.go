@@ -149,7 +149,7 @@ type tmuxTerm struct {
 	t      *testing.T
 	sock   string // the server's socket (tmux -S)
 	target string
-	pid    int    // the program's pid (the pane's)
+	pid    int    // the pane's shell, leader of the process group wgtorrent runs in
 	stderr string // file with the program's stderr
 	last   string
 }
@@ -172,7 +172,9 @@ func startTmux(t *testing.T, ns, bin string, args ...string) *tmuxTerm {
 	tt.stderr = filepath.Join(dir, "stderr")
 	// The TUI draws on stdout; stderr goes to a file, where it survives the
 	// pane (tmux may drop what a program writes just before exiting).
-	argv := append([]string{"sh", "-c", `exec "$@" 2>>"$0"`, tt.stderr,
+	// The shell stays to write the exit status to a file: tmux's own
+	// pane_dead_status was seen to stay empty on a loaded machine.
+	argv := append([]string{"sh", "-c", `"$@" 2>>"$0"; echo $? >"$0.exit"`, tt.stderr,
 		"env", "TERM=xterm-256color", "ip", "netns", "exec", ns, bin}, args...)
 	if _, err := tt.tmux(append([]string{"-f", conf, "new-session", "-d", "-s", tt.target, "-x", "120", "-y", "35"}, argv...)...); err != nil {
 		t.Fatal(err)
@@ -209,7 +211,7 @@ func (tt *tmuxTerm) close() {
 		tt.t.Logf("terminal at the end:\n%s\nwgtorrent's stderr:\n%s", tt.screen(), b)
 	}
 	if dead, _ := tt.dead(); !dead && tt.pid > 0 {
-		_ = syscall.Kill(tt.pid, syscall.SIGTERM)
+		_ = syscall.Kill(-tt.pid, syscall.SIGTERM) // the pane's process group: the shell and wgtorrent
 		deadline := time.Now().Add(15 * time.Second)
 		for {
 			if dead, _ := tt.dead(); dead || time.Now().After(deadline) {
@@ -218,7 +220,7 @@ func (tt *tmuxTerm) close() {
 			time.Sleep(100 * time.Millisecond) // polling another process's exit
 		}
 		if dead, _ := tt.dead(); !dead {
-			_ = syscall.Kill(tt.pid, syscall.SIGKILL)
+			_ = syscall.Kill(-tt.pid, syscall.SIGKILL)
 		}
 	}
 	_, _ = tt.tmux("kill-server")
@@ -227,25 +229,19 @@ func (tt *tmuxTerm) close() {
 // dead reports whether the program exited, and its exit status (-1 when
 // killed by a signal, or when tmux itself is gone).
 func (tt *tmuxTerm) dead() (bool, int) {
-	out, err := tt.tmux("display-message", "-p", "-t", tt.target, "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}")
+	b, err := os.ReadFile(tt.stderr + ".exit")
 	if err != nil {
-		return true, -1 // no server, no session: nothing runs any more
-	}
-	f := strings.Split(strings.TrimSpace(out), ":")
-	if len(f) != 3 || f[0] != "1" {
+		if syscall.Kill(tt.pid, 0) != nil {
+			return true, -1 // the pane's shell is gone without a status: killed
+		}
 		return false, 0
 	}
-	// tmux sees the terminal close before it reaps the process: dead
-	// without a status or signal yet is still exiting.
-	if f[1] == "" && f[2] == "" {
-		return false, 0
-	}
-	if f[2] != "" {
-		tt.t.Logf("wgtorrent killed by signal %s", f[2])
+	code, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
 		return true, -1
 	}
-	code, err := strconv.Atoi(f[1])
-	if err != nil {
+	if code > 128 {
+		tt.t.Logf("wgtorrent killed by signal %d", code-128)
 		return true, -1
 	}
 	return true, code
