@@ -89,6 +89,10 @@ type Engine struct {
 	bootstrap []netip.AddrPort // DHT nodes resolved through the tunnel
 
 	dirs sync.Map // metainfo.Hash -> download dir; read by storage under anacrolix's lock
+	// limiters: metainfo.Hash -> *torrentLimiter; read by the handshake
+	// callback under anacrolix's lock, so not behind e.mu.
+	limiters sync.Map
+	conns    peerConns
 
 	trackerMu sync.Mutex
 	trackers  map[string]trackerSeen // by URL host
@@ -266,6 +270,11 @@ func (e *Engine) config() *torrent.ClientConfig {
 	// is raised out of reach instead (TestSeedsPastAllocLimit).
 	cfg.MaxAllocPeerRequestDataPerConn = 1 << 40
 	cfg.Callbacks.ReadExtendedHandshake = capPeerRequests
+	cfg.Callbacks.CompletedHandshake = func(pc *torrent.PeerConn, ih torrent.InfoHash) {
+		if l, ok := e.limiters.Load(metainfo.Hash(ih)); ok {
+			e.conns.handshook(pc.RemoteAddr, l.(*torrentLimiter))
+		}
+	}
 	cfg.DownloadRateLimiter = e.down
 	cfg.UploadRateLimiter = e.up
 	// Never anacrolix's default (router.bittorrent.com & co. through the
@@ -305,8 +314,8 @@ func (e *Engine) attachNetwork() error {
 			// Same port on every socket: peers learn one port.
 			port = l.Addr().(*net.TCPAddr).Port
 		}
-		e.cl.AddListener(l)
-		e.cl.AddDialer(torrent.NetworkDialer{Network: f.tcp, Dialer: e.face.peerDialer(f.tcp)})
+		e.cl.AddListener(limitedListener{l, &e.conns})
+		e.cl.AddDialer(limitedDialer{torrent.NetworkDialer{Network: f.tcp, Dialer: e.face.peerDialer(f.tcp)}, &e.conns})
 
 		if !e.o.DHT {
 			continue
@@ -546,6 +555,9 @@ func (e *Engine) add(spec *torrent.TorrentSpec, rec record, mi []byte, peers []n
 		rec.Paused = true
 	}
 	e.dirs.Store(ih, rec.DownloadDir)
+	lim := newTorrentLimiter()
+	lim.set(rec.MaxDownloadRate, rec.MaxUploadRate)
+	e.limiters.Store(ih, lim)
 	spec.DisallowDataDownload = rec.Paused
 	spec.DisallowDataUpload = rec.Paused
 	if rec.Paused {
@@ -555,6 +567,7 @@ func (e *Engine) add(spec *torrent.TorrentSpec, rec record, mi []byte, peers []n
 	t, _, err := e.cl.AddTorrentSpec(spec)
 	if err != nil {
 		e.dirs.Delete(ih)
+		e.limiters.Delete(ih)
 		return "", fmt.Errorf("client: add torrent %s: %w", id, err)
 	}
 	en := &entry{id: id, ih: ih, t: t, rec: rec}
@@ -709,6 +722,7 @@ func (e *Engine) Remove(id TorrentID, deleteData bool) error {
 	e.notifyLocked()
 	e.mu.Unlock()
 	e.dirs.Delete(en.ih)
+	e.limiters.Delete(en.ih)
 	errs := []error{e.st.remove(string(id))}
 	if deleteData && info != nil {
 		errs = append(errs, deleteTorrentData(dir, info))
@@ -971,6 +985,27 @@ func copyFile(from, to string) error {
 		return err
 	}
 	return out.Close()
+}
+
+// SetTorrentRateLimits limits one torrent, in bytes/s (0 = no limit of its
+// own; the global limits still apply). Kept across restarts.
+func (e *Engine) SetTorrentRateLimits(id TorrentID, down, up int64) error {
+	en, err := e.get(id)
+	if err != nil {
+		return err
+	}
+	if l, ok := e.limiters.Load(en.ih); ok {
+		l.(*torrentLimiter).set(down, up)
+	}
+	e.mu.Lock()
+	en.rec.MaxDownloadRate, en.rec.MaxUploadRate = max(down, 0), max(up, 0)
+	rec := en.rec
+	e.mu.Unlock()
+	if err := e.st.saveRecord(rec); err != nil {
+		return fmt.Errorf("client: save torrent %s: %w", id, err)
+	}
+	e.notify()
+	return nil
 }
 
 // SetSequential turns in-order downloading on or off (kept across restarts).

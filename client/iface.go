@@ -34,6 +34,8 @@ type Controller interface {
 	SetLocation(id TorrentID, dir string, move bool) error
 	SetRateLimits(down, up int64)
 	RateLimits() (down, up int64)
+	// SetTorrentRateLimits limits one torrent (bytes/s, 0 = none of its own).
+	SetTorrentRateLimits(id TorrentID, down, up int64) error
 
 	// Subscribe returns a channel that receives a value (coalesced, never
 	// blocking the engine) whenever stats may have changed: about once a
@@ -84,6 +86,8 @@ type Stats struct {
 	Ratio          float64       // Uploaded / Length (or / Downloaded when larger); 0 when unknown
 	ETA            time.Duration // -1 when unknown or not downloading
 	Sequential     bool
+	// Per-torrent limits in bytes/s (0 = none of its own).
+	DownloadLimit, UploadLimit int64
 }
 
 // Priority of a file. The zero value is PriorityNormal.

@@ -24,6 +24,9 @@ type record struct {
 	DoneAt         time.Time        `json:"done_at,omitzero"`
 	FilePriorities map[int]Priority `json:"file_priorities,omitempty"`
 	Peers          []string         `json:"peers,omitempty"`
+	// Per-torrent limits in bytes/s; 0 = none.
+	MaxDownloadRate int64 `json:"max_download_rate,omitempty"`
+	MaxUploadRate   int64 `json:"max_upload_rate,omitempty"`
 	// Totals of earlier sessions; the running session's counters are added.
 	Downloaded int64 `json:"downloaded,omitempty"`
 	Uploaded   int64 `json:"uploaded,omitempty"`

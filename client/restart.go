@@ -156,4 +156,7 @@ func (r *Restartable) SetRateLimits(down, up int64) {
 	r.mu.Unlock()
 	e.SetRateLimits(down, up)
 }
+func (r *Restartable) SetTorrentRateLimits(id TorrentID, down, up int64) error {
+	return r.cur().SetTorrentRateLimits(id, down, up)
+}
 func (r *Restartable) RateLimits() (down, up int64) { return r.cur().RateLimits() }

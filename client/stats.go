@@ -236,6 +236,7 @@ func (e *Engine) stats(en *entry) Stats {
 	s.DoneAt = en.rec.DoneAt
 	s.DownloadDir = en.rec.DownloadDir
 	s.Sequential = en.rec.Sequential
+	s.DownloadLimit, s.UploadLimit = en.rec.MaxDownloadRate, en.rec.MaxUploadRate
 	paused := en.rec.Paused
 	checking = checking || en.checking
 	e.mu.Unlock()

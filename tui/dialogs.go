@@ -204,11 +204,14 @@ func (d *removeDialog) help(k keyMap) helpKeys {
 	return k.dialogHelp(k.KeepData, k.DeleteData, k.Submit, k.Cancel)
 }
 
-// limitsDialog edits the global rate limits in KiB/s (0 or empty = none).
+// limitsDialog edits rate limits in KiB/s (0 or empty = none): the global
+// ones, or one torrent's when id is set.
 type limitsDialog struct {
 	inputs [2]textinput.Model // down, up
 	focus  int
 	err    string
+	id     client.TorrentID
+	name   string
 }
 
 func newLimitsDialog(down, up int64) *limitsDialog {
@@ -260,6 +263,9 @@ func (d *limitsDialog) update(m *model, msg tea.KeyMsg) tea.Cmd {
 			return nil
 		}
 		m.dialog = nil
+		if d.id != "" {
+			return m.torrentLimitsCmd(d.id, d.name, down, up)
+		}
 		return m.limitsCmd(down, up)
 	}
 	var cmd tea.Cmd
@@ -269,7 +275,11 @@ func (d *limitsDialog) update(m *model, msg tea.KeyMsg) tea.Cmd {
 
 func (d *limitsDialog) view(width int) string {
 	w := min(dialogWidth(width), 50)
-	lines := []string{styleTitle.Render("Speed limits"), d.inputs[0].View(), d.inputs[1].View()}
+	title := "Speed limits (all torrents)"
+	if d.id != "" {
+		title = "Speed limits for " + d.name
+	}
+	lines := []string{styleTitle.Render(lipgloss.NewStyle().MaxWidth(w - 4).Render(title)), d.inputs[0].View(), d.inputs[1].View()}
 	if d.err != "" {
 		lines = append(lines, styleErr.Render(lipgloss.NewStyle().Width(w-4).Render(d.err)))
 	} else {

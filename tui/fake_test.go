@@ -286,6 +286,18 @@ func (f *fakeEngine) SetLocation(id client.TorrentID, dir string, move bool) err
 	return nil
 }
 
+func (f *fakeEngine) SetTorrentRateLimits(id client.TorrentID, down, up int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("torrent-limits", id, fmt.Sprintf("%d/%d", down, up))
+	i, err := f.find(id)
+	if err != nil {
+		return err
+	}
+	f.torrents[i].DownloadLimit, f.torrents[i].UploadLimit = down, up
+	return nil
+}
+
 func (f *fakeEngine) SetSequential(id client.TorrentID, on bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

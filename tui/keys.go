@@ -8,7 +8,8 @@ type keyMap struct {
 	Open, Back, NextTab, PrevTab            key.Binding
 	Sort, Reverse, Filter                   key.Binding
 	Add, Pause, Remove, Priority            key.Binding
-	Limits, Reannounce, Verify, Sequential  key.Binding
+	Limits, TorrentLimits                   key.Binding
+	Reannounce, Verify, Sequential          key.Binding
 	Help, Quit                              key.Binding
 
 	// Dialog keys.
@@ -20,29 +21,30 @@ func defaultKeys() keyMap {
 		return key.NewBinding(key.WithKeys(keys...), key.WithHelp(k, desc))
 	}
 	return keyMap{
-		Up:         b([]string{"k", "up"}, "↑/k", "up"),
-		Down:       b([]string{"j", "down"}, "↓/j", "down"),
-		Top:        b([]string{"g", "home"}, "g", "top"),
-		Bottom:     b([]string{"G", "end"}, "G", "bottom"),
-		PageUp:     b([]string{"pgup", "ctrl+u"}, "pgup", "page up"),
-		PageDown:   b([]string{"pgdown", "ctrl+d"}, "pgdn", "page down"),
-		Open:       b([]string{"enter"}, "enter", "details"),
-		Back:       b([]string{"esc", "backspace"}, "esc", "back"),
-		NextTab:    b([]string{"tab", "l", "right"}, "tab/l", "next tab"),
-		PrevTab:    b([]string{"shift+tab", "h", "left"}, "h", "prev tab"),
-		Sort:       b([]string{"s"}, "s", "sort"),
-		Reverse:    b([]string{"S"}, "S", "reverse"),
-		Filter:     b([]string{"/"}, "/", "filter"),
-		Add:        b([]string{"a"}, "a", "add"),
-		Pause:      b([]string{"p"}, "p", "pause/resume"),
-		Remove:     b([]string{"x", "delete"}, "x", "remove"),
-		Priority:   b([]string{" "}, "space", "file priority"),
-		Limits:     b([]string{"L"}, "L", "speed limits"),
-		Reannounce: b([]string{"r"}, "r", "reannounce"),
-		Verify:     b([]string{"v"}, "v", "verify"),
-		Sequential: b([]string{"o"}, "o", "in-order download"),
-		Help:       b([]string{"?"}, "?", "help"),
-		Quit:       b([]string{"q", "ctrl+c"}, "q", "quit"),
+		Up:            b([]string{"k", "up"}, "↑/k", "up"),
+		Down:          b([]string{"j", "down"}, "↓/j", "down"),
+		Top:           b([]string{"g", "home"}, "g", "top"),
+		Bottom:        b([]string{"G", "end"}, "G", "bottom"),
+		PageUp:        b([]string{"pgup", "ctrl+u"}, "pgup", "page up"),
+		PageDown:      b([]string{"pgdown", "ctrl+d"}, "pgdn", "page down"),
+		Open:          b([]string{"enter"}, "enter", "details"),
+		Back:          b([]string{"esc", "backspace"}, "esc", "back"),
+		NextTab:       b([]string{"tab", "l", "right"}, "tab/l", "next tab"),
+		PrevTab:       b([]string{"shift+tab", "h", "left"}, "h", "prev tab"),
+		Sort:          b([]string{"s"}, "s", "sort"),
+		Reverse:       b([]string{"S"}, "S", "reverse"),
+		Filter:        b([]string{"/"}, "/", "filter"),
+		Add:           b([]string{"a"}, "a", "add"),
+		Pause:         b([]string{"p"}, "p", "pause/resume"),
+		Remove:        b([]string{"x", "delete"}, "x", "remove"),
+		Priority:      b([]string{" "}, "space", "file priority"),
+		Limits:        b([]string{"L"}, "L", "speed limits"),
+		TorrentLimits: b([]string{"T"}, "T", "torrent speed limits"),
+		Reannounce:    b([]string{"r"}, "r", "reannounce"),
+		Verify:        b([]string{"v"}, "v", "verify"),
+		Sequential:    b([]string{"o"}, "o", "in-order download"),
+		Help:          b([]string{"?"}, "?", "help"),
+		Quit:          b([]string{"q", "ctrl+c"}, "q", "quit"),
 
 		Submit:     b([]string{"enter"}, "enter", "ok"),
 		Cancel:     b([]string{"esc"}, "esc", "cancel"),
@@ -68,7 +70,7 @@ func (k keyMap) listHelp() helpKeys {
 			{k.Up, k.Down, k.Top, k.Bottom, k.PageUp, k.PageDown},
 			{k.Open, k.Filter, k.Sort, k.Reverse},
 			{k.Add, k.Pause, k.Remove, k.Verify, k.Reannounce},
-			{k.Sequential, k.Limits, k.Help, k.Quit},
+			{k.Sequential, k.TorrentLimits, k.Limits, k.Help, k.Quit},
 		},
 	}
 }
@@ -84,7 +86,7 @@ func (k keyMap) detailHelp(filesTab bool) helpKeys {
 		full: [][]key.Binding{
 			{k.Up, k.Down, k.Top, k.Bottom, k.PageUp, k.PageDown},
 			{k.NextTab, k.PrevTab, k.Back, k.Priority},
-			{k.Pause, k.Remove, k.Verify, k.Reannounce, k.Sequential},
+			{k.Pause, k.Remove, k.Verify, k.Reannounce, k.Sequential, k.TorrentLimits},
 			{k.Add, k.Limits, k.Help, k.Quit},
 		},
 	}

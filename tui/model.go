@@ -222,16 +222,24 @@ func (m *model) removeCmd(id client.TorrentID, name string, deleteData bool) tea
 
 func (m *model) limitsCmd(down, up int64) tea.Cmd {
 	engine := m.engine
-	lim := func(v int64) string {
-		if v <= 0 {
-			return "unlimited"
-		}
-		return humanRate(v)
-	}
-	return action(fmt.Sprintf("speed limits: down %s, up %s", lim(down), lim(up)), func() error {
+	return action(fmt.Sprintf("speed limits: down %s, up %s", limitText(down), limitText(up)), func() error {
 		engine.SetRateLimits(down, up)
 		return nil
 	})
+}
+
+func (m *model) torrentLimitsCmd(id client.TorrentID, name string, down, up int64) tea.Cmd {
+	engine := m.engine
+	return action(fmt.Sprintf("%s: down %s, up %s", name, limitText(down), limitText(up)), func() error {
+		return engine.SetTorrentRateLimits(id, down, up)
+	})
+}
+
+func limitText(v int64) string {
+	if v <= 0 {
+		return "unlimited"
+	}
+	return humanRate(v)
 }
 
 func (m *model) priorityCmd(id client.TorrentID, indices []int, p client.Priority) tea.Cmd {
@@ -431,7 +439,7 @@ func (m *model) handleKey(msg tea.KeyMsg) tea.Cmd {
 // torrentKey handles the actions on the current torrent, in both screens.
 func (m *model) torrentKey(msg tea.KeyMsg) (tea.Cmd, bool) {
 	k := m.keys
-	if !key.Matches(msg, k.Pause, k.Remove, k.Reannounce, k.Verify, k.Sequential) {
+	if !key.Matches(msg, k.Pause, k.Remove, k.Reannounce, k.Verify, k.Sequential, k.TorrentLimits) {
 		return nil, false
 	}
 	s, ok := m.current()
@@ -455,6 +463,11 @@ func (m *model) torrentKey(msg tea.KeyMsg) (tea.Cmd, bool) {
 		return action("reannounced "+name, func() error { return engine.Reannounce(id) }), true
 	case key.Matches(msg, k.Verify):
 		return action("verifying "+name, func() error { return engine.Verify(id) }), true
+	case key.Matches(msg, k.TorrentLimits):
+		d := newLimitsDialog(s.DownloadLimit, s.UploadLimit)
+		d.id, d.name = id, name
+		m.dialog = d
+		return nil, true
 	case key.Matches(msg, k.Sequential):
 		on := !s.Sequential
 		what := map[bool]string{true: "in-order download on for ", false: "in-order download off for "}[on]

@@ -312,6 +312,15 @@ func TestSequentialToggle(t *testing.T) {
 	hs.waitFor("in-order download on for Big Buck Bunny")
 }
 
+func TestTorrentLimits(t *testing.T) {
+	hs := start(t, 100, 30, armed(), nil)
+	hs.waitFor("Big Buck Bunny")
+	hs.keys("j", "T")
+	hs.waitFor("Speed limits for Big Buck Bunny")
+	hs.keys("500", "enter")
+	hs.expectCall(call{op: "torrent-limits", id: idBunny, args: "512000/0"})
+}
+
 func TestRemoveConfirm(t *testing.T) {
 	for _, tc := range []struct {
 		name string

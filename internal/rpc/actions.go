@@ -467,8 +467,6 @@ func (s *Server) torrentSet(_ context.Context, a args) (any, error) {
 		if o.hasIdleMode {
 			ts.SeedIdleMode = int(o.idleMode)
 		}
-		// Stored and reported only: the engine's limiters are
-		// client-wide, so per-torrent limits are not enforced.
 		if o.hasDown {
 			ts.DownloadLimit = o.downLimit
 		}
@@ -480,6 +478,21 @@ func (s *Server) torrentSet(_ context.Context, a args) (any, error) {
 		}
 		if o.hasUpLimited {
 			ts.UploadLimited = o.upLimited
+		}
+		if o.hasDown || o.hasUp || o.hasDownLimited || o.hasUpLimited {
+			// Transmission's units: KB/s (1000 bytes), in force only
+			// while the matching *Limited flag is on.
+			var down, up int64
+			if ts.DownloadLimited {
+				down = ts.DownloadLimit * 1000
+			}
+			if ts.UploadLimited {
+				up = ts.UploadLimit * 1000
+			}
+			if err := s.engine.SetTorrentRateLimits(t.ID, down, up); err != nil {
+				s.saveLocked()
+				return nil, errorf("torrent %s: %v", t.ID, err)
+			}
 		}
 		if o.files.any() {
 			if err := s.applyFileSets(t.ID, plans[i].files, o.files); err != nil {

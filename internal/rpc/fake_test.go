@@ -256,6 +256,18 @@ func (f *fakeEngine) SetLocation(id client.TorrentID, dir string, move bool) err
 	return f.do("location", id, func(t *fakeTorrent) { t.stats.DownloadDir = dir })
 }
 
+func (f *fakeEngine) SetTorrentRateLimits(id client.TorrentID, down, up int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t, err := f.get(id)
+	if err != nil {
+		return err
+	}
+	f.record("torrent-limits %s %d %d", id, down, up)
+	t.stats.DownloadLimit, t.stats.UploadLimit = down, up
+	return nil
+}
+
 func (f *fakeEngine) SetSequential(id client.TorrentID, on bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -535,6 +535,10 @@ func TestTorrentSetStoredSettings(t *testing.T) {
 	if got := torrents(t, a)[0]; !reflect.DeepEqual(got, want) {
 		t.Errorf("got %v\nwant %v", got, want)
 	}
+	// The limit is enforced by the engine, in bytes/s.
+	if c := h.fake.Calls(); !slices.Contains(c, "torrent-limits "+string(hashA)+" 100000 0") {
+		t.Errorf("engine calls %v: want the torrent limited to 100000 B/s down", c)
+	}
 }
 
 func TestOtherMethods(t *testing.T) {

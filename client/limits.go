@@ -1,0 +1,161 @@
+package client
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/anacrolix/torrent"
+	"golang.org/x/time/rate"
+)
+
+// anacrolix's rate limits are client-wide. Per-torrent limits are ours:
+// every peer connection comes from our dialer or listener, so each is
+// wrapped, and once the handshake says which torrent it serves, its reads
+// and writes wait on that torrent's limiters. A throttled read leaves data
+// in the socket, so TCP slows the peer down instead of us dropping it.
+
+// torrentLimiter is one torrent's pair of limits; unlimited by default.
+type torrentLimiter struct {
+	down, up *rate.Limiter
+}
+
+func newTorrentLimiter() *torrentLimiter {
+	return &torrentLimiter{down: rate.NewLimiter(rate.Inf, 0), up: rate.NewLimiter(rate.Inf, 0)}
+}
+
+func (l *torrentLimiter) set(down, up int64) {
+	setLimit(l.down, down)
+	setLimit(l.up, up)
+}
+
+// setLimit applies bytes/s (0 = unlimited). The burst holds a chunk (16 KiB)
+// and not much more than a second's worth.
+func setLimit(l *rate.Limiter, v int64) {
+	if v <= 0 {
+		l.SetLimit(rate.Inf)
+		return
+	}
+	l.SetBurst(int(max(v, 64<<10)))
+	l.SetLimit(rate.Limit(v))
+}
+
+// peerConns pairs wrapped connections with torrents at handshake time.
+type peerConns struct {
+	mu      sync.Mutex
+	pending map[netip.AddrPort]*limitedConn // not yet handshaken, by remote address
+}
+
+func (p *peerConns) track(c net.Conn) net.Conn {
+	ap, err := netip.ParseAddrPort(c.RemoteAddr().String())
+	if err != nil {
+		return c
+	}
+	lc := &limitedConn{Conn: c, owner: p, remote: ap.Addr().Unmap()}
+	lc.remotePort = ap.Port()
+	p.mu.Lock()
+	if p.pending == nil {
+		p.pending = map[netip.AddrPort]*limitedConn{}
+	}
+	p.pending[lc.key()] = lc
+	p.mu.Unlock()
+	return lc
+}
+
+// handshook gives the connection to remote the limiter of its torrent.
+func (p *peerConns) handshook(remote interface{ String() string }, l *torrentLimiter) {
+	ap, err := netip.ParseAddrPort(remote.String())
+	if err != nil || l == nil {
+		return
+	}
+	k := netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	p.mu.Lock()
+	lc := p.pending[k]
+	delete(p.pending, k)
+	p.mu.Unlock()
+	if lc != nil {
+		lc.lim.Store(l)
+	}
+}
+
+type limitedConn struct {
+	net.Conn
+	owner      *peerConns
+	remote     netip.Addr
+	remotePort uint16
+	lim        atomic.Pointer[torrentLimiter]
+}
+
+func (c *limitedConn) key() netip.AddrPort { return netip.AddrPortFrom(c.remote, c.remotePort) }
+
+func (c *limitedConn) Read(b []byte) (int, error) {
+	l := c.lim.Load()
+	if l == nil || l.down.Limit() == rate.Inf {
+		return c.Conn.Read(b)
+	}
+	b = b[:min(len(b), l.down.Burst())]
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		_ = l.down.WaitN(context.Background(), n)
+	}
+	return n, err
+}
+
+func (c *limitedConn) Write(b []byte) (int, error) {
+	l := c.lim.Load()
+	if l == nil || l.up.Limit() == rate.Inf {
+		return c.Conn.Write(b)
+	}
+	written := 0
+	for written < len(b) {
+		n := min(len(b)-written, l.up.Burst())
+		_ = l.up.WaitN(context.Background(), n)
+		m, err := c.Conn.Write(b[written : written+n])
+		written += m
+		if err != nil {
+			return written, err
+		}
+	}
+	return written, nil
+}
+
+func (c *limitedConn) Close() error {
+	c.owner.mu.Lock()
+	if c.owner.pending[c.key()] == c {
+		delete(c.owner.pending, c.key())
+	}
+	c.owner.mu.Unlock()
+	return c.Conn.Close()
+}
+
+// limitedDialer wraps the connections a dialer makes.
+type limitedDialer struct {
+	d     torrent.NetworkDialer
+	conns *peerConns
+}
+
+func (d limitedDialer) Dial(ctx context.Context, addr string) (net.Conn, error) {
+	c, err := d.d.Dial(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	return d.conns.track(c), nil
+}
+
+func (d limitedDialer) DialerNetwork() string { return d.d.DialerNetwork() }
+
+// limitedListener wraps the connections a listener accepts.
+type limitedListener struct {
+	net.Listener
+	conns *peerConns
+}
+
+func (l limitedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return l.conns.track(c), nil
+}
