@@ -36,5 +36,10 @@ fuzz:
 demo: build
 	./$(BIN) demo
 
+# wgtorrent vs aria2c, transmission and qBittorrent in a namespace lab (root,
+# `make deps`; ~10 min on 2 cores). BENCH_FLAGS e.g. "-size 512 -runs 5".
+bench: build
+	$(GO) run ./internal/bench/cmd/wgtorrent-bench -wgtorrent $(BIN) -out bench-results $(BENCH_FLAGS)
+
 clean:
 	rm -rf bin

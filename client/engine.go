@@ -25,6 +25,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 	pp "github.com/anacrolix/torrent/peer_protocol"
 	"github.com/anacrolix/torrent/storage"
+	"github.com/anacrolix/torrent/types/infohash"
 	"golang.org/x/time/rate"
 )
 
@@ -270,7 +271,7 @@ func (e *Engine) config() *torrent.ClientConfig {
 	// is raised out of reach instead (TestSeedsPastAllocLimit).
 	cfg.MaxAllocPeerRequestDataPerConn = 1 << 40
 	cfg.Callbacks.ReadExtendedHandshake = capPeerRequests
-	cfg.Callbacks.CompletedHandshake = func(pc *torrent.PeerConn, ih torrent.InfoHash) {
+	cfg.Callbacks.CompletedHandshake = func(pc *torrent.PeerConn, ih infohash.T) {
 		if l, ok := e.limiters.Load(metainfo.Hash(ih)); ok {
 			e.conns.handshook(pc.RemoteAddr, l.(*torrentLimiter))
 		}
@@ -958,7 +959,7 @@ func moveTree(from, to string) error {
 	if !errors.Is(err, syscall.EXDEV) {
 		return err
 	}
-	if fi, err := os.Stat(from); err == nil && !fi.IsDir() {
+	if fi, serr := os.Stat(from); serr == nil && !fi.IsDir() {
 		err = copyFile(from, to)
 	} else {
 		err = os.CopyFS(to, os.DirFS(from))

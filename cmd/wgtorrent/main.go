@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -51,6 +52,12 @@ func main() {
 	if err := client.ReexecForClassicFileIO(); err != nil {
 		fmt.Fprintln(os.Stderr, "wgtorrent:", err)
 		os.Exit(1)
+	}
+	// Profiling hook for `make bench` and by hand: a CPU profile of the whole run.
+	if path := os.Getenv("WGTORRENT_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil && pprof.StartCPUProfile(f) == nil {
+			defer func() { pprof.StopCPUProfile(); f.Close() }()
+		}
 	}
 	var c cli
 	kctx := kong.Parse(&c,

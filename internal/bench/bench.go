@@ -16,12 +16,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/vishvananda/netlink"
 	"github.com/wgtorrent/wgtorrent/internal/netlab"
 )
 
@@ -34,6 +37,8 @@ type Options struct {
 	Clients      []string // download clients to compare; nil: all
 	Seeders      int      // transmission-daemon seeders (plus one wgtorrent lab-seed)
 	RunTimeout   time.Duration
+	Phases       []string // of "iperf", "download", "scale"; nil: all
+	Scale        []int    // torrent counts for the daemon scale test
 	Logf         func(format string, args ...any)
 }
 
@@ -69,6 +74,7 @@ type Results struct {
 	} `json:"options"`
 	Iperf     []IperfRun    `json:"iperf"`
 	Downloads []DownloadRun `json:"downloads"`
+	Scale     []ScaleRun    `json:"scale"`
 	Versions  []string      `json:"versions"`
 }
 
@@ -111,13 +117,13 @@ type DownloadRun struct {
 
 // env is one lab with its swarm.
 type env struct {
-	opt     Options
-	lab     *netlab.Lab
-	srv     netlab.WGServer
-	dir     string
-	conf    string // the client's wg-quick config
-	tor     *netlab.Torrent
-	tracker *netlab.Opentracker
+	opt   Options
+	lab   *netlab.Lab
+	srv   netlab.WGServer
+	dir   string
+	conf  string // the client's wg-quick config
+	tor   *netlab.Torrent
+	stops []func() // run before the lab closes
 }
 
 const (
@@ -144,6 +150,12 @@ func (o *Options) defaults() {
 	if o.RunTimeout == 0 {
 		o.RunTimeout = 4 * time.Minute
 	}
+	if len(o.Phases) == 0 {
+		o.Phases = []string{"iperf", "download", "scale"}
+	}
+	if len(o.Scale) == 0 {
+		o.Scale = []int{1, 100, 1000}
+	}
 	if len(o.Clients) == 0 {
 		o.Clients = AllClients
 	}
@@ -158,7 +170,7 @@ func Run(ctx context.Context, opt Options) (*Results, error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("bench: needs root to build network namespaces (run `sudo make bench`)")
 	}
-	need := []string{"mktorrent", "opentracker", "transmission-daemon", "iperf3", "wireguard-go", "wg"}
+	need := []string{"mktorrent", "transmission-daemon", "iperf3", "wireguard-go", "wg"}
 	for _, c := range opt.Clients {
 		switch c {
 		case ClientAria2:
@@ -191,18 +203,30 @@ func Run(ctx context.Context, opt Options) (*Results, error) {
 	}
 	defer lab.Close()
 	e := &env{opt: opt, lab: lab, dir: dir}
+	defer func() {
+		for i := len(e.stops) - 1; i >= 0; i-- {
+			e.stops[i]()
+		}
+	}()
 	if err := e.setup(ctx); err != nil {
 		return res, err
 	}
-	opt.Logf("lab wgt-%s ready: %d MiB torrent %s", lab.ID, opt.SizeMiB, e.tor.InfoHash)
+	opt.Logf("lab wgt-%s ready", lab.ID)
 
-	if res.Iperf, err = e.iperfAll(ctx); err != nil {
-		return res, err
+	if slices.Contains(opt.Phases, "iperf") {
+		if res.Iperf, err = e.iperfAll(ctx); err != nil {
+			return res, err
+		}
 	}
-	if res.Downloads, err = e.downloadAll(ctx); err != nil {
-		return res, err
+	if slices.Contains(opt.Phases, "download") {
+		if res.Downloads, err = e.downloadAll(ctx); err != nil {
+			return res, err
+		}
 	}
-	return res, nil
+	if slices.Contains(opt.Phases, "scale") {
+		res.Scale = e.scaleAll(ctx)
+	}
+	return res, ctx.Err()
 }
 
 func (e *env) setup(ctx context.Context) error {
@@ -215,6 +239,9 @@ func (e *env) setup(ctx context.Context) error {
 	if err := os.WriteFile(e.conf, []byte(e.srv.ClientConfig()), 0o600); err != nil {
 		return err
 	}
+	if !slices.Contains(e.opt.Phases, "download") {
+		return nil
+	}
 	announce := fmt.Sprintf("http://%s:%d/announce", lab.Peer.Addr4, trackerPort)
 	// Two files, sizes not piece multiples, so pieces span a boundary.
 	size := int64(e.opt.SizeMiB) << 20
@@ -223,9 +250,24 @@ func (e *env) setup(ctx context.Context) error {
 	if e.tor, err = lab.MakeTorrent(ctx, e.dir, "wgt-bench-"+lab.ID, announce, files); err != nil {
 		return err
 	}
-	if e.tracker, err = lab.StartOpentracker(ctx, e.dir, trackerPort, []string{e.tor.InfoHash}); err != nil {
+	// Each seeder has its own address on the peer host, as in a real swarm.
+	seeders := []netip.AddrPort{netip.AddrPortFrom(lab.Peer.Addr4, labSeedPort)}
+	for i := range e.opt.Seeders {
+		a := e.seederAddr(i)
+		link, err := lab.Peer.Netlink().LinkByName(netlab.HostIface)
+		if err == nil {
+			err = lab.Peer.Netlink().AddrAdd(link, &netlink.Addr{IPNet: ipNet(a, 24)})
+		}
+		if err != nil {
+			return fmt.Errorf("bench: peer address %s: %w", a, err)
+		}
+		seeders = append(seeders, netip.AddrPortFrom(a, uint16(firstSeedPort+i)))
+	}
+	stop, err := e.startStaticTracker(seeders)
+	if err != nil {
 		return err
 	}
+	e.stops = append(e.stops, stop)
 	for i := range e.opt.Seeders {
 		tm, err := netlab.StartTransmission(ctx, netlab.TransmissionConfig{
 			Host:        lab.Peer,
@@ -233,6 +275,7 @@ func (e *env) setup(ctx context.Context) error {
 			DownloadDir: e.tor.Root,
 			PeerPort:    firstSeedPort + i,
 			RPCPort:     firstSeedRPC + i,
+			BindIPv4:    e.seederAddr(i).String(),
 		})
 		if err != nil {
 			return err

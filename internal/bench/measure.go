@@ -49,8 +49,7 @@ func cpuSeconds(pid int) (float64, error) {
 
 // usage is what wait4 reported for an exited child.
 type usage struct {
-	CPU     float64 // user+system seconds
-	PeakRSS float64 // MiB
+	CPU float64 // user+system seconds
 }
 
 func exitUsage(ps *os.ProcessState) usage {
@@ -62,7 +61,7 @@ func exitUsage(ps *os.ProcessState) usage {
 		return usage{}
 	}
 	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
-	return usage{CPU: tv(ru.Utime) + tv(ru.Stime), PeakRSS: float64(ru.Maxrss) / 1024}
+	return usage{CPU: tv(ru.Utime) + tv(ru.Stime)}
 }
 
 // txSampler records the bytes a host's interface has sent, every 20ms: the
@@ -212,4 +211,55 @@ func pollUntil(ctx context.Context, interval time.Duration, ok func() (bool, err
 		case <-time.After(interval): // polling an external program's progress
 		}
 	}
+}
+
+// hwmWatcher follows a process's peak resident set (VmHWM). wait4's
+// ru_maxrss cannot serve: exec folds the parent's peak into the child's, so
+// every child would report at least the bench process's own size.
+type hwmWatcher struct {
+	stop chan struct{}
+	done chan struct{}
+	peak float64 // MiB
+}
+
+func watchHWM(pid int) *hwmWatcher {
+	w := &hwmWatcher{stop: make(chan struct{}), done: make(chan struct{})}
+	read := func() {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			return
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+				f := strings.Fields(v) // "123456 kB"
+				if len(f) > 0 {
+					if kb, err := strconv.ParseFloat(f[0], 64); err == nil {
+						w.peak = max(w.peak, kb/1024)
+					}
+				}
+			}
+		}
+	}
+	go func() {
+		defer close(w.done)
+		tk := time.NewTicker(50 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			read()
+			select {
+			case <-w.stop:
+				read()
+				return
+			case <-tk.C:
+			}
+		}
+	}()
+	return w
+}
+
+// finish stops watching and returns the peak seen, in MiB.
+func (w *hwmWatcher) finish() float64 {
+	close(w.stop)
+	<-w.done
+	return w.peak
 }

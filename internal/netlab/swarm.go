@@ -218,6 +218,10 @@ type TransmissionConfig struct {
 	DownloadDir string
 	PeerPort    int // e.g. 51413
 	RPCPort     int // on 127.0.0.1 of Host, e.g. 9091
+	// BindIPv4 is the address its peer sockets use; empty: any. (A second
+	// seeder on its own address matters: Transmission and libtorrent keep
+	// one connection per peer IP.)
+	BindIPv4 string
 }
 
 // Transmission is a Debian transmission-daemon in a lab host, driven over
@@ -265,6 +269,9 @@ func StartTransmission(ctx context.Context, cfg TransmissionConfig) (*Transmissi
 		"scrape-paused-torrents-enabled": false,
 		"start-added-torrents":           true,
 		"message-level":                  1,
+	}
+	if cfg.BindIPv4 != "" {
+		settings["bind-address-ipv4"] = cfg.BindIPv4
 	}
 	b, err := json.MarshalIndent(settings, "", "  ")
 	if err != nil {
@@ -420,4 +427,15 @@ func (tm *Transmission) Call(method string, args, result any) error {
 		return nil
 	}
 	return fmt.Errorf("transmission rpc %s: no session id after 409", method)
+}
+
+// NewTransmissionClient returns an RPC client for a Transmission-compatible
+// server listening on 127.0.0.1:rpcPort in h (transmission-daemon, or
+// wgtorrent's daemon). Its Cmd is nil.
+func NewTransmissionClient(h *Host, rpcPort int) *Transmission {
+	return &Transmission{
+		Log: &SyncBuffer{},
+		hc:  h.HTTPClient(30 * time.Second),
+		url: fmt.Sprintf("http://127.0.0.1:%d/transmission/rpc", rpcPort),
+	}
 }
