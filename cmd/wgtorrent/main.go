@@ -71,7 +71,9 @@ func main() {
 	log := newLogger(os.Stderr, c.LogLevel, c.LogFormat)
 	slog.SetDefault(log)
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGHUP (terminal closed) and SIGPIPE (`wgtorrent ... | head`) would
+	// otherwise kill the process before it tears down what it built.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
 	defer stop()
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	kctx.Bind(log)

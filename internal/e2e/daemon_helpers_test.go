@@ -38,10 +38,10 @@ func daemonArgs(conf, data, out string, extra ...string) []string {
 
 // daemonContent is the seeded torrent of the daemon tests: ~12 MiB in
 // three files, piece boundaries across files.
-var daemonContent = []contentFile{
-	{"alpha.bin", 6<<20 + 12345},
-	{"sub/beta.bin", 4<<20 + 777},
-	{"gamma.dat", 2<<20 + 1},
+var daemonContent = []netlab.ContentFile{
+	{Path: "alpha.bin", Size: 6<<20 + 12345},
+	{Path: "sub/beta.bin", Size: 4<<20 + 777},
+	{Path: "gamma.dat", Size: 2<<20 + 1},
 }
 
 // daemonLab is a lab with an opentracker and a transmission seeder of
@@ -66,9 +66,9 @@ func newDaemonLab(t *testing.T, locals int) *daemonLab {
 	d.main = makeTorrent(t, lab, daemonContent)
 	hashes := []string{d.main.InfoHash}
 	for i := range locals {
-		lt := makeLocalTorrent(t, lab, fmt.Sprintf("wgt-local%d-%s", i+1, lab.ID), []contentFile{
-			{"one.bin", 1<<20 + 4321},
-			{"dir/two.bin", 512<<10 + 99},
+		lt := makeLocalTorrent(t, lab, fmt.Sprintf("wgt-local%d-%s", i+1, lab.ID), []netlab.ContentFile{
+			{Path: "one.bin", Size: 1<<20 + 4321},
+			{Path: "dir/two.bin", Size: 512<<10 + 99},
 		})
 		d.locals = append(d.locals, lt)
 		hashes = append(hashes, lt.InfoHash)
@@ -81,20 +81,20 @@ func newDaemonLab(t *testing.T, locals int) *daemonLab {
 // makeLocalTorrent writes random files and builds their .torrent in
 // process (64 KiB pieces), announcing to the lab's tracker. Unlike
 // makeTorrent it takes a name, so several can share a download directory.
-func makeLocalTorrent(t *testing.T, lab *netlab.Lab, name string, files []contentFile) *swarmTorrent {
+func makeLocalTorrent(t *testing.T, lab *netlab.Lab, name string, files []netlab.ContentFile) *swarmTorrent {
 	t.Helper()
 	base := t.TempDir()
-	st := &swarmTorrent{Root: filepath.Join(base, "seed"), Name: name, Files: files}
+	st := &swarmTorrent{&netlab.Torrent{Root: filepath.Join(base, "seed"), Name: name, Files: files}}
 	var seed [32]byte
 	_, _ = crand.Read(seed[:])
 	rng := rand.NewChaCha8(seed)
 	for _, f := range files {
-		p := filepath.Join(st.Root, name, f.path)
+		p := filepath.Join(st.Root, name, f.Path)
 		must(t, os.MkdirAll(filepath.Dir(p), 0o755))
-		b := make([]byte, f.size)
+		b := make([]byte, f.Size)
 		_, _ = rng.Read(b) // ChaCha8.Read never fails
 		must(t, os.WriteFile(p, b, 0o644))
-		st.Size += f.size
+		st.Size += f.Size
 	}
 	info := metainfo.Info{PieceLength: 64 << 10}
 	must(t, info.BuildFromFilePath(filepath.Join(st.Root, name)))

@@ -369,7 +369,8 @@ func TestDaemonBadRequests(t *testing.T) {
 		{"add relative path", `{"method":"torrent-add","arguments":{"filename":"x.torrent"}}`},
 		{"add /dev/zero", `{"method":"torrent-add","arguments":{"filename":"/dev/zero"}}`},
 		{"set negative limit", `{"method":"torrent-set","arguments":{"ids":[1],"downloadLimit":-5}}`},
-		{"set-location", `{"method":"torrent-set-location","arguments":{"ids":[1],"location":"/tmp"}}`},
+		{"set-location relative", `{"method":"torrent-set-location","arguments":{"ids":[1],"location":"tmp"}}`},
+		{"set-location unknown id", `{"method":"torrent-set-location","arguments":{"ids":[999],"location":"/tmp"}}`},
 	} {
 		code, b, err := c.post([]byte(tc.body))
 		if err != nil {

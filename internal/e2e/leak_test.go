@@ -168,6 +168,14 @@ func TestLeakIPv6AndDNS(t *testing.T) {
 	if r := probeTCP(lab.Client, tg6[0], 0); !r.reached {
 		t.Fatalf("lab: IPv6 to the peer does not work even without the tunnel: %s", r)
 	}
+	// The recorder logs the connection after accepting it: wait for that
+	// before forgetting it, or it lands after the reset as a false leak.
+	for deadline := time.Now().Add(5 * time.Second); len(rec.sawFrom(lab.Client.Addr6)) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("lab: the peer's recorder never logged the direct IPv6 connection")
+		}
+		time.Sleep(10 * time.Millisecond) // polling another goroutine's log
+	}
 	rec.reset()
 
 	p := startWgtorrent(t, lab.Client, "tunnel", "--config", conf, "--json")

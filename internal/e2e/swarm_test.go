@@ -29,41 +29,25 @@ const (
 
 // defaultContent is ~24 MiB in three files, one in a subdirectory, with
 // sizes that are not piece multiples so pieces span file boundaries.
-var defaultContent = []contentFile{
-	{"alpha.bin", 11<<20 + 12345},
-	{"sub/beta.bin", 9<<20 + 777},
-	{"gamma.dat", 4<<20 + 1},
+var defaultContent = []netlab.ContentFile{
+	{Path: "alpha.bin", Size: 11<<20 + 12345},
+	{Path: "sub/beta.bin", Size: 9<<20 + 777},
+	{Path: "gamma.dat", Size: 4<<20 + 1},
 }
 
-type contentFile struct {
-	path string // relative to the torrent's directory
-	size int64
-}
-
-// swarmTorrent is random content on disk and its .torrent.
-type swarmTorrent struct {
-	Root     string // parent directory of Name: the seeders' download dir
-	Name     string // the torrent's name, its top directory
-	Files    []contentFile
-	Size     int64
-	File     string // the .torrent
-	InfoHash string // v1, lower-case hex
-}
+// swarmTorrent is netlab's generated torrent with the tests' checks.
+type swarmTorrent struct{ *netlab.Torrent }
 
 // makeTorrent writes files of random bytes under a fresh directory and
 // makes a multi-file torrent of them with mktorrent, announcing to the
 // lab's tracker.
-func makeTorrent(t *testing.T, lab *netlab.Lab, files []contentFile) *swarmTorrent {
+func makeTorrent(t *testing.T, lab *netlab.Lab, files []netlab.ContentFile) *swarmTorrent {
 	t.Helper()
 	needPrograms(t, "mktorrent")
-	var nf []netlab.ContentFile
-	for _, f := range files {
-		nf = append(nf, netlab.ContentFile{Path: f.path, Size: f.size})
-	}
 	announce := fmt.Sprintf("http://%s:%d/announce", lab.Peer.Addr4, trackerPort)
-	nt, err := lab.MakeTorrent(context.Background(), t.TempDir(), "wgt-content-"+lab.ID, announce, nf)
+	nt, err := lab.MakeTorrent(context.Background(), t.TempDir(), "wgt-content-"+lab.ID, announce, files)
 	must(t, err)
-	return &swarmTorrent{Root: nt.Root, Name: nt.Name, Files: files, Size: nt.Size, File: nt.File, InfoHash: nt.InfoHash}
+	return &swarmTorrent{nt}
 }
 
 func (st *swarmTorrent) magnet(lab *netlab.Lab) string {
@@ -75,9 +59,9 @@ func (st *swarmTorrent) magnet(lab *netlab.Lab) string {
 func (st *swarmTorrent) copyTo(t *testing.T, dir string) {
 	t.Helper()
 	for _, f := range st.Files {
-		b, err := os.ReadFile(filepath.Join(st.Root, st.Name, f.path))
+		b, err := os.ReadFile(filepath.Join(st.Root, st.Name, f.Path))
 		must(t, err)
-		dst := filepath.Join(dir, st.Name, f.path)
+		dst := filepath.Join(dir, st.Name, f.Path)
 		must(t, os.MkdirAll(filepath.Dir(dst), 0o755))
 		must(t, os.WriteFile(dst, b, 0o644))
 	}
@@ -88,9 +72,9 @@ func (st *swarmTorrent) copyTo(t *testing.T, dir string) {
 func (st *swarmTorrent) assertIdentical(t *testing.T, who, dir string) {
 	t.Helper()
 	for _, f := range st.Files {
-		want, err := os.ReadFile(filepath.Join(st.Root, st.Name, f.path))
+		want, err := os.ReadFile(filepath.Join(st.Root, st.Name, f.Path))
 		must(t, err)
-		got, err := os.ReadFile(filepath.Join(dir, st.Name, f.path))
+		got, err := os.ReadFile(filepath.Join(dir, st.Name, f.Path))
 		if err != nil {
 			t.Errorf("%s: %v", who, err)
 			continue
@@ -104,7 +88,7 @@ func (st *swarmTorrent) assertIdentical(t *testing.T, who, dir string) {
 				}
 			}
 			t.Errorf("%s: %s differs from the seeded file: %d bytes, want %d; first differing byte at %d",
-				who, f.path, len(got), len(want), first)
+				who, f.Path, len(got), len(want), first)
 		}
 	}
 }
