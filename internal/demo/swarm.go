@@ -76,7 +76,7 @@ func startSwarm(ctx context.Context, lab *netlab.Lab, dir, self string, out io.W
 		return nil, err
 	}
 	cmd := lab.Peer.Command(ctx, self, "lab-seed", "--torrent", sw.torrent, "--dir", seedDir,
-		"--bind", lab.Peer.Addr4.String(), "--data", filepath.Join(dir, "seeder-state"), "--log-level", "warn")
+		"--bind", lab.Peer.Addr4.String(), "--data", filepath.Join(dir, "seeder-state"), "--log-level", "error")
 	cmd.Stderr = prefixWriter(out, "   [seeder] ")
 	seeding := make(chan struct{})
 	stdout, err := cmd.StdoutPipe()
