@@ -27,12 +27,7 @@ const whoamiPort = 8080
 // server nobody here wrote, carries TCP and UDP, hides the client's address,
 // reports real counters, and leaves nothing behind on SIGINT.
 func TestTunnelAgainstDebianServer(t *testing.T) {
-	lab, _, conf := newLab(t, netlab.Options{})
-	stop, err := lab.Peer.ServeWhoAmI(whoamiPort)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
+	lab, conf := whoamiLab(t)
 
 	p := startWgtorrent(t, lab.Client, "tunnel", "--config", conf, "--json")
 	first := p.waitState(20*time.Second, "state", "up")
@@ -68,12 +63,7 @@ func TestTunnelAgainstDebianServer(t *testing.T) {
 // TestTunnelCrashLeftoversReplaced: after SIGKILL the interface, rules and
 // kill switch stay (fail-closed); the next start replaces them and works.
 func TestTunnelCrashLeftoversReplaced(t *testing.T) {
-	lab, _, conf := newLab(t, netlab.Options{})
-	stop, err := lab.Peer.ServeWhoAmI(whoamiPort)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
+	lab, conf := whoamiLab(t)
 	p := startWgtorrent(t, lab.Client, "tunnel", "--config", conf, "--json")
 	p.waitState(20*time.Second, "state", "up")
 	p.signal(syscall.SIGKILL)
@@ -120,6 +110,19 @@ func TestTunnelErrors(t *testing.T) {
 		t.Errorf("server down: exit %d, output:\n%s\nwant exit 1 naming the endpoint", code, out)
 	}
 	assertNothingLeft(t, lab.Client)
+}
+
+// whoamiLab is a lab with a Debian WireGuard server and a whoami server on
+// the peer host.
+func whoamiLab(t *testing.T) (*netlab.Lab, string) {
+	t.Helper()
+	lab, _, conf := newLab(t, netlab.Options{})
+	stop, err := lab.Peer.ServeWhoAmI(whoamiPort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return lab, conf
 }
 
 func runWgtorrent(t *testing.T, h *netlab.Host, args ...string) (string, int) {
@@ -188,12 +191,7 @@ func hostOf(addrport string) string {
 // outlives a clean exit and keeps blocking; `killswitch status` reports it
 // and `killswitch off` removes it.
 func TestKillSwitchPersistLockdown(t *testing.T) {
-	lab, _, conf := newLab(t, netlab.Options{})
-	stop, err := lab.Peer.ServeWhoAmI(whoamiPort)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
+	lab, conf := whoamiLab(t)
 	peer := net.JoinHostPort(lab.Peer.Addr4.String(), "8080")
 
 	p := startWgtorrent(t, lab.Client, "tunnel", "--config", conf, "--json", "--killswitch", "persist")
@@ -207,7 +205,7 @@ func TestKillSwitchPersistLockdown(t *testing.T) {
 		t.Errorf("status after exit: exit %d:\n%s\nwant armed, mode persist", code, out)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	_, err = lab.Client.WhoAmI(ctx, "tcp", peer)
+	_, err := lab.Client.WhoAmI(ctx, "tcp", peer)
 	cancel()
 	if err == nil {
 		t.Fatal("the peer was reachable outside the tunnel while the persist lockdown was in place")
