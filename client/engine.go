@@ -394,18 +394,8 @@ func (e *Engine) foldCounters(en *entry) {
 
 // SetRateLimits sets client-wide limits in bytes/s; 0 = unlimited.
 func (e *Engine) SetRateLimits(down, up int64) {
-	set := func(l *rate.Limiter, v int64) {
-		if v <= 0 {
-			l.SetLimit(rate.Inf)
-			return
-		}
-		// The burst must hold a whole read (down) or chunk (up), 16 KiB,
-		// and should not allow much more than a second's worth.
-		l.SetBurst(int(max(v, 64<<10)))
-		l.SetLimit(rate.Limit(v))
-	}
-	set(e.down, down)
-	set(e.up, up)
+	setLimit(e.down, down)
+	setLimit(e.up, up)
 	e.mu.Lock()
 	e.limits = [2]int64{max(down, 0), max(up, 0)}
 	e.mu.Unlock()
@@ -551,7 +541,7 @@ func (e *Engine) add(spec *torrent.TorrentSpec, rec record, mi []byte, peers []n
 	if _, ok := e.torrents[ih]; ok {
 		return id, &DuplicateError{ID: id}
 	}
-	dirErr := checkWritableDir(rec.DownloadDir)
+	dirErr := CheckWritableDir(rec.DownloadDir)
 	if dirErr != nil {
 		rec.Paused = true
 	}
@@ -606,17 +596,19 @@ func peerInfos(peers []netip.AddrPort) []torrent.PeerInfo {
 	return out
 }
 
-func checkWritableDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return fmt.Errorf("download directory %q cannot be created: %v", dir, err)
+// CheckWritableDir creates dir if needed and proves it takes a file, so a
+// bad directory is refused up front instead of failing at the first write.
+func CheckWritableDir(dir string) error {
+	// 0755: media servers and *arr tools often read downloads as another user.
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("directory %q cannot be created: %w", dir, err)
 	}
 	f, err := os.CreateTemp(dir, ".wgtorrent-write-test-*")
 	if err != nil {
-		return fmt.Errorf("download directory %q is not writable: %v", dir, err)
+		return fmt.Errorf("directory %q is not writable: %w", dir, err)
 	}
 	f.Close()
-	os.Remove(f.Name())
-	return nil
+	return os.Remove(f.Name())
 }
 
 // whenInfo waits for the info dictionary, then saves the metainfo (for a
@@ -802,7 +794,7 @@ func (e *Engine) Resume(id TorrentID) error {
 	if err != nil {
 		return err
 	}
-	if err := checkWritableDir(en.rec.DownloadDir); err != nil {
+	if err := CheckWritableDir(en.rec.DownloadDir); err != nil {
 		e.mu.Lock()
 		en.err = err.Error()
 		e.mu.Unlock()
@@ -905,7 +897,7 @@ func (e *Engine) SetLocation(id TorrentID, dir string, move bool) error {
 	if move && info == nil {
 		return fmt.Errorf("client: move %s: metadata not known yet", id)
 	}
-	if err := checkWritableDir(dir); err != nil {
+	if err := CheckWritableDir(dir); err != nil {
 		return fmt.Errorf("client: set location of %s: %s", id, err)
 	}
 	e.mu.Lock()

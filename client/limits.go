@@ -31,8 +31,8 @@ func (l *torrentLimiter) set(down, up int64) {
 	setLimit(l.up, up)
 }
 
-// setLimit applies bytes/s (0 = unlimited). The burst holds a chunk (16 KiB)
-// and not much more than a second's worth.
+// setLimit applies bytes/s (0 = unlimited). The burst must hold a whole
+// read or chunk (16 KiB) and should not allow much more than a second's worth.
 func setLimit(l *rate.Limiter, v int64) {
 	if v <= 0 {
 		l.SetLimit(rate.Inf)

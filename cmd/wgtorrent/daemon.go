@@ -15,6 +15,7 @@ import (
 
 	"github.com/alecthomas/kong"
 
+	"github.com/wgtorrent/wgtorrent/client"
 	"github.com/wgtorrent/wgtorrent/internal/daemon"
 	"github.com/wgtorrent/wgtorrent/internal/rpc"
 	"github.com/wgtorrent/wgtorrent/internal/session"
@@ -55,7 +56,7 @@ func (c *daemonCmd) Run(ctx context.Context, log *slog.Logger, k *kong.Context) 
 		return fmt.Errorf("%w: %w", errInput, err)
 	}
 	for _, d := range []string{c.Data, c.Out} {
-		if err := writableDir(d); err != nil {
+		if err := client.CheckWritableDir(d); err != nil {
 			return fmt.Errorf("%w: %w", errInput, err)
 		}
 	}

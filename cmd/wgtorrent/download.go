@@ -97,7 +97,7 @@ func (c *downloadCmd) Run(ctx context.Context, log *slog.Logger, ls logSettings)
 			return fmt.Errorf("%w: %w", headless.ErrInput, err)
 		}
 	}
-	if err := writableDir(c.Out); err != nil {
+	if err := client.CheckWritableDir(c.Out); err != nil {
 		return fmt.Errorf("%w: --out: %w", headless.ErrInput, err)
 	}
 	return withEngine(ctx, log, c.tunnelFlags, c.engineFlags, func(ctx context.Context, s *session.Session, eng *client.Restartable) error {
@@ -133,18 +133,6 @@ func withEngine(ctx context.Context, log *slog.Logger, tf tunnelFlags, ef engine
 		return nil // Ctrl-C or SIGTERM: a normal stop
 	}
 	return err
-}
-
-func writableDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, ".wgtorrent-check-*")
-	if err != nil {
-		return fmt.Errorf("directory %s is not writable: %w", dir, err)
-	}
-	f.Close()
-	return os.Remove(f.Name())
 }
 
 func defaultDataDir() string {
