@@ -65,12 +65,12 @@
 //
 // # Storage
 //
-// File storage in Options.DownloadDir (or AddOptions.DownloadDir per
-// torrent), piece completion in a bolt database in Options.DataDir (pure
-// Go, works with CGO_ENABLED=0), torrents and their settings saved in
-// DataDir/torrents so a restart resumes without downloading verified pieces
-// again. Data is verified by piece hash. A storage write error (unwritable
-// directory, disk full) pauses the torrent in StateError with a message.
-// Run with classic file I/O (ReexecForClassicFileIO): anacrolix's default
-// mmap I/O turns a full disk into SIGBUS.
+// Files in Options.DownloadDir (or AddOptions.DownloadDir per torrent),
+// written and read with plain pread/pwrite by package filestore (a full disk
+// is an error, never SIGBUS as with mmap); which pieces are verified is
+// recorded in DataDir/pieces and torrents with their settings in
+// DataDir/torrents, so a restart resumes without downloading verified
+// pieces again. Data is verified by piece hash. A storage write error
+// (unwritable directory, disk full) pauses the torrent in StateError with a
+// message.
 package client

@@ -20,12 +20,11 @@ import (
 	"time"
 
 	"github.com/anacrolix/dht/v2"
-	g "github.com/anacrolix/generics"
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 	pp "github.com/anacrolix/torrent/peer_protocol"
-	"github.com/anacrolix/torrent/storage"
 	"github.com/anacrolix/torrent/types/infohash"
+	"github.com/wgtorrent/wgtorrent/client/filestore"
 	"golang.org/x/time/rate"
 )
 
@@ -81,7 +80,7 @@ type Engine struct {
 	face  *netFace
 	cl    *torrent.Client
 	st    store
-	files storage.ClientImplCloser
+	files *filestore.Store
 	down  *rate.Limiter
 	up    *rate.Limiter
 
@@ -149,20 +148,12 @@ func New(ctx context.Context, o Options) (_ *Engine, err error) {
 	if o.Binding.Interface == "" {
 		log.Warn("sockets are not bound to a device; only for tests on loopback")
 	}
-	if !ClassicFileIO() {
-		log.Warn("storage uses mmap file I/O: a full disk will crash the process; start with " + FileIOEnv + "=" + FileIOClassic + " (see ReexecForClassicFileIO)")
-	}
 	savedDir := filepath.Join(o.DataDir, "torrents")
 	for _, d := range []string{o.DataDir, savedDir, o.DownloadDir} {
 		if err := os.MkdirAll(d, 0o750); err != nil {
 			return nil, fmt.Errorf("client: create directory %q: %w", d, err)
 		}
 	}
-	pc, err := storage.NewBoltPieceCompletion(o.DataDir)
-	if err != nil {
-		return nil, fmt.Errorf("client: open piece-completion database in %q (is another wgtorrent using it?): %w", o.DataDir, err)
-	}
-
 	e := &Engine{
 		o:        o,
 		log:      log,
@@ -175,19 +166,29 @@ func New(ctx context.Context, o Options) (_ *Engine, err error) {
 		up:       rate.NewLimiter(rate.Inf, 0),
 	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
-	e.files = storage.NewFileOpts(storage.NewFileClientOpts{
-		ClientBaseDir: o.DownloadDir,
-		TorrentDirMaker: func(base string, _ *metainfo.Info, ih metainfo.Hash) string {
+	e.files, err = filestore.Open(filestore.Options{
+		StateDir: o.DataDir,
+		TorrentDir: func(_ *metainfo.Info, ih metainfo.Hash) string {
 			if d, ok := e.dirs.Load(ih); ok {
 				return d.(string)
 			}
-			return base
+			return o.DownloadDir
 		},
-		PieceCompletion: pc,
-		// Part files keep completion only in memory; we want the bolt db.
-		UsePartFiles: g.Some(false),
-		Logger:       log.With("part", "storage"),
+		// A verified piece that could not be written stops its torrent,
+		// like a failed block write.
+		OnWriteError: func(ih metainfo.Hash, err error) {
+			e.mu.Lock()
+			en, ok := e.torrents[ih]
+			e.mu.Unlock()
+			if ok {
+				e.onWriteError(en, err)
+			}
+		},
+		Logger: log.With("part", "storage"),
 	})
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
 	defer func() {
 		if err != nil {
 			e.cancel()
@@ -716,7 +717,7 @@ func (e *Engine) Remove(id TorrentID, deleteData bool) error {
 	e.mu.Unlock()
 	e.dirs.Delete(en.ih)
 	e.limiters.Delete(en.ih)
-	errs := []error{e.st.remove(string(id))}
+	errs := []error{e.st.remove(string(id)), e.files.Forget(en.ih)}
 	if deleteData && info != nil {
 		errs = append(errs, deleteTorrentData(dir, info))
 	}
@@ -795,6 +796,12 @@ func (e *Engine) Resume(id TorrentID) error {
 		return err
 	}
 	if err := CheckWritableDir(en.rec.DownloadDir); err != nil {
+		e.mu.Lock()
+		en.err = err.Error()
+		e.mu.Unlock()
+		return fmt.Errorf("client: resume %s: %w", id, err)
+	}
+	if err := e.files.Retry(en.ih); err != nil {
 		e.mu.Lock()
 		en.err = err.Error()
 		e.mu.Unlock()

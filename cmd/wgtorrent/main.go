@@ -20,7 +20,6 @@ import (
 
 	"github.com/alecthomas/kong"
 
-	"github.com/wgtorrent/wgtorrent/client"
 	"github.com/wgtorrent/wgtorrent/internal/headless"
 	"github.com/wgtorrent/wgtorrent/internal/session"
 )
@@ -47,12 +46,6 @@ type versionCmd struct{}
 func (versionCmd) Run() error { fmt.Println("wgtorrent", version); return nil }
 
 func main() {
-	// anacrolix picks its file I/O at package init from the environment:
-	// classic I/O turns a full disk into an error instead of SIGBUS.
-	if err := client.ReexecForClassicFileIO(); err != nil {
-		fmt.Fprintln(os.Stderr, "wgtorrent:", err)
-		os.Exit(1)
-	}
 	// Profiling hook for `make bench` and by hand: a CPU profile of the whole run.
 	if path := os.Getenv("WGTORRENT_CPUPROFILE"); path != "" {
 		if f, err := os.Create(path); err == nil && pprof.StartCPUProfile(f) == nil {

@@ -226,6 +226,9 @@ func (e *env) launchLabSeedLeecher(out, state string) (*leecher, error) {
 	cmd := e.lab.Peer.Command(context.Background(), e.opt.Wgtorrent, "lab-seed", "--torrent", e.tor.File,
 		"--dir", out, "--bind", e.lab.Peer.Addr4.String(), "--port", fmt.Sprint(noTunnelLeechPort),
 		"--data", state, "--log-level", "warn")
+	if prof := os.Getenv("WGTORRENT_BENCH_CPUPROFILE"); prof != "" {
+		cmd.Env = append(os.Environ(), "WGTORRENT_CPUPROFILE="+prof+".engine")
+	}
 	p, err := startProc(cmd)
 	if err != nil {
 		return nil, err
