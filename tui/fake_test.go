@@ -1,9 +1,6 @@
 package tui
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -11,6 +8,7 @@ import (
 	"time"
 
 	"github.com/wgtorrent/wgtorrent/client"
+	"github.com/wgtorrent/wgtorrent/client/clienttest"
 	"github.com/wgtorrent/wgtorrent/vpn"
 )
 
@@ -66,29 +64,6 @@ func newFakeTunnel() *fakeTunnel {
 	}}
 }
 
-// call is one recorded engine call.
-type call struct {
-	op   string
-	id   client.TorrentID
-	args string
-}
-
-// fakeEngine is a client.Controller with canned torrents. Calls that change
-// something are recorded and announced on calls.
-type fakeEngine struct {
-	mu       sync.Mutex
-	torrents []client.Stats
-	files    map[client.TorrentID][]client.File
-	peers    map[client.TorrentID][]client.Peer
-	trackers map[client.TorrentID][]client.Tracker
-	pieces   map[client.TorrentID]client.Pieces
-	down, up int64
-	addErr   map[string]error // Add(source) fails with this
-	calls    chan call
-}
-
-var _ client.Controller = (*fakeEngine)(nil)
-
 func hash(c byte) client.TorrentID { return client.TorrentID(strings.Repeat(string(c), 40)) }
 
 var (
@@ -101,250 +76,63 @@ var (
 	idTears  = hash('1')
 )
 
-func newFakeEngine() *fakeEngine {
+// newFakeEngine returns an engine with seven torrents, one in each state;
+// Big Buck Bunny has files, peers, trackers and pieces for the detail tabs.
+func newFakeEngine() *clienttest.Fake {
 	const gib, mib = 1 << 30, 1 << 20
 	hoursAgo := func(h int) time.Time { return epoch.Add(-time.Duration(h) * time.Hour) }
-	f := &fakeEngine{
-		torrents: []client.Stats{
-			{ID: idUbuntu, Name: "ubuntu-24.04-desktop-amd64.iso", State: client.StateSeeding, BytesCompleted: 5*gib + 800*mib,
-				Length: 5*gib + 800*mib, UploadRate: 340 << 10, PeersConnected: 4, PeersKnown: 31, Uploaded: 9 * gib,
-				Ratio: 1.55, ETA: -1, AddedAt: hoursAgo(30), DoneAt: hoursAgo(29), DownloadDir: "/srv/torrents"},
-			{ID: idBunny, Name: "Big Buck Bunny", State: client.StateDownloading, BytesCompleted: 165 * mib, Length: 276 * mib,
-				DownloadRate: 2400 << 10, UploadRate: 96 << 10, PeersConnected: 12, PeersKnown: 87, Seeders: 9, Leechers: 3,
-				Downloaded: 170 * mib, Uploaded: 20 * mib, Ratio: 0.07, ETA: 47 * time.Second, AddedAt: hoursAgo(1), DownloadDir: "/srv/torrents"},
-			{ID: idDebian, Name: "debian-12.5.0-amd64-netinst.iso", State: client.StatePaused, BytesCompleted: 66 * mib, Length: 659 * mib,
-				PeersKnown: 40, ETA: -1, AddedAt: hoursAgo(5), DownloadDir: "/srv/torrents"},
-			{ID: idArch, Name: "archlinux-2024.06.01-x86_64.iso", State: client.StateError, Error: "write /srv/torrents/arch.iso: no space left on device",
-				BytesCompleted: 900 * mib, Length: 1100 * mib, ETA: -1, AddedAt: hoursAgo(3), DownloadDir: "/srv/torrents"},
-			{ID: idSintel, Name: "Sintel", State: client.StateMetadata, PeersConnected: 1, PeersKnown: 2, ETA: -1, AddedAt: hoursAgo(0), DownloadDir: "/srv/torrents"},
-			{ID: idLinux, Name: "linux-6.9.tar.xz", State: client.StateChecking, BytesCompleted: 60 * mib, Length: 137 * mib, ETA: -1,
-				AddedAt: hoursAgo(2), DownloadDir: "/srv/torrents"},
-			{ID: idTears, Name: "Tears of Steel", State: client.StateStalled, BytesCompleted: 12 * mib, Length: 540 * mib, PeersKnown: 5,
-				ETA: -1, AddedAt: hoursAgo(4), DownloadDir: "/srv/torrents"},
-		},
-		files: map[client.TorrentID][]client.File{
-			idBunny: {
-				{Index: 0, Path: "Big Buck Bunny/Big Buck Bunny.mp4", Length: 263 * mib, BytesCompleted: 160 * mib},
-				{Index: 1, Path: "Big Buck Bunny/poster.jpg", Length: 300 << 10, BytesCompleted: 300 << 10, Priority: client.PriorityHigh},
-				{Index: 2, Path: "Big Buck Bunny/subs/en.srt", Length: 40 << 10, BytesCompleted: 40 << 10},
-				{Index: 3, Path: "Big Buck Bunny/subs/de.srt", Length: 42 << 10, Priority: client.PriorityOff},
-				{Index: 4, Path: "Big Buck Bunny/extras/making-of.mkv", Length: 12 * mib, BytesCompleted: 5 * mib},
-			},
-			idUbuntu: {{Index: 0, Path: "ubuntu-24.04-desktop-amd64.iso", Length: 5*gib + 800*mib, BytesCompleted: 5*gib + 800*mib}},
-		},
-		peers: map[client.TorrentID][]client.Peer{
-			idBunny: {
-				{Addr: netip.MustParseAddrPort("203.0.113.10:51413"), Client: "Transmission 4.0.5", Flags: "Tr", Network: "tcp4", DownRate: 900 << 10, UpRate: 40 << 10, Progress: 1},
-				{Addr: netip.MustParseAddrPort("198.51.100.23:6881"), Client: "qBittorrent 4.6.4", Flags: "X", Network: "tcp4", DownRate: 1200 << 10, UpRate: 50 << 10, Progress: 1},
-				{Addr: netip.MustParseAddrPort("[2001:db8::5]:40000"), Client: "libtorrent 2.0.9", Flags: "I", Network: "tcp6", DownRate: 300 << 10, UpRate: 6 << 10, Progress: 0.42},
-				{Addr: netip.MustParseAddrPort("192.0.2.77:1337"), Client: "-XX0001-", Flags: "Hg", Network: "tcp4", Progress: 0.05},
-			},
-		},
-		trackers: map[client.TorrentID][]client.Tracker{
-			idBunny: {
-				{URL: "udp://tracker.example.org:1337/announce", Tier: 0, Status: "announcing", LastAnnounce: epoch.Add(-95 * time.Second), Seeders: 40, Leechers: 7},
-				{URL: "http://tracker.example.net/announce", Tier: 1, Status: "not contacted", Seeders: -1, Leechers: -1},
-				{URL: "udp://broken.example.com:80", Tier: 2, Status: "resolving failed", Seeders: -1, Leechers: -1, Err: "no such host"},
-			},
-		},
-		pieces: map[client.TorrentID]client.Pieces{},
-		addErr: map[string]error{},
-		calls:  make(chan call, 100),
-	}
 	// 276 pieces, the first 60% done with a few gaps.
-	p := client.Pieces{Count: 276, Bitmap: make([]byte, (276+7)/8)}
+	pieces := client.Pieces{Count: 276, Bitmap: make([]byte, (276+7)/8)}
 	for i := range 166 {
 		if i%17 == 5 {
 			continue
 		}
-		p.Bitmap[i/8] |= 0x80 >> (i % 8)
-		p.Complete++
+		pieces.Bitmap[i/8] |= 0x80 >> (i % 8)
+		pieces.Complete++
 	}
-	f.pieces[idBunny] = p
+	f := clienttest.New()
+	f.Put(clienttest.Torrent{
+		Stats: client.Stats{ID: idUbuntu, Name: "ubuntu-24.04-desktop-amd64.iso", State: client.StateSeeding, BytesCompleted: 5*gib + 800*mib,
+			Length: 5*gib + 800*mib, UploadRate: 340 << 10, PeersConnected: 4, PeersKnown: 31, Uploaded: 9 * gib,
+			Ratio: 1.55, ETA: -1, AddedAt: hoursAgo(30), DoneAt: hoursAgo(29), DownloadDir: "/srv/torrents"},
+		Files: []client.File{{Index: 0, Path: "ubuntu-24.04-desktop-amd64.iso", Length: 5*gib + 800*mib, BytesCompleted: 5*gib + 800*mib}},
+	})
+	f.Put(clienttest.Torrent{
+		Stats: client.Stats{ID: idBunny, Name: "Big Buck Bunny", State: client.StateDownloading, BytesCompleted: 165 * mib, Length: 276 * mib,
+			DownloadRate: 2400 << 10, UploadRate: 96 << 10, PeersConnected: 12, PeersKnown: 87, Seeders: 9, Leechers: 3,
+			Downloaded: 170 * mib, Uploaded: 20 * mib, Ratio: 0.07, ETA: 47 * time.Second, AddedAt: hoursAgo(1), DownloadDir: "/srv/torrents"},
+		Files: []client.File{
+			{Index: 0, Path: "Big Buck Bunny/Big Buck Bunny.mp4", Length: 263 * mib, BytesCompleted: 160 * mib},
+			{Index: 1, Path: "Big Buck Bunny/poster.jpg", Length: 300 << 10, BytesCompleted: 300 << 10, Priority: client.PriorityHigh},
+			{Index: 2, Path: "Big Buck Bunny/subs/en.srt", Length: 40 << 10, BytesCompleted: 40 << 10},
+			{Index: 3, Path: "Big Buck Bunny/subs/de.srt", Length: 42 << 10, Priority: client.PriorityOff},
+			{Index: 4, Path: "Big Buck Bunny/extras/making-of.mkv", Length: 12 * mib, BytesCompleted: 5 * mib},
+		},
+		Peers: []client.Peer{
+			{Addr: netip.MustParseAddrPort("203.0.113.10:51413"), Client: "Transmission 4.0.5", Flags: "Tr", Network: "tcp4", DownRate: 900 << 10, UpRate: 40 << 10, Progress: 1},
+			{Addr: netip.MustParseAddrPort("198.51.100.23:6881"), Client: "qBittorrent 4.6.4", Flags: "X", Network: "tcp4", DownRate: 1200 << 10, UpRate: 50 << 10, Progress: 1},
+			{Addr: netip.MustParseAddrPort("[2001:db8::5]:40000"), Client: "libtorrent 2.0.9", Flags: "I", Network: "tcp6", DownRate: 300 << 10, UpRate: 6 << 10, Progress: 0.42},
+			{Addr: netip.MustParseAddrPort("192.0.2.77:1337"), Client: "-XX0001-", Flags: "Hg", Network: "tcp4", Progress: 0.05},
+		},
+		Trackers: []client.Tracker{
+			{URL: "udp://tracker.example.org:1337/announce", Tier: 0, Status: "announcing", LastAnnounce: epoch.Add(-95 * time.Second), Seeders: 40, Leechers: 7},
+			{URL: "http://tracker.example.net/announce", Tier: 1, Status: "not contacted", Seeders: -1, Leechers: -1},
+			{URL: "udp://broken.example.com:80", Tier: 2, Status: "resolving failed", Seeders: -1, Leechers: -1, Err: "no such host"},
+		},
+		Pieces: pieces,
+	})
+	for _, st := range []client.Stats{
+		{ID: idDebian, Name: "debian-12.5.0-amd64-netinst.iso", State: client.StatePaused, BytesCompleted: 66 * mib, Length: 659 * mib,
+			PeersKnown: 40, ETA: -1, AddedAt: hoursAgo(5), DownloadDir: "/srv/torrents"},
+		{ID: idArch, Name: "archlinux-2024.06.01-x86_64.iso", State: client.StateError, Error: "write /srv/torrents/arch.iso: no space left on device",
+			BytesCompleted: 900 * mib, Length: 1100 * mib, ETA: -1, AddedAt: hoursAgo(3), DownloadDir: "/srv/torrents"},
+		{ID: idSintel, Name: "Sintel", State: client.StateMetadata, PeersConnected: 1, PeersKnown: 2, ETA: -1, AddedAt: hoursAgo(0), DownloadDir: "/srv/torrents"},
+		{ID: idLinux, Name: "linux-6.9.tar.xz", State: client.StateChecking, BytesCompleted: 60 * mib, Length: 137 * mib, ETA: -1,
+			AddedAt: hoursAgo(2), DownloadDir: "/srv/torrents"},
+		{ID: idTears, Name: "Tears of Steel", State: client.StateStalled, BytesCompleted: 12 * mib, Length: 540 * mib, PeersKnown: 5,
+			ETA: -1, AddedAt: hoursAgo(4), DownloadDir: "/srv/torrents"},
+	} {
+		f.Put(clienttest.Torrent{Stats: st})
+	}
 	return f
 }
-
-func (f *fakeEngine) record(op string, id client.TorrentID, args string) {
-	f.calls <- call{op, id, args}
-}
-
-func (f *fakeEngine) find(id client.TorrentID) (int, error) {
-	for i, s := range f.torrents {
-		if s.ID == id {
-			return i, nil
-		}
-	}
-	return -1, fmt.Errorf("fake: %s: %w", id, client.ErrNotFound)
-}
-
-func (f *fakeEngine) Add(_ context.Context, source string, opts client.AddOptions) (client.TorrentID, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.record("add", "", source+" dir="+opts.DownloadDir)
-	if err := f.addErr[source]; err != nil {
-		return "", err
-	}
-	id := hash('9')
-	f.torrents = append(f.torrents, client.Stats{ID: id, Name: "new torrent", State: client.StateMetadata, ETA: -1, AddedAt: epoch})
-	return id, nil
-}
-
-func (f *fakeEngine) AddMetainfo(context.Context, []byte, client.AddOptions) (client.TorrentID, error) {
-	return "", errors.New("fake: AddMetainfo not used by the TUI")
-}
-
-func (f *fakeEngine) Remove(id client.TorrentID, deleteData bool) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.record("remove", id, fmt.Sprintf("deleteData=%v", deleteData))
-	i, err := f.find(id)
-	if err != nil {
-		return err
-	}
-	f.torrents = slices.Delete(f.torrents, i, i+1)
-	return nil
-}
-
-func (f *fakeEngine) setState(op string, id client.TorrentID, st client.State) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.record(op, id, "")
-	i, err := f.find(id)
-	if err != nil {
-		return err
-	}
-	f.torrents[i].State = st
-	return nil
-}
-
-func (f *fakeEngine) Pause(id client.TorrentID) error {
-	return f.setState("pause", id, client.StatePaused)
-}
-
-func (f *fakeEngine) Resume(id client.TorrentID) error {
-	return f.setState("resume", id, client.StateDownloading)
-}
-
-func (f *fakeEngine) Verify(id client.TorrentID) error {
-	return f.setState("verify", id, client.StateChecking)
-}
-
-func (f *fakeEngine) Reannounce(id client.TorrentID) error {
-	f.record("reannounce", id, "")
-	return nil
-}
-
-func (f *fakeEngine) List() []client.Stats {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.torrents)
-}
-
-func (f *fakeEngine) Get(id client.TorrentID) (client.Stats, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	i, err := f.find(id)
-	if err != nil {
-		return client.Stats{}, err
-	}
-	return f.torrents[i], nil
-}
-
-func (f *fakeEngine) Files(id client.TorrentID) ([]client.File, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.files[id]), nil
-}
-
-func (f *fakeEngine) Peers(id client.TorrentID) ([]client.Peer, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.peers[id]), nil
-}
-
-func (f *fakeEngine) Trackers(id client.TorrentID) ([]client.Tracker, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.trackers[id]), nil
-}
-
-func (f *fakeEngine) Pieces(id client.TorrentID) (client.Pieces, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.pieces[id], nil
-}
-
-func (f *fakeEngine) SetLocation(id client.TorrentID, dir string, move bool) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.record("location", id, fmt.Sprintf("%s move=%v", dir, move))
-	i, err := f.find(id)
-	if err != nil {
-		return err
-	}
-	f.torrents[i].DownloadDir = dir
-	return nil
-}
-
-func (f *fakeEngine) SetTorrentRateLimits(id client.TorrentID, down, up int64) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.record("torrent-limits", id, fmt.Sprintf("%d/%d", down, up))
-	i, err := f.find(id)
-	if err != nil {
-		return err
-	}
-	f.torrents[i].DownloadLimit, f.torrents[i].UploadLimit = down, up
-	return nil
-}
-
-func (f *fakeEngine) SetSequential(id client.TorrentID, on bool) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.record("sequential", id, fmt.Sprint(on))
-	i, err := f.find(id)
-	if err != nil {
-		return err
-	}
-	f.torrents[i].Sequential = on
-	return nil
-}
-
-func (f *fakeEngine) SetFilePriority(id client.TorrentID, index int, prio client.Priority) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.record("priority", id, fmt.Sprintf("%d=%s", index, prio))
-	for i := range f.files[id] {
-		if f.files[id][i].Index == index {
-			f.files[id][i].Priority = prio
-			return nil
-		}
-	}
-	return fmt.Errorf("fake: file %d: %w", index, client.ErrNotFound)
-}
-
-func (f *fakeEngine) SetRateLimits(down, up int64) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.record("limits", "", fmt.Sprintf("%d/%d", down, up))
-	f.down, f.up = down, up
-}
-
-func (f *fakeEngine) RateLimits() (int64, int64) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.down, f.up
-}
-
-func (f *fakeEngine) Subscribe(ctx context.Context) <-chan struct{} {
-	ch := make(chan struct{})
-	go func() { <-ctx.Done(); close(ch) }()
-	return ch
-}
-
-func (f *fakeEngine) WaitComplete(ctx context.Context, _ client.TorrentID) error {
-	<-ctx.Done()
-	return ctx.Err()
-}
-
-func (f *fakeEngine) Close() error { return nil }

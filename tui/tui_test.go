@@ -2,6 +2,7 @@ package tui
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/muesli/termenv"
 
 	"github.com/wgtorrent/wgtorrent/client"
+	"github.com/wgtorrent/wgtorrent/client/clienttest"
 	"github.com/wgtorrent/wgtorrent/vpn"
 )
 
@@ -30,11 +32,12 @@ func TestMain(m *testing.M) {
 // harness runs the UI as a program against a fake engine, tunnel and clock.
 type harness struct {
 	t     *testing.T
-	eng   *fakeEngine
+	eng   *clienttest.Fake
 	tun   *fakeTunnel
 	clock *fakeClock
 	tm    *teatest.TestModel
 	seen  bytes.Buffer // output drawn since the last input
+	calls int          // engine calls already checked by expectCall
 }
 
 func start(t *testing.T, w, h int, opt Options, setup func(*harness)) *harness {
@@ -105,25 +108,28 @@ func (hs *harness) tick() {
 	hs.tm.Send(tickMsg{})
 }
 
-// expectCall waits for the next engine call that changes something.
-func (hs *harness) expectCall(want call) {
+// expectCall waits for the next engine call that changes something, as
+// the fake records it (see clienttest.Fake).
+func (hs *harness) expectCall(format string, a ...any) {
 	hs.t.Helper()
-	select {
-	case got := <-hs.eng.calls:
-		if got != want {
-			hs.t.Fatalf("engine call = %+v, want %+v", got, want)
-		}
-	case <-time.After(5 * time.Second):
-		hs.t.Fatalf("no engine call; want %+v", want)
+	want := fmt.Sprintf(format, a...)
+	ctx, cancel := context.WithTimeout(hs.t.Context(), 5*time.Second)
+	defer cancel()
+	calls, err := hs.eng.WaitCalls(ctx, hs.calls+1)
+	if err != nil {
+		hs.t.Fatalf("no engine call within 5s; want %q", want)
+	}
+	got := calls[hs.calls]
+	hs.calls++
+	if got != want {
+		hs.t.Fatalf("engine call = %q, want %q", got, want)
 	}
 }
 
 func (hs *harness) noCall() {
 	hs.t.Helper()
-	select {
-	case got := <-hs.eng.calls:
-		hs.t.Fatalf("unexpected engine call %+v", got)
-	default:
+	if calls := hs.eng.Calls(); len(calls) > hs.calls {
+		hs.t.Fatalf("unexpected engine call %q", calls[hs.calls])
 	}
 }
 
@@ -233,13 +239,13 @@ func TestGoldenDetailInfo(t *testing.T) {
 func TestGoldenAddDialogEngineError(t *testing.T) {
 	const magnet = "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567&dn=x"
 	hs := start(t, 100, 30, armed(), func(hs *harness) {
-		hs.eng.addErr[magnet] = errTest("client: add torrent: storage /srv/torrents is read-only")
+		hs.eng.FailAdd(magnet, errTest("client: add torrent: storage /srv/torrents is read-only"))
 	})
 	hs.waitFor("ubuntu-24.04")
 	hs.keys("a")
 	hs.waitFor("Add torrent")
 	hs.keys(magnet, "enter")
-	hs.expectCall(call{op: "add", args: magnet + " dir=/srv/torrents"})
+	hs.expectCall("add %s dir=/srv/torrents paused=false", magnet)
 	hs.waitFor("read-only")
 	v := hs.golden()
 	if !strings.Contains(v, "Add torrent") {
@@ -298,17 +304,17 @@ func TestPauseCallsPause(t *testing.T) {
 	hs := start(t, 100, 30, armed(), nil)
 	hs.waitFor("Big Buck Bunny")
 	hs.keys("j", "p") // Big Buck Bunny, downloading
-	hs.expectCall(call{op: "pause", id: idBunny})
+	hs.expectCall("pause %s", idBunny)
 	hs.waitFor("paused Big Buck Bunny")
 	hs.keys("j", "p") // debian, paused: p resumes
-	hs.expectCall(call{op: "resume", id: idDebian})
+	hs.expectCall("resume %s", idDebian)
 }
 
 func TestSequentialToggle(t *testing.T) {
 	hs := start(t, 100, 30, armed(), nil)
 	hs.waitFor("Big Buck Bunny")
 	hs.keys("j", "o")
-	hs.expectCall(call{op: "sequential", id: idBunny, args: "true"})
+	hs.expectCall("sequential %s true", idBunny)
 	hs.waitFor("in-order download on for Big Buck Bunny")
 }
 
@@ -318,26 +324,26 @@ func TestTorrentLimits(t *testing.T) {
 	hs.keys("j", "T")
 	hs.waitFor("Speed limits for Big Buck Bunny")
 	hs.keys("500", "enter")
-	hs.expectCall(call{op: "torrent-limits", id: idBunny, args: "512000/0"})
+	hs.expectCall("torrent-limits %s 512000 0", idBunny)
 }
 
 func TestRemoveConfirm(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		keys []string
-		want *call
+		want string // "" = no call
 	}{
-		{"keep data", []string{"x", "enter"}, &call{op: "remove", id: idBunny, args: "deleteData=false"}},
-		{"delete data", []string{"x", "d", "enter"}, &call{op: "remove", id: idBunny, args: "deleteData=true"}},
-		{"changed mind", []string{"x", "d", "k", "y"}, &call{op: "remove", id: idBunny, args: "deleteData=false"}},
-		{"cancel", []string{"x", "esc"}, nil},
+		{"keep data", []string{"x", "enter"}, "remove " + string(idBunny) + " delete=false"},
+		{"delete data", []string{"x", "d", "enter"}, "remove " + string(idBunny) + " delete=true"},
+		{"changed mind", []string{"x", "d", "k", "y"}, "remove " + string(idBunny) + " delete=false"},
+		{"cancel", []string{"x", "esc"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			hs := start(t, 100, 30, armed(), nil)
 			hs.waitFor("Big Buck Bunny")
 			hs.keys("j")
 			hs.keys(tc.keys...)
-			if tc.want == nil {
+			if tc.want == "" {
 				v := hs.finalView()
 				hs.noCall()
 				if !strings.Contains(v, "Big Buck Bunny") || strings.Contains(v, "Remove torrent") {
@@ -345,7 +351,7 @@ func TestRemoveConfirm(t *testing.T) {
 				}
 				return
 			}
-			hs.expectCall(*tc.want)
+			hs.expectCall("%s", tc.want)
 			hs.waitFor("removed Big Buck Bunny")
 		})
 	}
@@ -354,7 +360,8 @@ func TestRemoveConfirm(t *testing.T) {
 func TestAddDialogSubmits(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "x.torrent")
-	if err := os.WriteFile(file, []byte("d4:infod4:name1:xee"), 0o600); err != nil {
+	metainfo := []byte("d4:infod4:name1:xee")
+	if err := os.WriteFile(file, metainfo, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	hs := start(t, 100, 30, armed(), nil)
@@ -362,8 +369,8 @@ func TestAddDialogSubmits(t *testing.T) {
 	hs.keys("a")
 	hs.waitFor("Add torrent")
 	hs.keys(file, "enter")
-	hs.expectCall(call{op: "add", args: file + " dir=/srv/torrents"})
-	hs.waitFor("added " + string(hash('9')))
+	hs.expectCall("add %s dir=/srv/torrents paused=false", file)
+	hs.waitFor("added " + string(clienttest.HashOf(metainfo)))
 	if v := hs.finalView(); strings.Contains(v, "Add torrent") {
 		t.Errorf("dialog still open after a successful add:\n%s", v)
 	}
@@ -372,11 +379,11 @@ func TestAddDialogSubmits(t *testing.T) {
 func TestAddDuplicateSelectsExisting(t *testing.T) {
 	const magnet = "magnet:?xt=urn:btih:" + "dddddddddddddddddddddddddddddddddddddddd"
 	hs := start(t, 100, 30, armed(), func(hs *harness) {
-		hs.eng.addErr[magnet] = fmt.Errorf("client: add: %w", &client.DuplicateError{ID: idTears})
+		hs.eng.FailAdd(magnet, fmt.Errorf("client: add: %w", &client.DuplicateError{ID: idTears}))
 	})
 	hs.waitFor("ubuntu-24.04")
 	hs.keys("a", magnet, "enter")
-	hs.expectCall(call{op: "add", args: magnet + " dir=/srv/torrents"})
+	hs.expectCall("add %s dir=/srv/torrents paused=false", magnet)
 	hs.waitFor("already added")
 	v := hs.finalView()
 	if strings.Contains(v, "Add torrent") || !strings.Contains(v, "› Tears of Steel") {
@@ -385,11 +392,11 @@ func TestAddDuplicateSelectsExisting(t *testing.T) {
 }
 
 func TestAddPathsOnStart(t *testing.T) {
-	const magnet = "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567"
+	const magnet = "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567&dn=new+torrent"
 	opt := armed()
 	opt.AddPaths = []string{magnet}
 	hs := start(t, 100, 30, opt, nil)
-	hs.expectCall(call{op: "add", args: magnet + " dir=/srv/torrents"})
+	hs.expectCall("add %s dir=/srv/torrents paused=false", magnet)
 	hs.waitFor("new torrent")
 }
 
@@ -399,11 +406,11 @@ func TestFilePriorityCycles(t *testing.T) {
 	// Rows: Big Buck Bunny/, extras/, making-of.mkv, subs/, de.srt, en.srt,
 	// Big Buck Bunny.mp4, poster.jpg.
 	hs.keys("j", "j", "space")
-	hs.expectCall(call{op: "priority", id: idBunny, args: "4=high"})
+	hs.expectCall("prio %s 4 high", idBunny)
 	hs.keys("space")
-	hs.expectCall(call{op: "priority", id: idBunny, args: "4=off"})
+	hs.expectCall("prio %s 4 off", idBunny)
 	hs.keys("G", "space") // poster.jpg: high → skip
-	hs.expectCall(call{op: "priority", id: idBunny, args: "1=off"})
+	hs.expectCall("prio %s 1 off", idBunny)
 }
 
 func TestSpeedLimitsDialog(t *testing.T) {
@@ -412,7 +419,7 @@ func TestSpeedLimitsDialog(t *testing.T) {
 	hs.keys("L")
 	hs.waitFor("Speed limits")
 	hs.keys("500", "tab", "100", "enter")
-	hs.expectCall(call{op: "limits", args: "512000/102400"})
+	hs.expectCall("limits 512000 102400")
 	hs.waitFor("limit ↓ 500 KiB/s ↑ 100 KiB/s")
 }
 

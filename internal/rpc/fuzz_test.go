@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"testing"
+
+	"github.com/wgtorrent/wgtorrent/client/clienttest"
 )
 
 // FuzzRPC feeds arbitrary bodies to the decoder and dispatcher: it must
@@ -30,7 +32,7 @@ func FuzzRPC(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	fake := newFake()
+	fake := clienttest.New()
 	seed(fake)
 	srv, err := NewServer(fake, &fakeHealth{ok: true}, Options{DownloadDir: "/dl", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {

@@ -72,10 +72,10 @@ func TestTransmissionRemote(t *testing.T) {
 
 			magnet := "magnet:?xt=urn:btih:" + strings.Repeat("c", 40) + "&dn=Added"
 			expect(run("-a", magnet), "success")
-			calls("add " + strings.Repeat("c", 40) + " dir=/dl paused=false")
+			calls("add " + magnet + " dir=/dl paused=false")
 			expect(run("-l"), "Added")
 
-			h.fake.resetCalls()
+			h.fake.ResetCalls()
 			run("-t", "1", "-S")
 			run("-t", "1", "-s")
 			run("-t", "2", "-v")
@@ -86,7 +86,7 @@ func TestTransmissionRemote(t *testing.T) {
 				t.Errorf("removed torrent still listed:\n%s", out)
 			}
 
-			h.fake.resetCalls()
+			h.fake.ResetCalls()
 			run("-d", "250", "-u", "40")
 			calls("limits 250000 40000")
 			expect(run("-si"), "Download speed limit: 250 kB/s", "Upload speed limit: 40 kB/s")

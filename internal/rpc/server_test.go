@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/wgtorrent/wgtorrent/client"
+	"github.com/wgtorrent/wgtorrent/client/clienttest"
 	"github.com/wgtorrent/wgtorrent/vpn"
 )
 
@@ -36,7 +37,7 @@ func (h *fakeHealth) Healthy() (bool, string) { return h.ok, h.reason }
 
 type harness struct {
 	t      *testing.T
-	fake   *fakeEngine
+	fake   *clienttest.Fake
 	srv    *Server
 	http   *httptest.Server
 	health *fakeHealth
@@ -47,38 +48,38 @@ type harness struct {
 
 // seed puts a downloading multi-file torrent (A) and a complete seeding one
 // (B) in the fake.
-func seed(f *fakeEngine) {
-	f.put(&fakeTorrent{
-		stats: client.Stats{ID: hashA, Name: "Show.S01E01", State: client.StateDownloading, Length: 3 << 20,
+func seed(f *clienttest.Fake) {
+	f.Put(clienttest.Torrent{
+		Stats: client.Stats{ID: hashA, Name: "Show.S01E01", State: client.StateDownloading, Length: 3 << 20,
 			BytesCompleted: 1 << 20, DownloadRate: 50_000, UploadRate: 1_000, PeersConnected: 2, Downloaded: 1 << 20,
 			Uploaded: 1000, DownloadDir: "/dl/tv", ETA: 42 * time.Second, Ratio: 0.001},
-		files: []client.File{
+		Files: []client.File{
 			{Index: 0, Path: "Show.S01E01/ep.mkv", Length: 2 << 20, BytesCompleted: 1 << 20},
 			{Index: 1, Path: "Show.S01E01/sample.mkv", Length: 1 << 20, Priority: client.PriorityOff},
 		},
-		peers: []client.Peer{
+		Peers: []client.Peer{
 			{Addr: netip.MustParseAddrPort("10.64.0.5:6881"), Client: "Transmission 4.0.5", Flags: "Tr", Network: "tcp4", DownRate: 50_000, Progress: 1},
 			{Addr: netip.MustParseAddrPort("10.64.0.6:51413"), Client: "qBittorrent", Flags: "I", Network: "tcp4", UpRate: 1_000, Progress: 0.2},
 		},
-		trackers: []client.Tracker{{URL: "http://tracker.test:6969/announce", Status: "announcing", Seeders: -1, Leechers: -1}},
-		pieces:   client.Pieces{Count: 12, Complete: 4, Bitmap: []byte{0xf0, 0}},
+		Trackers: []client.Tracker{{URL: "http://tracker.test:6969/announce", Status: "announcing", Seeders: -1, Leechers: -1}},
+		Pieces:   client.Pieces{Count: 12, Complete: 4, Bitmap: []byte{0xf0, 0}},
 	})
-	f.put(&fakeTorrent{
-		stats: client.Stats{ID: hashB, Name: "Movie.2024", State: client.StateSeeding, Length: 1 << 20,
+	f.Put(clienttest.Torrent{
+		Stats: client.Stats{ID: hashB, Name: "Movie.2024", State: client.StateSeeding, Length: 1 << 20,
 			BytesCompleted: 1 << 20, Downloaded: 1 << 20, Uploaded: 3 << 20, Ratio: 3, DownloadDir: "/dl/movies", ETA: -1,
 			DoneAt: time.Unix(1_700_000_500, 0)},
-		files: []client.File{{Index: 0, Path: "Movie.2024.mkv", Length: 1 << 20, BytesCompleted: 1 << 20}},
+		Files: []client.File{{Index: 0, Path: "Movie.2024.mkv", Length: 1 << 20, BytesCompleted: 1 << 20}},
 	})
 }
 
 func newHarness(t *testing.T, mod ...func(*Options)) *harness {
 	t.Helper()
-	f := newFake()
+	f := clienttest.New()
 	seed(f)
 	return newHarnessWith(t, f, t.TempDir(), mod...)
 }
 
-func newHarnessWith(t *testing.T, f *fakeEngine, dir string, mod ...func(*Options)) *harness {
+func newHarnessWith(t *testing.T, f *clienttest.Fake, dir string, mod ...func(*Options)) *harness {
 	t.Helper()
 	h := &harness{t: t, fake: f, dir: dir, health: &fakeHealth{ok: true}, now: time.Unix(1_700_001_000, 0)}
 	o := Options{DataDir: dir, DownloadDir: "/dl", Version: "0.1", Now: func() time.Time { return h.now },
@@ -423,9 +424,9 @@ func TestTorrentGetFields(t *testing.T) {
 
 func TestTorrentGetTransmissionRemoteList(t *testing.T) {
 	h := newHarness(t)
-	h.fake.edit(hashB, func(t *fakeTorrent) {
-		t.stats.Error = "write /dl/movies: no space left on device"
-		t.stats.State = client.StateError
+	h.fake.Edit(hashB, func(t *clienttest.Torrent) {
+		t.Stats.Error = "write /dl/movies: no space left on device"
+		t.Stats.State = client.StateError
 	})
 	a := h.mustCall("torrent-get", map[string]any{"fields": []string{"error", "errorString", "eta", "id", "isFinished",
 		"leftUntilDone", "name", "peersGettingFromUs", "peersSendingToUs", "rateDownload", "rateUpload", "sizeWhenDone",
@@ -442,7 +443,7 @@ func TestTorrentGetTransmissionRemoteList(t *testing.T) {
 func TestTorrentAdd(t *testing.T) {
 	h := newHarness(t)
 	meta := "d8:announce22:http://tracker.test/a4:infod4:name3:fooee"
-	metaID := string(hashOf(meta))
+	metaID := string(clienttest.HashOf([]byte(meta)))
 	// Sonarr's shape: metainfo + download-dir + paused.
 	a := h.mustCall("torrent-add", map[string]any{"metainfo": base64.StdEncoding.EncodeToString([]byte(meta)),
 		"download-dir": "/dl/tv", "paused": true, "labels": []string{"sonarr"}})
@@ -648,7 +649,7 @@ func TestHugeBody(t *testing.T) {
 }
 
 func TestIDsStableAcrossRestart(t *testing.T) {
-	f := newFake()
+	f := clienttest.New()
 	seed(f)
 	dir := t.TempDir()
 	h := newHarnessWith(t, f, dir)
@@ -664,7 +665,12 @@ func TestIDsStableAcrossRestart(t *testing.T) {
 	}
 	first := ids(h)
 	// A restarted engine may list torrents in another order.
-	slices.Reverse(f.order)
+	var order []client.TorrentID
+	for _, st := range f.List() {
+		order = append(order, st.ID)
+	}
+	slices.Reverse(order)
+	f.SetOrder(order...)
 	h2 := newHarnessWith(t, f, dir)
 	if second := ids(h2); !reflect.DeepEqual(first, second) {
 		t.Errorf("ids changed across restart:\n%v\n%v", first, second)
@@ -847,7 +853,7 @@ func TestRunFollowsEngineAndStops(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("Run did not stop B at its ratio; calls %v", h.fake.Calls())
 		}
-		h.fake.notify()
+		h.fake.Notify()
 		time.Sleep(5 * time.Millisecond) // polling an external condition
 	}
 	cancel()

@@ -1,0 +1,434 @@
+// Package clienttest provides an in-memory client.Controller for tests of
+// the packages that drive the engine (the TUI, the Transmission-RPC
+// daemon). It keeps torrents as plain data, records every call that
+// changes something, and is safe for concurrent use.
+package clienttest
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wgtorrent/wgtorrent/client"
+)
+
+// Torrent is one torrent of the fake: what List, Get, Files, Peers,
+// Trackers and Pieces report for it.
+type Torrent struct {
+	Stats    client.Stats
+	Files    []client.File
+	Peers    []client.Peer
+	Trackers []client.Tracker
+	Pieces   client.Pieces
+}
+
+// Fake is a client.Controller in memory. Set it up with Put, Edit,
+// SetOrder and FailAdd; inspect it with Calls and WaitCalls.
+//
+// A call that changes something is recorded once the fake has accepted
+// its input (known torrent, parsable source), in the form
+// "verb args...", e.g. "pause <id>", "remove <id> delete=true",
+// "add <source> dir=<dir> paused=false", "prio <id> 1 high",
+// "limits 1000 0". Failures set with FailAdd are recorded too: the engine
+// was asked.
+type Fake struct {
+	mu       sync.Mutex
+	torrents []*Torrent // in List order
+	calls    []string
+	called   chan struct{} // closed and replaced at every recorded call
+	addErr   map[string]error
+	down, up int64
+	clock    time.Time // AddedAt of the last torrent added without one
+	subs     []chan struct{}
+}
+
+var _ client.Controller = (*Fake)(nil)
+
+// New returns an empty fake.
+func New() *Fake {
+	return &Fake{called: make(chan struct{}), addErr: map[string]error{}, clock: time.Unix(1_700_000_000, 0)}
+}
+
+// HashOf is the ID AddMetainfo gives to metainfo.
+func HashOf(metainfo []byte) client.TorrentID {
+	h := sha1.Sum(metainfo)
+	return client.TorrentID(hex.EncodeToString(h[:]))
+}
+
+// Put adds t directly (test setup, not recorded), replacing a torrent with
+// the same ID. A zero AddedAt is set to the fake's clock, one second after
+// the previous torrent.
+func (f *Fake) Put(t Torrent) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if t.Stats.AddedAt.IsZero() {
+		f.clock = f.clock.Add(time.Second)
+		t.Stats.AddedAt = f.clock
+	}
+	if i := f.index(t.Stats.ID); i >= 0 {
+		f.torrents[i] = &t
+		return
+	}
+	f.torrents = append(f.torrents, &t)
+}
+
+// Edit changes the torrent id under the fake's lock (test setup, not
+// recorded). It panics if there is no such torrent: the test is wrong.
+func (f *Fake) Edit(id client.TorrentID, fn func(*Torrent)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	i := f.index(id)
+	if i < 0 {
+		panic(fmt.Sprintf("clienttest: Edit of unknown torrent %s", id))
+	}
+	fn(f.torrents[i])
+}
+
+// SetOrder makes List report the torrents named in ids first, in that
+// order, as an engine restarted may; the others follow as they were.
+func (f *Fake) SetOrder(ids ...client.TorrentID) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	rank := func(t *Torrent) int {
+		if i := slices.Index(ids, t.Stats.ID); i >= 0 {
+			return i
+		}
+		return len(ids)
+	}
+	slices.SortStableFunc(f.torrents, func(a, b *Torrent) int { return rank(a) - rank(b) })
+}
+
+// FailAdd makes Add(source) fail with err (after recording the call).
+func (f *Fake) FailAdd(source string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.addErr[source] = err
+}
+
+// Calls returns the recorded calls, oldest first.
+func (f *Fake) Calls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
+}
+
+// WaitCalls waits until at least n calls are recorded and returns them
+// all; when ctx ends first it returns those recorded so far and ctx's
+// error.
+func (f *Fake) WaitCalls(ctx context.Context, n int) ([]string, error) {
+	for {
+		f.mu.Lock()
+		calls, called := slices.Clone(f.calls), f.called
+		f.mu.Unlock()
+		if len(calls) >= n {
+			return calls, nil
+		}
+		select {
+		case <-called:
+		case <-ctx.Done():
+			return calls, ctx.Err()
+		}
+	}
+}
+
+// ResetCalls forgets the recorded calls.
+func (f *Fake) ResetCalls() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = nil
+}
+
+// Notify wakes every Subscribe channel, as the engine does when stats
+// change. The fake never does so on its own.
+func (f *Fake) Notify() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.subs {
+		select {
+		case c <- struct{}{}:
+		default: // one pending wake-up is enough
+		}
+	}
+}
+
+func (f *Fake) record(format string, a ...any) {
+	f.calls = append(f.calls, fmt.Sprintf(format, a...))
+	close(f.called)
+	f.called = make(chan struct{})
+}
+
+func (f *Fake) index(id client.TorrentID) int {
+	return slices.IndexFunc(f.torrents, func(t *Torrent) bool { return t.Stats.ID == id })
+}
+
+func (f *Fake) get(id client.TorrentID) (*Torrent, error) {
+	i := f.index(id)
+	if i < 0 {
+		return nil, fmt.Errorf("clienttest: torrent %s: %w", id, client.ErrNotFound)
+	}
+	return f.torrents[i], nil
+}
+
+// change records "verb id args..." and runs fn on the torrent, if it
+// exists.
+func (f *Fake) change(verb string, id client.TorrentID, fn func(*Torrent), args ...any) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t, err := f.get(id)
+	if err != nil {
+		return err
+	}
+	f.record("%s", strings.TrimSpace(fmt.Sprintln(append([]any{verb, id}, args...)...)))
+	fn(t)
+	return nil
+}
+
+func isHash(s string) bool {
+	if len(s) != 40 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
+}
+
+// Add accepts a magnet link with a hex info hash (its dn names the
+// torrent), a bare hex info hash, or the path of a file that AddMetainfo
+// would accept.
+func (f *Fake) Add(_ context.Context, source string, opts client.AddOptions) (client.TorrentID, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var id client.TorrentID
+	var name string
+	withFiles := false
+	switch lower := strings.ToLower(source); {
+	case strings.HasPrefix(lower, "magnet:"):
+		u, err := url.Parse(source)
+		if err != nil {
+			return "", fmt.Errorf("clienttest: add %q: %w", source, err)
+		}
+		h, ok := strings.CutPrefix(u.Query().Get("xt"), "urn:btih:")
+		if h = strings.ToLower(h); !ok || !isHash(h) {
+			return "", errors.New("client: bad magnet link")
+		}
+		id, name = client.TorrentID(h), u.Query().Get("dn")
+	case isHash(lower):
+		id = client.TorrentID(lower)
+	default:
+		b, err := os.ReadFile(source)
+		if err != nil {
+			return "", fmt.Errorf("client: %q is not a magnet link or a torrent file: %w", source, err)
+		}
+		if id, err = checkMetainfo(b); err != nil {
+			return "", err
+		}
+		name, withFiles = "meta-"+string(id[:6]), true
+	}
+	f.record("add %s dir=%s paused=%v", source, opts.DownloadDir, opts.Paused)
+	if err := f.addErr[source]; err != nil {
+		return "", err
+	}
+	return f.addLocked(id, name, opts, withFiles)
+}
+
+// AddMetainfo accepts anything that starts like a bencoded dictionary; the
+// torrent gets two files of 2 and 1 MiB.
+func (f *Fake) AddMetainfo(_ context.Context, b []byte, opts client.AddOptions) (client.TorrentID, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id, err := checkMetainfo(b)
+	if err != nil {
+		return "", err
+	}
+	f.record("addmeta %s dir=%s paused=%v", id, opts.DownloadDir, opts.Paused)
+	return f.addLocked(id, "meta-"+string(id[:6]), opts, true)
+}
+
+func checkMetainfo(b []byte) (client.TorrentID, error) {
+	if len(b) == 0 || b[0] != 'd' {
+		return "", errors.New("client: not a bencoded torrent")
+	}
+	return HashOf(b), nil
+}
+
+func (f *Fake) addLocked(id client.TorrentID, name string, opts client.AddOptions, withFiles bool) (client.TorrentID, error) {
+	if f.index(id) >= 0 {
+		return "", &client.DuplicateError{ID: id}
+	}
+	f.clock = f.clock.Add(time.Second)
+	st := client.StateMetadata
+	if opts.Paused {
+		st = client.StatePaused
+	}
+	t := &Torrent{Stats: client.Stats{ID: id, Name: name, State: st, AddedAt: f.clock, DownloadDir: opts.DownloadDir,
+		ETA: -1, Sequential: opts.Sequential}}
+	if withFiles {
+		t.Stats.Length = 3 << 20
+		t.Files = []client.File{
+			{Index: 0, Path: name + "/a.mkv", Length: 2 << 20},
+			{Index: 1, Path: name + "/b.nfo", Length: 1 << 20},
+		}
+		t.Pieces = client.Pieces{Count: 12, Bitmap: make([]byte, 2)}
+	}
+	f.torrents = append(f.torrents, t)
+	return id, nil
+}
+
+func (f *Fake) Remove(id client.TorrentID, deleteData bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, err := f.get(id); err != nil {
+		return err
+	}
+	f.record("remove %s delete=%v", id, deleteData)
+	i := f.index(id)
+	f.torrents = slices.Delete(f.torrents, i, i+1)
+	return nil
+}
+
+func (f *Fake) Pause(id client.TorrentID) error {
+	return f.change("pause", id, func(t *Torrent) { t.Stats.State = client.StatePaused })
+}
+
+// Resume makes the torrent seeding when complete, else downloading.
+func (f *Fake) Resume(id client.TorrentID) error {
+	return f.change("resume", id, func(t *Torrent) {
+		if t.Stats.Length > 0 && t.Stats.BytesCompleted == t.Stats.Length {
+			t.Stats.State = client.StateSeeding
+		} else {
+			t.Stats.State = client.StateDownloading
+		}
+	})
+}
+
+func (f *Fake) Verify(id client.TorrentID) error {
+	return f.change("verify", id, func(t *Torrent) { t.Stats.State = client.StateChecking })
+}
+
+func (f *Fake) Reannounce(id client.TorrentID) error {
+	return f.change("reannounce", id, func(*Torrent) {})
+}
+
+func (f *Fake) List() []client.Stats {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]client.Stats, 0, len(f.torrents))
+	for _, t := range f.torrents {
+		out = append(out, t.Stats)
+	}
+	return out
+}
+
+func (f *Fake) Get(id client.TorrentID) (client.Stats, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t, err := f.get(id)
+	if err != nil {
+		return client.Stats{}, err
+	}
+	return t.Stats, nil
+}
+
+// read returns what pick takes from the torrent id, under the lock.
+func read[T any](f *Fake, id client.TorrentID, pick func(*Torrent) T) (T, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t, err := f.get(id)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return pick(t), nil
+}
+
+func (f *Fake) Files(id client.TorrentID) ([]client.File, error) {
+	return read(f, id, func(t *Torrent) []client.File { return slices.Clone(t.Files) })
+}
+
+func (f *Fake) Peers(id client.TorrentID) ([]client.Peer, error) {
+	return read(f, id, func(t *Torrent) []client.Peer { return slices.Clone(t.Peers) })
+}
+
+func (f *Fake) Trackers(id client.TorrentID) ([]client.Tracker, error) {
+	return read(f, id, func(t *Torrent) []client.Tracker { return slices.Clone(t.Trackers) })
+}
+
+func (f *Fake) Pieces(id client.TorrentID) (client.Pieces, error) {
+	return read(f, id, func(t *Torrent) client.Pieces {
+		p := t.Pieces
+		p.Bitmap = slices.Clone(p.Bitmap)
+		return p
+	})
+}
+
+func (f *Fake) SetFilePriority(id client.TorrentID, index int, prio client.Priority) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t, err := f.get(id)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(t.Files, func(fl client.File) bool { return fl.Index == index })
+	if i < 0 {
+		return fmt.Errorf("client: file index %d out of range", index)
+	}
+	f.record("prio %s %d %s", id, index, prio)
+	t.Files[i].Priority = prio
+	return nil
+}
+
+func (f *Fake) SetSequential(id client.TorrentID, on bool) error {
+	return f.change("sequential", id, func(t *Torrent) { t.Stats.Sequential = on }, on)
+}
+
+func (f *Fake) SetLocation(id client.TorrentID, dir string, move bool) error {
+	return f.change("location", id, func(t *Torrent) { t.Stats.DownloadDir = dir }, dir, fmt.Sprintf("move=%v", move))
+}
+
+func (f *Fake) SetTorrentRateLimits(id client.TorrentID, down, up int64) error {
+	return f.change("torrent-limits", id, func(t *Torrent) { t.Stats.DownloadLimit, t.Stats.UploadLimit = down, up }, down, up)
+}
+
+func (f *Fake) SetRateLimits(down, up int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("limits %d %d", down, up)
+	f.down, f.up = down, up
+}
+
+func (f *Fake) RateLimits() (down, up int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.down, f.up
+}
+
+// Subscribe returns a channel woken by Notify and closed when ctx ends.
+func (f *Fake) Subscribe(ctx context.Context) <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ch := make(chan struct{}, 1)
+	f.subs = append(f.subs, ch)
+	go func() {
+		<-ctx.Done()
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.subs = slices.DeleteFunc(f.subs, func(c chan struct{}) bool { return c == ch })
+		close(ch)
+	}()
+	return ch
+}
+
+// WaitComplete never sees a torrent complete: it returns when ctx ends.
+func (f *Fake) WaitComplete(ctx context.Context, _ client.TorrentID) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (f *Fake) Close() error { return nil }
