@@ -39,7 +39,7 @@ type Options struct {
 	FlushInterval time.Duration
 	// MaxOpenFiles kept open while idle (256 if 0).
 	MaxOpenFiles int
-	// BufferBytes of memory for pieces being downloaded (64 MiB if 0,
+	// BufferBytes of memory for pieces being downloaded (32 MiB if 0,
 	// none if negative); see pieceBuf.
 	BufferBytes int64
 	// OnWriteError is told when a verified piece could not be written
@@ -78,7 +78,7 @@ func Open(o Options) (*Store, error) {
 		o.MaxOpenFiles = 256
 	}
 	if o.BufferBytes == 0 {
-		o.BufferBytes = 64 << 20
+		o.BufferBytes = 32 << 20
 	}
 	if o.OnWriteError == nil {
 		o.OnWriteError = func(metainfo.Hash, error) {}
