@@ -107,6 +107,10 @@ type DownloadRun struct {
 	CPUS       float64 `json:"cpu_s"`        // the client process
 	TunnelCPUS float64 `json:"tunnel_cpu_s"` // the `wgtorrent tunnel` process during the download
 	PeakRSSMiB float64 `json:"peak_rss_mib"` // the client process
+	// All processes of the machine (seeders, VPN server, client, kernel),
+	// launch → last payload byte, in % of all cores: near 100 means the
+	// download was bounded by the shared CPU, not by the client's protocol.
+	MachineBusyPct float64 `json:"machine_busy_pct"`
 	// wgtorrent only: its own reports (1s period).
 	TunnelUpS float64 `json:"tunnel_up_s,omitempty"`
 	// External clients: `wgtorrent tunnel` launch → first "up" line.

@@ -40,8 +40,8 @@ func (e *env) downloadAll(ctx context.Context) ([]DownloadRun, error) {
 			if ctx.Err() != nil {
 				return runs, ctx.Err()
 			}
-			e.opt.Logf("%-27s round %d: transfer %5.1fs (%6.1f MB/s) wall %5.1fs first block %4.2fs cpu %5.1fs+%4.1fs tunnel, rss %4.0f MiB %s",
-				c, round+1, r.TransferS, r.MBps, r.WallS, r.FirstByteS, r.CPUS, r.TunnelCPUS, r.PeakRSSMiB, r.Error)
+			e.opt.Logf("%-27s round %d: transfer %5.1fs (%6.1f MB/s) wall %5.1fs first block %4.2fs cpu %5.1fs+%4.1fs tunnel, rss %4.0f MiB, machine busy %3.0f%% %s",
+				c, round+1, r.TransferS, r.MBps, r.WallS, r.FirstByteS, r.CPUS, r.TunnelCPUS, r.PeakRSSMiB, r.MachineBusyPct, r.Error)
 			runs = append(runs, r)
 		}
 	}
@@ -113,7 +113,8 @@ func (e *env) downloadOnce(ctx context.Context, client string, round int) (r Dow
 		tun1, _ := cpuSeconds(th.cmd.Process.Pid)
 		r.TunnelCPUS = tun1 - tun0
 	}
-	first, last, total := sampler.finish()
+	first, last, total, busy := sampler.finish()
+	r.MachineBusyPct = busy
 	u := l.stop()
 	if l.exitsItself {
 		r.CPUS = u.CPU

@@ -52,6 +52,31 @@ type usage struct {
 	CPU float64 // user+system seconds
 }
 
+// machineCPU reads the busy and total CPU time of the whole machine, in
+// clock ticks, from the first line of /proc/stat.
+func machineCPU() (busy, total uint64, err error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return 0, 0, fmt.Errorf("bench: unexpected /proc/stat line %q", line)
+	}
+	for i, v := range f[1:] {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("bench: /proc/stat field %d: %w", i+1, err)
+		}
+		total += n
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return busy, total, nil
+}
+
 func exitUsage(ps *os.ProcessState) usage {
 	if ps == nil {
 		return usage{}
@@ -78,8 +103,9 @@ type txSampler struct {
 }
 
 type sample struct {
-	at    time.Duration // since t0
-	bytes uint64
+	at         time.Duration // since t0
+	bytes      uint64
+	busy, jiff uint64 // machine CPU (machineCPU)
 }
 
 func startTxSampler(h *netlab.Host, iface string, t0 time.Time) (*txSampler, error) {
@@ -99,8 +125,9 @@ func startTxSampler(h *netlab.Host, iface string, t0 time.Time) (*txSampler, err
 		if err != nil || l.Attrs().Statistics == nil {
 			return
 		}
+		busy, jiff, _ := machineCPU()
 		s.mu.Lock()
-		s.samples = append(s.samples, sample{time.Since(t0), l.Attrs().Statistics.TxBytes})
+		s.samples = append(s.samples, sample{time.Since(t0), l.Attrs().Statistics.TxBytes, busy, jiff})
 		s.mu.Unlock()
 	}
 	read()
@@ -124,14 +151,15 @@ func startTxSampler(h *netlab.Host, iface string, t0 time.Time) (*txSampler, err
 
 // finish stops sampling and returns when the first payload block had left
 // (16 KiB sent) and when the last one had (all but 64 KiB of what was sent
-// by now: after that only announces, haves and keep-alives move).
-func (s *txSampler) finish() (first, last time.Duration, total uint64) {
+// by now: after that only announces, haves and keep-alives move), and how
+// busy the machine's CPUs were from the start until then (%).
+func (s *txSampler) finish() (first, last time.Duration, total uint64, busyPct float64) {
 	close(s.stop)
 	<-s.done
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.samples) < 2 {
-		return 0, 0, 0
+		return 0, 0, 0, 0
 	}
 	base := s.samples[0].bytes
 	total = s.samples[len(s.samples)-1].bytes - base
@@ -143,9 +171,12 @@ func (s *txSampler) finish() (first, last time.Duration, total uint64) {
 		}
 		if last < 0 && sent+64<<10 >= total {
 			last = sm.at
+			if d := sm.jiff - s.samples[0].jiff; d > 0 {
+				busyPct = 100 * float64(sm.busy-s.samples[0].busy) / float64(d)
+			}
 		}
 	}
-	return first, last, total
+	return first, last, total, busyPct
 }
 
 // sameTree reports whether dir/name holds the same bytes as the seeders'

@@ -14,6 +14,7 @@ type clientSummary struct {
 	OK, Total                     int
 	TransferS, MBps, WallS, First float64
 	CPUPerGiB, CPUTunPerGiB, RSS  float64
+	MachineBusy                   float64
 	TunnelUpS, HolderUpS          float64
 }
 
@@ -22,7 +23,7 @@ func (res *Results) summaries() []clientSummary {
 	gib := float64(int64(res.Options.SizeMiB)<<20) / (1 << 30)
 	for _, c := range res.Options.Clients {
 		s := clientSummary{Client: c}
-		var tr, mb, wall, first, cpu, cput, rss, up, hup []float64
+		var tr, mb, wall, first, cpu, cput, rss, up, hup, busy []float64
 		for _, r := range res.Downloads {
 			if r.Client != c {
 				continue
@@ -34,6 +35,7 @@ func (res *Results) summaries() []clientSummary {
 			s.OK++
 			tr, mb, wall, first = append(tr, r.TransferS), append(mb, r.MBps), append(wall, r.WallS), append(first, r.FirstByteS)
 			cpu, cput, rss = append(cpu, r.CPUS/gib), append(cput, (r.CPUS+r.TunnelCPUS)/gib), append(rss, r.PeakRSSMiB)
+			busy = append(busy, r.MachineBusyPct)
 			if r.TunnelUpS > 0 {
 				up = append(up, r.TunnelUpS)
 			}
@@ -43,6 +45,7 @@ func (res *Results) summaries() []clientSummary {
 		}
 		s.TransferS, s.MBps, s.WallS, s.First = median(tr), median(mb), median(wall), median(first)
 		s.CPUPerGiB, s.CPUTunPerGiB, s.RSS = median(cpu), median(cput), median(rss)
+		s.MachineBusy = median(busy)
 		s.TunnelUpS, s.HolderUpS = median(up), median(hup)
 		out = append(out, s)
 	}
@@ -143,18 +146,18 @@ func (res *Results) downloadTables(p printer) {
 	p("")
 	p("### Download of the same torrent through the same tunnel")
 	p("")
-	p("Transfer: launch → last payload byte left the seeders' host (its uplink counter, sampled every 20 ms; same clock for every client). Wall: launch → the client itself reported completion (wgtorrent reports once a second and then tears its tunnel down, so its wall time is coarser). CPU: the client process; +tunnel adds the `wgtorrent tunnel` process that holds the tunnel for the other clients (wgtorrent's tunnel is in its own process). wgtorrent's launch includes bringing its tunnel up; the others start with the tunnel already up. Seeders each have their own address (a static tracker lists them). `" + ClientWgtorrentNoTunnel + "` is `wgtorrent lab-seed` used as a leecher on the peer host itself, the only tunnel-less mode the CLI has: loopback path, an engine-only reference, not a peer of the others.")
+	p("Transfer: launch → last payload byte left the seeders' host (its uplink counter, sampled every 20 ms; same clock for every client). Wall: launch → the client itself reported completion (wgtorrent reports once a second and then tears its tunnel down, so its wall time is coarser). CPU: the client process; +tunnel adds the `wgtorrent tunnel` process that holds the tunnel for the other clients (wgtorrent's tunnel is in its own process). wgtorrent's launch includes bringing its tunnel up; the others start with the tunnel already up. Seeders each have their own address (a static tracker lists them). `" + ClientWgtorrentNoTunnel + "` is `wgtorrent lab-seed` used as a leecher on the peer host itself, the only tunnel-less mode the CLI has: loopback path, an engine-only reference, not a peer of the others. Machine busy: CPU time of every process and the kernel, launch → last payload byte, as a share of all cores (seeders, VPN server and client share them).")
 	p("")
-	p("| client | transfer s | MB/s | × tunnel ceiling | wall s | first block s | CPU s/GiB | CPU+tunnel s/GiB | peak RSS MiB | runs ok |")
-	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	p("| client | transfer s | MB/s | × tunnel ceiling | wall s | first block s | CPU s/GiB | CPU+tunnel s/GiB | peak RSS MiB | machine busy %% | runs ok |")
+	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	sums := res.summaries()
 	for _, s := range sums {
 		ratio := "–"
 		if ceiling > 0 && s.Client != ClientWgtorrentNoTunnel {
 			ratio = fmt.Sprintf("%.2f", s.MBps*8e6/(ceiling*1e9))
 		}
-		p("| %s | %.1f | %.1f | %s | %.1f | %.2f | %.1f | %.1f | %.0f | %d/%d |", s.Client, s.TransferS, s.MBps, ratio,
-			s.WallS, s.First, s.CPUPerGiB, s.CPUTunPerGiB, s.RSS, s.OK, s.Total)
+		p("| %s | %.1f | %.1f | %s | %.1f | %.2f | %.1f | %.1f | %.0f | %.0f | %d/%d |", s.Client, s.TransferS, s.MBps, ratio,
+			s.WallS, s.First, s.CPUPerGiB, s.CPUTunPerGiB, s.RSS, s.MachineBusy, s.OK, s.Total)
 	}
 	if wg, best, ok := res.vsBest(sums); ok {
 		p("")
