@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/google/renameio/v2"
 )
 
 // record is what DataDir/torrents/<infohash>.json keeps about a torrent so a
@@ -101,22 +103,7 @@ func (s store) load() (recs []record, metas [][]byte, errs []error) {
 }
 
 func writeFileAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("client: save %s: %w", path, err)
-	}
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
+	if err := renameio.WriteFile(path, b, 0o600); err != nil {
 		return fmt.Errorf("client: save %s: %w", path, err)
 	}
 	return nil

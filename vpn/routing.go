@@ -13,6 +13,7 @@ const (
 	// Rule priorities identify our rules, also those a crashed run left.
 	// The suppress rule must be looked at first: it lets the main table
 	// answer for everything but its default route (LAN, loopback).
+	rulePrioLAN      = 5207
 	rulePrioSuppress = 5208
 	rulePrioTunnel   = 5209
 )
@@ -28,11 +29,22 @@ type RoutePlan struct {
 	// the tunnel cannot carry, or any traffic while the interface is gone,
 	// fails fast here instead of falling through to the uplink.
 	Unreachable []netip.Prefix
+	// LAN ranges are looked up in the main table before anything else, so
+	// that answers to a LAN host that is not on a directly connected
+	// subnet (a browser behind Docker's NAT) leave by the LAN's gateway
+	// instead of the tunnel. Sockets bound to the tunnel are unaffected,
+	// and the kill switch still decides what may go there.
+	LAN []netip.Prefix
 }
 
 // planRoutes derives the routing for whole-namespace isolation.
-func planRoutes(cfg *Config, table int, fwmark uint32) RoutePlan {
+func planRoutes(cfg *Config, table int, fwmark uint32, lan []netip.Prefix) RoutePlan {
 	p := RoutePlan{Table: table, FwMark: fwmark}
+	for _, l := range lan {
+		if l = l.Masked(); l.IsValid() && !slices.Contains(p.LAN, l) {
+			p.LAN = append(p.LAN, l)
+		}
+	}
 	var has4, has6 bool
 	for _, a := range cfg.Interface.Addresses {
 		if a.Addr().Is4() {

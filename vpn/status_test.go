@@ -69,7 +69,7 @@ func TestPlanRoutes(t *testing.T) {
 		Interface: Interface{Addresses: []netip.Prefix{netip.MustParsePrefix("10.64.0.2/32")}},
 		Peers:     []Peer{{AllowedIPs: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}}},
 	}
-	p := planRoutes(v4only, 51820, 51820)
+	p := planRoutes(v4only, 51820, 51820, nil)
 	if got := prefixes(p.Routes); got != "0.0.0.0/0" {
 		t.Errorf("v4-only routes = %s; ::/0 must not be routed without an IPv6 address", got)
 	}
@@ -83,8 +83,12 @@ func TestPlanRoutes(t *testing.T) {
 			{AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.1.2.3/8"), netip.MustParsePrefix("0.0.0.0/0")}},
 		},
 	}
-	if got := prefixes(planRoutes(dual, 7, 7).Routes); got != "0.0.0.0/0 ::/0 10.0.0.0/8" {
+	if got := prefixes(planRoutes(dual, 7, 7, nil).Routes); got != "0.0.0.0/0 ::/0 10.0.0.0/8" {
 		t.Errorf("dual-stack routes = %s", got)
+	}
+	lan := []netip.Prefix{netip.MustParsePrefix("192.168.1.7/24"), netip.MustParsePrefix("192.168.1.0/24"), netip.MustParsePrefix("fd00::/64")}
+	if got := prefixes(planRoutes(dual, 7, 7, lan).LAN); got != "192.168.1.0/24 fd00::/64" {
+		t.Errorf("LAN ranges looked up in the main table = %s, want each range once, masked", got)
 	}
 }
 

@@ -17,5 +17,8 @@ type Options struct {
 	Table            int              // default: config Table if numeric, else DefaultTable
 	Endpoints        []netip.AddrPort // one per peer, resolved; nil: resolve with the system resolver
 	HandshakeTimeout time.Duration    // default 15s
-	Logger           *slog.Logger
+	// LAN ranges are routed by the main table, outside the tunnel (see
+	// RoutePlan.LAN): the kill switch's allowed LAN.
+	LAN    []netip.Prefix
+	Logger *slog.Logger
 }

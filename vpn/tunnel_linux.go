@@ -72,7 +72,7 @@ func Up(ctx context.Context, cfg *Config, opt Options) (*Tunnel, error) {
 	t := &Tunnel{
 		cfg:       cfg,
 		opt:       opt,
-		plan:      planRoutes(cfg, opt.Table, opt.FwMark),
+		plan:      planRoutes(cfg, opt.Table, opt.FwMark, opt.LAN),
 		log:       opt.Logger.With("interface", opt.Interface),
 		endpoints: opt.Endpoints,
 		done:      make(chan struct{}),
@@ -273,6 +273,17 @@ func (t *Tunnel) rules() []*netlink.Rule {
 		tunnel.Invert = true
 		rs = append(rs, tunnel, suppress)
 	}
+	for _, l := range t.plan.LAN {
+		r := netlink.NewRule()
+		r.Family = unix.AF_INET
+		if l.Addr().Is6() {
+			r.Family = unix.AF_INET6
+		}
+		r.Priority = rulePrioLAN
+		r.Table = unix.RT_TABLE_MAIN
+		r.Dst = prefixNet(l)
+		rs = append(rs, r)
+	}
 	return rs
 }
 
@@ -316,7 +327,7 @@ func (t *Tunnel) removeRouting() error {
 			continue // family disabled
 		}
 		for _, r := range rules {
-			if r.Priority == rulePrioSuppress || r.Priority == rulePrioTunnel {
+			if r.Priority == rulePrioLAN || r.Priority == rulePrioSuppress || r.Priority == rulePrioTunnel {
 				if err := netlink.RuleDel(&r); err != nil && !errors.Is(err, unix.ENOENT) {
 					errs = append(errs, fmt.Errorf("vpn: remove rule %d: %w", r.Priority, err))
 				}

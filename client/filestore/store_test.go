@@ -89,18 +89,24 @@ func (f *fixture) download(t *testing.T, tor *storage.Torrent, i int) {
 			t.Fatal(err)
 		}
 	}
+	f.verify(t, p, i)
+	if err := p.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.MarkComplete(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// verify hashes piece i as anacrolix does (through WriteTo).
+func (f *fixture) verify(t *testing.T, p storage.Piece, i int) {
+	t.Helper()
 	h := sha1.New()
 	if _, err := p.WriteTo(h); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(h.Sum(nil), f.info.Piece(i).V1Hash().Unwrap().Bytes()) {
 		t.Fatalf("piece %d: hash of what was written is wrong", i)
-	}
-	if err := p.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.MarkComplete(); err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -404,14 +410,8 @@ func TestConcurrentWritesAndFlushes(t *testing.T) {
 	}
 	wg.Wait()
 	for i := range f.info.NumPieces() {
-		h := sha1.New()
 		p := f.piece(tor, i)
-		if _, err := p.WriteTo(h); err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(h.Sum(nil), f.info.Piece(i).V1Hash().Unwrap().Bytes()) {
-			t.Fatalf("piece %d: wrong data after concurrent writes", i)
-		}
+		f.verify(t, p, i)
 		if err := p.MarkComplete(); err != nil {
 			t.Fatal(err)
 		}

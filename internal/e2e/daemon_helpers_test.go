@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -149,11 +150,15 @@ type rpcClient struct {
 }
 
 func newRPCClient(h *netlab.Host, addr, user, pass string) *rpcClient {
+	return newRPCClientDial(h.DialContext, addr, user, pass)
+}
+
+func newRPCClientDial(dial func(ctx context.Context, network, addr string) (net.Conn, error), addr, user, pass string) *rpcClient {
 	return &rpcClient{
 		hc: &http.Client{
 			Timeout: 10 * time.Second,
 			Transport: &http.Transport{
-				DialContext:       h.DialContext,
+				DialContext:       dial,
 				DisableKeepAlives: true,
 				Proxy:             nil, // never the environment's proxy
 			},

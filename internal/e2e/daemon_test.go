@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
 	"github.com/wgtorrent/wgtorrent/internal/netlab"
 	"github.com/wgtorrent/wgtorrent/vpn"
 )
@@ -412,9 +414,11 @@ func TestDaemonBadRequests(t *testing.T) {
 // TestDaemonOnlyNetAdmin runs the daemon as a container would: as user
 // nobody with CAP_NET_ADMIN as its only capability (ambient, set by capsh),
 // the RPC on every address with a password and the ISP-side subnet as
-// its LAN. The LAN side reaches the RPC with the password and not without;
-// a socket of the client host that skips the tunnel reaches nothing, and
-// nothing but the RPC's answers leaves outside the tunnel.
+// its LAN, plus a LAN range behind the ISP (not directly connected, as a
+// home LAN behind Docker's NAT). The LAN side reaches the RPC with the
+// password and not without, from both; a socket of the client host that
+// skips the tunnel reaches nothing, and nothing but the RPC's answers
+// leaves outside the tunnel.
 func TestDaemonOnlyNetAdmin(t *testing.T) {
 	needPrograms(t, "capsh")
 	lab, srv, _ := newLab(t, netlab.Options{})
@@ -453,6 +457,21 @@ func TestDaemonOnlyNetAdmin(t *testing.T) {
 
 	const user, pass = "sonarr", "s3cret-pw"
 	lan := netip.PrefixFrom(lab.Client.Gateway4, 24).Masked()
+	// A LAN host one router away: an address on the ISP's loopback, which
+	// the client reaches only through its default gateway.
+	farLAN := netip.MustParsePrefix("192.168.77.0/24")
+	far := netip.MustParseAddr("192.168.77.1")
+	lo, err := lab.ISP.Netlink().LinkByName("lo")
+	must(t, err)
+	must(t, lab.ISP.Netlink().AddrAdd(lo, &netlink.Addr{IPNet: &net.IPNet{IP: far.AsSlice(), Mask: net.CIDRMask(32, 32)}}))
+	farDial := func(ctx context.Context, network, addr string) (c net.Conn, err error) {
+		err = lab.ISP.Do(func() error {
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: far.AsSlice()}}
+			c, err = d.DialContext(ctx, network, addr)
+			return err
+		})
+		return c, err
+	}
 	rpcOn := netip.AddrPortFrom(lab.Client.Addr4, 9091).String()
 	// Flags as a compose file would pass them: WGTORRENT_* variables.
 	env := []string{
@@ -461,7 +480,7 @@ func TestDaemonOnlyNetAdmin(t *testing.T) {
 		"WGTORRENT_RPC_LISTEN=0.0.0.0:9091",
 		"WGTORRENT_RPC_USERNAME=" + user,
 		"WGTORRENT_RPC_PASSWORD=" + pass,
-		"WGTORRENT_LAN=" + lan.String(),
+		"WGTORRENT_LAN=" + lan.String() + "," + farLAN.String(),
 		"WGTORRENT_DHT=false",
 		"WGTORRENT_LAN_PORT=8989", // a web UI sharing the namespace, as Sonarr's in deploy/compose.yaml
 	}
@@ -502,6 +521,11 @@ func TestDaemonOnlyNetAdmin(t *testing.T) {
 	var sess map[string]any
 	lanSide.call(t, "session-get", nil, &sess)
 	t.Logf("session-get from the LAN side: version %v, download-dir %v", sess["version"], sess["download-dir"])
+	// Answers to the far LAN host must leave by the gateway, not the tunnel.
+	farSide := newRPCClientDial(farDial, rpcOn, user, pass)
+	if code, _, _, err := farSide.request(http.MethodGet, "/healthz", nil, nil); err != nil || code != http.StatusOK {
+		t.Errorf("/healthz from a LAN host behind a router (%s): HTTP %d, %v; want 200", far, code, err)
+	}
 	lanSide.call(t, "torrent-add", map[string]any{"filename": randomHash(t), "paused": true}, nil)
 	noAuth := newRPCClient(lab.ISP, rpcOn, "", "")
 	if code, _, _, err := noAuth.request(http.MethodPost, "/transmission/rpc", []byte(`{"method":"session-get"}`), nil); err != nil || code != http.StatusUnauthorized {
@@ -543,8 +567,9 @@ func TestDaemonOnlyNetAdmin(t *testing.T) {
 	answers := 0
 	rpcAnswer := lab.Client.Addr4.String() + ".9091 > " + lab.Client.Gateway4.String() + "."
 	uiAnswer := lab.Client.Addr4.String() + ".8989 > " + lab.Client.Gateway4.String() + "."
+	farAnswer := lab.Client.Addr4.String() + ".9091 > " + far.String() + "."
 	for _, l := range capt.stop(t) {
-		if strings.Contains(l, rpcAnswer) || strings.Contains(l, uiAnswer) {
+		if strings.Contains(l, rpcAnswer) || strings.Contains(l, uiAnswer) || strings.Contains(l, farAnswer) {
 			answers++
 		} else {
 			unexpected = append(unexpected, l)

@@ -153,7 +153,7 @@ func assertNothingLeft(t *testing.T, h *netlab.Host) {
 			t.Fatal(err)
 		}
 		for _, r := range rules {
-			if r.Table == vpn.DefaultTable || (r.Priority >= 5208 && r.Priority <= 5209) {
+			if r.Table == vpn.DefaultTable || (r.Priority >= 5207 && r.Priority <= 5209) {
 				t.Errorf("rule left behind: %v", r)
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/google/renameio/v2"
 	"github.com/wgtorrent/wgtorrent/client"
 )
 
@@ -130,23 +131,7 @@ func (st *store) save() error {
 	if err != nil {
 		return fmt.Errorf("rpc: encode state: %w", err)
 	}
-	f, err := os.CreateTemp(filepath.Dir(st.path), stateFile+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("rpc: save state: %w", err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, st.path)
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := renameio.WriteFile(st.path, b, 0o600); err != nil {
 		return fmt.Errorf("rpc: save state %q: %w", st.path, err)
 	}
 	return nil

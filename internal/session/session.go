@@ -102,6 +102,7 @@ func Start(ctx context.Context, o Options) (*Session, error) {
 		FwMark:           mark,
 		Endpoints:        endpoints,
 		HandshakeTimeout: o.HandshakeTimeout,
+		LAN:              o.AllowLAN,
 		Logger:           log,
 	})
 	if err != nil {
