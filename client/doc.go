@@ -41,6 +41,9 @@
 //     is net.LookupIP); TrackerDialContext = bound dialer whose Resolver is
 //     the tunnel DNS too (a URL without a port is dialled by name).
 //     HTTPProxy nil: no proxy from the environment.
+//   - Our own tracker scrapes (seeders/leechers, scrape.go): HTTP through
+//     the same bound dialer, UDP on the same bound packet socket, hosts
+//     resolved through the tunnel DNS.
 //   - Webseeds and xs= metainfo sources: HTTPDialContext = the same bound
 //     dialer (anacrolix builds its http.Client from it).
 //   - WebTorrent/WebRTC: DisableWebtorrent=true (ICE would put every local

@@ -94,8 +94,10 @@ type Engine struct {
 	limiters sync.Map
 	conns    peerConns
 
-	trackerMu sync.Mutex
-	trackers  map[string]trackerSeen // by URL host
+	trackerMu  sync.Mutex
+	trackers   map[string]trackerSeen // by URL host
+	scrapes    scrapes
+	scrapeWake chan struct{}
 
 	mu       sync.Mutex
 	closed   bool
@@ -164,6 +166,8 @@ func New(ctx context.Context, o Options) (_ *Engine, err error) {
 		trackers: map[string]trackerSeen{},
 		down:     rate.NewLimiter(rate.Inf, 0),
 		up:       rate.NewLimiter(rate.Inf, 0),
+
+		scrapeWake: make(chan struct{}, 1),
 	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	e.files, err = filestore.Open(filestore.Options{
@@ -219,8 +223,9 @@ func New(ctx context.Context, o Options) (_ *Engine, err error) {
 	}
 	e.SetRateLimits(o.MaxDownloadRate, o.MaxUploadRate)
 	e.restore()
-	e.wg.Add(1)
+	e.wg.Add(2)
 	go e.sampler()
+	go e.scraper()
 	log.Info("engine started", "listen", e.cl.ListenAddrs(), "interface", o.Binding.Interface,
 		"dht", o.DHT, "saved_torrents", len(e.torrents))
 	return e, nil
@@ -585,6 +590,7 @@ func (e *Engine) add(spec *torrent.TorrentSpec, rec record, mi []byte, peers []n
 	e.wg.Add(1)
 	go e.whenInfo(en, mi == nil)
 	e.notifyLocked()
+	e.scrapeSoon()
 	e.log.Info("torrent added", "torrent", id, "name", t.Name(), "dir", rec.DownloadDir, "paused", rec.Paused)
 	return id, nil
 }
@@ -717,6 +723,7 @@ func (e *Engine) Remove(id TorrentID, deleteData bool) error {
 	e.mu.Unlock()
 	e.dirs.Delete(en.ih)
 	e.limiters.Delete(en.ih)
+	e.scrapes.forget(en.ih)
 	errs := []error{e.st.remove(string(id)), e.files.Forget(en.ih)}
 	if deleteData && info != nil {
 		errs = append(errs, deleteTorrentData(dir, info))

@@ -139,9 +139,11 @@ type Tracker struct {
 	Tier         int
 	Status       string
 	LastAnnounce time.Time // last time the engine looked the tracker up to announce
-	Seeders      int       // -1: unknown
-	Leechers     int       // -1: unknown
-	Err          string
+	Err          string    // of the last announce
+	// From the last scrape (zero LastScrape: none yet); -1: unknown.
+	Seeders, Leechers, Downloaded int
+	LastScrape                    time.Time
+	ScrapeErr                     string
 }
 
 // Pieces is a bitmap of verified pieces, BitTorrent bitfield order (piece 0

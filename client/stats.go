@@ -347,7 +347,7 @@ func (e *Engine) Trackers(id TorrentID) ([]Tracker, error) {
 	defer e.trackerMu.Unlock()
 	for tier, urls := range mi.UpvertedAnnounceList() {
 		for _, u := range urls {
-			tr := Tracker{URL: u, Tier: tier, Status: "not contacted", Seeders: -1, Leechers: -1}
+			tr := Tracker{URL: u, Tier: tier, Status: "not contacted", Seeders: -1, Leechers: -1, Downloaded: -1}
 			if seen, ok := e.trackers[hostOf(u)]; ok {
 				tr.LastAnnounce = seen.at
 				tr.Status = "announcing"
@@ -355,6 +355,10 @@ func (e *Engine) Trackers(id TorrentID) ([]Tracker, error) {
 					tr.Status = "resolving failed"
 					tr.Err = seen.err
 				}
+			}
+			if sc, ok := e.scrapes.get(u, en.ih); ok {
+				tr.Seeders, tr.Leechers, tr.Downloaded = sc.seeders, sc.leechers, sc.downloaded
+				tr.LastScrape, tr.ScrapeErr = sc.at, sc.err
 			}
 			out = append(out, tr)
 		}

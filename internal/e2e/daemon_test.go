@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -62,6 +63,25 @@ func TestDaemonTransmissionRemote(t *testing.T) {
 	if up := d.seed.stats(t, d.main.InfoHash).UploadedEver; up < d.main.Size {
 		t.Errorf("the seeder uploaded %d bytes, less than the content (%d): the data came from elsewhere?", up, d.main.Size)
 	}
+
+	// Seeders and leechers come from a scrape of opentracker, through the
+	// tunnel, shortly after the torrent was added.
+	scraped := regexp.MustCompile(`Tracker had (\d+) seeders and (\d+) leechers`)
+	var trackers string
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		trackers = remote(t, cl, "-t", "2", "-it")
+		if m := scraped.FindStringSubmatch(trackers); m != nil {
+			if m[1] == "0" {
+				t.Errorf("opentracker's scrape counts no seeders though transmission seeds: %q", m[0])
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("-t 2 -it shows no scrape results:\n%s", trackers)
+			break
+		}
+	}
+	t.Logf("transmission-remote -t 2 -it:\n%s", trackers)
 
 	list := remote(t, cl, "-l")
 	t.Logf("transmission-remote -l:\n%s", list)

@@ -366,9 +366,10 @@ func (v *view) field(name string, now time.Time) (any, bool) {
 				"hasAnnounced": !tr.LastAnnounce.IsZero(), "lastAnnounceTime": unix(tr.LastAnnounce),
 				"lastAnnounceStartTime": unix(tr.LastAnnounce), "lastAnnounceSucceeded": tr.Err == "" && !tr.LastAnnounce.IsZero(),
 				"lastAnnounceTimedOut": false, "lastAnnounceResult": result, "lastAnnouncePeerCount": 0,
-				"hasScraped": false, "lastScrapeTime": 0, "lastScrapeStartTime": 0, "lastScrapeSucceeded": false,
-				"lastScrapeTimedOut": false, "lastScrapeResult": "", "nextAnnounceTime": 0, "nextScrapeTime": 0,
-				"seederCount": tr.Seeders, "leecherCount": tr.Leechers, "downloadCount": -1,
+				"hasScraped": !tr.LastScrape.IsZero(), "lastScrapeTime": unix(tr.LastScrape), "lastScrapeStartTime": unix(tr.LastScrape),
+				"lastScrapeSucceeded": !tr.LastScrape.IsZero() && tr.ScrapeErr == "",
+				"lastScrapeTimedOut":  false, "lastScrapeResult": tr.ScrapeErr, "nextAnnounceTime": 0, "nextScrapeTime": 0,
+				"seederCount": tr.Seeders, "leecherCount": tr.Leechers, "downloadCount": tr.Downloaded,
 			}
 		}
 		return out, true
