@@ -23,7 +23,8 @@ import (
 // after a power cut a piece is never believed complete over data that did
 // not reach the disk; a missing or damaged file only costs a re-check.
 type record struct {
-	path string
+	path   string
+	saveMu sync.Mutex // serializes saves with Forget's removal
 
 	mu      sync.Mutex
 	refs    int
@@ -132,6 +133,20 @@ func (r *record) knownMissing(i int) {
 	defer r.mu.Unlock()
 	r.checked.set(i, true)
 	r.have.set(i, false)
+}
+
+// save writes data (a snapshot) as the record file, unless the torrent was
+// removed meanwhile.
+func (r *record) save(data []byte) error {
+	r.saveMu.Lock()
+	defer r.saveMu.Unlock()
+	r.mu.Lock()
+	gone := r.gone
+	r.mu.Unlock()
+	if gone {
+		return nil
+	}
+	return writeAtomic(r.path, data)
 }
 
 // writeAtomic replaces path with data so that a crash leaves either the

@@ -57,8 +57,9 @@ type Store struct {
 	recDir   string
 	stop     chan struct{}
 	stopped  sync.WaitGroup
-	round    atomic.Int64 // flush rounds, to find idle piece buffers
-	buffered atomic.Int64 // bytes of piece buffers in use
+	closing  sync.WaitGroup // syncs of closed torrents
+	round    atomic.Int64   // flush rounds, to find idle piece buffers
+	buffered atomic.Int64   // bytes of piece buffers in use
 	poolsMu  sync.Mutex
 	pools    map[int64]*sync.Pool // piece buffers by length
 
@@ -200,6 +201,7 @@ func (s *Store) putBuf(b []byte) {
 func (s *Store) Close() error {
 	close(s.stop)
 	s.stopped.Wait()
+	s.closing.Wait()
 	err := s.Flush()
 	s.files.closeAll()
 	s.lock.Close()
@@ -214,6 +216,8 @@ func (s *Store) Forget(ih metainfo.Hash) error {
 	if r, ok := s.records[ih]; ok {
 		// Instances still closing must not write it back; a new one
 		// starts from a fresh record.
+		r.saveMu.Lock()
+		defer r.saveMu.Unlock()
 		r.mu.Lock()
 		r.gone = true
 		r.mu.Unlock()
@@ -259,6 +263,13 @@ func (s *Store) openTorrent(info *metainfo.Info, ih metainfo.Hash) (*torrent, er
 	t.checkFiles()
 	s.torrents[t] = struct{}{}
 	return t, nil
+}
+
+// detach stops the periodic flushes of t (it is closing).
+func (s *Store) detach(t *torrent) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.torrents, t)
 }
 
 // closed drops t; its record goes once no instance uses it.

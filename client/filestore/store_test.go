@@ -264,6 +264,42 @@ func TestRemovedTorrentStartsAfresh(t *testing.T) {
 	}
 }
 
+// TestRemoveRightAfterClose: the engine drops a torrent (its storage
+// closes, the sync goes on in the background) and removes it at once; the
+// background sync must not bring the record back.
+func TestRemoveRightAfterClose(t *testing.T) {
+	f := newFixture(t)
+	s, tor := f.open(t, Options{FlushInterval: time.Hour})
+	f.downloadAll(t, tor)
+	tor.Close()
+	if err := s.Forget(f.ih); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := os.Stat(filepath.Join(f.state, "pieces", f.ih.HexString())); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("record of a removed torrent: %v", err)
+	}
+}
+
+// TestReopenWhileClosing: a moved torrent is reopened before the old
+// instance's sync is done; it must see every piece the old one completed.
+func TestReopenWhileClosing(t *testing.T) {
+	f := newFixture(t)
+	s, tor := f.open(t, Options{FlushInterval: time.Hour})
+	defer s.Close()
+	f.downloadAll(t, tor)
+	tor.Close()
+	tor2, err := storage.NewClient(s).OpenTorrent(context.Background(), f.info, f.ih)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range f.info.NumPieces() {
+		if !complete(f.piece(tor2, i)) {
+			t.Errorf("piece %d not complete in the reopened torrent", i)
+		}
+	}
+}
+
 func TestDamagedRecordMeansVerify(t *testing.T) {
 	f := newFixture(t)
 	s, tor := f.open(t, Options{})

@@ -106,43 +106,61 @@ func (t *torrent) checkFiles() {
 }
 
 // flush syncs the files written since the last flush, then saves the
-// record. The record is snapshotted first: every piece it calls complete
+// record.
+func (t *torrent) flush() error {
+	return t.finishSync(t.prepareSync())
+}
+
+// syncJob is one flush: the record as it was, and the files to sync
+// before it may be saved, held open (they may be moved or deleted
+// meanwhile).
+type syncJob struct {
+	data  []byte // nil: the record did not change
+	have  bitset
+	files []*handle
+	index []int // of files, in t.files
+	err   error // a file could not be opened: do not save the record
+}
+
+// prepareSync snapshots the record first: every piece it calls complete
 // was written before the snapshot, so into a file in the dirty set taken
 // after it (or synced by an earlier flush).
-func (t *torrent) flush() error {
-	data, have := t.rec.snapshot()
+func (t *torrent) prepareSync() syncJob {
+	var j syncJob
+	j.data, j.have = t.rec.snapshot()
 	t.mu.Lock()
 	dirty := t.dirty
 	t.dirty = map[int]struct{}{}
 	t.mu.Unlock()
-	var err error
 	for i := range dirty {
-		if serr := t.sync(i); serr != nil {
-			err = serr
-			// Try again next time.
-			t.markDirty(i)
+		h, err := t.s.files.acquire(t.files[i].path, false, 0)
+		if err != nil {
+			j.err = fmt.Errorf("sync %s: %w", t.files[i].path, err)
+			t.markDirty(i) // try again next time
+			continue
 		}
+		j.files, j.index = append(j.files, h), append(j.index, i)
 	}
-	if data == nil {
+	return j
+}
+
+func (t *torrent) finishSync(j syncJob) error {
+	err := j.err
+	for k, h := range j.files {
+		if serr := h.Sync(); serr != nil {
+			err = fmt.Errorf("sync %s: %w", h.path, serr)
+			t.markDirty(j.index[k])
+		}
+		t.s.files.release(h)
+	}
+	if j.data == nil {
 		return err
 	}
 	if err == nil {
-		err = writeAtomic(t.rec.path, data)
+		err = t.rec.save(j.data)
 	}
-	t.rec.stored(have, err)
+	t.rec.stored(j.have, err)
 	return err
-}
-
-func (t *torrent) sync(i int) error {
-	h, err := t.s.files.acquire(t.files[i].path, false, 0)
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", t.files[i].path, err)
-	}
-	defer t.s.files.release(h)
-	if err := h.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", t.files[i].path, err)
-	}
-	return nil
 }
 
 func (t *torrent) markDirty(i int) {
@@ -171,13 +189,27 @@ func (t *torrent) flushIdle(round int64) error {
 	return first
 }
 
+// close writes out the pieces still in memory (into the page cache: fast)
+// and leaves the syncing to a goroutine: anacrolix holds its client-wide
+// lock while a torrent's storage closes, and an fsync of seconds would
+// stall every torrent. The record stays shared until the sync is done, so
+// a torrent reopened meanwhile (moved) sees the latest state.
 func (t *torrent) close() error {
-	err := errors.Join(t.flushIdle(t.s.round.Load()+1), t.flush())
+	err := t.flushIdle(t.s.round.Load() + 1)
+	j := t.prepareSync()
 	paths := make([]string, len(t.files))
 	for i, f := range t.files {
 		paths[i] = f.path
 	}
-	t.s.files.forget(paths)
-	t.s.closed(t)
+	t.s.files.forget(paths) // the job's handles stay open until released
+	t.s.closing.Add(1)
+	t.s.detach(t)
+	go func() {
+		defer t.s.closing.Done()
+		if err := t.finishSync(j); err != nil {
+			t.s.log.Error("storage: saving progress of a closed torrent failed", "torrent", t.ih, "err", err)
+		}
+		t.s.closed(t)
+	}()
 	return err
 }
