@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha1"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -249,35 +250,31 @@ func TestFailedRecheckIsSavedAtOnce(t *testing.T) {
 	s.Close()
 }
 
+// TestRemovedTorrentStartsAfresh: once a torrent is removed its record is
+// gone for good, whether its storage closed before the removal (the sync
+// goes on in the background) or after it.
 func TestRemovedTorrentStartsAfresh(t *testing.T) {
-	f := newFixture(t)
-	s, tor := f.open(t, Options{})
-	f.downloadAll(t, tor)
-	s.Flush()
-	if err := s.Forget(f.ih); err != nil {
-		t.Fatal(err)
-	}
-	tor.Close() // closing after removal must not write the record back
-	s.Close()
-	if _, err := os.Stat(filepath.Join(f.state, "pieces", f.ih.HexString())); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("record of a removed torrent: %v", err)
-	}
-}
-
-// TestRemoveRightAfterClose: the engine drops a torrent (its storage
-// closes, the sync goes on in the background) and removes it at once; the
-// background sync must not bring the record back.
-func TestRemoveRightAfterClose(t *testing.T) {
-	f := newFixture(t)
-	s, tor := f.open(t, Options{FlushInterval: time.Hour})
-	f.downloadAll(t, tor)
-	tor.Close()
-	if err := s.Forget(f.ih); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	if _, err := os.Stat(filepath.Join(f.state, "pieces", f.ih.HexString())); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("record of a removed torrent: %v", err)
+	for _, closeFirst := range []bool{false, true} {
+		t.Run(fmt.Sprintf("close first %v", closeFirst), func(t *testing.T) {
+			f := newFixture(t)
+			s, tor := f.open(t, Options{FlushInterval: time.Hour})
+			f.downloadAll(t, tor)
+			if closeFirst {
+				tor.Close()
+			} else {
+				s.Flush()
+			}
+			if err := s.Forget(f.ih); err != nil {
+				t.Fatal(err)
+			}
+			if !closeFirst {
+				tor.Close()
+			}
+			s.Close()
+			if _, err := os.Stat(filepath.Join(f.state, "pieces", f.ih.HexString())); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("record of a removed torrent: %v", err)
+			}
+		})
 	}
 }
 
