@@ -71,6 +71,7 @@ type Stats struct {
 	State          State
 	Error          string
 	BytesCompleted int64 // verified bytes on disk
+	BytesUnchecked int64 // received, not yet verified
 	Length         int64 // 0 until the info is known
 	DownloadRate   int64 // bytes/s, smoothed over a few seconds
 	UploadRate     int64 // bytes/s, smoothed over a few seconds

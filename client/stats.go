@@ -214,14 +214,20 @@ func (e *Engine) stats(en *entry) Stats {
 	checking := false
 	if haveInfo {
 		s.Length = t.Length()
-		s.BytesCompleted = t.BytesCompleted()
 		complete = t.Complete().Bool()
+		// anacrolix's BytesCompleted counts blocks not yet verified too.
+		pl, start := t.Info().PieceLength, int64(0)
 		for _, r := range t.PieceStateRuns() {
 			if r.Checking || r.Hashing || r.QueuedForHash {
 				checking = true
-				break
 			}
+			end := start + int64(r.Length)
+			if r.Complete {
+				s.BytesCompleted += min(end*pl, s.Length) - start*pl
+			}
+			start = end
 		}
+		s.BytesUnchecked = max(0, t.BytesCompleted()-s.BytesCompleted)
 	}
 	if s.Name == "" {
 		s.Name = string(en.id)

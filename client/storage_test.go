@@ -110,6 +110,10 @@ func TestTorrentRateLimit(t *testing.T) {
 	if st.BytesCompleted >= st.Length || st.Downloaded > 600_000 {
 		t.Fatalf("limited to 100 kB/s, yet %d of %d bytes after 2 s", st.Downloaded, st.Length)
 	}
+	// Progress counts verified pieces only; the rest is "unchecked".
+	if st.BytesCompleted%(64<<10) != 0 {
+		t.Errorf("BytesCompleted = %d mid-download: not whole 64 KiB pieces, so not only verified data", st.BytesCompleted)
+	}
 	if st.DownloadLimit != 100_000 {
 		t.Errorf("Stats.DownloadLimit = %d, want 100000", st.DownloadLimit)
 	}

@@ -295,9 +295,9 @@ type daemonTorrent struct {
 	PieceCount    int     `json:"pieceCount"`
 }
 
-// verified is the size of the pieces the bitfield marks complete: unlike
-// haveValid (see the report on BytesCompleted), it leaves out the chunks of
-// pieces still in progress, which a restart may rightly drop.
+// verified is the size of the pieces the bitfield marks complete (what
+// haveValid should say too): it leaves out the chunks of pieces still in
+// progress, which a restart may rightly drop.
 func (x daemonTorrent) verified() int64 {
 	bits, err := base64.StdEncoding.DecodeString(x.Pieces)
 	if err != nil {

@@ -244,7 +244,9 @@ func (v *view) field(name string, now time.Time) (any, bool) {
 		return left, true
 	case "haveValid":
 		return t.BytesCompleted, true
-	case "haveUnchecked", "corruptEver":
+	case "haveUnchecked":
+		return t.BytesUnchecked, true
+	case "corruptEver":
 		return 0, true
 	case "rateDownload":
 		return t.DownloadRate, true
