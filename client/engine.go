@@ -869,14 +869,17 @@ func (e *Engine) Verify(id TorrentID) error {
 	return nil
 }
 
-// Reannounce asks the DHT for peers and announces us there now. anacrolix
-// v1.59.1 has no way to force an HTTP/UDP tracker announce; those announce on
-// their own interval (at least every minute while peers are wanted).
+// Reannounce asks the DHT for peers and announces us there now, and asks
+// the trackers for fresh counts. anacrolix v1.59.1 has no way to force an
+// HTTP/UDP tracker announce; those announce on their own interval (at least
+// every minute while peers are wanted).
 func (e *Engine) Reannounce(id TorrentID) error {
 	en, err := e.get(id)
 	if err != nil {
 		return err
 	}
+	e.scrapes.expire(en.ih)
+	e.scrapeSoon()
 	for _, s := range e.cl.DhtServers() {
 		_, stop, err := en.t.AnnounceToDht(s)
 		if err != nil {

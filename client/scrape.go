@@ -50,6 +50,7 @@ type scrapeResult struct {
 	at                            time.Time
 	seeders, leechers, downloaded int
 	err                           string
+	stale                         bool // asked for again (Reannounce)
 }
 
 type scrapes struct {
@@ -71,6 +72,19 @@ func (s *scrapes) put(u string, ih metainfo.Hash, r scrapeResult) {
 		s.m = map[scrapeKey]scrapeResult{}
 	}
 	s.m[scrapeKey{u, ih}] = r
+}
+
+// expire makes a torrent's counts due for a scrape, keeping them shown
+// until then.
+func (s *scrapes) expire(ih metainfo.Hash) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, r := range s.m {
+		if k.ih == ih {
+			r.stale = true
+			s.m[k] = r
+		}
+	}
 }
 
 // forget drops what is known of a removed torrent.
@@ -121,7 +135,7 @@ func (e *Engine) scrapeDue(ctx context.Context, now time.Time) {
 		mi := en.t.Metainfo()
 		for _, tier := range mi.UpvertedAnnounceList() {
 			for _, u := range tier {
-				if r, ok := e.scrapes.get(u, en.ih); !ok || now.Sub(r.at) >= scrapeInterval {
+				if r, ok := e.scrapes.get(u, en.ih); !ok || r.stale || now.Sub(r.at) >= scrapeInterval {
 					due[u] = append(due[u], en.ih)
 				}
 			}

@@ -121,6 +121,17 @@ func TestTrackersShowScrapedCounts(t *testing.T) {
 			if len(trs) != 1 || trs[0].Seeders != fakeSeeders || trs[0].Leechers != fakeLeechers {
 				t.Fatalf("trackers = %+v, want %s with %d seeders and %d leechers", trs, announce, fakeSeeders, fakeLeechers)
 			}
+			// Reannounce asks again at once.
+			first := trs[0].LastScrape
+			if err := e.Reannounce(id); err != nil {
+				t.Fatal(err)
+			}
+			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				if trs, _ = e.Trackers(id); trs[0].LastScrape.After(first) {
+					return
+				}
+			}
+			t.Fatalf("no new scrape after Reannounce: %+v", trs)
 		})
 	}
 }
