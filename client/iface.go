@@ -71,7 +71,7 @@ type Stats struct {
 	State          State
 	Error          string
 	BytesCompleted int64 // verified bytes on disk
-	BytesUnchecked int64 // received, not yet verified
+	BytesUnchecked int64 // received, not yet verified (see Have)
 	Length         int64 // 0 until the info is known
 	DownloadRate   int64 // bytes/s, smoothed over a few seconds
 	UploadRate     int64 // bytes/s, smoothed over a few seconds
@@ -146,6 +146,10 @@ type Tracker struct {
 	LastScrape                    time.Time
 	ScrapeErr                     string
 }
+
+// Have is what progress shows: every byte received, verified or not (as
+// Transmission's percentDone); BytesCompleted alone moves a piece at a time.
+func (s Stats) Have() int64 { return s.BytesCompleted + s.BytesUnchecked }
 
 // Pieces is a bitmap of verified pieces, BitTorrent bitfield order (piece 0
 // is the high bit of byte 0).

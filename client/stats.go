@@ -264,7 +264,7 @@ func (e *Engine) stats(en *entry) Stats {
 		s.State = StateDownloading
 	}
 	if s.State == StateDownloading && s.DownloadRate > 0 {
-		s.ETA = time.Duration(float64(s.Length-s.BytesCompleted)/float64(s.DownloadRate)) * time.Second
+		s.ETA = time.Duration(float64(s.Length-s.Have())/float64(s.DownloadRate)) * time.Second
 	}
 	if complete {
 		s.ETA = 0

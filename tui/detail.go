@@ -237,7 +237,7 @@ func (d *detailView) view(width, height int, s client.Stats, now time.Time) []st
 		name = string(s.ID)
 	}
 	head := styleTitle.Render(name) + "  " + stateStyle(s.State).Render(string(s.State)) + "  " +
-		strings.TrimSpace(percent(fraction(s.BytesCompleted, s.Length)))
+		strings.TrimSpace(percent(fraction(s.Have(), s.Length)))
 	lines := []string{truncate(head, width)}
 	var tabs []string
 	for t := range numTabs {
@@ -411,7 +411,7 @@ func infoLines(s client.Stats, width int, now time.Time) []string {
 	if s.Error != "" {
 		add("Error", s.Error)
 	}
-	add("Size", fmt.Sprintf("%s (%s done)", humanBytes(s.Length), strings.TrimSpace(percent(fraction(s.BytesCompleted, s.Length)))))
+	add("Size", fmt.Sprintf("%s (%s done)", humanBytes(s.Length), strings.TrimSpace(percent(fraction(s.Have(), s.Length)))))
 	add("Downloaded", humanBytes(s.Downloaded))
 	add("Uploaded", humanBytes(s.Uploaded))
 	add("Ratio", fmt.Sprintf("%.2f", s.Ratio))

@@ -95,7 +95,7 @@ func compareBy(k sortKey, a, b client.Stats) int {
 	case sortSize:
 		return cmp.Compare(a.Length, b.Length)
 	case sortProgress:
-		return cmp.Compare(fraction(a.BytesCompleted, a.Length), fraction(b.BytesCompleted, b.Length))
+		return cmp.Compare(fraction(a.Have(), a.Length), fraction(b.Have(), b.Length))
 	case sortState:
 		return cmp.Compare(a.State, b.State)
 	case sortDown:
@@ -167,7 +167,7 @@ var listColumns = []column{
 		return humanBytes(s.Length)
 	}},
 	{"Progress", 13, 9, sortProgress, false, func(s client.Stats, w int) string {
-		return progressBar(fraction(s.BytesCompleted, s.Length), w)
+		return progressBar(fraction(s.Have(), s.Length), w)
 	}},
 	{"State", 11, 8, sortState, false, func(s client.Stats, _ int) string {
 		txt := string(s.State)

@@ -149,6 +149,7 @@ func shortErr(err error) string {
 
 type status struct {
 	BytesCompleted int64  `json:"bytes_completed"`
+	BytesUnchecked int64  `json:"bytes_unchecked"`
 	Length         int64  `json:"length"`
 	DownloadRate   int64  `json:"download_rate"`
 	Peers          int    `json:"peers"`
@@ -160,7 +161,7 @@ func (s status) percent() float64 {
 	if s.Length == 0 {
 		return 0
 	}
-	return 100 * float64(s.BytesCompleted) / float64(s.Length)
+	return 100 * float64(s.BytesCompleted+s.BytesUnchecked) / float64(s.Length)
 }
 
 func readStatus(r io.Reader, ch chan<- status) {

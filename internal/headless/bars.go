@@ -66,7 +66,7 @@ func (m barModel) View() string {
 	for _, l := range m.lines {
 		frac := 0.0
 		if l.Length > 0 {
-			frac = float64(l.BytesCompleted) / float64(l.Length)
+			frac = float64(l.BytesCompleted+l.BytesUnchecked) / float64(l.Length)
 		}
 		fmt.Fprintf(&b, "%-*s %s %5.1f%%  ↓%9s/s ↑%9s/s %3d peers  %s\n",
 			nameWidth, truncate(name(l), nameWidth), m.bar.ViewAs(frac), frac*100,

@@ -41,7 +41,8 @@ type Line struct {
 	Name           string  `json:"name"`
 	InfoHash       string  `json:"info_hash"`
 	State          string  `json:"state"`
-	BytesCompleted int64   `json:"bytes_completed"`
+	BytesCompleted int64   `json:"bytes_completed"` // verified
+	BytesUnchecked int64   `json:"bytes_unchecked"` // received, being verified
 	Length         int64   `json:"length"`
 	DownloadRate   int64   `json:"download_rate"`
 	UploadRate     int64   `json:"upload_rate"`
@@ -130,6 +131,7 @@ func snapshot(eng client.Controller, tun Tunnel, ids []client.TorrentID, ks stri
 			InfoHash:       string(st.ID),
 			State:          string(st.State),
 			BytesCompleted: st.BytesCompleted,
+			BytesUnchecked: st.BytesUnchecked,
 			Length:         st.Length,
 			DownloadRate:   st.DownloadRate,
 			UploadRate:     st.UploadRate,

@@ -95,7 +95,7 @@ func (v *view) loadPieces() client.Pieces {
 func (v *view) sizes() (size, left int64) {
 	files := v.loadFiles()
 	if len(files) == 0 {
-		return v.t.Length, max(0, v.t.Length-v.t.BytesCompleted)
+		return v.t.Length, max(0, v.t.Length-v.t.Have())
 	}
 	for _, f := range files {
 		if f.Priority == client.PriorityOff {
@@ -230,7 +230,7 @@ func (v *view) field(name string, now time.Time) (any, bool) {
 		if t.Length <= 0 {
 			return 0.0, true
 		}
-		return float64(t.BytesCompleted) / float64(t.Length), true
+		return float64(t.Have()) / float64(t.Length), true
 	case "totalSize":
 		return t.Length, true
 	case "sizeWhenDone":
