@@ -22,6 +22,10 @@ type torrent struct {
 	index segments.Index
 	rec   *record
 
+	// flushMu makes flushes of one torrent take turns: two at once could
+	// split the dirty files, and one save a record before the other's sync.
+	flushMu sync.Mutex
+
 	mu    sync.Mutex
 	dirty map[int]struct{}  // files written since the last sync
 	bufs  map[int]*pieceBuf // pieces gathered in memory, by index
@@ -108,6 +112,8 @@ func (t *torrent) checkFiles() {
 // flush syncs the files written since the last flush, then saves the
 // record.
 func (t *torrent) flush() error {
+	t.flushMu.Lock()
+	defer t.flushMu.Unlock()
 	return t.finishSync(t.prepareSync())
 }
 
@@ -196,6 +202,7 @@ func (t *torrent) flushIdle(round int64) error {
 // a torrent reopened meanwhile (moved) sees the latest state.
 func (t *torrent) close() error {
 	err := t.flushIdle(t.s.round.Load() + 1)
+	t.flushMu.Lock() // unlocked when the background sync is done
 	j := t.prepareSync()
 	paths := make([]string, len(t.files))
 	for i, f := range t.files {
@@ -206,6 +213,7 @@ func (t *torrent) close() error {
 	t.s.detach(t)
 	go func() {
 		defer t.s.closing.Done()
+		defer t.flushMu.Unlock()
 		if err := t.finishSync(j); err != nil {
 			t.s.log.Error("storage: saving progress of a closed torrent failed", "torrent", t.ih, "err", err)
 		}
