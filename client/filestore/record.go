@@ -75,7 +75,8 @@ func (r *record) snapshot() (data []byte, have bitset) {
 	return b.Bytes(), r.have.clone()
 }
 
-// saved marks have as durable; failed puts back the changed flag.
+// stored notes that have (a snapshot) is now on disk, or, on error, that
+// the record still has to be saved.
 func (r *record) stored(have bitset, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
