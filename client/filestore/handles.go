@@ -84,7 +84,7 @@ func openFile(path string, write bool, size int64) (*os.File, error) {
 		!errors.Is(err, syscall.EOPNOTSUPP) && !errors.Is(err, syscall.ENOSYS) {
 		f.Close()
 		os.Remove(path)
-		return nil, fmt.Errorf("allocate %d bytes: %w", size, &fs.PathError{Op: "fallocate", Path: path, Err: err})
+		return nil, fmt.Errorf("allocate %d bytes: %w", size, err)
 	}
 	return f, nil
 }
