@@ -36,6 +36,7 @@ type cli struct {
 	Daemon     daemonCmd     `cmd:"" help:"Run as a seedbox service with a Transmission-compatible RPC (for Sonarr, Radarr, transmission-remote)."`
 	Tunnel     tunnelCmd     `cmd:"" help:"Bring the WireGuard tunnel up behind the kill switch and print its status."`
 	Killswitch killswitchCmd `cmd:"" help:"Inspect or remove the kill switch."`
+	Health     healthCmd     `cmd:"" help:"Ask a running daemon whether it is healthy (exit 0) or not (exit 1), for container health checks."`
 	Demo       demoCmd       `cmd:"" help:"Build a private lab in network namespaces and show a real tunnel at work (root)."`
 	LabSeed    labSeedCmd    `cmd:"" name:"lab-seed" hidden:"" help:"Seed without a tunnel inside a demo lab (refuses to run elsewhere)."`
 	Version    versionCmd    `cmd:"" help:"Print the version."`

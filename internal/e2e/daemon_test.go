@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -281,6 +282,24 @@ func TestDaemonHealth(t *testing.T) {
 	c := newRPCClient(cl, daemonRPCAddr, "", "")
 	body, took := c.waitHealth(t, p, http.StatusOK, 20*time.Second)
 	t.Logf("/healthz 200 %q %s after start", body, took.Round(100*time.Millisecond))
+	// `wgtorrent health` is the container's HEALTHCHECK: it reads the same
+	// WGTORRENT_RPC_LISTEN as the daemon.
+	health := func() (string, int) {
+		cmd := cl.Command(context.Background(), wgtorrentBin, "health")
+		cmd.Env = append(os.Environ(), "WGTORRENT_RPC_LISTEN="+daemonRPCAddr)
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if err != nil {
+			code = -1
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			}
+		}
+		return strings.TrimSpace(string(out)), code
+	}
+	if out, code := health(); code != 0 {
+		t.Errorf("wgtorrent health on a healthy daemon: exit %d, %q", code, out)
+	}
 	c.call(t, "torrent-add", map[string]any{"filename": "magnet:?xt=urn:btih:" + randomHash(t)}, nil)
 
 	code, metrics, err := c.get("/metrics")
@@ -330,6 +349,11 @@ func TestDaemonHealth(t *testing.T) {
 	t.Logf("/healthz 503 %q %s after the VPN server stopped", reason, time.Since(stopped).Round(100*time.Millisecond))
 	if !strings.Contains(reason, "tunnel") && !strings.Contains(reason, "handshake") {
 		t.Errorf("/healthz 503 reason %q does not name the tunnel", reason)
+	}
+	if out, code := health(); code != 1 || !strings.Contains(out, "unhealthy") {
+		t.Errorf("wgtorrent health with the tunnel stale: exit %d, %q; want 1 and the reason", code, out)
+	} else {
+		t.Logf("wgtorrent health: exit 1, %q", out)
 	}
 	_, metrics, err = c.get("/metrics")
 	must(t, err)
