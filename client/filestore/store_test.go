@@ -99,6 +99,14 @@ func (f *fixture) download(t *testing.T, tor *storage.Torrent, i int) {
 	}
 }
 
+// downloadAndClose fetches the whole torrent into a store, then closes it.
+func (f *fixture) downloadAndClose(t *testing.T) {
+	s, tor := f.open(t, Options{})
+	f.downloadAll(t, tor)
+	tor.Close()
+	s.Close()
+}
+
 // verify hashes piece i as anacrolix does (through WriteTo).
 func (f *fixture) verify(t *testing.T, p storage.Piece, i int) {
 	t.Helper()
@@ -209,13 +217,10 @@ func TestExistingDataIsVerified(t *testing.T) {
 
 func TestDeletedFileIsNoLongerComplete(t *testing.T) {
 	f := newFixture(t)
-	s, tor := f.open(t, Options{})
-	f.downloadAll(t, tor)
-	tor.Close()
-	s.Close()
+	f.downloadAndClose(t)
 	os.Remove(filepath.Join(f.dir, "t", "b"))
 
-	s, tor = f.open(t, Options{})
+	s, tor := f.open(t, Options{})
 	defer s.Close()
 	for i, want := range []bool{true, true, false, false, false, false} {
 		if got := complete(f.piece(tor, i)); got != want {
@@ -299,16 +304,13 @@ func TestReopenWhileClosing(t *testing.T) {
 
 func TestDamagedRecordMeansVerify(t *testing.T) {
 	f := newFixture(t)
-	s, tor := f.open(t, Options{})
-	f.downloadAll(t, tor)
-	tor.Close()
-	s.Close()
+	f.downloadAndClose(t)
 	rec := filepath.Join(f.state, "pieces", f.ih.HexString())
 	b, _ := os.ReadFile(rec)
 	b[len(b)-6] ^= 1
 	os.WriteFile(rec, b, 0o600)
 
-	s, tor = f.open(t, Options{})
+	s, tor := f.open(t, Options{})
 	defer s.Close()
 	if c := f.piece(tor, 0).Completion(); c.Ok {
 		t.Fatalf("piece 0 with a damaged record: %+v, want unknown", c)
