@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -46,7 +47,18 @@ type versionCmd struct{}
 
 func (versionCmd) Run() error { fmt.Println("wgtorrent", version); return nil }
 
+// defaultMemoryLimit is the Go heap's soft limit unless GOMEMLIMIT says
+// otherwise. wireguard-go gives every packet in flight a 64 KiB buffer from
+// pools that only a GC empties; with the default GOGC alone the heap goal
+// grows with them and a long download at full speed reached 880 MiB RSS
+// (4 GiB fetched). The buffers hold no pointers, so the extra collections
+// cost no measurable CPU; RSS stays near this limit.
+const defaultMemoryLimit = 256 << 20
+
 func main() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
 	// Profiling hook for `make bench` and by hand: a CPU profile of the whole run.
 	if path := os.Getenv("WGTORRENT_CPUPROFILE"); path != "" {
 		if f, err := os.Create(path); err == nil && pprof.StartCPUProfile(f) == nil {
