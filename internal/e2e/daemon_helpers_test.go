@@ -391,7 +391,7 @@ func (c *rpcClient) waitHealth(t *testing.T, p *proc, want int, within time.Dura
 // JSON stdout lines collected), killed at the end of the test.
 func startInNS(t *testing.T, h *netlab.Host, env []string, name string, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, stderr: &lockedBuffer{}, next: make(chan struct{}), exited: make(chan struct{})}
+	p := &proc{t: t, stderr: &netlab.SyncBuffer{}, next: make(chan struct{}), exited: make(chan struct{})}
 	p.cmd = h.Command(context.Background(), name, args...)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stderr = p.stderr

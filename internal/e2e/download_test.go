@@ -284,7 +284,7 @@ func TestUploadToAria2(t *testing.T) {
 		"--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false",
 		"--seed-time=0", fmt.Sprintf("--listen-port=%d", aria2Port), "--disable-ipv6=true",
 		"--file-allocation=none", "--summary-interval=0", "--console-log-level=notice", s.tor.File)
-	ariaLog := &lockedBuffer{}
+	ariaLog := &netlab.SyncBuffer{}
 	aria.Stdout, aria.Stderr = ariaLog, ariaLog
 	must(t, aria.Start())
 	ariaDone := make(chan error, 1)

@@ -74,7 +74,7 @@ func needPrograms(t *testing.T, names ...string) {
 type proc struct {
 	t      *testing.T
 	cmd    *netlab.Cmd
-	stderr *lockedBuffer
+	stderr *netlab.SyncBuffer
 
 	mu     sync.Mutex
 	lines  []map[string]any
@@ -87,7 +87,7 @@ type proc struct {
 // the end of the test if still running.
 func startWgtorrent(t *testing.T, h *netlab.Host, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, stderr: &lockedBuffer{}, next: make(chan struct{}), exited: make(chan struct{})}
+	p := &proc{t: t, stderr: &netlab.SyncBuffer{}, next: make(chan struct{}), exited: make(chan struct{})}
 	p.cmd = h.Command(context.Background(), wgtorrentBin, args...)
 	p.cmd.Stderr = p.stderr
 	out, err := p.cmd.StdoutPipe()
@@ -185,21 +185,4 @@ func (p *proc) wait(timeout time.Duration) int {
 		return -1
 	}
 	return p.cmd.ProcessState.ExitCode()
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
