@@ -785,14 +785,23 @@ func (e *Engine) pause(en *entry) {
 	en.t.DisallowDataDownload()
 	en.t.DisallowDataUpload()
 	en.t.SetMaxEstablishedConns(0)
-	e.mu.Lock()
-	en.rec.Paused = true
-	rec := en.rec
-	e.notifyLocked()
-	e.mu.Unlock()
-	if err := e.st.saveRecord(rec); err != nil {
+	if _, err := e.updateRecord(en, func(r *record) { r.Paused = true }); err != nil {
 		e.log.Error("saving torrent state", "torrent", en.id, "err", err)
 	}
+	e.notify()
+}
+
+// updateRecord changes en's saved settings under e.mu and saves them; it
+// returns the record as saved.
+func (e *Engine) updateRecord(en *entry, change func(r *record)) (record, error) {
+	e.mu.Lock()
+	change(&en.rec)
+	rec := en.rec
+	e.mu.Unlock()
+	if err := e.st.saveRecord(rec); err != nil {
+		return rec, fmt.Errorf("client: save torrent %s: %w", en.id, err)
+	}
+	return rec, nil
 }
 
 // Resume undoes Pause and clears a storage error (it comes back if the
@@ -802,23 +811,25 @@ func (e *Engine) Resume(id TorrentID) error {
 	if err != nil {
 		return err
 	}
-	if err := CheckWritableDir(en.rec.DownloadDir); err != nil {
+	// The directory must take writes again, and verified pieces a write
+	// error kept in memory must now reach it.
+	err = CheckWritableDir(en.rec.DownloadDir)
+	if err == nil {
+		err = e.files.Retry(en.ih)
+	}
+	if err != nil {
 		e.mu.Lock()
 		en.err = err.Error()
 		e.mu.Unlock()
 		return fmt.Errorf("client: resume %s: %w", id, err)
 	}
-	if err := e.files.Retry(en.ih); err != nil {
-		e.mu.Lock()
-		en.err = err.Error()
-		e.mu.Unlock()
-		return fmt.Errorf("client: resume %s: %w", id, err)
+	rec, err := e.updateRecord(en, func(r *record) {
+		en.err = ""
+		r.Paused = false
+	})
+	if err != nil {
+		e.log.Error("saving torrent state", "torrent", en.id, "err", err)
 	}
-	e.mu.Lock()
-	en.err = ""
-	en.rec.Paused = false
-	rec := en.rec
-	e.mu.Unlock()
 	en.t.SetMaxEstablishedConns(torrent.NewDefaultClientConfig().EstablishedConnsPerTorrent)
 	en.t.AllowDataUpload()
 	en.t.AllowDataDownload()
@@ -830,9 +841,6 @@ func (e *Engine) Resume(id TorrentID) error {
 	}
 	if len(peers) > 0 {
 		en.t.AddPeers(peerInfos(peers))
-	}
-	if err := e.st.saveRecord(rec); err != nil {
-		e.log.Error("saving torrent state", "torrent", en.id, "err", err)
 	}
 	e.notify()
 	return nil
@@ -1007,15 +1015,11 @@ func (e *Engine) SetTorrentRateLimits(id TorrentID, down, up int64) error {
 	if l, ok := e.limiters.Load(en.ih); ok {
 		l.(*torrentLimiter).set(down, up)
 	}
-	e.mu.Lock()
-	en.rec.MaxDownloadRate, en.rec.MaxUploadRate = max(down, 0), max(up, 0)
-	rec := en.rec
-	e.mu.Unlock()
-	if err := e.st.saveRecord(rec); err != nil {
-		return fmt.Errorf("client: save torrent %s: %w", id, err)
-	}
+	_, err = e.updateRecord(en, func(r *record) {
+		r.MaxDownloadRate, r.MaxUploadRate = max(down, 0), max(up, 0)
+	})
 	e.notify()
-	return nil
+	return err
 }
 
 // SetSequential turns in-order downloading on or off (kept across restarts).
@@ -1024,15 +1028,9 @@ func (e *Engine) SetSequential(id TorrentID, on bool) error {
 	if err != nil {
 		return err
 	}
-	e.mu.Lock()
-	en.rec.Sequential = on
-	rec := en.rec
-	e.mu.Unlock()
-	if err := e.st.saveRecord(rec); err != nil {
-		return fmt.Errorf("client: save torrent %s: %w", id, err)
-	}
+	_, err = e.updateRecord(en, func(r *record) { r.Sequential = on })
 	e.notify()
-	return nil
+	return err
 }
 
 // SetFilePriority sets the priority of file index (as in Files).
@@ -1049,17 +1047,16 @@ func (e *Engine) SetFilePriority(id TorrentID, index int, prio Priority) error {
 		return fmt.Errorf("client: set file priority on %s: no file %d (it has %d)", id, index, len(files))
 	}
 	files[index].SetPriority(piecePriority(prio))
-	e.mu.Lock()
-	if en.rec.FilePriorities == nil {
-		en.rec.FilePriorities = map[int]Priority{}
-	}
-	en.rec.FilePriorities[index] = prio
-	if prio == PriorityNormal {
-		delete(en.rec.FilePriorities, index)
-	}
-	rec := en.rec
-	e.mu.Unlock()
-	return e.st.saveRecord(rec)
+	_, err = e.updateRecord(en, func(r *record) {
+		if r.FilePriorities == nil {
+			r.FilePriorities = map[int]Priority{}
+		}
+		r.FilePriorities[index] = prio
+		if prio == PriorityNormal {
+			delete(r.FilePriorities, index)
+		}
+	})
+	return err
 }
 
 // restore re-adds the torrents saved in DataDir.
