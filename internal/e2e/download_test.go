@@ -30,6 +30,15 @@ type swarm struct {
 	seed *transmission // nil without a seeder
 }
 
+// assertCleanEnd: nothing left the client outside the tunnel, dir holds
+// the torrent byte for byte, and the client host is as it was.
+func (s *swarm) assertCleanEnd(t *testing.T, capt *leakCapture, what, dir string) {
+	t.Helper()
+	capt.assertNoLeaks(t, what)
+	s.tor.assertIdentical(t, what, dir)
+	assertNothingLeft(t, s.lab.Client)
+}
+
 func newSwarm(t *testing.T, seeder bool) *swarm {
 	t.Helper()
 	need := []string{"wireguard-go", "wg", "tcpdump", "mktorrent", "opentracker"}
@@ -127,9 +136,7 @@ func TestDownloadTorrentFile(t *testing.T) {
 	if code := p.wait(20 * time.Second); code != 0 {
 		t.Errorf("exit status %d after SIGINT while seeding, want 0", code)
 	}
-	capt.assertNoLeaks(t, "download by .torrent")
-	s.tor.assertIdentical(t, "download by .torrent", out)
-	assertNothingLeft(t, s.lab.Client)
+	s.assertCleanEnd(t, capt, "download by .torrent", out)
 }
 
 // TestDownloadMagnet: the same by magnet link; the info dictionary comes
@@ -148,12 +155,10 @@ func TestDownloadMagnet(t *testing.T) {
 	if code := p.wait(20 * time.Second); code != 0 {
 		t.Errorf("exit status %d once complete, want 0", code)
 	}
-	capt.assertNoLeaks(t, "download by magnet")
-	s.tor.assertIdentical(t, "download by magnet", out)
 	if _, err := os.Stat(filepath.Join(data, "torrents")); err != nil {
 		t.Logf("note: no torrents dir in --data: %v", err)
 	}
-	assertNothingLeft(t, s.lab.Client)
+	s.assertCleanEnd(t, capt, "download by magnet", out)
 }
 
 // TestDownloadSurvivesVPNServerKill: the VPN server dies mid-download. No
@@ -211,9 +216,7 @@ func TestDownloadSurvivesVPNServerKill(t *testing.T) {
 		t.Errorf("exit status %d, want 0 (complete)", code)
 	}
 	t.Logf("complete %s after the server restarted", time.Since(restarted).Round(100*time.Millisecond))
-	capt.assertNoLeaks(t, "VPN server killed mid-download")
-	s.tor.assertIdentical(t, "after the VPN server came back", out)
-	assertNothingLeft(t, s.lab.Client)
+	s.assertCleanEnd(t, capt, "VPN server killed mid-download", out)
 }
 
 // TestDownloadResumesAfterSIGKILL: wgtorrent is SIGKILLed mid-download and
@@ -259,9 +262,7 @@ func TestDownloadResumesAfterSIGKILL(t *testing.T) {
 		t.Errorf("the restart fetched %d bytes, %d more than were missing at the kill (slack %d): verified pieces were fetched again",
 			run2, run2-missing, slack)
 	}
-	capt.assertNoLeaks(t, "SIGKILL and resume")
-	s.tor.assertIdentical(t, "after SIGKILL and resume", out)
-	assertNothingLeft(t, s.lab.Client)
+	s.assertCleanEnd(t, capt, "SIGKILL and resume", out)
 }
 
 // aria2Port is where aria2c listens for peers on the peer host.
@@ -317,12 +318,10 @@ func TestUploadToAria2(t *testing.T) {
 	if code := p.wait(20 * time.Second); code != 0 {
 		t.Errorf("wgtorrent exit status %d after SIGINT, want 0", code)
 	}
-	capt.assertNoLeaks(t, "seeding to aria2c")
-	s.tor.assertIdentical(t, "aria2c's download", dl)
 	if strings.Contains(ariaLog.String(), s.lab.Client.Addr4.String()) {
 		t.Errorf("aria2c's output names the client's own address %s:\n%s", s.lab.Client.Addr4, ariaLog.String())
 	}
-	assertNothingLeft(t, s.lab.Client)
+	s.assertCleanEnd(t, capt, "seeding to aria2c", dl)
 }
 
 // TestDownloadBadInput: input the user must fix is refused with exit 2 and
@@ -402,7 +401,5 @@ func TestDownloadSurvivesInterfaceDeletion(t *testing.T) {
 	if !strings.Contains(p.stderr.String(), "engine restarted on the rebuilt tunnel") {
 		t.Errorf("the engine was not restarted on the rebuilt interface; stderr:\n%s", p.stderr.String())
 	}
-	capt.assertNoLeaks(t, "tunnel interface deleted mid-download")
-	s.tor.assertIdentical(t, "after the interface was rebuilt", out)
-	assertNothingLeft(t, s.lab.Client)
+	s.assertCleanEnd(t, capt, "tunnel interface deleted mid-download", out)
 }
