@@ -77,9 +77,7 @@ func main() {
 	log := newLogger(os.Stderr, c.LogLevel, c.LogFormat)
 	slog.SetDefault(log)
 
-	// SIGHUP (terminal closed) and SIGPIPE (`wgtorrent ... | head`) would
-	// otherwise kill the process before it tears down what it built.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
+	ctx, stop := signalContext(context.Background())
 	defer stop()
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	kctx.Bind(log)
@@ -92,6 +90,19 @@ func main() {
 	fmt.Fprintln(os.Stderr, "wgtorrent:", err)
 	stop()
 	os.Exit(exitCode(err))
+}
+
+// signalContext is cancelled by SIGINT, SIGTERM and SIGHUP (terminal
+// closed), so that what was built is torn down. SIGPIPE is caught but
+// cancels nothing: the kernel raises it on every write to a connection the
+// peer has closed, routine for a torrent client, and once a program asks
+// for SIGPIPE Go hands it those too (a daemon stopped by the first peer
+// that hung up). Caught, it no longer kills the process on a closed stdout
+// either (`wgtorrent ... | head`): the write fails with EPIPE and the
+// command ends through its error path, tearing down in order.
+func signalContext(parent context.Context) (context.Context, context.CancelFunc) {
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	return signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 }
 
 // logSettings are the global log flags, for commands that open their own

@@ -61,9 +61,9 @@ func (c *tunnelCmd) Run(ctx context.Context, log *slog.Logger) error {
 			if err := enc.Encode(tunnelLine{st, s.KillSwitchState()}); err != nil {
 				return fmt.Errorf("write status: %w", err)
 			}
-		} else {
-			fmt.Printf("%-10s %s endpoint %s handshake %s rx %d tx %d killswitch %s\n",
-				st.State, st.Interface, st.Endpoint, handshakeAge(st), st.RxBytes, st.TxBytes, s.KillSwitchState())
+		} else if _, err := fmt.Printf("%-10s %s endpoint %s handshake %s rx %d tx %d killswitch %s\n",
+			st.State, st.Interface, st.Endpoint, handshakeAge(st), st.RxBytes, st.TxBytes, s.KillSwitchState()); err != nil {
+			return fmt.Errorf("write status: %w", err)
 		}
 		select {
 		case <-ctx.Done():

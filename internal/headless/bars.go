@@ -32,7 +32,12 @@ func newBarReporter(out io.Writer) *barReporter {
 	return b
 }
 
-func (b *barReporter) report(lines []Line) { b.prog.Send(linesMsg(lines)) }
+// report never fails: bars go to a terminal, and a closed terminal hangs
+// up (SIGHUP) instead.
+func (b *barReporter) report(lines []Line) error {
+	b.prog.Send(linesMsg(lines))
+	return nil
+}
 
 func (b *barReporter) close() {
 	b.prog.Quit()

@@ -91,7 +91,10 @@ func Run(ctx context.Context, eng client.Controller, tun Tunnel, o Options) erro
 		if err != nil {
 			return err
 		}
-		r.report(lines)
+		if err := r.report(lines); err != nil {
+			// Nobody reads the progress any more (`| head` ended).
+			return fmt.Errorf("headless: write progress: %w", err)
+		}
 		if msg := firstError(lines); msg != "" {
 			return errors.New(msg)
 		}
@@ -180,16 +183,19 @@ func seedLimitReached(lines []Line, o Options, seeded time.Duration) bool {
 }
 
 type reporter interface {
-	report([]Line)
+	report([]Line) error
 	close()
 }
 
 type jsonReporter struct{ enc *json.Encoder }
 
-func (j *jsonReporter) report(lines []Line) {
+func (j *jsonReporter) report(lines []Line) error {
 	for _, l := range lines {
-		_ = j.enc.Encode(l)
+		if err := j.enc.Encode(l); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 func (j *jsonReporter) close() {}

@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -108,6 +110,22 @@ func TestRunErrors(t *testing.T) {
 	err = Run(context.Background(), full, fakeTunnel{}, Options{Sources: []string{"x"}, Out: &bytes.Buffer{}, Interval: time.Millisecond})
 	if err == nil || !strings.Contains(err.Error(), "disk full") || !strings.Contains(err.Error(), "paused") {
 		t.Errorf("torrent error: %v, want the message and that the torrent is paused", err)
+	}
+}
+
+// TestRunStopsWhenNobodyReads: `wgtorrent --json ... | head` must end (and
+// tear down) once head has gone, not download on into a closed pipe.
+func TestRunStopsWhenNobodyReads(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	defer w.Close()
+	eng := &fakeEngine{steps: []client.Stats{stats(50, 100, client.StateDownloading, 0)}}
+	err = Run(context.Background(), eng, fakeTunnel{}, Options{Sources: []string{"x"}, Out: w, Interval: time.Millisecond})
+	if !errors.Is(err, syscall.EPIPE) {
+		t.Fatalf("Run with its reader gone: %v, want EPIPE", err)
 	}
 }
 
