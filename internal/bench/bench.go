@@ -9,7 +9,8 @@
 // fetched by wgtorrent and by aria2c, transmission-daemon and
 // qbittorrent-nox, which run in the client namespace while `wgtorrent
 // tunnel` holds the same tunnel up, so only the engine differs. Seeders on
-// the peer host: several transmission-daemons and `wgtorrent lab-seed`.
+// the peer host: several transmission-daemons, one qbittorrent-nox and
+// `wgtorrent lab-seed`, each on its own address.
 package bench
 
 import (
@@ -35,7 +36,7 @@ type Options struct {
 	Runs         int      // runs of each measurement (median reported)
 	IperfSeconds int      // length of one iperf3 test
 	Clients      []string // download clients to compare; nil: all
-	Seeders      int      // transmission-daemon seeders (plus one wgtorrent lab-seed)
+	Seeders      int      // transmission-daemon seeders (plus one qbittorrent-nox and one wgtorrent lab-seed)
 	RunTimeout   time.Duration
 	Phases       []string // of "iperf", "download", "scale"; nil: all
 	Scale        []int    // torrent counts for the daemon scale test
@@ -116,18 +117,22 @@ type DownloadRun struct {
 	// External clients: `wgtorrent tunnel` launch → first "up" line.
 	HolderUpS float64 `json:"holder_tunnel_up_s,omitempty"`
 	SentBytes uint64  `json:"sent_bytes"` // by the seeders' host meanwhile
-	Error     string  `json:"error,omitempty"`
+	// What each seeder sent meanwhile (TCP, headers included), MB.
+	SeederMB map[string]float64 `json:"seeder_mb,omitempty"`
+	Error    string             `json:"error,omitempty"`
 }
 
 // env is one lab with its swarm.
 type env struct {
-	opt   Options
-	lab   *netlab.Lab
-	srv   netlab.WGServer
-	dir   string
-	conf  string // the client's wg-quick config
-	tor   *netlab.Torrent
-	stops []func() // run before the lab closes
+	opt     Options
+	lab     *netlab.Lab
+	srv     netlab.WGServer
+	dir     string
+	conf    string // the client's wg-quick config
+	tor     *netlab.Torrent
+	seeds   *seedCounter
+	labSeed *proc
+	stops   []func() // run before the lab closes
 }
 
 const (
@@ -135,7 +140,9 @@ const (
 	labSeedPort   = 6881
 	firstSeedPort = 51413
 	firstSeedRPC  = 9091
-	iperfPort     = 5201
+	// qbittorrentSeedPort: the qbittorrent-nox seeder's peer port.
+	qbittorrentSeedPort = 6882
+	iperfPort           = 5201
 )
 
 func (o *Options) defaults() {
@@ -174,13 +181,11 @@ func Run(ctx context.Context, opt Options) (*Results, error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("bench: needs root to build network namespaces (run `sudo make bench`)")
 	}
-	need := []string{"mktorrent", "transmission-daemon", "iperf3", "wireguard-go", "wg"}
+	need := []string{"mktorrent", "transmission-daemon", "qbittorrent-nox", "iperf3", "wireguard-go", "wg"}
 	for _, c := range opt.Clients {
 		switch c {
 		case ClientAria2:
 			need = append(need, "aria2c")
-		case ClientQbittorrent:
-			need = append(need, "qbittorrent-nox")
 		}
 	}
 	for _, p := range need {
@@ -191,7 +196,7 @@ func Run(ctx context.Context, opt Options) (*Results, error) {
 
 	res := &Results{Date: time.Now().UTC(), Machine: machine()}
 	res.Options.SizeMiB, res.Options.Runs, res.Options.IperfSeconds = opt.SizeMiB, opt.Runs, opt.IperfSeconds
-	res.Options.Seeders = fmt.Sprintf("%d transmission-daemon + 1 wgtorrent lab-seed", opt.Seeders)
+	res.Options.Seeders = fmt.Sprintf("%d transmission-daemon + 1 qbittorrent-nox + 1 wgtorrent lab-seed", opt.Seeders)
 	res.Options.VPNServer = "builtin (golang.zx2c4.com/wireguard library, in the bench process)"
 	res.Options.Clients = opt.Clients
 	res.Versions = versions(ctx, opt)
@@ -254,19 +259,31 @@ func (e *env) setup(ctx context.Context) error {
 	if e.tor, err = lab.MakeTorrent(ctx, e.dir, "wgt-bench-"+lab.ID, announce, files); err != nil {
 		return err
 	}
-	// Each seeder has its own address on the peer host, as in a real swarm.
+	// Each seeder has its own address on the peer host, as in a real swarm:
+	// the lab-seed on the host's own, then the transmission-daemons, then
+	// qbittorrent-nox.
+	peerLink, err := lab.Peer.Netlink().LinkByName(netlab.HostIface)
+	if err != nil {
+		return fmt.Errorf("bench: peer link: %w", err)
+	}
 	seeders := []netip.AddrPort{netip.AddrPortFrom(lab.Peer.Addr4, labSeedPort)}
-	for i := range e.opt.Seeders {
+	names := map[netip.AddrPort]string{seeders[0]: "wgtorrent lab-seed"}
+	for i := range e.opt.Seeders + 1 {
 		a := e.seederAddr(i)
-		link, err := lab.Peer.Netlink().LinkByName(netlab.HostIface)
-		if err == nil {
-			err = lab.Peer.Netlink().AddrAdd(link, &netlink.Addr{IPNet: ipNet(a, 24)})
-		}
-		if err != nil {
+		if err := lab.Peer.Netlink().AddrAdd(peerLink, &netlink.Addr{IPNet: ipNet(a, 24)}); err != nil {
 			return fmt.Errorf("bench: peer address %s: %w", a, err)
 		}
-		seeders = append(seeders, netip.AddrPortFrom(a, uint16(firstSeedPort+i)))
+		ap, name := netip.AddrPortFrom(a, uint16(firstSeedPort+i)), fmt.Sprintf("transmission-daemon %d", i+1)
+		if i == e.opt.Seeders {
+			ap, name = netip.AddrPortFrom(a, qbittorrentSeedPort), "qbittorrent-nox"
+		}
+		seeders = append(seeders, ap)
+		names[ap] = name
 	}
+	if e.seeds, err = newSeedCounter(lab.Peer, names); err != nil {
+		return err
+	}
+	e.stops = append(e.stops, e.seeds.close)
 	stop, err := e.startStaticTracker(seeders)
 	if err != nil {
 		return err
@@ -288,14 +305,28 @@ func (e *env) setup(ctx context.Context) error {
 			return fmt.Errorf("bench: seeder %d: %w", i, err)
 		}
 	}
+	if err := e.startQbittorrentSeeder(ctx, e.seederAddr(e.opt.Seeders).String()); err != nil {
+		return fmt.Errorf("bench: qbittorrent-nox seeder: %w", err)
+	}
 	// Our own engine seeds too (tunnel-less, allowed only in a lab's peer host).
 	seed := lab.Peer.Command(context.Background(), e.opt.Wgtorrent, "lab-seed", "--torrent", e.tor.File,
 		"--dir", e.tor.Root, "--bind", lab.Peer.Addr4.String(), "--port", fmt.Sprint(labSeedPort),
 		"--data", filepath.Join(e.dir, "labseed-state"), "--log-level", "warn")
-	if _, err := waitStdoutLine(ctx, seed, 60*time.Second, func(l string) bool { return l == "seeding" }); err != nil {
+	if e.labSeed, err = waitStdoutLine(ctx, seed, 60*time.Second, func(l string) bool { return l == "seeding" }); err != nil {
 		return fmt.Errorf("bench: wgtorrent lab-seed: %w", err)
 	}
 	return nil
+}
+
+// seedersAlive fails once a seeder of ours has exited: every later run would
+// measure a smaller swarm.
+func (e *env) seedersAlive() error {
+	select {
+	case <-e.labSeed.exited:
+		return fmt.Errorf("bench: wgtorrent lab-seed exited (%v); stderr:\n%s", e.labSeed.waitErr, tail(e.labSeed.stderr.String(), 2000))
+	default:
+		return nil
+	}
 }
 
 func machine() Machine {

@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -48,8 +46,11 @@ func (e *env) downloadAll(ctx context.Context) ([]DownloadRun, error) {
 			if ctx.Err() != nil {
 				return runs, ctx.Err()
 			}
-			e.opt.Logf("%-27s round %d: transfer %5.1fs (%6.1f MB/s) wall %5.1fs first block %4.2fs cpu %5.1fs+%4.1fs tunnel, rss %4.0f MiB, machine busy %3.0f%% %s",
-				c, round+1, r.TransferS, r.MBps, r.WallS, r.FirstByteS, r.CPUS, r.TunnelCPUS, r.PeakRSSMiB, r.MachineBusyPct, r.Error)
+			if err := e.seedersAlive(); err != nil {
+				return runs, err
+			}
+			e.opt.Logf("%-27s round %d: transfer %5.1fs (%6.1f MB/s) wall %5.1fs first block %4.2fs cpu %5.1fs+%4.1fs tunnel, rss %4.0f MiB, machine busy %3.0f%%; served by %s %s",
+				c, round+1, r.TransferS, r.MBps, r.WallS, r.FirstByteS, r.CPUS, r.TunnelCPUS, r.PeakRSSMiB, r.MachineBusyPct, servedBy(r.SeederMB), r.Error)
 			runs = append(runs, r)
 		}
 	}
@@ -101,6 +102,7 @@ func (e *env) downloadOnce(ctx context.Context, client string, round int) (r Dow
 	if err != nil {
 		return fail(err)
 	}
+	seeded0, _ := e.seeds.read()
 	var tun0 float64
 	if th != nil {
 		tun0, _ = cpuSeconds(th.cmd.Process.Pid)
@@ -122,6 +124,9 @@ func (e *env) downloadOnce(ctx context.Context, client string, round int) (r Dow
 		r.TunnelCPUS = tun1 - tun0
 	}
 	first, last, total, busy := sampler.finish()
+	if seeded, err := e.seeds.read(); err == nil && seeded0 != nil {
+		r.SeederMB = sentSince(seeded0, seeded)
+	}
 	r.MachineBusyPct = busy
 	u := l.stop()
 	if l.exitsItself {
@@ -310,74 +315,3 @@ func (e *env) launchTransmission(ctx context.Context, out, state string) (*leech
 // launchQbittorrent runs qbittorrent-nox with a fresh profile (DHT, LSD,
 // PeX, UPnP and country lookups off; several connections per IP allowed,
 // since every seeder shares the peer host's address) and polls its web API.
-func (e *env) launchQbittorrent(out, state string) (*leecher, error) {
-	conf := fmt.Sprintf(`[LegalNotice]
-Accepted=true
-
-[BitTorrent]
-Session\DHTEnabled=false
-Session\LSDEnabled=false
-Session\PeXEnabled=false
-Session\Port=%d
-Session\DefaultSavePath=%s
-Session\TempPathEnabled=false
-Session\QueueingSystemEnabled=false
-Session\MultiConnectionsPerIp=true
-Session\AnonymousModeEnabled=false
-
-[Preferences]
-Connection\UPnP=false
-Connection\ResolvePeerCountries=false
-General\Locale=en
-WebUI\Enabled=true
-WebUI\Address=127.0.0.1
-WebUI\Port=%d
-WebUI\LocalHostAuth=false
-WebUI\HostHeaderValidation=false
-WebUI\CSRFProtection=false
-`, qbittorrentPort, out, qbittorrentWebUI)
-	cfgDir := filepath.Join(state, "qBittorrent", "config")
-	if err := os.MkdirAll(cfgDir, 0o700); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(cfgDir, "qBittorrent.conf"), []byte(conf), 0o600); err != nil {
-		return nil, err
-	}
-	cmd := e.lab.Client.Command(context.Background(), "qbittorrent-nox", "--profile="+state, "--save-path="+out, e.tor.File)
-	cmd.Env = append(os.Environ(), "HOME="+state)
-	p, err := startProc(cmd)
-	if err != nil {
-		return nil, err
-	}
-	hc := e.lab.Client.HTTPClient(2 * time.Second)
-	api := fmt.Sprintf("http://127.0.0.1:%d/api/v2/torrents/info", qbittorrentWebUI)
-	return procLeecher(p, syscall.SIGTERM, false, func(ctx context.Context) error {
-		return pollUntil(ctx, 100*time.Millisecond, func() (bool, error) {
-			select {
-			case <-p.exited:
-				return false, fmt.Errorf("qbittorrent-nox exited: %v; stderr:\n%s", p.waitErr, tail(p.stderr.String(), 2000))
-			default:
-			}
-			resp, err := hc.Get(api)
-			if err != nil {
-				return false, nil // the web UI is not up yet
-			}
-			b, err := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if err != nil || resp.StatusCode != http.StatusOK {
-				return false, nil
-			}
-			var ts []struct {
-				Progress float64 `json:"progress"`
-				State    string  `json:"state"`
-			}
-			if err := json.Unmarshal(b, &ts); err != nil {
-				return false, fmt.Errorf("qbittorrent web API: %w: %s", err, b)
-			}
-			if len(ts) > 0 && ts[0].State == "error" {
-				return false, errors.New("qbittorrent: torrent in error state")
-			}
-			return len(ts) == 1 && ts[0].Progress >= 1, nil
-		})
-	}), nil
-}

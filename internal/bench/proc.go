@@ -84,7 +84,10 @@ func (p *proc) waitLine(ctx context.Context, timeout time.Duration, what string,
 			if more {
 				continue
 			}
-			return "", 0, fmt.Errorf("%s exited (%v) before %s; stderr:\n%s", p.cmd.Path, p.waitErr, what, tail(p.stderr.String(), 2000))
+			p.mu.Lock()
+			last := p.lines[max(0, len(p.lines)-5):]
+			p.mu.Unlock()
+			return "", 0, fmt.Errorf("%s exited (%v) before %s; stdout tail %q; stderr:\n%s", p.cmd.Path, p.waitErr, what, last, tail(p.stderr.String(), 2000))
 		case <-deadline:
 			return "", 0, fmt.Errorf("%s: no %s within %s; stderr:\n%s", p.cmd.Path, what, timeout, tail(p.stderr.String(), 2000))
 		case <-ctx.Done():

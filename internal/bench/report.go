@@ -16,13 +16,14 @@ type clientSummary struct {
 	CPUPerGiB, CPUTunPerGiB, RSS  float64
 	MachineBusy                   float64
 	TunnelUpS, HolderUpS          float64
+	Served                        map[string]float64 // MB by seeder kind, all successful runs
 }
 
 func (res *Results) summaries() []clientSummary {
 	var out []clientSummary
 	gib := float64(int64(res.Options.SizeMiB)<<20) / (1 << 30)
 	for _, c := range res.Options.Clients {
-		s := clientSummary{Client: c}
+		s := clientSummary{Client: c, Served: map[string]float64{}}
 		var tr, mb, wall, first, cpu, cput, rss, up, hup, busy []float64
 		for _, r := range res.Downloads {
 			if r.Client != c {
@@ -36,6 +37,13 @@ func (res *Results) summaries() []clientSummary {
 			tr, mb, wall, first = append(tr, r.TransferS), append(mb, r.MBps), append(wall, r.WallS), append(first, r.FirstByteS)
 			cpu, cput, rss = append(cpu, r.CPUS/gib), append(cput, (r.CPUS+r.TunnelCPUS)/gib), append(rss, r.PeakRSSMiB)
 			busy = append(busy, r.MachineBusyPct)
+			for name, mb := range r.SeederMB {
+				kind, _, _ := strings.Cut(name, " ") // the transmission-daemons together
+				if strings.HasPrefix(name, "wgtorrent") {
+					kind = "lab-seed"
+				}
+				s.Served[kind] += mb
+			}
 			if r.TunnelUpS > 0 {
 				up = append(up, r.TunnelUpS)
 			}
@@ -146,18 +154,18 @@ func (res *Results) downloadTables(p printer) {
 	p("")
 	p("### Download of the same torrent through the same tunnel")
 	p("")
-	p("Transfer: launch → last payload byte left the seeders' host (its uplink counter, sampled every 20 ms; same clock for every client). Wall: launch → the client itself reported completion (wgtorrent reports once a second and then tears its tunnel down, so its wall time is coarser). CPU: the client process; +tunnel adds the `wgtorrent tunnel` process that holds the tunnel for the other clients (wgtorrent's tunnel is in its own process). wgtorrent's launch includes bringing its tunnel up; the others start with the tunnel already up. Seeders each have their own address (a static tracker lists them). `" + ClientWgtorrentNoTunnel + "` is `wgtorrent lab-seed` used as a leecher on the peer host itself, the only tunnel-less mode the CLI has: loopback path, an engine-only reference, not a peer of the others. Machine busy: CPU time of every process and the kernel, launch → last payload byte, as a share of all cores (seeders, VPN server and client share them).")
+	p("Transfer: launch → last payload byte left the seeders' host (its uplink counter, sampled every 20 ms; same clock for every client). Wall: launch → the client itself reported completion (wgtorrent reports once a second and then tears its tunnel down, so its wall time is coarser). CPU: the client process; +tunnel adds the `wgtorrent tunnel` process that holds the tunnel for the other clients (wgtorrent's tunnel is in its own process). wgtorrent's launch includes bringing its tunnel up; the others start with the tunnel already up. Seeders each have their own address (a static tracker lists them). `" + ClientWgtorrentNoTunnel + "` is `wgtorrent lab-seed` used as a leecher on the peer host itself, the only tunnel-less mode the CLI has: loopback path, an engine-only reference, not a peer of the others. Machine busy: CPU time of every process and the kernel, launch → last payload byte, as a share of all cores (seeders, VPN server and client share them). Served by: the share of the bytes each kind of seeder sent (nftables counters on the peer host; lab-seed is wgtorrent's own engine seeding).")
 	p("")
-	p("| client | transfer s | MB/s | × tunnel ceiling | wall s | first block s | CPU s/GiB | CPU+tunnel s/GiB | peak RSS MiB | machine busy %% | runs ok |")
-	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	p("| client | transfer s | MB/s | × tunnel ceiling | wall s | first block s | CPU s/GiB | CPU+tunnel s/GiB | peak RSS MiB | machine busy %% | served by | runs ok |")
+	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
 	sums := res.summaries()
 	for _, s := range sums {
 		ratio := "–"
 		if ceiling > 0 && s.Client != ClientWgtorrentNoTunnel {
 			ratio = fmt.Sprintf("%.2f", s.MBps*8e6/(ceiling*1e9))
 		}
-		p("| %s | %.1f | %.1f | %s | %.1f | %.2f | %.1f | %.1f | %.0f | %.0f | %d/%d |", s.Client, s.TransferS, s.MBps, ratio,
-			s.WallS, s.First, s.CPUPerGiB, s.CPUTunPerGiB, s.RSS, s.MachineBusy, s.OK, s.Total)
+		p("| %s | %.1f | %.1f | %s | %.1f | %.2f | %.1f | %.1f | %.0f | %.0f | %s | %d/%d |", s.Client, s.TransferS, s.MBps, ratio,
+			s.WallS, s.First, s.CPUPerGiB, s.CPUTunPerGiB, s.RSS, s.MachineBusy, servedBy(s.Served), s.OK, s.Total)
 	}
 	if wg, best, ok := res.vsBest(sums); ok {
 		p("")

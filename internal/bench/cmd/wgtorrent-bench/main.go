@@ -28,7 +28,7 @@ func main() {
 	flag.IntVar(&opt.SizeMiB, "size", 1024, "content size in MiB")
 	flag.IntVar(&opt.Runs, "runs", 3, "runs of each measurement (the median is reported)")
 	flag.IntVar(&opt.IperfSeconds, "iperf-seconds", 5, "length of one iperf3 test")
-	flag.IntVar(&opt.Seeders, "seeders", 3, "transmission-daemon seeders (plus one wgtorrent lab-seed)")
+	flag.IntVar(&opt.Seeders, "seeders", 3, "transmission-daemon seeders (plus one qbittorrent-nox and one wgtorrent lab-seed)")
 	flag.StringVar(&clients, "clients", strings.Join(bench.AllClients, ","), "download clients, comma separated")
 	flag.StringVar(&phases, "phases", "iperf,download,scale", "what to measure, comma separated")
 	flag.StringVar(&scale, "scale", "1,100,1000", "torrent counts for the daemon scale test")
