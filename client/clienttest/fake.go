@@ -48,6 +48,7 @@ type Fake struct {
 	down, up int64
 	clock    time.Time // AddedAt of the last torrent added without one
 	subs     []chan struct{}
+	lists    int // List calls
 }
 
 var _ client.Controller = (*Fake)(nil)
@@ -114,6 +115,14 @@ func (f *Fake) FailAdd(source string, err error) {
 }
 
 // Calls returns the recorded calls, oldest first.
+// ListCalls says how often List was called (it is not in Calls: it
+// changes nothing).
+func (f *Fake) ListCalls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lists
+}
+
 func (f *Fake) Calls() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -319,6 +328,7 @@ func (f *Fake) Reannounce(id client.TorrentID) error {
 func (f *Fake) List() []client.Stats {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.lists++
 	out := make([]client.Stats, 0, len(f.torrents))
 	for _, t := range f.torrents {
 		out = append(out, t.Stats)

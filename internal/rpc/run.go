@@ -16,8 +16,20 @@ func (s *Server) Run(ctx context.Context) {
 		s.mu.Lock()
 		s.enforceSeedGoalsLocked()
 		s.mu.Unlock()
+		// Notifications meanwhile wait in the channel (one is enough).
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(enforceEvery):
+		}
 	}
 }
+
+// enforceEvery bounds how often Run walks every torrent. The engine notifies
+// on every add and every verification besides once a second; with a walk
+// per notification, adding a seedbox's 1000 torrents took time quadratic in
+// their number.
+const enforceEvery = time.Second
 
 func (s *Server) enforceSeedGoalsLocked() {
 	now := s.o.Now()

@@ -841,6 +841,32 @@ func TestTorrentAddRefusesSpecialFiles(t *testing.T) {
 	}
 }
 
+// TestRunWalksAtMostOnceASecond: every walk lists all torrents; a walk per
+// notification made adding 1000 torrents quadratic.
+func TestRunWalksAtMostOnceASecond(t *testing.T) {
+	h := newHarness(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	before := h.fake.ListCalls()
+	go h.srv.Run(ctx)
+	deadline := time.Now().Add(5 * time.Second)
+	for h.fake.ListCalls() == before {
+		if time.Now().After(deadline) {
+			t.Fatal("Run never walked the torrents")
+		}
+		h.fake.Notify()
+		time.Sleep(5 * time.Millisecond) // polling an external condition
+	}
+	walks := h.fake.ListCalls()
+	for range 50 {
+		h.fake.Notify()
+	}
+	time.Sleep(300 * time.Millisecond) // an absence: a walk per notification comes within microseconds
+	if got := h.fake.ListCalls(); got != walks {
+		t.Fatalf("%d walks for 50 notifications within 300 ms, want none before a second has passed", got-walks)
+	}
+}
+
 func TestRunFollowsEngineAndStops(t *testing.T) {
 	h := newHarness(t)
 	h.mustCall("torrent-set", map[string]any{"ids": []any{2}, "seedRatioLimit": 1, "seedRatioMode": 1})
