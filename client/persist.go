@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/renameio/v2"
+	"github.com/wgtorrent/wgtorrent/internal/atomicfile"
 )
 
 // record is what DataDir/torrents/<infohash>.json keeps about a torrent so a
@@ -103,7 +103,7 @@ func (s store) load() (recs []record, metas [][]byte, errs []error) {
 }
 
 func writeFileAtomic(path string, b []byte) error {
-	if err := renameio.WriteFile(path, b, 0o600); err != nil {
+	if err := atomicfile.Write(path, b); err != nil {
 		return fmt.Errorf("client: save %s: %w", path, err)
 	}
 	return nil

@@ -7,10 +7,9 @@ import (
 	"fmt"
 	"hash/crc32"
 	"os"
-	"path/filepath"
 	"sync"
 
-	"github.com/google/renameio/v2"
+	"github.com/wgtorrent/wgtorrent/internal/atomicfile"
 )
 
 // record is what we know of one torrent's pieces: which were checked this
@@ -147,26 +146,9 @@ func (r *record) save(data []byte) error {
 	if gone {
 		return nil
 	}
-	return writeAtomic(r.path, data)
-}
-
-// writeAtomic replaces path with data so that a crash leaves either the
-// old file or the new one, and the new one is durable when it returns (a
-// failed recheck must not come back as complete after a power cut).
-func writeAtomic(path string, data []byte) error {
-	if err := renameio.WriteFile(path, data, 0o600); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	// Durable when it returns: a failed recheck must not come back as
+	// complete after a power cut.
+	return atomicfile.Write(r.path, data)
 }
 
 // bitset is a fixed-size set of piece indices; it is padded to whole words

@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"sort"
 
-	"github.com/google/renameio/v2"
 	"github.com/wgtorrent/wgtorrent/client"
+	"github.com/wgtorrent/wgtorrent/internal/atomicfile"
 )
 
 // stateFile is the name of the file in Options.DataDir.
@@ -131,7 +131,7 @@ func (st *store) save() error {
 	if err != nil {
 		return fmt.Errorf("rpc: encode state: %w", err)
 	}
-	if err := renameio.WriteFile(st.path, b, 0o600); err != nil {
+	if err := atomicfile.Write(st.path, b); err != nil {
 		return fmt.Errorf("rpc: save state %q: %w", st.path, err)
 	}
 	return nil
