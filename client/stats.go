@@ -146,14 +146,16 @@ func (e *Engine) WaitComplete(ctx context.Context, id TorrentID) error {
 	}
 	for {
 		done := en.t.Complete().On()
-		if en.t.Complete().Bool() {
-			return nil
-		}
+		// The error first: verified pieces that could not be written (disk
+		// full) stay in memory and count as complete, but are not on disk.
 		e.mu.Lock()
 		msg := en.err
 		e.mu.Unlock()
 		if msg != "" {
 			return fmt.Errorf("client: torrent %s: %s", id, msg)
+		}
+		if en.t.Complete().Bool() {
+			return nil
 		}
 		// Storage errors arrive without a Complete change: recheck each second.
 		select {
