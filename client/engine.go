@@ -426,7 +426,7 @@ func (e *Engine) Add(ctx context.Context, source string, opts AddOptions) (Torre
 	}
 	rec := e.newRecord(src.spec.InfoHash, opts)
 	rec.Magnet = src.magnet
-	id, err := e.add(src.spec, rec, src.metainfo, opts.Peers)
+	id, err := e.add(src.spec, rec, src.metainfo, opts.Peers, false)
 	if err != nil && src.path != "" && !errors.Is(err, ErrDuplicate) {
 		return "", fmt.Errorf("client: torrent file %q: %w", src.path, err)
 	}
@@ -510,7 +510,7 @@ func (e *Engine) AddMetainfo(_ context.Context, b []byte, opts AddOptions) (Torr
 	if err != nil {
 		return "", err
 	}
-	return e.add(spec, e.newRecord(spec.InfoHash, opts), b, opts.Peers)
+	return e.add(spec, e.newRecord(spec.InfoHash, opts), b, opts.Peers, false)
 }
 
 func (e *Engine) newRecord(ih metainfo.Hash, opts AddOptions) record {
@@ -536,7 +536,10 @@ func (e *Engine) newRecord(ih metainfo.Hash, opts AddOptions) record {
 
 // add puts a torrent into the engine; mi is the .torrent to save (nil for a
 // magnet until its info arrives).
-func (e *Engine) add(spec *torrent.TorrentSpec, rec record, mi []byte, peers []netip.AddrPort) (TorrentID, error) {
+// add starts a torrent and saves its record and metainfo, unless restored:
+// then they are on disk as they are (rewriting them cost a seedbox 2 synced
+// writes a torrent on every start, with the engine locked).
+func (e *Engine) add(spec *torrent.TorrentSpec, rec record, mi []byte, peers []netip.AddrPort, restored bool) (TorrentID, error) {
 	ih := spec.InfoHash
 	id := TorrentID(ih.HexString())
 	e.mu.Lock()
@@ -579,13 +582,15 @@ func (e *Engine) add(spec *torrent.TorrentSpec, rec record, mi []byte, peers []n
 		t.AddPeers(peerInfos(peers))
 	}
 	e.torrents[ih] = en
-	if mi != nil {
+	if mi != nil && !restored {
 		if err := e.st.saveMetainfo(rec.InfoHash, mi); err != nil {
 			e.log.Error("saving metainfo", "torrent", id, "err", err)
 		}
 	}
-	if err := e.st.saveRecord(rec); err != nil {
-		e.log.Error("saving torrent state", "torrent", id, "err", err)
+	if !restored {
+		if err := e.st.saveRecord(rec); err != nil {
+			e.log.Error("saving torrent state", "torrent", id, "err", err)
+		}
 	}
 	e.wg.Add(1)
 	go e.whenInfo(en, mi == nil)
@@ -946,7 +951,7 @@ func (e *Engine) SetLocation(id TorrentID, dir string, move bool) error {
 	}
 	src, err := e.savedSpec(rec, mi)
 	if err == nil {
-		_, err = e.add(src, rec, mi, nil)
+		_, err = e.add(src, rec, mi, nil, false)
 	}
 	if err != nil {
 		return errors.Join(moveErr, fmt.Errorf("client: re-add %s after moving: %w", id, err))
@@ -1077,7 +1082,7 @@ func (e *Engine) restore() {
 				peers = append(peers, ap)
 			}
 		}
-		if _, err := e.add(spec, r, metas[i], peers); err != nil {
+		if _, err := e.add(spec, r, metas[i], peers, true); err != nil {
 			e.log.Warn("saved torrent not restored", "torrent", r.InfoHash, "err", err)
 		}
 	}

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -205,6 +207,8 @@ func TestRestartResumes(t *testing.T) {
 		t.Fatalf("Close: %v", err)
 	}
 	seedSent := seed.List()[0].Uploaded
+	saved, _ := filepath.Glob(filepath.Join(dataDir, "torrents", "*"))
+	inodes := fileInodes(t, saved)
 
 	again := newEngine(t, Options{DataDir: dataDir, DownloadDir: dl})
 	list := again.List()
@@ -212,6 +216,11 @@ func TestRestartResumes(t *testing.T) {
 		t.Fatalf("after restart List = %+v", list)
 	}
 	waitDone(t, again, id, 10*time.Second)
+	// A restart reads what was saved; rewriting it cost a seedbox two synced
+	// writes a torrent on every start.
+	if len(saved) != 2 || !maps.Equal(fileInodes(t, saved), inodes) {
+		t.Errorf("restart rewrote the saved torrent (record and metainfo %v)", saved)
+	}
 	// Give a peer connection the chance to move data if it wrongly wanted to.
 	time.Sleep(1500 * time.Millisecond)
 	after, _ := again.Get(id)
@@ -225,6 +234,21 @@ func TestRestartResumes(t *testing.T) {
 		t.Errorf("seeder uploaded %d more bytes after restart", up-seedSent)
 	}
 	sameTree(t, filepath.Join(root, "payload"), filepath.Join(dl, "payload"))
+}
+
+// fileInodes maps paths to their inode numbers: an atomic rewrite makes a
+// new one.
+func fileInodes(t *testing.T, paths []string) map[string]uint64 {
+	t.Helper()
+	out := map[string]uint64{}
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[p] = fi.Sys().(*syscall.Stat_t).Ino
+	}
+	return out
 }
 
 func TestAddErrors(t *testing.T) {
