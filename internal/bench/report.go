@@ -90,14 +90,14 @@ func (res *Results) Markdown() string {
 		p("")
 		p("### `wgtorrent daemon` with many torrents (64 KiB each, seeding, no tracker, DHT off)")
 		p("")
-		p("| torrents | add + verify s | RSS MiB (idle) | idle CPU %% of a core (%gs) |", res.Scale[0].IdleWindow)
-		p("|---:|---:|---:|---:|")
+		p("| torrents | add + verify s | RSS MiB (idle) | idle CPU %% of a core (%gs) | restart → all seeding s |", res.Scale[0].IdleWindow)
+		p("|---:|---:|---:|---:|---:|")
 		for _, s := range res.Scale {
 			if s.Error != "" {
-				p("| %d | error: %s | | |", s.Torrents, strings.ReplaceAll(tail(s.Error, 200), "\n", " "))
+				p("| %d | error: %s | | | |", s.Torrents, strings.ReplaceAll(tail(s.Error, 200), "\n", " "))
 				continue
 			}
-			p("| %d | %.1f | %.0f | %.1f |", s.Torrents, s.AddS, s.RSSMiB, s.IdleCPUPct)
+			p("| %d | %.1f | %.0f | %.1f | %.1f |", s.Torrents, s.AddS, s.RSSMiB, s.IdleCPUPct, s.RestartS)
 		}
 	}
 	p("")

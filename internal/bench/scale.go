@@ -24,6 +24,7 @@ import (
 type ScaleRun struct {
 	Torrents   int     `json:"torrents"`
 	AddS       float64 `json:"add_s"`         // adding them all over the RPC until all seed
+	RestartS   float64 `json:"restart_s"`     // daemon launch → all seeding again, after a stop
 	RSSMiB     float64 `json:"rss_mib"`       // resident set once idle
 	IdleCPUPct float64 `json:"idle_cpu_pct"`  // of one core, over IdleWindow
 	IdleWindow float64 `json:"idle_window_s"` // seconds
@@ -83,51 +84,19 @@ func (e *env) scaleOnce(ctx context.Context, n int) (ScaleRun, error) {
 		metas[i] = base64.StdEncoding.EncodeToString(mb)
 	}
 
-	cmd := e.lab.Client.Command(context.Background(), e.opt.Wgtorrent, "daemon", "--config", e.conf,
-		"--data", data, "--out", out, "--no-dht", "--rpc-listen", fmt.Sprintf("127.0.0.1:%d", daemonRPC), "--log-level", "warn")
-	p, err := startProc(cmd)
+	p, rpc, err := e.startDaemon(ctx, data, out)
 	if err != nil {
 		return r, err
 	}
 	defer p.stop(syscall.SIGTERM, 30*time.Second)
-	rpc := netlab.NewTransmissionClient(e.lab.Client, daemonRPC)
-	if err := pollUntil(ctx, 100*time.Millisecond, func() (bool, error) {
-		select {
-		case <-p.exited:
-			return false, fmt.Errorf("wgtorrent daemon exited: %v: %s", p.waitErr, tail(p.stderr.String(), 2000))
-		default:
-		}
-		return rpc.Call("session-get", nil, nil) == nil, nil
-	}); err != nil {
-		return r, err
-	}
-
 	start := time.Now()
 	for i, m := range metas {
 		if err := rpc.Call("torrent-add", map[string]any{"metainfo": m, "download-dir": out}, nil); err != nil {
 			return r, fmt.Errorf("torrent-add %d: %w", i, err)
 		}
 	}
-	actx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	if err := pollUntil(actx, 250*time.Millisecond, func() (bool, error) {
-		var res struct {
-			Torrents []struct {
-				PercentDone float64 `json:"percentDone"`
-			} `json:"torrents"`
-		}
-		if err := rpc.Call("torrent-get", map[string]any{"fields": []string{"percentDone"}}, &res); err != nil {
-			return false, err
-		}
-		done := 0
-		for _, t := range res.Torrents {
-			if t.PercentDone == 1 {
-				done++
-			}
-		}
-		return done == n, nil
-	}); err != nil {
-		return r, fmt.Errorf("not all %d torrents seeding: %w", n, err)
+	if err := waitSeeding(ctx, rpc, n); err != nil {
+		return r, err
 	}
 	r.AddS = time.Since(start).Seconds()
 
@@ -153,8 +122,77 @@ func (e *env) scaleOnce(ctx context.Context, n int) (ScaleRun, error) {
 		return r, err
 	}
 	r.IdleCPUPct = 100 * (c1 - c0) / time.Since(t0).Seconds()
-	r.RSSMiB, err = vmRSS(pid)
-	return r, err
+	if r.RSSMiB, err = vmRSS(pid); err != nil {
+		return r, err
+	}
+
+	// A seedbox restarts (upgrades, reboots): how long until all seed again.
+	p.stop(syscall.SIGTERM, 30*time.Second)
+	if p.waitErr != nil {
+		return r, fmt.Errorf("daemon stop: %v: %s", p.waitErr, tail(p.stderr.String(), 2000))
+	}
+	start = time.Now()
+	p2, rpc, err := e.startDaemon(ctx, data, out)
+	if err != nil {
+		return r, fmt.Errorf("restart: %w", err)
+	}
+	defer p2.stop(syscall.SIGTERM, 30*time.Second)
+	if err := waitSeeding(ctx, rpc, n); err != nil {
+		return r, fmt.Errorf("restart: %w", err)
+	}
+	r.RestartS = time.Since(start).Seconds()
+	return r, nil
+}
+
+// startDaemon runs `wgtorrent daemon` in the client namespace and waits
+// until its RPC answers.
+func (e *env) startDaemon(ctx context.Context, data, out string) (*proc, *netlab.Transmission, error) {
+	cmd := e.lab.Client.Command(context.Background(), e.opt.Wgtorrent, "daemon", "--config", e.conf,
+		"--data", data, "--out", out, "--no-dht", "--rpc-listen", fmt.Sprintf("127.0.0.1:%d", daemonRPC), "--log-level", "warn")
+	p, err := startProc(cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	rpc := netlab.NewTransmissionClient(e.lab.Client, daemonRPC)
+	if err := pollUntil(ctx, 100*time.Millisecond, func() (bool, error) {
+		select {
+		case <-p.exited:
+			return false, fmt.Errorf("wgtorrent daemon exited: %v: %s", p.waitErr, tail(p.stderr.String(), 2000))
+		default:
+		}
+		return rpc.Call("session-get", nil, nil) == nil, nil
+	}); err != nil {
+		p.stop(syscall.SIGTERM, 30*time.Second)
+		return nil, nil, err
+	}
+	return p, rpc, nil
+}
+
+// waitSeeding polls torrent-get until n torrents are complete.
+func waitSeeding(ctx context.Context, rpc *netlab.Transmission, n int) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	err := pollUntil(ctx, 250*time.Millisecond, func() (bool, error) {
+		var res struct {
+			Torrents []struct {
+				PercentDone float64 `json:"percentDone"`
+			} `json:"torrents"`
+		}
+		if err := rpc.Call("torrent-get", map[string]any{"fields": []string{"percentDone"}}, &res); err != nil {
+			return false, err
+		}
+		done := 0
+		for _, t := range res.Torrents {
+			if t.PercentDone == 1 {
+				done++
+			}
+		}
+		return done == n, nil
+	})
+	if err != nil {
+		return fmt.Errorf("not all %d torrents seeding: %w", n, err)
+	}
+	return nil
 }
 
 // vmRSS is a process's current resident set in MiB.
