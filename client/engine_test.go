@@ -234,6 +234,13 @@ func TestRestartResumes(t *testing.T) {
 		t.Errorf("seeder uploaded %d more bytes after restart", up-seedSent)
 	}
 	sameTree(t, filepath.Join(root, "payload"), filepath.Join(dl, "payload"))
+	// Nothing moved since: closing has nothing to save either.
+	if err := again.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(fileInodes(t, saved), inodes) {
+		t.Errorf("closing rewrote the record of a torrent that did not change")
+	}
 }
 
 // fileInodes maps paths to their inode numbers: an atomic rewrite makes a
