@@ -31,12 +31,13 @@ import (
 
 // Options select what a run does.
 type Options struct {
-	Wgtorrent    string   // path to the wgtorrent binary
-	SizeMiB      int      // content size
-	Runs         int      // runs of each measurement (median reported)
-	IperfSeconds int      // length of one iperf3 test
-	Clients      []string // download clients to compare; nil: all
-	Seeders      int      // transmission-daemon seeders (plus one qbittorrent-nox and one wgtorrent lab-seed)
+	Wgtorrent    string        // path to the wgtorrent binary
+	SizeMiB      int           // content size
+	VPNDelay     time.Duration // added to every round trip through the VPN server (0: none)
+	Runs         int           // runs of each measurement (median reported)
+	IperfSeconds int           // length of one iperf3 test
+	Clients      []string      // download clients to compare; nil: all
+	Seeders      int           // transmission-daemon seeders (plus one qbittorrent-nox and one wgtorrent lab-seed)
 	RunTimeout   time.Duration
 	Phases       []string // of "iperf", "download", "scale"; nil: all
 	Scale        []int    // torrent counts for the daemon scale test
@@ -71,6 +72,7 @@ type Results struct {
 		IperfSeconds int      `json:"iperf_seconds"`
 		Seeders      string   `json:"seeders"`
 		VPNServer    string   `json:"vpn_server"`
+		VPNDelayMS   float64  `json:"vpn_delay_ms,omitempty"`
 		Clients      []string `json:"clients"`
 	} `json:"options"`
 	Iperf     []IperfRun    `json:"iperf"`
@@ -198,6 +200,10 @@ func Run(ctx context.Context, opt Options) (*Results, error) {
 	res.Options.SizeMiB, res.Options.Runs, res.Options.IperfSeconds = opt.SizeMiB, opt.Runs, opt.IperfSeconds
 	res.Options.Seeders = fmt.Sprintf("%d transmission-daemon + 1 qbittorrent-nox + 1 wgtorrent lab-seed", opt.Seeders)
 	res.Options.VPNServer = "builtin (golang.zx2c4.com/wireguard library, in the bench process)"
+	if opt.VPNDelay > 0 {
+		res.Options.VPNServer += fmt.Sprintf(", holding client-to-internet packets %v (the round trip to a distant server)", opt.VPNDelay)
+		res.Options.VPNDelayMS = float64(opt.VPNDelay) / float64(time.Millisecond)
+	}
 	res.Options.Clients = opt.Clients
 	res.Versions = versions(ctx, opt)
 
@@ -206,7 +212,7 @@ func Run(ctx context.Context, opt Options) (*Results, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	lab, err := netlab.New(ctx, netlab.Options{Logf: opt.Logf})
+	lab, err := netlab.New(ctx, netlab.Options{Logf: opt.Logf, VPNDelay: opt.VPNDelay})
 	if err != nil {
 		return nil, fmt.Errorf("bench: build lab: %w", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -38,6 +39,10 @@ type Options struct {
 	// IPv6Tunnel adds fd00:64::/64 inside the tunnel: the server is
 	// fd00:64::1, the client fd00:64::2, and the client config routes ::/0.
 	IPv6Tunnel bool
+	// VPNDelay holds every packet the builtin VPN server passes from the
+	// tunnel to the VPN host for this long: the round trip to a distant
+	// VPN server (this kernel has no netem). Zero: none.
+	VPNDelay time.Duration
 	// Logf receives diagnostics (third-party program output, device errors).
 	// Nil discards them. Never called after Close returns.
 	Logf func(format string, args ...any)

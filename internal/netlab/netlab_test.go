@@ -295,7 +295,7 @@ func startTestClient(t *testing.T, l *Lab, cfg string) (closeClient func()) {
 	name := "wgc-" + l.ID
 	uapi := fmt.Sprintf("private_key=%s\npublic_key=%s\nendpoint=%s\nallowed_ip=0.0.0.0/0\nallowed_ip=::/0\n",
 		priv.hex(), peerPub.hex(), endpoint)
-	dev, err := startDevice(l.Client, name, uapi)
+	dev, err := startDevice(l.Client, name, uapi, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

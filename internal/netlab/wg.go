@@ -192,7 +192,7 @@ func (s *wgServer) startBuiltin() error {
 	for _, a := range s.clientAllowedIPs() {
 		fmt.Fprintf(&uapi, "allowed_ip=%s\n", a)
 	}
-	dev, err := startDevice(s.lab.VPN, s.ifname, uapi.String())
+	dev, err := startDevice(s.lab.VPN, s.ifname, uapi.String(), s.lab.opt.VPNDelay)
 	if err != nil {
 		return err
 	}
@@ -284,7 +284,7 @@ func (s *wgServer) stopLocked() error {
 // created in h's namespace; the device's goroutines run anywhere, so the
 // wrappers below re-enter h's namespace where the library would otherwise
 // act in the caller's.
-func startDevice(h *Host, name, uapi string) (*device.Device, error) {
+func startDevice(h *Host, name, uapi string, delay time.Duration) (*device.Device, error) {
 	var tdev tun.Device
 	err := h.Do(func() (err error) {
 		tdev, err = tun.CreateTUN(name, device.DefaultMTU)
@@ -298,6 +298,9 @@ func startDevice(h *Host, name, uapi string) (*device.Device, error) {
 		Errorf: func(format string, args ...any) {
 			h.lab.logf("wireguard %s/%s: "+format, append([]any{h.Name, name}, args...)...)
 		},
+	}
+	if delay > 0 {
+		tdev = newDelayTUN(tdev, delay)
 	}
 	dev := device.NewDevice(&nsTUN{Device: tdev, host: h}, &nsBind{Bind: conn.NewDefaultBind(), host: h}, logger)
 	if err := dev.IpcSet(uapi); err != nil {
@@ -342,4 +345,72 @@ func (t *nsTUN) MTU() (mtu int, err error) {
 		return err
 	})
 	return mtu, err
+}
+
+// delayTUN holds every packet written to the TUN (tunnel to host) for a
+// fixed time, in order, without blocking the device meanwhile.
+type delayTUN struct {
+	tun.Device
+	delay time.Duration
+	q     chan delayedBatch
+	pool  sync.Pool
+	done  chan struct{}
+}
+
+type delayedBatch struct {
+	due    time.Time
+	bufs   [][]byte
+	offset int
+}
+
+func newDelayTUN(dev tun.Device, delay time.Duration) *delayTUN {
+	t := &delayTUN{Device: dev, delay: delay, q: make(chan delayedBatch, 1<<16), done: make(chan struct{})}
+	go t.run()
+	return t
+}
+
+// Write copies the packets into buffers of the same capacity (the TUN's
+// GRO coalesces into a packet's spare room) and queues them.
+func (t *delayTUN) Write(bufs [][]byte, offset int) (int, error) {
+	b := delayedBatch{due: time.Now().Add(t.delay), offset: offset, bufs: make([][]byte, len(bufs))}
+	for i, p := range bufs {
+		c, _ := t.pool.Get().([]byte)
+		if cap(c) < cap(p) {
+			c = make([]byte, cap(p))
+		}
+		c = c[:len(p)]
+		copy(c, p)
+		b.bufs[i] = c
+	}
+	select {
+	case t.q <- b:
+	case <-t.done:
+		return 0, os.ErrClosed
+	}
+	return len(bufs), nil
+}
+
+func (t *delayTUN) run() {
+	for {
+		select {
+		case <-t.done:
+			return
+		case b := <-t.q:
+			time.Sleep(time.Until(b.due))
+			t.Device.Write(b.bufs, b.offset)
+			for _, c := range b.bufs {
+				//lint:ignore SA6002 a slice header per packet is cheap next to its 64 KiB
+				t.pool.Put(c[:cap(c)])
+			}
+		}
+	}
+}
+
+func (t *delayTUN) Close() error {
+	select {
+	case <-t.done:
+	default:
+		close(t.done)
+	}
+	return t.Device.Close()
 }

@@ -26,6 +26,7 @@ func main() {
 	flag.StringVar(&opt.Wgtorrent, "wgtorrent", "bin/wgtorrent", "wgtorrent binary to measure")
 	flag.StringVar(&out, "out", "bench-results", "directory for results.md and results.json")
 	flag.IntVar(&opt.SizeMiB, "size", 1024, "content size in MiB")
+	flag.DurationVar(&opt.VPNDelay, "vpn-delay", 0, "add this to every round trip through the VPN server (e.g. 40ms: a distant server)")
 	flag.IntVar(&opt.Runs, "runs", 3, "runs of each measurement (the median is reported)")
 	flag.IntVar(&opt.IperfSeconds, "iperf-seconds", 5, "length of one iperf3 test")
 	flag.IntVar(&opt.Seeders, "seeders", 3, "transmission-daemon seeders (plus one qbittorrent-nox and one wgtorrent lab-seed)")
