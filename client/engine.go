@@ -365,13 +365,10 @@ func (e *Engine) Close() error {
 	e.closed = true
 	var errs []error
 	for _, en := range e.torrents {
-		changed := e.foldCounters(en)
 		// The sampler notes completion once a second: a download that
 		// completes and exits at once would otherwise never save it.
-		if en.rec.DoneAt.IsZero() && en.t.Info() != nil && en.t.Complete().Bool() {
-			en.rec.DoneAt = time.Now().Truncate(time.Second)
-			changed = true
-		}
+		done := noteDone(&en.rec, isComplete(en.t), time.Now())
+		changed := e.foldCounters(en) || done
 		// Every other change was saved when it was made; rewriting the
 		// records of idle torrents made a seedbox's shutdown a synced
 		// write per torrent (Docker's stop timeout is 10 s).
@@ -549,10 +546,9 @@ func (e *Engine) newRecord(ih metainfo.Hash, opts AddOptions) record {
 	return r
 }
 
-// add puts a torrent into the engine; mi is the .torrent to save (nil for a
-// magnet until its info arrives).
-// add starts a torrent and saves its record and metainfo, unless restored:
-// then they are on disk as they are (rewriting them cost a seedbox 2 synced
+// add puts a torrent into the engine and saves its record and mi, the
+// .torrent (nil for a magnet until its info arrives), unless restored: then
+// both are on disk as they are (rewriting them cost a seedbox 2 synced
 // writes a torrent on every start, with the engine locked).
 func (e *Engine) add(spec *torrent.TorrentSpec, rec record, mi []byte, peers []netip.AddrPort, restored bool) (TorrentID, error) {
 	ih := spec.InfoHash

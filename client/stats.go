@@ -41,7 +41,7 @@ func (e *Engine) sample(now time.Time) {
 		st := en.t.Stats()
 		read := st.BytesReadUsefulData.Int64()
 		out := st.BytesWrittenData.Int64()
-		complete := en.t.Info() != nil && en.t.Complete().Bool()
+		complete := isComplete(en.t)
 		e.mu.Lock()
 		if en.sampled {
 			dt := now.Sub(en.lastAt).Seconds()
@@ -54,8 +54,7 @@ func (e *Engine) sample(now time.Time) {
 		}
 		en.sampled, en.lastRead, en.lastOut, en.lastAt = true, read, out, now
 		var save *record
-		if complete && en.rec.DoneAt.IsZero() {
-			en.rec.DoneAt = now.Truncate(time.Second)
+		if noteDone(&en.rec, complete, now) {
 			r := en.rec
 			save = &r
 		}
@@ -87,6 +86,20 @@ func raiseNextPieces(t *torrent.Torrent, n int) {
 		}
 		n--
 	}
+}
+
+// isComplete: every wanted piece of a torrent whose info is known is
+// verified.
+func isComplete(t *torrent.Torrent) bool { return t.Info() != nil && t.Complete().Bool() }
+
+// noteDone records when a torrent first completed and says whether rec
+// changed (and should be saved).
+func noteDone(rec *record, complete bool, now time.Time) bool {
+	if !complete || !rec.DoneAt.IsZero() {
+		return false
+	}
+	rec.DoneAt = now.Truncate(time.Second)
+	return true
 }
 
 func (e *Engine) notify() {
