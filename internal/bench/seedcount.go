@@ -25,7 +25,6 @@ type seedCounter struct {
 	c     *nftables.Conn
 	table *nftables.Table
 	chain *nftables.Chain
-	names map[netip.AddrPort]string
 }
 
 func newSeedCounter(h *netlab.Host, seeders map[netip.AddrPort]string) (*seedCounter, error) {
@@ -33,15 +32,15 @@ func newSeedCounter(h *netlab.Host, seeders map[netip.AddrPort]string) (*seedCou
 	if err != nil {
 		return nil, fmt.Errorf("bench: nftables in %s: %w", h.NetNS, err)
 	}
-	s := &seedCounter{c: c, names: seeders}
+	s := &seedCounter{c: c}
 	s.table = c.AddTable(&nftables.Table{Family: nftables.TableFamilyIPv4, Name: "wgtorrent_bench"})
 	s.chain = c.AddChain(&nftables.Chain{
 		Name: "seeders", Table: s.table, Type: nftables.ChainTypeFilter,
 		Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityFilter,
 	})
-	for ap := range seeders {
+	for ap, name := range seeders {
 		a4 := ap.Addr().As4()
-		c.AddRule(&nftables.Rule{Table: s.table, Chain: s.chain, Exprs: []expr.Any{
+		c.AddRule(&nftables.Rule{Table: s.table, Chain: s.chain, UserData: []byte(name), Exprs: []expr.Any{
 			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: a4[:]},
 			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
@@ -65,24 +64,10 @@ func (s *seedCounter) read() (map[string]uint64, error) {
 	}
 	out := map[string]uint64{}
 	for _, r := range rules {
-		var addr [4]byte
-		var port uint16
-		var bytes uint64
-		for i, e := range r.Exprs {
-			switch e := e.(type) {
-			case *expr.Cmp:
-				switch i {
-				case 1:
-					copy(addr[:], e.Data)
-				case 5:
-					port = binary.BigEndian.Uint16(e.Data)
-				}
-			case *expr.Counter:
-				bytes = e.Bytes
+		for _, e := range r.Exprs {
+			if c, ok := e.(*expr.Counter); ok {
+				out[string(r.UserData)] = c.Bytes
 			}
-		}
-		if name, ok := s.names[netip.AddrPortFrom(netip.AddrFrom4(addr), port)]; ok {
-			out[name] = bytes
 		}
 	}
 	return out, nil
