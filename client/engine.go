@@ -64,6 +64,8 @@ type Options struct {
 	DHTBootstrap []string
 	// Seed keeps uploading after a torrent is complete.
 	Seed bool
+	// Encryption policy with peers; "" is EncryptionTolerated.
+	Encryption Encryption
 	// Rate limits in bytes/s, 0 = unlimited; see SetRateLimits.
 	MaxDownloadRate, MaxUploadRate int64
 	// PublicIPv4/6 are the VPN exit addresses to advertise in handshakes and
@@ -138,6 +140,9 @@ func New(ctx context.Context, o Options) (_ *Engine, err error) {
 	}
 	if o.DownloadDir == "" {
 		o.DownloadDir = filepath.Join(o.DataDir, "downloads")
+	}
+	if _, err := ParseEncryption(string(o.Encryption)); err != nil {
+		return nil, fmt.Errorf("client: %w", err)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -261,6 +266,7 @@ func (e *Engine) config() *torrent.ClientConfig {
 		cfg.PublicIp6 = o.PublicIPv6.AsSlice()
 	}
 
+	o.Encryption.apply(cfg)
 	cfg.NoDefaultPortForwarding = true // no UPnP/SSDP on the LAN
 	cfg.DisableWebtorrent = true       // WebRTC ICE would gather every local address
 

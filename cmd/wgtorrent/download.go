@@ -25,6 +25,7 @@ type peerFlags struct {
 	DHTBootstrap    []string `name:"dht-bootstrap" help:"DHT bootstrap nodes (host:port), resolved through the tunnel's DNS." default:"router.bittorrent.com:6881,router.utorrent.com:6881,dht.transmissionbt.com:6881,dht.libtorrent.org:25401" sep:","`
 	MaxDownloadRate rate     `help:"Download limit in bytes/s (units allowed: 5MiB, 800k); 0 = unlimited." default:"0"`
 	MaxUploadRate   rate     `help:"Upload limit in bytes/s (units allowed); 0 = unlimited." default:"0"`
+	Encryption      string   `help:"BitTorrent encryption with peers: tolerated (plaintext unless a peer requires it: fastest), preferred, required. Obfuscation beyond the VPN server; the tunnel encrypts everything up to it." enum:"tolerated,preferred,required" default:"tolerated"`
 }
 
 func (f peerFlags) options(log *slog.Logger, dataDir, downloadDir string, seed bool) client.Options {
@@ -36,6 +37,7 @@ func (f peerFlags) options(log *slog.Logger, dataDir, downloadDir string, seed b
 		Seed:            seed,
 		MaxDownloadRate: int64(f.MaxDownloadRate),
 		MaxUploadRate:   int64(f.MaxUploadRate),
+		Encryption:      client.Encryption(f.Encryption),
 		Logger:          log,
 	}
 	if f.DHT {

@@ -274,7 +274,7 @@ func TestSessionGet(t *testing.T) {
 	for k, want := range map[string]any{
 		"rpc-version": 17.0, "rpc-version-minimum": 1.0, "download-dir": "/dl", "seedRatioLimit": 2.0,
 		"seedRatioLimited": false, "idle-seeding-limit": 30.0, "idle-seeding-limit-enabled": false,
-		"speed-limit-down-enabled": false, "dht-enabled": true, "encryption": "preferred",
+		"speed-limit-down-enabled": false, "dht-enabled": true, "encryption": "tolerated", "utp-enabled": false,
 	} {
 		if a[k] != want {
 			t.Errorf("%s = %v, want %v", k, a[k], want)

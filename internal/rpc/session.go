@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"cmp"
 	"context"
 	"path/filepath"
 	"time"
@@ -83,8 +84,8 @@ func (s *Server) sessionGet(_ context.Context, a args) (any, error) {
 		"dht-enabled":                  true,
 		"pex-enabled":                  true,
 		"lpd-enabled":                  false, // local discovery would announce on the LAN
-		"utp-enabled":                  true,
-		"encryption":                   "preferred",
+		"utp-enabled":                  false, // TCP only
+		"encryption":                   cmp.Or(s.o.Encryption, "tolerated"),
 		"blocklist-enabled":            false,
 		"blocklist-size":               0,
 		"blocklist-url":                "",
