@@ -23,6 +23,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -321,6 +322,9 @@ func (e *env) setup(ctx context.Context) error {
 	if e.labSeed, err = waitStdoutLine(ctx, seed, 60*time.Second, func(l string) bool { return l == "seeding" }); err != nil {
 		return fmt.Errorf("bench: wgtorrent lab-seed: %w", err)
 	}
+	// Stopped before the lab goes: a clean exit writes its CPU profile
+	// (WGTORRENT_CPUPROFILE) and its state.
+	e.stops = append(e.stops, func() { e.labSeed.stop(syscall.SIGTERM, 10*time.Second) })
 	return nil
 }
 
