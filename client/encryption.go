@@ -60,7 +60,7 @@ func (e Encryption) apply(cfg *torrent.ClientConfig) {
 		}
 	default:
 		cfg.HeaderObfuscationPolicy = torrent.HeaderObfuscationPolicy{}
-		cfg.CryptoProvides = mse.AllSupportedCrypto // on the encrypted retry, let the peer choose
+		cfg.CryptoProvides = mse.AllSupportedCrypto    // on the encrypted retry, let the peer choose
 		cfg.CryptoSelector = mse.DefaultCryptoSelector // plaintext when offered
 	}
 }

@@ -1,6 +1,7 @@
 package filestore
 
 import (
+	"crypto/sha1"
 	"errors"
 	"fmt"
 	"io"
@@ -56,7 +57,31 @@ func (b *pieceBuf) add(off, n int64) {
 }
 
 func (t *torrent) piece(p metainfo.Piece) storage.PieceImpl {
+	pc := t.newPiece(p)
+	// anacrolix hashes a piece itself unless its storage does, and then
+	// also checks every block against what each peer sent (smart ban): a
+	// second pass over the data and a map lookup per block, on every piece.
+	// A piece is hashed here instead, except one that failed its hash this
+	// session: anacrolix's check then names the peer that sent bad data.
+	// (Pieces padded for v1 hashing are left to anacrolix, which pads.)
+	if p.V1Length() != p.Length() || t.failedHash(p.Index()) {
+		return pc
+	}
+	return selfHashing{pc}
+}
+
+func (t *torrent) newPiece(p metainfo.Piece) *piece {
 	return &piece{t: t, index: p.Index(), offset: p.Offset(), length: p.Length()}
+}
+
+// selfHashing is a piece that computes its own hash (storage.SelfHashing).
+type selfHashing struct{ *piece }
+
+func (p selfHashing) SelfHash() (sum metainfo.Hash, err error) {
+	h := sha1.New()
+	_, err = p.WriteTo(h)
+	h.Sum(sum[:0])
+	return sum, err
 }
 
 // piece implements storage.PieceImpl, plus io.WriterTo for hashing and
@@ -292,6 +317,9 @@ func (p *piece) MarkComplete() error {
 // on disk at once when the saved record still calls the piece complete:
 // its data is about to be overwritten.
 func (p *piece) MarkNotComplete() error {
+	p.t.mu.Lock()
+	p.t.failed[p.index] = struct{}{}
+	p.t.mu.Unlock()
 	if b := p.buf(false); b != nil {
 		b.mu.Lock()
 		p.dropBuf(b)

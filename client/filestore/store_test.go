@@ -455,3 +455,45 @@ func TestConcurrentWritesAndFlushes(t *testing.T) {
 		t.Fatalf("%d bytes of piece buffers still held after every piece completed", s.buffered.Load())
 	}
 }
+
+// Pieces hash themselves (anacrolix then skips its per-block smart-ban
+// pass) until one fails its hash: anacrolix hashes that one, so that its
+// smart ban can name the peer that sent bad data.
+func TestSelfHashUntilAFailure(t *testing.T) {
+	f := newFixture(t)
+	s, tor := f.open(t, Options{})
+	defer s.Close()
+	defer tor.Close()
+	selfHash := func(i int) (metainfo.Hash, bool) {
+		sh, ok := f.piece(tor, i).PieceImpl.(storage.SelfHashing)
+		if !ok {
+			return metainfo.Hash{}, false
+		}
+		sum, err := sh.SelfHash()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sum, true
+	}
+	p := f.piece(tor, 1)
+	start := f.info.Piece(1).Offset()
+	bad := bytes.Clone(f.content[start : start+pieceLen])
+	bad[100] ^= 1
+	if _, err := p.WriteAt(bad, 0); err != nil {
+		t.Fatal(err)
+	}
+	if sum, ok := selfHash(1); !ok || sum == f.info.Piece(1).V1Hash().Unwrap() {
+		t.Fatalf("self hash of bad data: %v (self-hashing %v)", sum, ok)
+	}
+	if err := p.MarkNotComplete(); err != nil { // what anacrolix does on a failed hash
+		t.Fatal(err)
+	}
+	if _, ok := selfHash(1); ok {
+		t.Error("a piece that failed its hash still hashes itself: smart ban cannot name the peer")
+	}
+	f.download(t, tor, 1) // anacrolix's way: WriteTo
+	f.download(t, tor, 2)
+	if sum, ok := selfHash(2); !ok || sum != f.info.Piece(2).V1Hash().Unwrap() {
+		t.Errorf("self hash of a good piece: %v (self-hashing %v)", sum, ok)
+	}
+}

@@ -29,6 +29,9 @@ type torrent struct {
 	mu    sync.Mutex
 	dirty map[int]struct{}  // files written since the last sync
 	bufs  map[int]*pieceBuf // pieces gathered in memory, by index
+	// failed: pieces marked not complete this session (a failed hash);
+	// see torrent.piece.
+	failed map[int]struct{}
 }
 
 type file struct {
@@ -39,7 +42,7 @@ type file struct {
 
 func newTorrent(s *Store, info *metainfo.Info, ih metainfo.Hash) (*torrent, error) {
 	dir := s.o.TorrentDir(info, ih)
-	t := &torrent{s: s, ih: ih, info: info, index: info.FileSegmentsIndex(), dirty: map[int]struct{}{}, bufs: map[int]*pieceBuf{}}
+	t := &torrent{s: s, ih: ih, info: info, index: info.FileSegmentsIndex(), dirty: map[int]struct{}{}, bufs: map[int]*pieceBuf{}, failed: map[int]struct{}{}}
 	var off int64
 	for i, fi := range info.UpvertedFiles() {
 		parts := fi.BestPath()
@@ -182,7 +185,7 @@ func (t *torrent) flushIdle(round int64) error {
 	var idle []*piece
 	for i, b := range t.bufs {
 		if b.touched.Load() < round {
-			idle = append(idle, t.piece(t.info.Piece(i)).(*piece))
+			idle = append(idle, t.newPiece(t.info.Piece(i)))
 		}
 	}
 	t.mu.Unlock()
@@ -220,4 +223,11 @@ func (t *torrent) close() error {
 		t.s.closed(t)
 	}()
 	return err
+}
+
+func (t *torrent) failedHash(i int) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, ok := t.failed[i]
+	return ok
 }
