@@ -140,9 +140,12 @@ func TestDownloadTorrentFile(t *testing.T) {
 }
 
 // TestDownloadMagnet: the same by magnet link; the info dictionary comes
-// from the seeder, and wgtorrent exits 0 by itself once complete.
+// from the seeder, and wgtorrent exits 0 by itself once complete. The
+// seeder requires encryption: wgtorrent's default (plaintext first) must
+// retry encrypted.
 func TestDownloadMagnet(t *testing.T) {
 	s := newSwarm(t, true)
+	must(t, s.seed.Call("session-set", map[string]any{"encryption": "required"}, nil))
 	capt := startLeakCapture(t, s.lab, s.srv.Endpoint())
 	out, data := t.TempDir(), t.TempDir()
 	p := startWgtorrent(t, s.lab.Client, s.args(out, data, "--magnet", s.tor.magnet(s.lab))...)
