@@ -309,6 +309,12 @@ func TestSessionSet(t *testing.T) {
 			t.Errorf("%s = %v, want %v", k, a[k], want)
 		}
 	}
+	// The encryption policy is fixed at start: unchanged passes (clients
+	// send every setting), a change is refused.
+	h.mustCall("session-set", map[string]any{"encryption": "tolerated"})
+	if res, _ := h.call("session-set", map[string]any{"encryption": "required"}); !strings.Contains(res, "--encryption") {
+		t.Errorf("changing encryption: result %q, want a refusal naming --encryption", res)
+	}
 	// camelCase (Transmission 4.1) names work too.
 	h.mustCall("session-set", map[string]any{"speedLimitDownEnabled": false})
 	if d, _ := h.fake.RateLimits(); d != 0 {

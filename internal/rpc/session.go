@@ -85,7 +85,7 @@ func (s *Server) sessionGet(_ context.Context, a args) (any, error) {
 		"pex-enabled":                  true,
 		"lpd-enabled":                  false, // local discovery would announce on the LAN
 		"utp-enabled":                  false, // TCP only
-		"encryption":                   cmp.Or(s.o.Encryption, "tolerated"),
+		"encryption":                   s.encryption(),
 		"blocklist-enabled":            false,
 		"blocklist-size":               0,
 		"blocklist-url":                "",
@@ -165,6 +165,13 @@ func (s *Server) sessionSet(_ context.Context, a args) (any, error) {
 			fail = errorf("argument \"seedRatioLimit\" must not be negative")
 		}
 		next.SeedRatioLimit = v
+	}
+	// The policy is fixed at start; a client saving every setting sends
+	// it unchanged, but a change must not pass for done.
+	enc := s.encryption()
+	setStr(&enc, "encryption")
+	if enc != s.encryption() {
+		fail = errorf("encryption is %q, set by wgtorrent's --encryption (WGTORRENT_ENCRYPTION) at start", s.encryption())
 	}
 	if fail != nil {
 		return nil, &rpcError{fail.Error()}
@@ -258,3 +265,6 @@ func (s *Server) freeSpace(_ context.Context, a args) (any, error) {
 func (s *Server) portTest(_ context.Context, _ args) (any, error) {
 	return map[string]any{"port-is-open": false, "ip_protocol": "ipv4"}, nil
 }
+
+// encryption is the engine's BitTorrent encryption policy.
+func (s *Server) encryption() string { return cmp.Or(s.o.Encryption, "tolerated") }
