@@ -114,7 +114,6 @@ func (f *Fake) FailAdd(source string, err error) {
 	f.addErr[source] = err
 }
 
-// Calls returns the recorded calls, oldest first.
 // ListCalls says how often List was called (it is not in Calls: it
 // changes nothing).
 func (f *Fake) ListCalls() int {
@@ -123,6 +122,7 @@ func (f *Fake) ListCalls() int {
 	return f.lists
 }
 
+// Calls returns the recorded calls, oldest first.
 func (f *Fake) Calls() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -96,7 +96,7 @@ func (c *daemonCmd) Run(ctx context.Context, log *slog.Logger, k *kong.Context) 
 			Version:      version,
 			ConfigDir:    c.Data,
 			PeerPort:     eng.ListenPort(),
-			Encryption:   c.Encryption,
+			Encryption:   client.Encryption(c.Encryption),
 			Tunnel:       s.Tunnel.Status,
 			KillSwitchDrops: func() uint64 {
 				st, err := fw.Status()

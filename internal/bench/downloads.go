@@ -311,7 +311,3 @@ func (e *env) launchTransmission(ctx context.Context, out, state string) (*leech
 	}
 	return l, nil
 }
-
-// launchQbittorrent runs qbittorrent-nox with a fresh profile (DHT, LSD,
-// PeX, UPnP and country lookups off; several connections per IP allowed,
-// since every seeder shares the peer host's address) and polls its web API.

@@ -107,6 +107,9 @@ func (q *qbittorrent) waitTorrent(ctx context.Context, done func(progress float6
 	})
 }
 
+// launchQbittorrent runs qbittorrent-nox as a leecher in the client
+// namespace with a fresh profile and waits, through its web API, for the
+// download to complete.
 func (e *env) launchQbittorrent(out, state string) (*leecher, error) {
 	q, err := startQbittorrent(e.lab.Client, state, out, qbittorrentPort, qbittorrentWebUI, "", e.tor.File)
 	if err != nil {

@@ -52,9 +52,9 @@ type Options struct {
 	ConfigDir string
 	// PeerPort is reported as peer-port.
 	PeerPort int
-	// Encryption is reported as encryption ("" reads tolerated, the
+	// Encryption is the engine's policy, reported as encryption ("": the
 	// engine's default).
-	Encryption string
+	Encryption client.Encryption
 	// MaxBody bounds request bodies; 0 = DefaultMaxBody.
 	MaxBody int64
 	// Registry receives the metrics and is served on /metrics; nil = a

@@ -168,10 +168,11 @@ func (s *Server) sessionSet(_ context.Context, a args) (any, error) {
 	}
 	// The policy is fixed at start; a client saving every setting sends
 	// it unchanged, but a change must not pass for done.
-	enc := s.encryption()
+	cur := s.encryption()
+	enc := cur
 	setStr(&enc, "encryption")
-	if enc != s.encryption() {
-		fail = errorf("encryption is %q, set by wgtorrent's --encryption (WGTORRENT_ENCRYPTION) at start", s.encryption())
+	if enc != cur {
+		fail = errorf("encryption is %q, set by wgtorrent's --encryption (WGTORRENT_ENCRYPTION) at start", cur)
 	}
 	if fail != nil {
 		return nil, &rpcError{fail.Error()}
@@ -267,4 +268,6 @@ func (s *Server) portTest(_ context.Context, _ args) (any, error) {
 }
 
 // encryption is the engine's BitTorrent encryption policy.
-func (s *Server) encryption() string { return cmp.Or(s.o.Encryption, "tolerated") }
+func (s *Server) encryption() string {
+	return string(cmp.Or(s.o.Encryption, client.EncryptionTolerated))
+}
