@@ -31,6 +31,7 @@ type Interface struct {
 	ListenPort uint16         // 0 = random
 	FwMark     uint32         // 0 = not set ("off" also gives 0)
 	Table      string         // "" (= auto), "auto", "off", or a number/name as written
+	TableLine  int            // line of Table=, for messages; 0 when absent
 }
 
 // Peer is one [Peer] section.
@@ -41,6 +42,9 @@ type Peer struct {
 	EndpointPort        uint16
 	AllowedIPs          []netip.Prefix // as written (host bits may be set), validated
 	PersistentKeepalive time.Duration  // "off" gives 0
+	// Line and EndpointLine say where the section and its Endpoint are,
+	// for messages; EndpointLine is 0 when the peer has no Endpoint.
+	Line, EndpointLine int
 }
 
 // Endpoint gives host:port (IPv6 in brackets), or "" when the peer has none.
@@ -161,7 +165,6 @@ type parser struct {
 	section  section
 	// Where the sections start, for errors about what a section lacks.
 	interfaceLine int
-	peerLines     []int
 	privateKeySet bool
 	// seen maps a single-valued key (lower case) to the line that set it in
 	// the current section, to refuse a second value.
@@ -299,8 +302,7 @@ func (p *parser) startSection(text string) error {
 		p.section = sectionInterface
 	case "peer":
 		p.section = sectionPeer
-		p.peerLines = append(p.peerLines, p.line)
-		p.cfg.Peers = append(p.cfg.Peers, Peer{})
+		p.cfg.Peers = append(p.cfg.Peers, Peer{Line: p.line})
 	default:
 		return p.errorf("unknown section [%s]: expected [Interface] or [Peer]", strings.Trim(showName(inner), `"`))
 	}
@@ -362,7 +364,10 @@ func (p *parser) interfaceValue(name, value string) error {
 		if err != nil {
 			return p.errorf("bad Table %q: %v", value, err)
 		}
-		in.Table = t
+		if t == "off" {
+			p.warnf("Table = off is ignored: wgtorrent always routes through the tunnel, in a routing table of its own, and never changes the system's tables")
+		}
+		in.Table, in.TableLine = t, p.line
 	case "SaveConfig":
 		p.warnf("SaveConfig is ignored: wgtorrent never writes to the config")
 	default: // PreUp, PostUp, PreDown, PostDown
@@ -394,7 +399,7 @@ func (p *parser) peerValue(peer *Peer, name, value string) error {
 		if err != nil {
 			return p.errorf("bad Endpoint %q: %v", value, err)
 		}
-		peer.EndpointHost, peer.EndpointPort = host, port
+		peer.EndpointHost, peer.EndpointPort, peer.EndpointLine = host, port, p.line
 	case "AllowedIPs":
 		for _, v := range splitList(value) {
 			pfx, err := parsePrefix(v)
@@ -437,10 +442,13 @@ func (p *parser) finish() error {
 	if len(p.cfg.Interface.Addresses) == 0 {
 		return fileErr(p.interfaceLine, "[Interface] has no Address: the provider's file gives the tunnel address")
 	}
+	// The server is the peer that carries the default route: wgtorrent
+	// starts the connection, so that one needs an address to start it to.
+	server, _ := p.cfg.ServerPeer()
 	first := map[PublicKey]int{}
 	for i := range p.cfg.Peers {
 		peer := &p.cfg.Peers[i]
-		line := p.peerLines[i]
+		line := peer.Line
 		if peer.PublicKey == (PublicKey{}) {
 			return fileErr(line, "[Peer] has no PublicKey")
 		}
@@ -452,6 +460,9 @@ func (p *parser) finish() error {
 			p.warnings = append(p.warnings, fmt.Sprintf("line %d: [Peer] has no AllowedIPs: no traffic will go to it", line))
 		}
 		if peer.EndpointHost == "" {
+			if i == server {
+				return fileErr(line, "[Peer] is the VPN server (it carries the default route) but has no Endpoint: add Endpoint = host:port from your provider's file")
+			}
 			p.warnings = append(p.warnings, fmt.Sprintf("line %d: [Peer] has no Endpoint: wgtorrent cannot reach it first", line))
 		}
 	}
@@ -562,8 +573,18 @@ func parseFwMark(s string) (uint32, error) {
 	return uint32(n), err
 }
 
+// systemTables are the kernel's own routing tables. wgtorrent empties its
+// table at start and at exit, so it never takes one of these: with Table =
+// 254 that would delete the machine's default route.
+var systemTables = map[string]uint32{"default": 253, "main": 254, "local": 255}
+
+func errSystemTable(name string, n uint32) error {
+	return fmt.Errorf("table %d is the system's %s table, which wgtorrent never writes to: remove the Table line (wgtorrent then uses a table of its own, %d) or give a number no other program uses", n, name, DefaultTable)
+}
+
 // parseTable accepts what wg-quick does: auto, off, a table number or a
-// table name from /etc/iproute2/rt_tables (kept as written).
+// table name from /etc/iproute2/rt_tables (kept as written), but none of
+// the system's tables.
 func parseTable(s string) (string, error) {
 	switch strings.ToLower(s) {
 	case "auto", "off":
@@ -571,9 +592,21 @@ func parseTable(s string) (string, error) {
 	case "":
 		return "", errors.New("missing value: expected auto, off, or a routing table number or name")
 	}
+	if n, ok := systemTables[strings.ToLower(s)]; ok {
+		return "", errSystemTable(strings.ToLower(s), n)
+	}
 	if s[0] >= '0' && s[0] <= '9' {
-		if _, err := strconv.ParseUint(s, 10, 32); err != nil {
-			return "", errors.New("a table number must be from 0 to 4294967295")
+		n, err := strconv.ParseUint(s, 10, 32)
+		if err != nil {
+			return "", errors.New("a table number must be from 1 to 4294967295")
+		}
+		if n == 0 {
+			return "", errors.New("table 0 is not a table (the kernel reads it as main): remove the Table line or give a number no other program uses")
+		}
+		for name, sys := range systemTables {
+			if uint32(n) == sys {
+				return "", errSystemTable(name, sys)
+			}
 		}
 		return s, nil
 	}

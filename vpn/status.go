@@ -3,6 +3,7 @@ package vpn
 import (
 	"bufio"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +29,22 @@ type Status struct {
 	LastHandshakeUnix int64     `json:"last_handshake_unix"`
 	RxBytes           uint64    `json:"rx_bytes"`
 	TxBytes           uint64    `json:"tx_bytes"`
+	// Peers lists every peer when the config has more than one; the
+	// fields above follow the VPN server (the peer with the default route).
+	Peers []PeerStatus `json:"peers,omitempty"`
+	// Warnings are what the config makes the tunnel unable to do (see
+	// Config.ReachWarnings), repeated here so every front end shows them.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// PeerStatus is one peer as the device reports it.
+type PeerStatus struct {
+	PublicKey         string `json:"public_key"`
+	Endpoint          string `json:"endpoint"`
+	Server            bool   `json:"server"` // the peer the status follows
+	LastHandshakeUnix int64  `json:"last_handshake_unix"`
+	RxBytes           uint64 `json:"rx_bytes"`
+	TxBytes           uint64 `json:"tx_bytes"`
 }
 
 // HandshakeAge is how long ago the last handshake completed, or 0 without one.
@@ -38,8 +55,9 @@ func (s Status) HandshakeAge(now time.Time) time.Duration {
 	return now.Sub(s.LastHandshake)
 }
 
-// peerStats is what the UAPI "get" operation says about the first peer.
+// peerStats is what the UAPI "get" operation says about one peer.
 type peerStats struct {
+	PublicKey     string // hex, as the UAPI writes it
 	Endpoint      string
 	LastHandshake time.Time
 	RxBytes       uint64
@@ -67,7 +85,7 @@ func parseUAPIGet(s string) ([]peerStats, error) {
 		switch key {
 		case "public_key":
 			flush()
-			peers = append(peers, peerStats{})
+			peers = append(peers, peerStats{PublicKey: value})
 		case "endpoint":
 			if len(peers) > 0 {
 				peers[len(peers)-1].Endpoint = value
@@ -139,4 +157,30 @@ func (h *healthTracker) observe(now time.Time, linkUp bool, st peerStats) State 
 		return StateStale
 	}
 	return StateUp
+}
+
+// peerStatuses lists the config's peers with what the device says of
+// each, in the config's order.
+func peerStatuses(cfg *Config, server int, endpoints []netip.AddrPort, stats []peerStats) []PeerStatus {
+	out := make([]PeerStatus, len(cfg.Peers))
+	for i, p := range cfg.Peers {
+		ps := PeerStatus{PublicKey: p.PublicKey.String(), Server: i == server}
+		if i < len(endpoints) && endpoints[i].IsValid() {
+			ps.Endpoint = endpoints[i].String()
+		}
+		for _, s := range stats {
+			if s.PublicKey != p.PublicKey.Hex() {
+				continue
+			}
+			if s.Endpoint != "" {
+				ps.Endpoint = s.Endpoint
+			}
+			if !s.LastHandshake.IsZero() {
+				ps.LastHandshakeUnix = s.LastHandshake.Unix()
+			}
+			ps.RxBytes, ps.TxBytes = s.RxBytes, s.TxBytes
+		}
+		out[i] = ps
+	}
+	return out
 }

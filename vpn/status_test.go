@@ -27,7 +27,7 @@ func TestParseUAPIGet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := peerStats{Endpoint: "198.18.2.2:51820", LastHandshake: time.Unix(1700000000, 5), RxBytes: 5678, TxBytes: 1234}
+	want := peerStats{PublicKey: strings.Repeat("cd", 32), Endpoint: "198.18.2.2:51820", LastHandshake: time.Unix(1700000000, 5), RxBytes: 5678, TxBytes: 1234}
 	if len(peers) != 1 || peers[0] != want {
 		t.Fatalf("got %+v, want %+v", peers, want)
 	}

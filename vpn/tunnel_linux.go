@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,6 +31,8 @@ type Tunnel struct {
 	plan      RoutePlan
 	log       *slog.Logger
 	endpoints []netip.AddrPort
+	server    int      // index of the peer the status follows (Config.ServerPeer)
+	warnings  []string // Config.ReachWarnings, shown with every status
 
 	mu     sync.Mutex
 	dev    *device.Device
@@ -54,7 +57,11 @@ func Up(ctx context.Context, cfg *Config, opt Options) (*Tunnel, error) {
 		opt.FwMark = DefaultFwMark
 	}
 	if opt.Table == 0 {
-		opt.Table = configTable(cfg.Interface.Table)
+		n, err := routingTable(cfg.Interface, rtTables)
+		if err != nil {
+			return nil, err
+		}
+		opt.Table = n
 	}
 	if opt.HandshakeTimeout == 0 {
 		opt.HandshakeTimeout = 15 * time.Second
@@ -69,16 +76,31 @@ func Up(ctx context.Context, cfg *Config, opt Options) (*Tunnel, error) {
 		}
 		opt.Endpoints = eps
 	}
+	server, carriesDefault := cfg.ServerPeer()
 	t := &Tunnel{
 		cfg:       cfg,
 		opt:       opt,
 		plan:      planRoutes(cfg, opt.Table, opt.FwMark, opt.LAN),
 		log:       opt.Logger.With("interface", opt.Interface),
 		endpoints: opt.Endpoints,
+		server:    server,
+		warnings:  cfg.ReachWarnings(),
 		done:      make(chan struct{}),
 		rebuilt:   make(chan struct{}, 1),
 	}
+	if !carriesDefault {
+		t.warnings = append(t.warnings, fmt.Sprintf("no peer's AllowedIPs carry the default route: the status follows the peer on line %d", cfg.Peers[server].Line))
+	}
+	for _, w := range t.warnings {
+		t.log.Warn(w, "config", cfg.Name)
+	}
+	if server >= len(opt.Endpoints) || !opt.Endpoints[server].IsValid() {
+		return nil, fmt.Errorf("vpn: the VPN server's [Peer] on line %d has no Endpoint: add Endpoint = host:port from your provider's file", cfg.Peers[server].Line)
+	}
 	if err := t.removeLeftovers(); err != nil {
+		return nil, err
+	}
+	if err := t.checkTableUnused(); err != nil {
 		return nil, err
 	}
 	if err := t.bringUp(); err != nil {
@@ -98,15 +120,6 @@ func Up(ctx context.Context, cfg *Config, opt Options) (*Tunnel, error) {
 	go t.supervise(sctx)
 	t.log.Info("tunnel up", "endpoint", t.endpointString(), "addresses", t.addressStrings())
 	return t, nil
-}
-
-// configTable reads wg-quick's Table= value; names and "auto" mean ours.
-func configTable(s string) int {
-	var n int
-	if _, err := fmt.Sscanf(s, "%d", &n); err == nil && n > 0 {
-		return n
-	}
-	return DefaultTable
 }
 
 // ResolveEndpoints looks up each peer's endpoint. It must run before the kill
@@ -159,13 +172,9 @@ func (t *Tunnel) Rebuilt() <-chan struct{} { return t.rebuilt }
 // Done is closed once the tunnel is closed.
 func (t *Tunnel) Done() <-chan struct{} { return t.done }
 
+// endpointString is the VPN server's endpoint (Up checked it is valid).
 func (t *Tunnel) endpointString() string {
-	for _, ep := range t.endpoints {
-		if ep.IsValid() {
-			return ep.String()
-		}
-	}
-	return ""
+	return t.endpoints[t.server].String()
 }
 
 func (t *Tunnel) addressStrings() []string {
@@ -221,6 +230,7 @@ func (t *Tunnel) bringUp() error {
 	if err := dev.Up(); err != nil {
 		return fmt.Errorf("vpn: start device %s: %w", t.opt.Interface, err)
 	}
+	t.initiateHandshakes(dev)
 	for _, dst := range t.plan.Routes {
 		r := &netlink.Route{LinkIndex: link.Attrs().Index, Dst: prefixNet(dst), Table: t.plan.Table, Scope: netlink.SCOPE_LINK}
 		if err := netlink.RouteReplace(r); err != nil {
@@ -234,6 +244,23 @@ func (t *Tunnel) bringUp() error {
 		}
 	}
 	return nil
+}
+
+// initiateHandshakes starts every peer's handshake now. wireguard-go
+// waits for a packet to send (or a keepalive to fall due), and nothing
+// sends before the handshake it waits for: files without
+// PersistentKeepalive would never come up. An initiation carries no
+// payload, and wireguard-go retries it on its own schedule.
+func (t *Tunnel) initiateHandshakes(dev *device.Device) {
+	for i, p := range t.cfg.Peers {
+		if !t.endpoints[i].IsValid() {
+			continue
+		}
+		if peer := dev.LookupPeer(device.NoisePublicKey(p.PublicKey)); peer != nil {
+			// Errors are logged by wireguard-go and retried by its timers.
+			_ = peer.SendHandshakeInitiation(false)
+		}
+	}
 }
 
 // unreachableRoute sits behind the tunnel's routes (highest metric): when
@@ -333,17 +360,39 @@ func (t *Tunnel) removeRouting() error {
 				}
 			}
 		}
-		routes, err := netlink.RouteListFiltered(fam, &netlink.Route{Table: t.plan.Table}, netlink.RT_FILTER_TABLE)
-		if err != nil {
-			continue
-		}
-		for _, r := range routes {
-			if err := netlink.RouteDel(&r); err != nil && !errors.Is(err, unix.ESRCH) {
-				errs = append(errs, fmt.Errorf("vpn: remove route %s table %d: %w", r.Dst, t.plan.Table, err))
-			}
+	}
+	// Only the routes we add: the tunnel's own went with its interface, the
+	// unreachable ones stay until deleted. Whatever else is in the table
+	// belongs to someone else (checkTableUnused refused to start then).
+	for _, dst := range t.plan.Unreachable {
+		err := netlink.RouteDel(unreachableRoute(dst, t.plan.Table))
+		if err != nil && !errors.Is(err, unix.ESRCH) && !errors.Is(err, unix.ENOENT) && !isNoIPv6(dst, err) {
+			errs = append(errs, fmt.Errorf("vpn: remove unreachable route %s table %d: %w", dst, t.plan.Table, err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkTableUnused refuses a table that holds routes wgtorrent did not
+// put there (our leftovers are gone by now): they belong to another
+// program or to the system, and mixing ours in would change its routing.
+func (t *Tunnel) checkTableUnused() error {
+	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
+		routes, err := netlink.RouteListFiltered(fam, &netlink.Route{Table: t.plan.Table}, netlink.RT_FILTER_TABLE)
+		if err != nil || len(routes) == 0 {
+			continue
+		}
+		where := fmt.Sprintf("routing table %d", t.plan.Table)
+		if t.cfg.Interface.TableLine > 0 {
+			where += fmt.Sprintf(" (Table on line %d)", t.cfg.Interface.TableLine)
+		}
+		dst := "default"
+		if routes[0].Dst != nil {
+			dst = routes[0].Dst.String()
+		}
+		return fmt.Errorf("vpn: %s already holds %d routes that wgtorrent did not add (the first: to %s): give a Table number nothing else uses, or remove the Table line", where, len(routes), dst)
+	}
+	return nil
 }
 
 func (t *Tunnel) waitHandshake(ctx context.Context) error {
@@ -359,14 +408,31 @@ func (t *Tunnel) waitHandshake(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-deadline.C:
-			return fmt.Errorf("vpn: %w with %s within %s: check that the server is reachable over UDP from here, that PublicKey in [Peer] is the server's, and that the server knows your public key %s",
-				ErrNoHandshake, t.endpointString(), t.opt.HandshakeTimeout, t.cfg.Interface.PrivateKey.Public())
+			return t.noHandshakeError()
 		case <-tick.C:
 		}
 	}
 }
 
-// Status reads the device's counters and the interface state.
+// noHandshakeError names the server, the lines to check and the usual
+// causes, most likely first: what was sent and received tells them apart.
+func (t *Tunnel) noHandshakeError() error {
+	p := t.cfg.Peers[t.server]
+	st := t.Status()
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "vpn: %v with %s (Endpoint on line %d of %s) within %s; sent %d bytes, received %d. Usual causes:\n", ErrNoHandshake, t.endpointString(), p.EndpointLine, t.cfg.Name, t.opt.HandshakeTimeout, st.TxBytes, st.RxBytes)
+	fmt.Fprintf(&sb, "  - the server is down, or this network blocks UDP port %d: try another server or port from your provider\n", p.EndpointPort)
+	fmt.Fprintf(&sb, "  - the server does not know your public key %s (the file was revoked, or made for another device): make a new one in your provider's account\n", t.cfg.Interface.PrivateKey.Public())
+	fmt.Fprintf(&sb, "  - PublicKey on the [Peer] on line %d is not this server's", p.Line)
+	if p.PresharedKey != nil {
+		fmt.Fprintf(&sb, "\n  - the server does not have this PresharedKey (the [Peer] on line %d has one): take both from the same file", p.Line)
+	}
+	return errors.New(sb.String())
+}
+
+// Status reads the device's counters and the interface state. The state,
+// handshake and counters are the VPN server's (Config.ServerPeer); with
+// several peers, each is listed too.
 func (t *Tunnel) Status() Status {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -374,20 +440,27 @@ func (t *Tunnel) Status() Status {
 		Interface: t.opt.Interface,
 		Addresses: t.addressStrings(),
 		Endpoint:  t.endpointString(),
+		Warnings:  t.warnings,
 	}
-	var ps peerStats
-	if t.dev != nil {
-		if get, err := t.dev.IpcGet(); err == nil {
-			if peers, err := parseUAPIGet(get); err == nil && len(peers) > 0 {
-				ps = peers[0]
-			}
-		}
-	}
+	var peers []peerStats
 	linkUp := false
 	if t.dev != nil {
+		if get, err := t.dev.IpcGet(); err == nil {
+			peers, _ = parseUAPIGet(get)
+		}
 		if link, err := netlink.LinkByName(t.opt.Interface); err == nil {
 			linkUp = link.Attrs().Flags&net.FlagUp != 0
 		}
+	}
+	serverKey := t.cfg.Peers[t.server].PublicKey
+	var ps peerStats
+	for _, p := range peers {
+		if p.PublicKey == serverKey.Hex() {
+			ps = p
+		}
+	}
+	if len(t.cfg.Peers) > 1 {
+		st.Peers = peerStatuses(t.cfg, t.server, t.endpoints, peers)
 	}
 	st.State = t.health.observe(time.Now(), linkUp, ps)
 	st.LastHandshake = ps.LastHandshake
