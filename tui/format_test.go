@@ -165,6 +165,17 @@ func TestTunnelBarStates(t *testing.T) {
 	}
 }
 
+// TestTunnelBarWarnings: what the config keeps the tunnel from reaching
+// stays on screen, a line each.
+func TestTunnelBarWarnings(t *testing.T) {
+	b := tunnelBar{killArmed: true}
+	b.observe(vpn.Status{State: vpn.StateUp, Interface: "wg0", Warnings: []string{"AllowedIPs do not cover every IPv4 address"}}, epoch)
+	v := b.view(200, epoch)
+	if len(v) < 2 || !strings.Contains(v[len(v)-1], "⚠ AllowedIPs do not cover every IPv4 address") {
+		t.Errorf("bar %q: want the warning on a line of its own", v)
+	}
+}
+
 func TestLayoutColumnsFits(t *testing.T) {
 	for _, w := range []int{40, 80, 100, 160} {
 		cols, nameW := layoutColumns(w)

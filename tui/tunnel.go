@@ -102,7 +102,11 @@ func (b *tunnelBar) view(width int, now time.Time) []string {
 	if b.port != 0 {
 		segs = append(segs, fmt.Sprintf("port %d", b.port))
 	}
-	return wrapSegments(segs, "  ", width)
+	lines := wrapSegments(segs, "  ", width)
+	for _, w := range st.Warnings {
+		lines = append(lines, truncate(styleKillOff.Render("⚠ "+w), width))
+	}
+	return lines
 }
 
 func rateOrZero(n int64) string {

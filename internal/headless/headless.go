@@ -51,7 +51,10 @@ type Line struct {
 	Ratio          float64 `json:"ratio"`
 	Error          string  `json:"error,omitempty"`
 	TunnelState    string  `json:"tunnel_state"`
-	KillSwitch     string  `json:"killswitch"`
+	// TunnelWarnings are what the WireGuard config keeps the tunnel from
+	// reaching (vpn.Status.Warnings).
+	TunnelWarnings []string `json:"tunnel_warnings,omitempty"`
+	KillSwitch     string   `json:"killswitch"`
 }
 
 // Run adds every source and reports until done. It returns nil when all
@@ -118,7 +121,8 @@ func Run(ctx context.Context, eng client.Controller, tun Tunnel, o Options) erro
 }
 
 func snapshot(eng client.Controller, tun Tunnel, ids []client.TorrentID, ks string) ([]Line, error) {
-	tunnelState := string(tun.Status().State)
+	tst := tun.Status()
+	tunnelState := string(tst.State)
 	lines := make([]Line, 0, len(ids))
 	for _, id := range ids {
 		st, err := eng.Get(id)
@@ -143,6 +147,7 @@ func snapshot(eng client.Controller, tun Tunnel, ids []client.TorrentID, ks stri
 			Ratio:          st.Ratio,
 			Error:          st.Error,
 			TunnelState:    tunnelState,
+			TunnelWarnings: tst.Warnings,
 			KillSwitch:     ks,
 		})
 	}

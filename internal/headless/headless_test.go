@@ -47,7 +47,9 @@ func (f *fakeEngine) Get(client.TorrentID) (client.Stats, error) {
 
 type fakeTunnel struct{}
 
-func (fakeTunnel) Status() vpn.Status { return vpn.Status{State: vpn.StateUp} }
+func (fakeTunnel) Status() vpn.Status {
+	return vpn.Status{State: vpn.StateUp, Warnings: []string{"AllowedIPs do not cover every IPv4 address"}}
+}
 
 func stats(done, length int64, state client.State, ratio float64) client.Stats {
 	return client.Stats{ID: "aaaa", Name: "x", BytesCompleted: done, Length: length, State: state, Ratio: ratio, ETA: -1}
@@ -74,7 +76,8 @@ func TestRunReportsJSONUntilComplete(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[2]), &last); err != nil {
 		t.Fatal(err)
 	}
-	if last.BytesCompleted != 100 || last.Length != 100 || last.TunnelState != "up" || last.KillSwitch != "armed" || last.InfoHash != "aaaa" {
+	if last.BytesCompleted != 100 || last.Length != 100 || last.TunnelState != "up" || last.KillSwitch != "armed" || last.InfoHash != "aaaa" ||
+		len(last.TunnelWarnings) != 1 {
 		t.Errorf("last line %+v", last)
 	}
 }

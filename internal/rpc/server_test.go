@@ -290,6 +290,22 @@ func TestSessionGet(t *testing.T) {
 	}
 }
 
+// TestSessionGetTunnel: our own field says which server the tunnel follows
+// and what its config keeps it from reaching.
+func TestSessionGetTunnel(t *testing.T) {
+	warning := "AllowedIPs do not cover every IPv4 address"
+	h := newHarness(t, func(o *Options) {
+		o.Tunnel = func() vpn.Status {
+			return vpn.Status{State: vpn.StateUp, Endpoint: "198.18.2.2:51820", Warnings: []string{warning}}
+		}
+	})
+	a := h.mustCall("session-get", map[string]any{"fields": []string{"wgtorrent-tunnel"}})
+	tun, _ := a["wgtorrent-tunnel"].(map[string]any)
+	if w, _ := tun["warnings"].([]any); tun["state"] != "up" || tun["endpoint"] != "198.18.2.2:51820" || len(w) != 1 || w[0] != warning {
+		t.Errorf("wgtorrent-tunnel = %v", a["wgtorrent-tunnel"])
+	}
+}
+
 func TestSessionSet(t *testing.T) {
 	h := newHarness(t)
 	h.mustCall("session-set", map[string]any{

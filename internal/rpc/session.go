@@ -103,6 +103,16 @@ func (s *Server) sessionGet(_ context.Context, a args) (any, error) {
 		"script-torrent-done-filename": "",
 		"units":                        units,
 	}
+	if s.o.Tunnel != nil {
+		// Our own field: which server the tunnel follows and what its
+		// config keeps it from reaching (Transmission clients ignore it).
+		st := s.o.Tunnel()
+		warnings := st.Warnings
+		if warnings == nil {
+			warnings = []string{}
+		}
+		all["wgtorrent-tunnel"] = map[string]any{"state": st.State, "endpoint": st.Endpoint, "warnings": warnings}
+	}
 	return filterFields(all, fields), nil
 }
 
