@@ -102,12 +102,26 @@ func TestTunnelErrors(t *testing.T) {
 		t.Errorf("broken config: exit %d, output:\n%s\nwant exit 2 and a message naming the line and PublicKey", code, out)
 	}
 
+	// The server's peer without an Endpoint: refused before anything
+	// starts, with the line, whatever the kill switch mode.
+	noEndpoint := filepath.Join(dir, "no-endpoint.conf")
+	if err := os.WriteFile(noEndpoint, []byte(withoutLines(string(good), "Endpoint")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, code = runWgtorrent(t, lab.Client, "tunnel", "--config", noEndpoint, "--killswitch", "off")
+	if code != 2 || !strings.Contains(out, "line 6") || !strings.Contains(out, "has no Endpoint") {
+		t.Errorf("no Endpoint: exit %d, output:\n%s\nwant exit 2 naming line 6 and the missing Endpoint", code, out)
+	}
+
 	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	out, code = runWgtorrent(t, lab.Client, "tunnel", "--config", conf, "--handshake-timeout", "2s")
-	if code != 1 || !strings.Contains(out, "198.18.2.2:51820") || !strings.Contains(out, "no handshake") {
-		t.Errorf("server down: exit %d, output:\n%s\nwant exit 1 naming the endpoint", code, out)
+	t.Logf("server down:\n%s", out)
+	for _, want := range []string{"no handshake with 198.18.2.2:51820 (Endpoint on line 8", "blocks UDP port 51820", "does not know your public key", "PublicKey on the [Peer] on line 6"} {
+		if code != 1 || !strings.Contains(out, want) {
+			t.Errorf("server down: exit %d, output:\n%s\nwant exit 1 and %q", code, out, want)
+		}
 	}
 	assertNothingLeft(t, lab.Client)
 }

@@ -46,6 +46,9 @@ type WGServer interface {
 	Stop() error
 	// Start brings a stopped server back with the same keys and port.
 	Start() error
+	// SetPresharedKey gives the client's peer a preshared key (base64, as
+	// a config file has it); "" removes it.
+	SetPresharedKey(psk string) error
 }
 
 type wgKey [32]byte
@@ -248,6 +251,39 @@ func (s *wgServer) startDebian() error {
 		"peer", s.cliKey.public().base64(), "allowed-ips", strings.Join(s.clientAllowedIPs(), ","))
 	if b, err := wg.CombinedOutput(); err != nil {
 		return fmt.Errorf("netlab: wg set %s: %w: %s", s.ifname, err, strings.TrimSpace(string(b)))
+	}
+	return nil
+}
+
+func (s *wgServer) SetPresharedKey(psk string) error {
+	key := make([]byte, 32) // all zeros: no preshared key
+	if psk != "" {
+		k, err := base64.StdEncoding.DecodeString(psk)
+		if err != nil || len(k) != 32 {
+			return fmt.Errorf("netlab: preshared key: not 32 bytes of base64")
+		}
+		key = k
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.debian {
+		return s.dev.IpcSet(fmt.Sprintf("public_key=%s\npreshared_key=%s\n", s.cliKey.public().hex(), hex.EncodeToString(key)))
+	}
+	f, err := os.CreateTemp("", "netlab-wgpsk-*") // created 0600
+	if err != nil {
+		return fmt.Errorf("netlab: preshared key file: %w", err)
+	}
+	defer os.Remove(f.Name())
+	_, err = f.WriteString(base64.StdEncoding.EncodeToString(key) + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("netlab: preshared key file: %w", err)
+	}
+	wg := s.lab.VPN.Command(context.Background(), "wg", "set", s.ifname, "peer", s.cliKey.public().base64(), "preshared-key", f.Name())
+	if b, err := wg.CombinedOutput(); err != nil {
+		return fmt.Errorf("netlab: wg set %s preshared-key: %w: %s", s.ifname, err, strings.TrimSpace(string(b)))
 	}
 	return nil
 }
