@@ -36,6 +36,7 @@ type daemonCmd struct {
 	RPCHosts    []string        `name:"rpc-host" help:"Extra host names the RPC answers to (DNS-rebinding guard)." sep:","`
 	LANPorts    []uint16        `name:"lan-port" help:"Extra TCP ports hosts in --lan ranges may connect to, e.g. the web UI of a container sharing this network namespace (the RPC port always is)." sep:","`
 	Watch       string          `help:"Watch folder: .torrent files dropped here are added." type:"path"`
+	RPCPaths    []string        `name:"rpc-allowed-path" help:"Extra folders RPC clients may name as download-dir, move target or .torrent path (--out and --watch always are)." sep:"," type:"path"`
 	ConfigFile  kong.ConfigFlag `name:"config-file" help:"JSON file of flag values (keys are flag names); flags and WGTORRENT_* win over it."`
 	PrintConfig bool            `help:"Print the resulting configuration (secrets hidden) and exit."`
 }
@@ -88,16 +89,18 @@ func (c *daemonCmd) Run(ctx context.Context, log *slog.Logger, k *kong.Context) 
 		WatchDir: c.Watch,
 		Logger:   log,
 		RPC: rpc.Options{
-			DataDir:      filepath.Join(c.Data, "rpc"),
-			DownloadDir:  c.Out,
-			Username:     c.RPCUsername,
-			Password:     c.RPCPassword,
-			AllowedHosts: c.RPCHosts,
-			Version:      version,
-			ConfigDir:    c.Data,
-			PeerPort:     eng.ListenPort(),
-			Encryption:   client.Encryption(c.Encryption),
-			Tunnel:       s.Tunnel.Status,
+			DataDir:       filepath.Join(c.Data, "rpc"),
+			DownloadDir:   c.Out,
+			WritableRoots: c.RPCPaths,
+			ReadableRoots: []string{c.Watch},
+			Username:      c.RPCUsername,
+			Password:      c.RPCPassword,
+			AllowedHosts:  c.RPCHosts,
+			Version:       version,
+			ConfigDir:     c.Data,
+			PeerPort:      eng.ListenPort(),
+			Encryption:    client.Encryption(c.Encryption),
+			Tunnel:        s.Tunnel.Status,
 			KillSwitchDrops: func() uint64 {
 				st, err := fw.Status()
 				if err != nil {

@@ -49,7 +49,7 @@ func Run(ctx context.Context, eng client.Controller, health rpc.Health, o Option
 	if err != nil {
 		return fmt.Errorf("daemon: listen for RPC on %s: %w", o.Listen, err)
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	hs := &http.Server{Handler: srv.Handler(), ConnContext: srv.ConnContext, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)
 	wg.Go(func() {

@@ -42,10 +42,9 @@ func (s *Server) torrentAdd(ctx context.Context, a args) (any, error) {
 		return nil, err
 	}
 	if hasDir {
-		if !filepath.IsAbs(dir) {
-			return nil, errorf("download-dir must be an absolute path, got %q", dir)
+		if dir, err = confine("download-dir", dir, s.writableRoots()); err != nil {
+			return nil, errorf("torrent-add: %v", err)
 		}
-		dir = filepath.Clean(dir)
 	} else {
 		dir = s.downloadDir()
 	}
@@ -73,6 +72,13 @@ func (s *Server) torrentAdd(ctx context.Context, a args) (any, error) {
 			return nil, rerr
 		}
 		id, err = s.engine.AddMetainfo(ctx, b, opts)
+		var dup *client.DuplicateError
+		if err != nil && !errors.As(err, &dup) {
+			// The parser's error quotes what it read: not a byte of a
+			// local file goes back to the caller.
+			s.log.Info("rpc: torrent-add of a local file refused", "path", filename, "err", err)
+			return nil, errorf("torrent-add: %q is not a .torrent file wgtorrent can add", filename)
+		}
 	default:
 		return nil, errorf("torrent-add needs \"filename\" (magnet link or path) or \"metainfo\" (base64)")
 	}
@@ -114,6 +120,10 @@ func (s *Server) torrentAdd(ctx context.Context, a args) (any, error) {
 func (s *Server) readTorrentFile(path string) ([]byte, error) {
 	if !filepath.IsAbs(path) {
 		return nil, errorf("torrent-add: %q is not a magnet link, an info hash or an absolute path to a .torrent file", path)
+	}
+	path, err := confine("filename", path, s.readableRoots())
+	if err != nil {
+		return nil, errorf("torrent-add: %v", err)
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -194,8 +204,9 @@ func (s *Server) torrentSetLocation(_ context.Context, a args) (any, error) {
 	if err != nil || !ok || dir == "" {
 		return nil, &rpcError{"torrent-set-location needs a location"}
 	}
-	if !filepath.IsAbs(dir) {
-		return nil, &rpcError{"location must be an absolute path"}
+	dir, err = confine("location", dir, s.writableRoots())
+	if err != nil {
+		return nil, errorf("torrent-set-location: %v", err)
 	}
 	move, _, err := a.boolean("move")
 	if err != nil {

@@ -8,6 +8,12 @@
 //     out in a 409 answer; optional HTTP basic auth; when auth is off, a Host
 //     header whitelist against DNS rebinding (IP literals and localhost always
 //     pass, as in Transmission).
+//   - Loopback is not authentication: without a password, a local caller is
+//     answered only if the kernel says its socket belongs to root or to the
+//     daemon's user (Server.ConnContext must be wired into the http.Server).
+//   - Every path a caller names resolves, symlinks followed, inside the
+//     folders the daemon's owner chose (Options.DownloadDir, WritableRoots,
+//     ReadableRoots), and no error quotes a byte of a file it read.
 //   - Bad requests (malformed JSON, wrong argument types, unknown ids,
 //     oversized bodies) get an error and change nothing.
 //   - Integer torrent ids are stable across restarts: the id <-> info hash

@@ -67,6 +67,15 @@ type Options struct {
 	Logger          *slog.Logger
 	// Now is the clock (tests); nil = time.Now.
 	Now func() time.Time
+	// PeerUID says which user owns the socket with these ends (local,
+	// remote: the caller's view); nil = ask the kernel.
+	PeerUID func(local, remote net.Addr) (uint32, error)
+	// WritableRoots are the folders download-dir and torrent-set-location
+	// may name (symlinks resolved); DownloadDir is always one.
+	WritableRoots []string
+	// ReadableRoots are the folders a torrent-add "filename" path may
+	// name (the watch folder, say); WritableRoots are readable too.
+	ReadableRoots []string
 }
 
 // Server is a Transmission RPC server over a client.Controller.
@@ -125,6 +134,9 @@ func NewServer(engine client.Controller, health Health, o Options) (*Server, err
 	}
 	if o.Version == "" {
 		o.Version = "dev"
+	}
+	if o.PeerUID == nil {
+		o.PeerUID = socketUID
 	}
 	s := &Server{
 		engine:     engine,
@@ -196,7 +208,7 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
 			http.Error(w, fmt.Sprintf("421: Misdirected Request\nHost %q is not allowed. Add it to the allowed RPC hosts or turn on RPC authentication.", r.Host), http.StatusMisdirectedRequest)
 			return false
 		}
-		return true
+		return s.localCallerAllowed(w, r)
 	}
 	u, p, ok := r.BasicAuth()
 	userOK := subtle.ConstantTimeCompare([]byte(u), []byte(s.o.Username)) == 1

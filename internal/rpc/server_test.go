@@ -83,7 +83,8 @@ func newHarnessWith(t *testing.T, f *clienttest.Fake, dir string, mod ...func(*O
 	t.Helper()
 	h := &harness{t: t, fake: f, dir: dir, health: &fakeHealth{ok: true}, now: time.Unix(1_700_001_000, 0)}
 	o := Options{DataDir: dir, DownloadDir: "/dl", Version: "0.1", Now: func() time.Time { return h.now },
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		WritableRoots: []string{"/data", "/srv"}, ReadableRoots: []string{os.TempDir()}}
 	for _, m := range mod {
 		m(&o)
 	}
@@ -92,7 +93,9 @@ func newHarnessWith(t *testing.T, f *clienttest.Fake, dir string, mod ...func(*O
 		t.Fatalf("NewServer: %v", err)
 	}
 	h.srv = srv
-	h.http = httptest.NewServer(srv.Handler())
+	h.http = httptest.NewUnstartedServer(srv.Handler())
+	h.http.Config.ConnContext = srv.ConnContext
+	h.http.Start()
 	t.Cleanup(h.http.Close)
 	return h
 }

@@ -192,10 +192,11 @@ func (s *Server) sessionSet(_ context.Context, a args) (any, error) {
 	}
 	next.IdleSeedingLimit = int(idle)
 	if dir != s.downloadDir() {
-		if !filepath.IsAbs(dir) {
-			return nil, errorf("download-dir must be an absolute path, got %q", dir)
+		real, err := confine("download-dir", dir, s.writableRoots())
+		if err != nil {
+			return nil, errorf("session-set: %v", err)
 		}
-		next.DownloadDir = filepath.Clean(dir)
+		next.DownloadDir = real
 	}
 	s.st.sess = next
 	s.applyRateLimitsLocked()

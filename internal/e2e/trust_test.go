@@ -1,0 +1,92 @@
+//go:build linux
+
+package e2e
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wgtorrent/wgtorrent/internal/netlab"
+)
+
+// asNobody runs transmission-remote against the daemon as user nobody,
+// with no capabilities: any local user on a shared seedbox.
+func asNobody(t *testing.T, h *netlab.Host, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	full := append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "transmission-remote", daemonRPCAddr}, args...)
+	out, err := h.Command(ctx, "setpriv", full...).CombinedOutput()
+	return string(out), err
+}
+
+// TestDaemonTrustBoundary: a root daemon on its default loopback address
+// is no way for another local user to write or read as root. Without a
+// password only root and the daemon's user are answered; with one, the
+// paths a client names must still lie in the daemon's folders, and a
+// local file that is not a torrent gives nothing of itself away.
+func TestDaemonTrustBoundary(t *testing.T) {
+	needPrograms(t, "transmission-remote", "setpriv")
+	lab, _, conf := newLab(t, netlab.Options{})
+	cl := lab.Client
+	data, out := t.TempDir(), t.TempDir()
+	outside := filepath.Join(t.TempDir(), "lpe-proof") // as /root/lpe-proof would be
+	magnet := "magnet:?xt=urn:btih:" + randomHash(t)
+
+	p := startWgtorrent(t, cl, daemonArgs(conf, data, out)...)
+	c := newRPCClient(cl, daemonRPCAddr, "", "")
+	c.waitHealth(t, p, http.StatusOK, 20*time.Second)
+
+	// Without a password: nobody is turned away at the door.
+	o, err := asNobody(t, cl, "-a", magnet, "-w", outside)
+	if err == nil || !strings.Contains(o, "403") {
+		t.Errorf("nobody, no password: err %v, output:\n%s\nwant a refusal (403)", err, o)
+	}
+	if o, err := asNobody(t, cl, "-l"); err == nil {
+		t.Errorf("nobody, no password, -l answered:\n%s", o)
+	}
+	// Root (the daemon's user) is answered, but not for paths outside
+	// the daemon's folders, nor with the bytes of a file it read.
+	for _, tc := range []struct {
+		name string
+		args map[string]any
+		want string
+	}{
+		{"download-dir outside", map[string]any{"filename": magnet, "download-dir": outside}, "outside the folders"},
+		{"/etc/shadow", map[string]any{"filename": "/etc/shadow"}, "outside the folders"},
+	} {
+		res, _, err := c.result("torrent-add", tc.args)
+		if err != nil || !strings.Contains(res, tc.want) || strings.Contains(res, "root:") || strings.Contains(res, "unknown value type") {
+			t.Errorf("%s: result %q, %v; want %q and no byte of the file", tc.name, res, err, tc.want)
+		}
+	}
+	if n := len(c.torrents(t)); n != 0 {
+		t.Errorf("%d torrents added by refused requests", n)
+	}
+	stopDaemon(t, p)
+
+	// With a password, nobody who knows it drives the daemon, within its
+	// folders only.
+	p = startWgtorrent(t, cl, daemonArgs(conf, data, out, "--rpc-username", "arr", "--rpc-password", "s3cret")...)
+	c = newRPCClient(cl, daemonRPCAddr, "arr", "s3cret")
+	c.waitHealth(t, p, http.StatusOK, 20*time.Second)
+	if o, err := asNobody(t, cl, "-n", "arr:s3cret", "-a", magnet, "-w", outside); err == nil && strings.Contains(o, `"success"`) {
+		t.Errorf("nobody with the password added into %s:\n%s", outside, o)
+	}
+	if o, err := asNobody(t, cl, "-n", "arr:s3cret", "-a", magnet, "-w", filepath.Join(out, "tv")); err != nil || !strings.Contains(o, `"success"`) {
+		t.Errorf("nobody with the password, inside --out: %v\n%s", err, o)
+	}
+	if o, err := asNobody(t, cl, "-n", "arr:s3cret", "-l"); err != nil || !strings.Contains(o, "Sum:") {
+		t.Errorf("nobody with the password, -l: %v\n%s", err, o)
+	}
+	if _, err := os.Stat(outside); err == nil {
+		t.Errorf("%s was created", outside)
+	}
+	stopDaemon(t, p)
+	assertNothingLeft(t, cl)
+}
