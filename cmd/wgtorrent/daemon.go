@@ -16,10 +16,9 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/wgtorrent/wgtorrent/client"
-	"github.com/wgtorrent/wgtorrent/internal/daemon"
 	"github.com/wgtorrent/wgtorrent/internal/rpc"
 	"github.com/wgtorrent/wgtorrent/internal/session"
-	"github.com/wgtorrent/wgtorrent/killswitch"
+	"github.com/wgtorrent/wgtorrent/internal/worker"
 )
 
 // daemonCmd is the seedbox service. Its flags also come from
@@ -38,10 +37,11 @@ type daemonCmd struct {
 	Watch       string          `help:"Watch folder: .torrent files dropped here are added." type:"path"`
 	RPCPaths    []string        `name:"rpc-allowed-path" help:"Extra folders RPC clients may name as download-dir, move target or .torrent path (--out and --watch always are)." sep:"," type:"path"`
 	ConfigFile  kong.ConfigFlag `name:"config-file" help:"JSON file of flag values (keys are flag names); flags and WGTORRENT_* win over it."`
+	User        string          `help:"Run the engine and the RPC as this user (name or uid); default: the owner of --data. Only the tunnel and the kill switch keep the privileges they need."`
 	PrintConfig bool            `help:"Print the resulting configuration (secrets hidden) and exit."`
 }
 
-func (c *daemonCmd) Run(ctx context.Context, log *slog.Logger, k *kong.Context) error {
+func (c *daemonCmd) Run(ctx context.Context, log *slog.Logger, k *kong.Context, ls logSettings) error {
 	if c.Out == "" {
 		c.Out = filepath.Join(c.Data, "downloads")
 	}
@@ -56,10 +56,9 @@ func (c *daemonCmd) Run(ctx context.Context, log *slog.Logger, k *kong.Context) 
 	if err := rpc.CheckListenAddr(c.RPCListen, c.RPCUsername != "" || c.RPCPassword != "", c.LAN); err != nil {
 		return fmt.Errorf("%w: %w", errInput, err)
 	}
-	for _, d := range []string{c.Data, c.Out} {
-		if err := client.CheckWritableDir(d); err != nil {
-			return fmt.Errorf("%w: %w", errInput, err)
-		}
+	u, err := c.prepareDirs()
+	if err != nil {
+		return err
 	}
 
 	s, err := session.Start(ctx, c.tunnelFlags.options(log, append([]uint16{uint16(port)}, c.LANPorts...)...))
@@ -67,50 +66,56 @@ func (c *daemonCmd) Run(ctx context.Context, log *slog.Logger, k *kong.Context) 
 		return err
 	}
 	defer s.Close()
-	// The session closes the engine and flushes the tunnel before teardown.
-	eng, err := s.StartEngine(ctx, c.peerFlags.options(log, c.Data, c.Out, true))
-	if err != nil {
-		return err
-	}
-
-	fw := killswitch.Firewall{}
-	health := daemon.Health{
-		Tunnel: s.Tunnel.Status,
-		KillSwitch: func() (bool, error) {
-			if s.Mode == killswitch.ModeOff {
-				return false, nil
-			}
-			st, err := fw.Status()
-			return st.Present, err
-		},
-	}
-	return daemon.Run(ctx, eng, health, daemon.Options{
-		Listen:   c.RPCListen,
-		WatchDir: c.Watch,
-		Logger:   log,
-		RPC: rpc.Options{
-			DataDir:       filepath.Join(c.Data, "rpc"),
-			DownloadDir:   c.Out,
-			WritableRoots: c.RPCPaths,
-			ReadableRoots: []string{c.Watch},
-			Username:      c.RPCUsername,
-			Password:      c.RPCPassword,
-			AllowedHosts:  c.RPCHosts,
-			Version:       version,
-			ConfigDir:     c.Data,
-			PeerPort:      eng.ListenPort(),
-			Encryption:    client.Encryption(c.Encryption),
-			Tunnel:        s.Tunnel.Status,
-			KillSwitchDrops: func() uint64 {
-				st, err := fw.Status()
-				if err != nil {
-					return 0
-				}
-				return st.RejectedOut + st.DroppedIn
-			},
-			Logger: log,
-		},
+	b := s.Binding()
+	return runWorker(ctx, log, ls, s, u, worker.Config{
+		Interface:       b.Interface,
+		IPv4:            b.IPv4,
+		IPv6:            b.IPv6,
+		DNS:             b.DNS,
+		DataDir:         c.Data,
+		DownloadDir:     c.Out,
+		ListenPort:      c.ListenPort,
+		DHT:             c.DHT,
+		DHTBootstrap:    c.peerFlags.options(log, "", "", true).DHTBootstrap,
+		Encryption:      c.Encryption,
+		MaxDownloadRate: int64(c.MaxDownloadRate),
+		MaxUploadRate:   int64(c.MaxUploadRate),
+		RPCListen:       c.RPCListen,
+		WatchDir:        c.Watch,
+		RPCUsername:     c.RPCUsername,
+		RPCPassword:     c.RPCPassword,
+		RPCHosts:        c.RPCHosts,
+		RPCPaths:        c.RPCPaths,
+		Version:         version,
+		ConfigDir:       c.Data,
 	})
+}
+
+// prepareDirs makes --data, --out and --watch if missing, owned by the
+// user the engine will run as, and says who that is.
+func (c *daemonCmd) prepareDirs() (worker.User, error) {
+	var made []string
+	for _, d := range []string{c.Data, c.Out, c.Watch} {
+		if d == "" {
+			continue
+		}
+		if _, err := os.Stat(d); os.IsNotExist(err) {
+			made = append(made, d)
+		}
+		if err := client.CheckWritableDir(d); err != nil {
+			return worker.User{}, fmt.Errorf("%w: %w", errInput, err)
+		}
+	}
+	u, err := c.workerUser()
+	if err != nil {
+		return u, err
+	}
+	for _, d := range made {
+		if err := os.Chown(d, int(u.UID), int(u.GID)); err != nil {
+			return u, fmt.Errorf("%w: give %s to uid %d: %w", errInput, d, u.UID, err)
+		}
+	}
+	return u, nil
 }
 
 // printConfig shows the effective configuration as a JSON config file

@@ -33,15 +33,16 @@ type cli struct {
 	LogLevel  slog.Level `help:"Log level: debug, info, warn, error." default:"info"`
 	LogFormat string     `help:"Log format: text or json." enum:"text,json" default:"text"`
 
-	Download   downloadCmd   `cmd:"" default:"withargs" help:"Download torrents through the tunnel (the default command: wgtorrent --config wg0.conf --magnet URI)."`
-	TUI        tuiCmd        `cmd:"" name:"tui" help:"Open the interactive TUI (also what plain 'wgtorrent --config wg0.conf' does on a terminal)."`
-	Daemon     daemonCmd     `cmd:"" help:"Run as a seedbox service with a Transmission-compatible RPC (for Sonarr, Radarr, transmission-remote)."`
-	Tunnel     tunnelCmd     `cmd:"" help:"Bring the WireGuard tunnel up behind the kill switch and print its status."`
-	Killswitch killswitchCmd `cmd:"" help:"Inspect or remove the kill switch."`
-	Health     healthCmd     `cmd:"" help:"Ask a running daemon whether it is healthy (exit 0) or not (exit 1), for container health checks."`
-	Demo       demoCmd       `cmd:"" help:"Build a private lab in network namespaces and show a real tunnel at work (root)."`
-	LabSeed    labSeedCmd    `cmd:"" name:"lab-seed" hidden:"" help:"Seed without a tunnel inside a demo lab (refuses to run elsewhere)."`
-	Version    versionCmd    `cmd:"" help:"Print the version."`
+	Download   downloadCmd     `cmd:"" default:"withargs" help:"Download torrents through the tunnel (the default command: wgtorrent --config wg0.conf --magnet URI)."`
+	TUI        tuiCmd          `cmd:"" name:"tui" help:"Open the interactive TUI (also what plain 'wgtorrent --config wg0.conf' does on a terminal)."`
+	Daemon     daemonCmd       `cmd:"" help:"Run as a seedbox service with a Transmission-compatible RPC (for Sonarr, Radarr, transmission-remote)."`
+	Tunnel     tunnelCmd       `cmd:"" help:"Bring the WireGuard tunnel up behind the kill switch and print its status."`
+	Killswitch killswitchCmd   `cmd:"" help:"Inspect or remove the kill switch."`
+	Health     healthCmd       `cmd:"" help:"Ask a running daemon whether it is healthy (exit 0) or not (exit 1), for container health checks."`
+	Demo       demoCmd         `cmd:"" help:"Build a private lab in network namespaces and show a real tunnel at work (root)."`
+	LabSeed    labSeedCmd      `cmd:"" name:"lab-seed" hidden:"" help:"Seed without a tunnel inside a demo lab (refuses to run elsewhere)."`
+	Worker     daemonWorkerCmd `cmd:"" name:"daemon-worker" hidden:"" help:"The daemon's unprivileged engine and RPC (started by the daemon)."`
+	Version    versionCmd      `cmd:"" help:"Print the version."`
 }
 
 type versionCmd struct{}

@@ -4,10 +4,13 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -89,4 +92,82 @@ func TestDaemonTrustBoundary(t *testing.T) {
 	}
 	stopDaemon(t, p)
 	assertNothingLeft(t, cl)
+}
+
+// TestDaemonWorkerUnprivileged: a daemon started by root runs its engine
+// and RPC as --user, with no capability and no way to gain one; what it
+// downloads belongs to that user, and the tunnel and the kill switch keep
+// working from the privileged half.
+func TestDaemonWorkerUnprivileged(t *testing.T) {
+	d := newDaemonLab(t, 0)
+	cl := d.lab.Client
+	base := t.TempDir()
+	// The user must be able to reach its folders: open up the test's own
+	// private temporary folders on the way.
+	for p := base; p != os.TempDir() && p != "/"; p = filepath.Dir(p) {
+		must(t, os.Chmod(p, 0o755))
+	}
+	data, out := filepath.Join(base, "data"), filepath.Join(base, "downloads")
+	p := startWgtorrent(t, cl, daemonArgs(d.conf, data, out, "--user", "nobody")...)
+	c := newRPCClient(cl, daemonRPCAddr, "", "")
+	c.waitHealth(t, p, http.StatusOK, 20*time.Second)
+
+	pid := childOf(t, p.cmd.Process.Pid)
+	status := procStatus(t, pid)
+	t.Logf("engine process %d:\n%s", pid, status)
+	for _, want := range []string{"Uid:\t65534\t65534\t65534\t65534", "CapInh:\t0000000000000000", "CapPrm:\t0000000000000000", "CapEff:\t0000000000000000", "CapAmb:\t0000000000000000"} {
+		if !strings.Contains(status, want) {
+			t.Errorf("engine process status lacks %q", want)
+		}
+	}
+	if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); !strings.Contains(string(b), "NoNewPrivs:\t1") {
+		t.Error("engine process may gain privileges (NoNewPrivs is not 1)")
+	}
+	if parent := procStatus(t, p.cmd.Process.Pid); !strings.Contains(parent, "Uid:\t0\t") {
+		t.Errorf("the tunnel's half is not root:\n%s", parent)
+	}
+
+	c.call(t, "torrent-add", map[string]any{"filename": d.main.magnet(d.lab)}, nil)
+	c.waitTorrent(t, p, 1, 60*time.Second, "downloaded", func(x daemonTorrent) bool { return x.complete() })
+	d.main.assertIdentical(t, "the unprivileged engine", out)
+	must(t, filepath.Walk(out, func(path string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		if uid := fi.Sys().(*syscall.Stat_t).Uid; uid != 65534 {
+			t.Errorf("%s belongs to uid %d, want nobody (65534)", path, uid)
+		}
+		return nil
+	}))
+	stopDaemon(t, p)
+	assertNothingLeft(t, cl)
+}
+
+// childOf finds the one child process of pid.
+func childOf(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	must(t, err)
+	var kids []int
+	for _, f := range strings.Fields(string(b)) {
+		var n int
+		fmt.Sscan(f, &n)
+		kids = append(kids, n)
+	}
+	// The children file lists those of the main thread only: look at all.
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, task := range tasks {
+		b, _ := os.ReadFile(task)
+		for _, f := range strings.Fields(string(b)) {
+			var n int
+			fmt.Sscan(f, &n)
+			if !slices.Contains(kids, n) {
+				kids = append(kids, n)
+			}
+		}
+	}
+	if len(kids) != 1 {
+		t.Fatalf("process %d has children %v, want one (the engine's)", pid, kids)
+	}
+	return kids[0]
 }

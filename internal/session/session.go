@@ -187,6 +187,10 @@ func (s *Session) Close() error {
 	return errors.Join(errs...)
 }
 
+// FlushTunnel waits (at most max) until what was sent has left the
+// tunnel: for an engine that ran in another process.
+func (s *Session) FlushTunnel(max time.Duration) { s.flushTunnel(max) }
+
 // flushTunnel waits (at most max) until the tunnel's sent-bytes counter
 // stops moving, so that what the engine's close queued has left.
 func (s *Session) flushTunnel(max time.Duration) {

@@ -1,0 +1,253 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/wgtorrent/wgtorrent/client"
+	"github.com/wgtorrent/wgtorrent/internal/daemon"
+	"github.com/wgtorrent/wgtorrent/internal/rpc"
+	"github.com/wgtorrent/wgtorrent/internal/session"
+	"github.com/wgtorrent/wgtorrent/internal/worker"
+	"github.com/wgtorrent/wgtorrent/killswitch"
+	"github.com/wgtorrent/wgtorrent/vpn"
+)
+
+// daemonWorkerCmd is the daemon's unprivileged half: the engine and the
+// RPC, started by `wgtorrent daemon` (never by hand) with the protocol on
+// fd 3.
+type daemonWorkerCmd struct{}
+
+func (daemonWorkerCmd) Run(ctx context.Context, log *slog.Logger) error {
+	input := worker.Input()
+	if err := worker.CheckUnprivileged(); err != nil {
+		return fmt.Errorf("refusing to run the engine: %w", err)
+	}
+	in := worker.NewReader(input)
+	cfg, err := in.Config()
+	if err != nil {
+		return err
+	}
+	first, err := in.Report()
+	if err != nil {
+		return fmt.Errorf("worker: first report: %w", err)
+	}
+	var latest atomic.Pointer[worker.Report]
+	latest.Store(&first)
+	for _, d := range []string{cfg.DataDir, cfg.DownloadDir} {
+		if err := client.CheckWritableDir(d); err != nil {
+			return fmt.Errorf("%w: as uid %d: %w", errInput, os.Geteuid(), err)
+		}
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	rebuilt := make(chan struct{}, 1)
+	go func() {
+		// The parent's end closing means it is gone: stop.
+		defer cancel()
+		for {
+			r, err := in.Report()
+			if err != nil {
+				if !errors.Is(err, io.EOF) {
+					log.Error("worker: reading the parent's reports", "err", err)
+				}
+				return
+			}
+			latest.Store(&r)
+			if r.Rebuilt {
+				select {
+				case rebuilt <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+
+	eng, err := client.NewRestartable(ctx, client.Options{
+		Binding:         client.Binding{Interface: cfg.Interface, IPv4: cfg.IPv4, IPv6: cfg.IPv6, DNS: cfg.DNS},
+		DataDir:         cfg.DataDir,
+		DownloadDir:     cfg.DownloadDir,
+		ListenPort:      cfg.ListenPort,
+		DHT:             cfg.DHT,
+		DHTBootstrap:    cfg.DHTBootstrap,
+		Seed:            true,
+		Encryption:      client.Encryption(cfg.Encryption),
+		MaxDownloadRate: cfg.MaxDownloadRate,
+		MaxUploadRate:   cfg.MaxUploadRate,
+		Logger:          log,
+	})
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-rebuilt:
+				if err := eng.Restart(context.Background()); err != nil {
+					log.Error("restarting the engine on the rebuilt tunnel", "err", err)
+				}
+			}
+		}
+	}()
+
+	tunnel := func() vpn.Status { return latest.Load().Status() }
+	health := daemon.Health{
+		Tunnel: tunnel,
+		KillSwitch: func() (bool, error) {
+			r := latest.Load()
+			if r.KillSwitchError != "" {
+				return false, errors.New(r.KillSwitchError)
+			}
+			return r.KillSwitchArmed, nil
+		},
+	}
+	return daemon.Run(ctx, eng, health, daemon.Options{
+		Listen:   cfg.RPCListen,
+		WatchDir: cfg.WatchDir,
+		Logger:   log,
+		RPC: rpc.Options{
+			DataDir:         filepath.Join(cfg.DataDir, "rpc"),
+			DownloadDir:     cfg.DownloadDir,
+			Username:        cfg.RPCUsername,
+			Password:        cfg.RPCPassword,
+			AllowedHosts:    cfg.RPCHosts,
+			Version:         cfg.Version,
+			ConfigDir:       cfg.ConfigDir,
+			PeerPort:        eng.ListenPort(),
+			Encryption:      client.Encryption(cfg.Encryption),
+			Tunnel:          tunnel,
+			KillSwitchDrops: func() uint64 { return latest.Load().KillSwitchDrops },
+			WritableRoots:   cfg.RPCPaths,
+			ReadableRoots:   []string{cfg.WatchDir},
+			Logger:          log,
+		},
+	})
+}
+
+// workerUser is who runs the engine and the RPC: --user, else the owner
+// of the data directory. Only root may choose another user than itself.
+func (c *daemonCmd) workerUser() (worker.User, error) {
+	if c.User != "" {
+		u, err := lookupUser(c.User)
+		if err != nil {
+			return worker.User{}, fmt.Errorf("%w: --user %q: %w", errInput, c.User, err)
+		}
+		if os.Geteuid() != 0 && u.UID != uint32(os.Geteuid()) {
+			return worker.User{}, fmt.Errorf("%w: --user %q: only root can run the engine as another user", errInput, c.User)
+		}
+		return u, nil
+	}
+	fi, err := os.Stat(c.Data)
+	if err != nil {
+		return worker.User{}, fmt.Errorf("%w: --data: %w", errInput, err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	u := worker.User{UID: st.Uid, GID: st.Gid}
+	if os.Geteuid() != 0 {
+		// Not root: the engine stays this user, whoever owns the files.
+		u = worker.User{UID: uint32(os.Geteuid()), GID: uint32(os.Getegid())}
+	}
+	return u, nil
+}
+
+func lookupUser(s string) (worker.User, error) {
+	u, err := user.Lookup(s)
+	if err != nil {
+		if _, nerr := strconv.Atoi(s); nerr != nil {
+			return worker.User{}, err
+		}
+		if u, err = user.LookupId(s); err != nil {
+			// A bare uid with no passwd entry (containers): its own group.
+			n, _ := strconv.Atoi(s)
+			return worker.User{UID: uint32(n), GID: uint32(n)}, nil
+		}
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return worker.User{UID: uint32(uid), GID: uint32(gid)}, nil
+}
+
+// runWorker starts the worker as u and feeds it what the session
+// measures until ctx ends (then it stops the worker) or the worker exits.
+func runWorker(ctx context.Context, log *slog.Logger, ls logSettings, s *session.Session, u worker.User, cfg worker.Config) error {
+	cmd, err := worker.NewCommand(u, "--log-level", ls.Level.String(), "--log-format", ls.Format, "daemon-worker")
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	log.Info("engine and RPC started in their own process", "pid", cmd.Cmd.Process.Pid, "uid", u.UID, "gid", u.GID)
+	if u.UID == 0 {
+		log.Warn("the engine and the RPC run as root (without capabilities): give --user, or chown --data to the user who should own the downloads")
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Cmd.Wait() }()
+	defer cmd.Pipe.Close()
+
+	fw := killswitch.Firewall{}
+	report := func(rebuilt bool) worker.Report {
+		r := worker.NewReport(s.Tunnel.Status())
+		r.Rebuilt = rebuilt
+		if s.Mode == killswitch.ModeOff {
+			return r
+		}
+		st, err := fw.Status()
+		if err != nil {
+			r.KillSwitchError = err.Error()
+			return r
+		}
+		r.KillSwitchArmed = st.Present
+		r.KillSwitchDrops = st.RejectedOut + st.DroppedIn
+		return r
+	}
+	w := worker.NewWriter(cmd.Pipe)
+	if err := w.Config(cfg); err != nil {
+		_ = cmd.Cmd.Process.Kill()
+		<-exited
+		return err
+	}
+	_ = w.Report(report(false))
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-exited:
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("the engine's process stopped: %v", err)
+		case <-ctx.Done():
+			// SIGTERM: the worker flushes its state within the daemon's
+			// 10 s, as the daemon did in one process.
+			_ = cmd.Cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(15 * time.Second):
+				_ = cmd.Cmd.Process.Kill()
+				<-exited
+			}
+			s.FlushTunnel(time.Second)
+			return nil
+		case <-s.Tunnel.Rebuilt():
+			_ = w.Report(report(true))
+		case <-tick.C:
+			// A write error means the worker is gone; its exit says why.
+			_ = w.Report(report(false))
+		}
+	}
+}
