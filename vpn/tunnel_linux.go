@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
@@ -31,17 +32,19 @@ type Tunnel struct {
 	plan      RoutePlan
 	log       *slog.Logger
 	endpoints []netip.AddrPort
-	server    int      // index of the peer the status follows (Config.ServerPeer)
-	warnings  []string // Config.ReachWarnings, shown with every status
+	nl        *netlink.Handle // in the namespace of the interface
+	server    int             // index of the peer the status follows (Config.ServerPeer)
+	warnings  []string        // Config.ReachWarnings, shown with every status
 
 	mu     sync.Mutex
 	dev    *device.Device
 	health healthTracker
 	last   Status
 
-	cancel  context.CancelFunc
-	done    chan struct{}
-	rebuilt chan struct{}
+	cancel    context.CancelFunc
+	done      chan struct{}
+	closeOnce sync.Once
+	rebuilt   chan struct{}
 }
 
 // Up creates the TUN device, configures WireGuard and routing, and waits
@@ -77,10 +80,27 @@ func Up(ctx context.Context, cfg *Config, opt Options) (*Tunnel, error) {
 		opt.Endpoints = eps
 	}
 	server, carriesDefault := cfg.ServerPeer()
+	nl, err := netlinkIn(opt.NetNS)
+	if err != nil {
+		return nil, err
+	}
+	up := false
+	defer func() {
+		if !up {
+			nl.Close()
+		}
+	}()
+	plan := planRoutes(cfg, opt.Table, opt.FwMark, opt.LAN)
+	if opt.NetNS != nil {
+		// The namespace is ours alone: its main table sends everything
+		// into the tunnel, and it has no LAN to keep.
+		plan = planRoutes(cfg, unix.RT_TABLE_MAIN, opt.FwMark, nil)
+	}
 	t := &Tunnel{
 		cfg:       cfg,
 		opt:       opt,
-		plan:      planRoutes(cfg, opt.Table, opt.FwMark, opt.LAN),
+		nl:        nl,
+		plan:      plan,
 		log:       opt.Logger.With("interface", opt.Interface),
 		endpoints: opt.Endpoints,
 		server:    server,
@@ -97,19 +117,23 @@ func Up(ctx context.Context, cfg *Config, opt Options) (*Tunnel, error) {
 	if server >= len(opt.Endpoints) || !opt.Endpoints[server].IsValid() {
 		return nil, fmt.Errorf("vpn: the VPN server's [Peer] on line %d has no Endpoint: add Endpoint = host:port from your provider's file", cfg.Peers[server].Line)
 	}
-	if err := t.removeLeftovers(); err != nil {
-		return nil, err
-	}
-	if err := t.checkTableUnused(); err != nil {
-		return nil, err
+	if opt.NetNS == nil {
+		if err := t.removeLeftovers(); err != nil {
+			return nil, err
+		}
+		if err := t.checkTableUnused(); err != nil {
+			return nil, err
+		}
 	}
 	if err := t.bringUp(); err != nil {
 		t.teardown()
 		return nil, err
 	}
-	if err := t.addRules(); err != nil {
-		t.teardown()
-		return nil, err
+	if opt.NetNS == nil {
+		if err := t.addRules(); err != nil {
+			t.teardown()
+			return nil, err
+		}
 	}
 	if err := t.waitHandshake(ctx); err != nil {
 		t.teardown()
@@ -118,7 +142,8 @@ func Up(ctx context.Context, cfg *Config, opt Options) (*Tunnel, error) {
 	sctx, cancel := context.WithCancel(context.Background())
 	t.cancel = cancel
 	go t.supervise(sctx)
-	t.log.Info("tunnel up", "endpoint", t.endpointString(), "addresses", t.addressStrings())
+	t.log.Info("tunnel up", "endpoint", t.endpointString(), "addresses", t.addressStrings(), "isolated", opt.NetNS != nil)
+	up = true
 	return t, nil
 }
 
@@ -192,11 +217,15 @@ func (t *Tunnel) bringUp() error {
 	if mtu == 0 {
 		mtu = defaultMTU
 	}
-	tdev, err := tun.CreateTUN(t.opt.Interface, mtu)
+	tdev, err := t.createTUN(mtu)
 	if err != nil {
 		return fmt.Errorf("vpn: create TUN %s: %w (is /dev/net/tun there, and do you have CAP_NET_ADMIN?)", t.opt.Interface, err)
 	}
-	dev := device.NewDevice(tdev, conn.NewDefaultBind(), t.wgLogger())
+	bind := t.opt.Bind
+	if bind == nil {
+		bind = conn.NewDefaultBind()
+	}
+	dev := device.NewDevice(tdev, bind, t.wgLogger())
 	uapi, err := uapiConfig(t.cfg, t.opt.FwMark, t.endpoints)
 	if err == nil {
 		err = dev.IpcSet(uapi)
@@ -210,7 +239,7 @@ func (t *Tunnel) bringUp() error {
 	t.dev = dev
 	t.mu.Unlock()
 
-	link, err := netlink.LinkByName(t.opt.Interface)
+	link, err := t.nl.LinkByName(t.opt.Interface)
 	if err != nil {
 		return fmt.Errorf("vpn: find link %s: %w", t.opt.Interface, err)
 	}
@@ -220,11 +249,11 @@ func (t *Tunnel) bringUp() error {
 			// No duplicate address detection: the address is ours alone.
 			addr.Flags = unix.IFA_F_NODAD
 		}
-		if err := netlink.AddrReplace(link, addr); err != nil {
+		if err := t.nl.AddrReplace(link, addr); err != nil {
 			return fmt.Errorf("vpn: add address %s to %s: %w", a, t.opt.Interface, err)
 		}
 	}
-	if err := netlink.LinkSetUp(link); err != nil {
+	if err := t.nl.LinkSetUp(link); err != nil {
 		return fmt.Errorf("vpn: set %s up: %w", t.opt.Interface, err)
 	}
 	if err := dev.Up(); err != nil {
@@ -233,13 +262,13 @@ func (t *Tunnel) bringUp() error {
 	t.initiateHandshakes(dev)
 	for _, dst := range t.plan.Routes {
 		r := &netlink.Route{LinkIndex: link.Attrs().Index, Dst: prefixNet(dst), Table: t.plan.Table, Scope: netlink.SCOPE_LINK}
-		if err := netlink.RouteReplace(r); err != nil {
+		if err := t.nl.RouteReplace(r); err != nil {
 			return fmt.Errorf("vpn: add route %s dev %s table %d: %w", dst, t.opt.Interface, t.plan.Table, err)
 		}
 	}
 	for _, dst := range t.plan.Unreachable {
 		r := unreachableRoute(dst, t.plan.Table)
-		if err := netlink.RouteReplace(r); err != nil && !isNoIPv6(dst, err) {
+		if err := t.nl.RouteReplace(r); err != nil && !isNoIPv6(dst, err) {
 			return fmt.Errorf("vpn: add unreachable route %s table %d: %w", dst, t.plan.Table, err)
 		}
 	}
@@ -334,12 +363,12 @@ func (t *Tunnel) addRules() error {
 // removeLeftovers deletes what a crashed run left: the interface by name,
 // the rules by priority and the routes in our table.
 func (t *Tunnel) removeLeftovers() error {
-	if link, err := netlink.LinkByName(t.opt.Interface); err == nil {
+	if link, err := t.nl.LinkByName(t.opt.Interface); err == nil {
 		if link.Type() != "tuntap" {
 			return fmt.Errorf("vpn: interface %s exists and is not a tunnel of ours (type %s): choose another name with --interface", t.opt.Interface, link.Type())
 		}
 		t.log.Info("removing leftover interface from an earlier run")
-		if err := netlink.LinkDel(link); err != nil {
+		if err := t.nl.LinkDel(link); err != nil {
 			return fmt.Errorf("vpn: remove leftover interface %s: %w", t.opt.Interface, err)
 		}
 	}
@@ -349,6 +378,9 @@ func (t *Tunnel) removeLeftovers() error {
 func (t *Tunnel) removeRouting() error {
 	var errs []error
 	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
+		if t.opt.NetNS != nil {
+			break // no rules there
+		}
 		rules, err := netlink.RuleList(fam)
 		if err != nil {
 			continue // family disabled
@@ -365,7 +397,7 @@ func (t *Tunnel) removeRouting() error {
 	// unreachable ones stay until deleted. Whatever else is in the table
 	// belongs to someone else (checkTableUnused refused to start then).
 	for _, dst := range t.plan.Unreachable {
-		err := netlink.RouteDel(unreachableRoute(dst, t.plan.Table))
+		err := t.nl.RouteDel(unreachableRoute(dst, t.plan.Table))
 		if err != nil && !errors.Is(err, unix.ESRCH) && !errors.Is(err, unix.ENOENT) && !isNoIPv6(dst, err) {
 			errs = append(errs, fmt.Errorf("vpn: remove unreachable route %s table %d: %w", dst, t.plan.Table, err))
 		}
@@ -378,7 +410,7 @@ func (t *Tunnel) removeRouting() error {
 // program or to the system, and mixing ours in would change its routing.
 func (t *Tunnel) checkTableUnused() error {
 	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
-		routes, err := netlink.RouteListFiltered(fam, &netlink.Route{Table: t.plan.Table}, netlink.RT_FILTER_TABLE)
+		routes, err := t.nl.RouteListFiltered(fam, &netlink.Route{Table: t.plan.Table}, netlink.RT_FILTER_TABLE)
 		if err != nil || len(routes) == 0 {
 			continue
 		}
@@ -448,7 +480,7 @@ func (t *Tunnel) Status() Status {
 		if get, err := t.dev.IpcGet(); err == nil {
 			peers, _ = parseUAPIGet(get)
 		}
-		if link, err := netlink.LinkByName(t.opt.Interface); err == nil {
+		if link, err := t.nl.LinkByName(t.opt.Interface); err == nil {
 			linkUp = link.Attrs().Flags&net.FlagUp != 0
 		}
 	}
@@ -525,8 +557,8 @@ func (t *Tunnel) closeDevice() {
 	if dev != nil {
 		dev.Close()
 	}
-	if link, err := netlink.LinkByName(t.opt.Interface); err == nil && link.Type() == "tuntap" {
-		_ = netlink.LinkDel(link)
+	if link, err := t.nl.LinkByName(t.opt.Interface); err == nil && link.Type() == "tuntap" {
+		_ = t.nl.LinkDel(link)
 	}
 }
 
@@ -541,9 +573,60 @@ func (t *Tunnel) Close() error {
 		t.cancel()
 		<-t.done
 	}
-	err := t.teardown()
-	t.log.Info("tunnel down")
+	var err error
+	t.closeOnce.Do(func() {
+		err = t.teardown()
+		t.nl.Close()
+		t.log.Info("tunnel down")
+	})
 	return err
+}
+
+// netlinkIn is a netlink handle in ns, or in the process's namespace.
+func netlinkIn(ns Namespace) (*netlink.Handle, error) {
+	if ns == nil {
+		return netlink.NewHandle()
+	}
+	h, err := netlink.NewHandleAt(netns.NsHandle(ns.Fd()))
+	if err != nil {
+		return nil, fmt.Errorf("vpn: netlink in the tunnel's namespace: %w", err)
+	}
+	return h, nil
+}
+
+// createTUN makes the TUN device, inside the namespace if there is one.
+func (t *Tunnel) createTUN(mtu int) (tun.Device, error) {
+	if t.opt.NetNS == nil {
+		return tun.CreateTUN(t.opt.Interface, mtu)
+	}
+	var dev tun.Device
+	err := t.opt.NetNS.Do(func() (err error) {
+		dev, err = tun.CreateTUN(t.opt.Interface, mtu)
+		if err == nil {
+			// lo and this device are all the namespace has.
+			err = t.nl.LinkSetUp(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Name: "lo"}})
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &nsTUN{Device: dev, ns: t.opt.NetNS}, nil
+}
+
+// nsTUN reads the device's MTU inside its namespace: wireguard-go looks
+// the interface up by name from whatever thread asks.
+type nsTUN struct {
+	tun.Device
+	ns Namespace
+}
+
+func (d *nsTUN) MTU() (mtu int, err error) {
+	err = d.ns.Do(func() (err error) {
+		mtu, err = d.Device.MTU()
+		return err
+	})
+	return mtu, err
 }
 
 func (t *Tunnel) wgLogger() *device.Logger {

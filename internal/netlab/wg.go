@@ -450,3 +450,7 @@ func (t *delayTUN) Close() error {
 	}
 	return t.Device.Close()
 }
+
+// Bind is a WireGuard bind whose UDP sockets are made in h's namespace:
+// for a device run by a test whose other end (a TUN) lives elsewhere.
+func (h *Host) Bind() conn.Bind { return &nsBind{Bind: conn.NewDefaultBind(), host: h} }

@@ -1,0 +1,149 @@
+package vpn_test
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/wgtorrent/wgtorrent/internal/netlab"
+	"github.com/wgtorrent/wgtorrent/internal/netns"
+	"github.com/wgtorrent/wgtorrent/vpn"
+)
+
+// TestTunnelInPrivateNamespace: with NetNS the tunnel's interface lives in
+// a namespace of its own, whose only way out it is, against a WireGuard
+// server nobody here wrote; the namespace the process runs in (here the
+// lab's client host) gains no route, rule or interface.
+func TestTunnelInPrivateNamespace(t *testing.T) {
+	lab := netlab.NewT(t, netlab.Options{})
+	srv, err := lab.StartDebianWGServer(context.Background())
+	if err != nil {
+		t.Skipf("no Debian wireguard-go: %v", err)
+	}
+	stop, err := lab.Peer.ServeWhoAmI(8080)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	cfg, _, err := vpn.Parse("lab.conf", strings.NewReader(srv.ClientConfig()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := hostState(t, lab.Client)
+
+	ns, err := netns.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	tun, err := vpn.Up(context.Background(), cfg, vpn.Options{
+		NetNS:     ns,
+		Bind:      lab.Client.Bind(), // the process's namespace, as far as the tunnel knows
+		Endpoints: []netip.AddrPort{srv.Endpoint()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tun.Close()
+	if st := tun.Status(); st.State != vpn.StateUp {
+		t.Errorf("status %+v, want up", st)
+	}
+	if during := hostState(t, lab.Client); during != before {
+		t.Errorf("the outer namespace changed while the tunnel is up:\nbefore:\n%s\nduring:\n%s", before, during)
+	}
+
+	// Inside: the peer is reached through the tunnel and sees the VPN
+	// server's address; lo and the tunnel are the only interfaces.
+	var seen string
+	err = ns.Do(func() error {
+		c, err := net.DialTimeout("tcp", net.JoinHostPort(lab.Peer.Addr4.String(), "8080"), 5*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		seen, err = bufio.NewReader(c).ReadString('\n')
+		return err
+	})
+	if err != nil {
+		t.Fatalf("TCP to the peer from inside the namespace: %v", err)
+	}
+	if ip, _, _ := net.SplitHostPort(strings.TrimSpace(seen)); ip != lab.VPN.Addr4.String() {
+		t.Errorf("the peer saw %q, want the VPN server's %s", seen, lab.VPN.Addr4)
+	}
+	inner, err := netlink.NewHandleAt(ns.Handle())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inner.Close()
+	links, err := inner.LinkList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, l := range links {
+		names = append(names, l.Attrs().Name)
+	}
+	if strings.Join(names, " ") != "lo wgt0" {
+		t.Errorf("interfaces inside: %v, want lo and wgt0 only", names)
+	}
+
+	// The server gone: nothing inside reaches the peer by another way.
+	must(t, srv.Stop())
+	err = ns.Do(func() error {
+		c, err := net.DialTimeout("tcp", net.JoinHostPort(lab.Peer.Addr4.String(), "8080"), 2*time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	})
+	if err == nil {
+		t.Error("the peer was reachable from inside with the VPN server down")
+	}
+	must(t, tun.Close())
+	if after := hostState(t, lab.Client); after != before {
+		t.Errorf("the outer namespace changed:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+// hostState is what a tunnel must not change in h: links, rules and the
+// routes of every table.
+func hostState(t *testing.T, h *netlab.Host) string {
+	t.Helper()
+	nl := h.Netlink()
+	var b strings.Builder
+	links, err := nl.LinkList()
+	must(t, err)
+	for _, l := range links {
+		b.WriteString("link " + l.Attrs().Name + "\n")
+	}
+	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		rules, err := nl.RuleList(fam)
+		must(t, err)
+		for _, r := range rules {
+			b.WriteString("rule " + r.String() + "\n")
+		}
+		routes, err := nl.RouteListFiltered(fam, &netlink.Route{Table: 0}, netlink.RT_FILTER_TABLE)
+		must(t, err)
+		for _, r := range routes {
+			if r.Dst != nil && (r.Dst.IP.IsLinkLocalUnicast() || r.Dst.IP.IsMulticast()) {
+				continue // the kernel's own, added once the link's IPv6 is ready
+			}
+			b.WriteString("route " + r.String() + "\n")
+		}
+	}
+	return b.String()
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
