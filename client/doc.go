@@ -13,7 +13,10 @@
 // over bound sockets. anacrolix is configured to open no socket of its own.
 // TestSocketsStayOnInterface checks this in a fresh network namespace:
 // every socket the engine opens is bound to the interface, and a peer and a
-// tracker reachable outside it are never contacted.
+// tracker reachable outside it are never contacted. With Binding.NetNS,
+// every socket is also made inside the tunnel's private namespace, where
+// no other interface exists (TestEverySocketMadeInTheNamespace: each kind
+// of socket goes through it).
 //
 // # Leak checklist (anacrolix v1.59.1, read from its source)
 //

@@ -47,6 +47,16 @@ type Binding struct {
 	// DNS servers reached through the tunnel; the only resolvers used.
 	// Empty: host names (trackers, DHT bootstrap) cannot be resolved.
 	DNS []netip.Addr
+	// NetNS, when set, is the private network namespace the tunnel lives
+	// in: every socket of the engine is made inside it, where the tunnel is
+	// the only way out.
+	NetNS Namespace
+}
+
+// Namespace runs a function on a thread inside a network namespace
+// (internal/netns.NS).
+type Namespace interface {
+	Do(fn func() error) error
 }
 
 // Options configure New.
@@ -328,7 +338,7 @@ func (e *Engine) attachNetwork() error {
 			port = l.Addr().(*net.TCPAddr).Port
 		}
 		e.cl.AddListener(limitedListener{l, &e.conns})
-		e.cl.AddDialer(limitedDialer{torrent.NetworkDialer{Network: f.tcp, Dialer: e.face.peerDialer(f.tcp)}, &e.conns})
+		e.cl.AddDialer(limitedDialer{torrent.NetworkDialer{Network: f.tcp, Dialer: e.face.peerDialer(f.tcp)}, &e.conns, e.face})
 
 		if !e.o.DHT {
 			continue

@@ -134,10 +134,15 @@ func (c *limitedConn) Close() error {
 type limitedDialer struct {
 	d     torrent.NetworkDialer
 	conns *peerConns
+	face  *netFace // where the socket is made
 }
 
 func (d limitedDialer) Dial(ctx context.Context, addr string) (net.Conn, error) {
-	c, err := d.d.Dial(ctx, addr)
+	var c net.Conn
+	err := d.face.do(func() (err error) {
+		c, err = d.d.Dial(ctx, addr)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -54,7 +54,24 @@ func (f *netFace) dialDNS(ctx context.Context, network, _ string) (net.Conn, err
 	if network == "udp" || network == "udp4" || network == "udp6" {
 		d.LocalAddr = &net.UDPAddr{IP: f.local(server).AsSlice()}
 	}
-	return d.DialContext(ctx, network, netip.AddrPortFrom(server, 53).String())
+	return f.dial(ctx, d, network, netip.AddrPortFrom(server, 53).String())
+}
+
+// do runs fn where the engine's sockets must be made: inside the tunnel's
+// namespace when there is one. Every socket of the engine is made in fn.
+func (f *netFace) do(fn func() error) error {
+	if f.b.NetNS == nil {
+		return fn()
+	}
+	return f.b.NetNS.Do(fn)
+}
+
+func (f *netFace) dial(ctx context.Context, d *net.Dialer, network, addr string) (c net.Conn, err error) {
+	err = f.do(func() error {
+		c, err = d.DialContext(ctx, network, addr)
+		return err
+	})
+	return c, err
 }
 
 // local returns the tunnel address of the same family as remote, or the zero
@@ -126,7 +143,7 @@ func (f *netFace) DialContext(ctx context.Context, network, addr string) (net.Co
 	if network == "udp" || network == "udp4" || network == "udp6" {
 		d.LocalAddr = &net.UDPAddr{IP: local.AsSlice()}
 	}
-	return d.DialContext(ctx, network, addr)
+	return f.dial(ctx, d, network, addr)
 }
 
 // ListenPacket is used for UDP trackers; anacrolix asks for ":0" (the
@@ -147,7 +164,11 @@ func (f *netFace) ListenPacket(network, _ string) (net.PacketConn, error) {
 
 func (f *netFace) listenPacket(network string, ap netip.AddrPort) (net.PacketConn, error) {
 	lc := net.ListenConfig{Control: f.control}
-	pc, err := lc.ListenPacket(context.Background(), network, ap.String())
+	var pc net.PacketConn
+	err := f.do(func() (err error) {
+		pc, err = lc.ListenPacket(context.Background(), network, ap.String())
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("client: listen %s on %s: %w", network, ap, err)
 	}
@@ -156,7 +177,11 @@ func (f *netFace) listenPacket(network string, ap netip.AddrPort) (net.PacketCon
 
 func (f *netFace) listenTCP(network string, ap netip.AddrPort) (net.Listener, error) {
 	lc := net.ListenConfig{Control: f.control, KeepAlive: -1}
-	l, err := lc.Listen(context.Background(), network, ap.String())
+	var l net.Listener
+	err := f.do(func() (err error) {
+		l, err = lc.Listen(context.Background(), network, ap.String())
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("client: listen %s on %s: %w", network, ap, err)
 	}
