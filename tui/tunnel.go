@@ -76,7 +76,12 @@ func (b *tunnelBar) view(width int, now time.Time) []string {
 		segs = append(segs, style.Render("● tunnel "+strings.ToUpper(string(state))))
 	}
 	if st.Interface != "" {
-		segs = append(segs, st.Interface)
+		iface := st.Interface
+		if st.Isolation == "namespace" {
+			// The interface is in a namespace of its own with the engine.
+			iface += " (isolated)"
+		}
+		segs = append(segs, iface)
 	}
 	if len(st.Addresses) > 0 {
 		segs = append(segs, strings.Join(st.Addresses, ","))

@@ -21,8 +21,11 @@ const (
 
 // Status is a snapshot of the tunnel, read from the device.
 type Status struct {
-	State             State     `json:"state"`
-	Interface         string    `json:"interface"`
+	State     State  `json:"state"`
+	Interface string `json:"interface"`
+	// Isolation is "namespace" when the interface lives in a private
+	// network namespace (Options.NetNS), else "host".
+	Isolation         string    `json:"isolation"`
 	Addresses         []string  `json:"addresses"`
 	Endpoint          string    `json:"endpoint"`
 	LastHandshake     time.Time `json:"-"`

@@ -470,9 +470,13 @@ func (t *Tunnel) Status() Status {
 	defer t.mu.Unlock()
 	st := Status{
 		Interface: t.opt.Interface,
+		Isolation: "host",
 		Addresses: t.addressStrings(),
 		Endpoint:  t.endpointString(),
 		Warnings:  t.warnings,
+	}
+	if t.opt.NetNS != nil {
+		st.Isolation = "namespace"
 	}
 	var peers []peerStats
 	linkUp := false

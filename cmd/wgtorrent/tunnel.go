@@ -21,6 +21,7 @@ type tunnelFlags struct {
 	KillSwitch       string         `name:"killswitch" help:"Kill switch: on (removed at exit), persist (stays after exit), off." enum:"on,persist,off" default:"on"`
 	LAN              []netip.Prefix `name:"lan" help:"LAN ranges allowed outside the tunnel (CIDR, comma separated)." sep:","`
 	HandshakeTimeout time.Duration  `help:"Give up when the server does not answer within this time." default:"15s"`
+	Isolation        string         `help:"host: route this whole network namespace through the tunnel behind a kill switch (wg-quick's way; for containers). namespace: the tunnel and the engine in a private network namespace whose only way out is the tunnel; the host's routes, rules and firewall are not touched (other programs and SSH sessions carry on)." enum:"host,namespace" default:"host"`
 }
 
 func (f tunnelFlags) options(log *slog.Logger, inboundPorts ...uint16) session.Options {
@@ -31,6 +32,7 @@ func (f tunnelFlags) options(log *slog.Logger, inboundPorts ...uint16) session.O
 		AllowLAN:         f.LAN,
 		LANInboundPorts:  inboundPorts,
 		HandshakeTimeout: f.HandshakeTimeout,
+		Isolation:        session.Isolation(f.Isolation),
 		Logger:           log,
 	}
 }

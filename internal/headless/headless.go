@@ -51,6 +51,8 @@ type Line struct {
 	Ratio          float64 `json:"ratio"`
 	Error          string  `json:"error,omitempty"`
 	TunnelState    string  `json:"tunnel_state"`
+	// Isolation: "namespace" (private network namespace) or "host".
+	Isolation string `json:"isolation"`
 	// TunnelWarnings are what the WireGuard config keeps the tunnel from
 	// reaching (vpn.Status.Warnings).
 	TunnelWarnings []string `json:"tunnel_warnings,omitempty"`
@@ -148,6 +150,7 @@ func snapshot(eng client.Controller, tun Tunnel, ids []client.TorrentID, ks stri
 			Error:          st.Error,
 			TunnelState:    tunnelState,
 			TunnelWarnings: tst.Warnings,
+			Isolation:      tst.Isolation,
 			KillSwitch:     ks,
 		})
 	}

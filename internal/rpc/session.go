@@ -111,7 +111,7 @@ func (s *Server) sessionGet(_ context.Context, a args) (any, error) {
 		if warnings == nil {
 			warnings = []string{}
 		}
-		all["wgtorrent-tunnel"] = map[string]any{"state": st.State, "endpoint": st.Endpoint, "warnings": warnings}
+		all["wgtorrent-tunnel"] = map[string]any{"state": st.State, "endpoint": st.Endpoint, "isolation": st.Isolation, "warnings": warnings}
 	}
 	return filterFields(all, fields), nil
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/wgtorrent/wgtorrent/client"
+	"github.com/wgtorrent/wgtorrent/internal/netns"
 	"github.com/wgtorrent/wgtorrent/killswitch"
 	"github.com/wgtorrent/wgtorrent/vpn"
 )
@@ -30,7 +31,12 @@ type Options struct {
 	AllowLAN         []netip.Prefix
 	LANInboundPorts  []uint16
 	HandshakeTimeout time.Duration
-	Logger           *slog.Logger
+	// Isolation is IsolationHost (""; the tunnel carries the whole network
+	// namespace, behind a kill switch over all of it) or IsolationNamespace
+	// (the tunnel and the engine in a private namespace; the host is not
+	// touched).
+	Isolation Isolation
+	Logger    *slog.Logger
 }
 
 // Session is a tunnel with its kill switch.
@@ -43,6 +49,7 @@ type Session struct {
 	engine *client.Restartable
 	wg     sync.WaitGroup
 	stop   chan struct{}
+	ns     *netns.NS // the private namespace (IsolationNamespace)
 }
 
 // Start arms the kill switch and brings the tunnel up.
@@ -74,6 +81,9 @@ func Start(ctx context.Context, o Options) (*Session, error) {
 	endpoints, err := vpn.ResolveEndpoints(ctx, cfg, net.DefaultResolver)
 	if err != nil {
 		return nil, err
+	}
+	if o.Isolation == IsolationNamespace {
+		return startIsolated(ctx, o, cfg, endpoints, iface, mark, log)
 	}
 	s := &Session{Config: cfg, Mode: mode, log: log}
 	if mode == killswitch.ModeOff {
@@ -118,6 +128,9 @@ func Start(ctx context.Context, o Options) (*Session, error) {
 // its addresses and the config's DNS servers, nothing else.
 func (s *Session) Binding() client.Binding {
 	b := client.Binding{Interface: s.Tunnel.Interface(), DNS: s.Config.Interface.DNS}
+	if s.ns != nil {
+		b.NetNS = s.ns
+	}
 	for _, a := range s.Tunnel.Addresses() {
 		switch {
 		case a.Addr().Is4() && !b.IPv4.IsValid():
@@ -184,6 +197,8 @@ func (s *Session) Close() error {
 		errs = append(errs, s.Tunnel.Close())
 	}
 	errs = append(errs, s.releaseKillSwitch())
+	// The namespace goes with its last descriptor, and everything in it.
+	errs = append(errs, s.ns.Close())
 	return errors.Join(errs...)
 }
 

@@ -1,0 +1,247 @@
+//go:build linux
+
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/nftables"
+	"github.com/vishvananda/netlink"
+
+	"github.com/wgtorrent/wgtorrent/internal/netlab"
+)
+
+// sshPort is the stand-in for a seedbox's SSH: a line echo on the client
+// host, talked to from the peer host (the internet).
+const sshPort = 2222
+
+// TestIsolatedDownload: with --isolation namespace a magnet download
+// completes byte for byte through the tunnel, nothing leaves the client
+// outside it, the swarm sees only the VPN's address, the client host's
+// links, rules, routes of every table and nftables ruleset are the same
+// before, during and after, and a session from the internet into the
+// client host keeps answering all along.
+func TestIsolatedDownload(t *testing.T) {
+	s := newSwarm(t, true)
+	before := netState(t, s.lab.Client)
+	sess := startEchoSession(t, s.lab)
+	capt := startLeakCapture(t, s.lab, s.srv.Endpoint())
+
+	out, data := t.TempDir(), t.TempDir()
+	p := startWgtorrent(t, s.lab.Client, s.args(out, data, "--isolation", "namespace", "--magnet", s.tor.magnet(s.lab), "--seed")...)
+	first := p.waitLine(30*time.Second, "a status line", func(map[string]any) bool { return true })
+	if first["isolation"] != "namespace" {
+		t.Errorf("status line %v: want isolation namespace", first)
+	}
+	if during := netState(t, s.lab.Client); during != before {
+		t.Errorf("the client host changed while wgtorrent runs:\nbefore:\n%s\nduring:\n%s", before, during)
+	}
+	done := p.waitLine(60*time.Second, "download complete", complete)
+	assertStatusLine(t, done, s.tor.InfoHash)
+	peers := s.tr.swarmPeers(t, s.tor.InfoHash)
+	var sawVPN bool
+	for _, ap := range peers {
+		switch ap.Addr() {
+		case s.lab.Client.Addr4:
+			t.Errorf("the tracker holds the client's own address %s", ap)
+		case s.lab.VPN.Addr4:
+			sawVPN = true
+		}
+	}
+	if !sawVPN {
+		t.Errorf("the tracker's peers %v lack the VPN server's address %s", peers, s.lab.VPN.Addr4)
+	}
+	p.signal(syscall.SIGINT)
+	if code := p.wait(20 * time.Second); code != 0 {
+		t.Errorf("exit status %d after SIGINT, want 0", code)
+	}
+	s.tor.assertIdentical(t, "isolated download", out)
+
+	answered, failed := sess.stop()
+	t.Logf("the session from the internet: %d lines echoed, %d failed, through start, download and exit", answered, failed)
+	if failed > 0 || answered < 10 {
+		t.Errorf("the session into the client host broke: %d answered, %d failed", answered, failed)
+	}
+	var leaks []string
+	for _, l := range capt.stop(t) {
+		if !strings.Contains(l, fmt.Sprintf("%s.%d > ", s.lab.Client.Addr4, sshPort)) {
+			leaks = append(leaks, l)
+		}
+	}
+	if len(leaks) > 0 {
+		t.Errorf("%d packets left the client outside the tunnel (the session's replies aside):\n  %s", len(leaks), strings.Join(leaks, "\n  "))
+	}
+	if after := netState(t, s.lab.Client); after != before {
+		t.Errorf("the client host changed:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+// TestIsolatedVPNServerKill: in namespace mode, the VPN server stopped
+// mid-download: progress stops, nothing leaks, and the download resumes
+// and completes when the server is back.
+func TestIsolatedVPNServerKill(t *testing.T) {
+	s := newSwarm(t, true)
+	capt := startLeakCapture(t, s.lab, s.srv.Endpoint())
+	out, data := t.TempDir(), t.TempDir()
+	p := startWgtorrent(t, s.lab.Client, s.args(out, data, "--isolation", "namespace", "--torrent", s.tor.File, "--max-download-rate", "1.5MiB")...)
+	at := p.waitLine(40*time.Second, "30% downloaded", atLeast(0.3))
+	if complete(at) {
+		t.Fatalf("complete at the 30%% mark: the rate limit did not hold (%v)", at)
+	}
+	must(t, s.srv.Stop())
+	time.Sleep(3 * time.Second) // data in flight may still land; a measurement window
+	from := statusLines(p)
+	frozen := linesSince(p, from-1)[0]
+	_, staleAt := waitLineSince(p, from, 60*time.Second, "tunnel_state stale or down", func(m map[string]any) bool {
+		return m["tunnel_state"] == "stale" || m["tunnel_state"] == "down"
+	})
+	for _, m := range linesSince(p, from)[:staleAt-from+1] {
+		if num(m, "bytes_completed") != num(frozen, "bytes_completed") {
+			t.Errorf("progress while the VPN server was down: %d -> %d", num(frozen, "bytes_completed"), num(m, "bytes_completed"))
+			break
+		}
+	}
+	must(t, s.srv.Start())
+	restarted := time.Now()
+	if code := p.wait(120 * time.Second); code != 0 {
+		t.Errorf("exit status %d, want 0 (complete)", code)
+	}
+	t.Logf("complete %s after the server restarted", time.Since(restarted).Round(100*time.Millisecond))
+	capt.assertNoLeaks(t, "isolated, VPN server killed")
+	s.tor.assertIdentical(t, "isolated, VPN server killed", out)
+}
+
+// netState is what namespace mode must leave alone on a host: links,
+// rules, routes of every table, and the nftables ruleset.
+func netState(t *testing.T, h *netlab.Host) string {
+	t.Helper()
+	nl := h.Netlink()
+	var b strings.Builder
+	links, err := nl.LinkList()
+	must(t, err)
+	for _, l := range links {
+		fmt.Fprintf(&b, "link %s %s\n", l.Attrs().Name, l.Attrs().Flags)
+	}
+	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		rules, err := nl.RuleList(fam)
+		must(t, err)
+		for _, r := range rules {
+			fmt.Fprintf(&b, "rule %s\n", r)
+		}
+		routes, err := nl.RouteListFiltered(fam, &netlink.Route{Table: 0}, netlink.RT_FILTER_TABLE)
+		must(t, err)
+		for _, r := range routes {
+			if r.Dst != nil && (r.Dst.IP.IsLinkLocalUnicast() || r.Dst.IP.IsMulticast()) {
+				continue // the kernel's own, added once the link's IPv6 is ready
+			}
+			fmt.Fprintf(&b, "route %s\n", r)
+		}
+	}
+	nft, err := nftables.New(nftables.WithNetNSFd(int(h.NsHandle())))
+	must(t, err)
+	tables, err := nft.ListTables()
+	must(t, err)
+	chains, err := nft.ListChains()
+	must(t, err)
+	for _, tb := range tables {
+		fmt.Fprintf(&b, "nft table %d %s\n", tb.Family, tb.Name)
+		for _, ch := range chains {
+			if ch.Table.Name != tb.Name || ch.Table.Family != tb.Family {
+				continue
+			}
+			rules, err := nft.GetRules(tb, ch)
+			must(t, err)
+			fmt.Fprintf(&b, "nft chain %s/%s: %d rules\n", tb.Name, ch.Name, len(rules))
+			for _, r := range rules {
+				fmt.Fprintf(&b, "  %d %x\n", r.Handle, r.UserData)
+			}
+		}
+	}
+	return b.String()
+}
+
+// echoSession is a long-lived TCP session from the peer host into the
+// client host, one line every 200 ms.
+type echoSession struct {
+	stopc    chan struct{}
+	wg       sync.WaitGroup
+	answered atomic.Int64
+	failed   atomic.Int64
+}
+
+func startEchoSession(t *testing.T, lab *netlab.Lab) *echoSession {
+	t.Helper()
+	ln, err := lab.Client.ListenTCP(fmt.Sprintf("%s:%d", lab.Client.Addr4, sshPort))
+	must(t, err)
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if _, err := c.Write([]byte(line)); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	c, err := lab.Peer.DialContext(context.Background(), "tcp", fmt.Sprintf("%s:%d", lab.Client.Addr4, sshPort))
+	must(t, err)
+	e := &echoSession{stopc: make(chan struct{})}
+	e.wg.Go(func() {
+		defer c.Close()
+		r := bufio.NewReader(c)
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-e.stopc:
+				return
+			case <-tick.C:
+			}
+			_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+			want := fmt.Sprintf("line %d\n", i)
+			if _, err := c.Write([]byte(want)); err != nil {
+				e.failed.Add(1)
+				continue
+			}
+			if got, err := r.ReadString('\n'); err != nil || got != want {
+				e.failed.Add(1)
+				continue
+			}
+			e.answered.Add(1)
+		}
+	})
+	t.Cleanup(func() { e.stop() })
+	return e
+}
+
+// stop ends the session and says how many lines were echoed and lost.
+func (e *echoSession) stop() (answered, failed int64) {
+	select {
+	case <-e.stopc:
+	default:
+		close(e.stopc)
+	}
+	e.wg.Wait()
+	return e.answered.Load(), e.failed.Load()
+}
+

@@ -1,0 +1,79 @@
+package session
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+
+	"github.com/wgtorrent/wgtorrent/internal/netns"
+	"github.com/wgtorrent/wgtorrent/killswitch"
+	"github.com/wgtorrent/wgtorrent/vpn"
+)
+
+// Isolation says where the tunnel and the engine live.
+type Isolation string
+
+const (
+	// IsolationHost routes the whole network namespace the process runs
+	// in through the tunnel, as wg-quick does, behind a kill switch over
+	// all of it: what containers want, where the container is the
+	// namespace.
+	IsolationHost Isolation = "host"
+	// IsolationNamespace puts the tunnel's interface and the engine's
+	// sockets in a private network namespace whose only way out is the
+	// tunnel; the WireGuard socket stays outside. The host's routes, rules
+	// and firewall are never touched, so other programs and sessions (SSH)
+	// carry on as before.
+	IsolationNamespace Isolation = "namespace"
+)
+
+// startIsolated is Start for IsolationNamespace: a private namespace, the
+// kill switch inside it (a second wall: nothing there may leave but by
+// the tunnel), then the tunnel.
+func startIsolated(ctx context.Context, o Options, cfg *vpn.Config, endpoints []netip.AddrPort, iface string, mark uint32, log *slog.Logger) (*Session, error) {
+	if len(o.AllowLAN) > 0 {
+		log.Warn("--lan has no effect with --isolation namespace: the private namespace has no LAN, only the tunnel")
+	}
+	ns, err := netns.New()
+	if err != nil {
+		return nil, fmt.Errorf("session: private network namespace: %w", err)
+	}
+	mode := killswitch.ModeOn // persist means nothing where all goes with the namespace
+	if o.KillSwitch == killswitch.ModeOff {
+		mode = killswitch.ModeOff
+	}
+	s := &Session{Config: cfg, Mode: mode, log: log, ns: ns, fw: killswitch.Firewall{NetNS: ns.Fd()}}
+	if mode != killswitch.ModeOff {
+		rs, err := killswitch.Build(killswitch.Spec{
+			TunnelInterface: iface,
+			Endpoints:       validEndpoints(endpoints),
+			FwMark:          mark,
+			TunnelIPv6:      hasIPv6(cfg),
+			Mode:            mode,
+		})
+		if err != nil {
+			ns.Close()
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		if err := s.fw.Apply(rs); err != nil {
+			ns.Close()
+			return nil, err
+		}
+	}
+	t, err := vpn.Up(ctx, cfg, vpn.Options{
+		Interface:        iface,
+		FwMark:           mark,
+		Endpoints:        endpoints,
+		HandshakeTimeout: o.HandshakeTimeout,
+		NetNS:            ns,
+		Logger:           log,
+	})
+	if err != nil {
+		ns.Close()
+		return nil, err
+	}
+	s.Tunnel = t
+	log.Info("isolated: the tunnel and the engine are in a private network namespace; the host's network is untouched")
+	return s, nil
+}
