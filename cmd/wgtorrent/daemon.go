@@ -61,7 +61,9 @@ func (c *daemonCmd) Run(ctx context.Context, log *slog.Logger, k *kong.Context) 
 		}
 	}
 
-	s, err := session.Start(ctx, c.tunnelFlags.options(log, append([]uint16{uint16(port)}, c.LANPorts...)...))
+	so := c.tunnelFlags.options(log, append([]uint16{uint16(port)}, c.LANPorts...)...)
+	so.StateDir = c.Data
+	s, err := session.Start(ctx, so)
 	if err != nil {
 		return err
 	}
@@ -75,13 +77,8 @@ func (c *daemonCmd) Run(ctx context.Context, log *slog.Logger, k *kong.Context) 
 	fw := killswitch.Firewall{}
 	health := daemon.Health{
 		Tunnel: s.Tunnel.Status,
-		KillSwitch: func() (bool, error) {
-			if s.Mode == killswitch.ModeOff {
-				return false, nil
-			}
-			st, err := fw.Status()
-			return st.Present, err
-		},
+		// Measured in the kernel by the session's guard, not assumed.
+		KillSwitch: s.KillSwitchArmed,
 	}
 	return daemon.Run(ctx, eng, health, daemon.Options{
 		Listen:   c.RPCListen,
@@ -104,6 +101,10 @@ func (c *daemonCmd) Run(ctx context.Context, log *slog.Logger, k *kong.Context) 
 					return 0
 				}
 				return st.RejectedOut + st.DroppedIn
+			},
+			KillSwitch: func() (string, uint64, uint64) {
+				ks, rt := s.Restores()
+				return s.KillSwitchState(), ks, rt
 			},
 			Logger: log,
 		},
