@@ -105,8 +105,12 @@ func (t *Tunnel) missingRoutes() ([]*netlink.Route, error) {
 			if (w.Dst.IP.To4() != nil) != (fam == unix.AF_INET) {
 				continue
 			}
+			typ := w.Type
+			if typ == 0 {
+				typ = unix.RTN_UNICAST // as the kernel lists what was added without a type
+			}
 			found := slices.ContainsFunc(have, func(r netlink.Route) bool {
-				return routeDst(r.Dst, fam) == w.Dst.String() && r.Type == w.Type &&
+				return routeDst(r.Dst, fam) == w.Dst.String() && r.Type == typ &&
 					(w.LinkIndex == 0 || r.LinkIndex == w.LinkIndex)
 			})
 			if !found {
