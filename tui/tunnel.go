@@ -69,7 +69,9 @@ func (b *tunnelBar) view(width int, now time.Time) []string {
 	if b.broken() {
 		// Say at once what happens to traffic now.
 		msg := fmt.Sprintf(" tunnel %s — ", strings.ToUpper(string(state)))
-		if b.killArmed {
+		if b.killArmed && b.killBroken {
+			msg += "kill switch NOT IN PLACE (restoring) "
+		} else if b.killArmed {
 			msg += "kill switch blocking all traffic "
 		} else {
 			msg += "kill switch OFF: traffic is NOT protected "

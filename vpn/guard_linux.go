@@ -20,7 +20,9 @@ import (
 
 // RoutingProblems lists what of the tunnel's routing is missing: ip rules,
 // the unreachable defaults of its table and, while its interface exists,
-// the routes through it. Empty means all there.
+// the routes through it (described with "dev"; right after the supervisor
+// recreated the interface they may be missing for a moment). Empty means
+// all there.
 func (t *Tunnel) RoutingProblems() ([]string, error) {
 	var missing []string
 	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
@@ -45,7 +47,11 @@ func (t *Tunnel) RoutingProblems() ([]string, error) {
 		return nil, err
 	}
 	for _, r := range routes {
-		missing = append(missing, fmt.Sprintf("route %s table %d", r.Dst, r.Table))
+		if r.LinkIndex != 0 {
+			missing = append(missing, fmt.Sprintf("route %s dev %s table %d", r.Dst, t.opt.Interface, r.Table))
+		} else {
+			missing = append(missing, fmt.Sprintf("route %s table %d", r.Dst, r.Table))
+		}
 	}
 	return missing, nil
 }

@@ -110,7 +110,7 @@ func hostKey(p vpn.Peer) string {
 }
 
 // resolveEndpoints resolves the peers' endpoints, kept addresses first.
-func resolveEndpoints(ctx context.Context, cfg *vpn.Config, cache endpointCache, underLockdown bool, log *slog.Logger) ([]netip.AddrPort, error) {
+func resolveEndpoints(ctx context.Context, cfg *vpn.Config, r *net.Resolver, cache endpointCache, underLockdown bool, log *slog.Logger) ([]netip.AddrPort, error) {
 	kept := cache.load()
 	use := *cfg
 	use.Peers = slices.Clone(cfg.Peers)
@@ -127,7 +127,7 @@ func resolveEndpoints(ctx context.Context, cfg *vpn.Config, cache endpointCache,
 		lookups = true
 		log.Warn("endpoint is a host name: looking it up in plaintext before the kill switch is armed (write the address in Endpoint= to avoid this)", "endpoint", hostKey(p))
 	}
-	eps, err := vpn.ResolveEndpoints(ctx, &use, net.DefaultResolver)
+	eps, err := vpn.ResolveEndpoints(ctx, &use, r)
 	if err != nil && lookups && underLockdown {
 		return nil, fmt.Errorf("%w (the kill switch left in place by an earlier run blocks name lookups outside the tunnel, and no address for it is kept in %s: write the address in Endpoint=)", err, cache.path())
 	}

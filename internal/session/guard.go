@@ -2,6 +2,7 @@ package session
 
 import (
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +31,11 @@ type guard struct {
 	checked   time.Time
 	routesBad bool
 	tunnel    *vpn.Tunnel
+	// devRoutesMissing: routes through the interface were missing at the
+	// last check. They are put back only when missing twice in a row: the
+	// supervisor, rebuilding a deleted interface, adds them a moment after
+	// the interface appears.
+	devRoutesMissing bool
 
 	ksRestores    atomic.Uint64
 	routeRestores atomic.Uint64
@@ -143,7 +149,15 @@ func (g *guard) check(s *Session) {
 		s.log.Warn("routing state unknown", "err", err)
 		return
 	}
-	if len(missing) == 0 {
+	onlyDev := true
+	for _, m := range missing {
+		onlyDev = onlyDev && strings.Contains(m, " dev ")
+	}
+	g.mu.Lock()
+	wasMissing := g.devRoutesMissing
+	g.devRoutesMissing = len(missing) > 0 && onlyDev
+	g.mu.Unlock()
+	if len(missing) == 0 || (onlyDev && !wasMissing) {
 		g.mu.Lock()
 		g.routesBad = false
 		g.mu.Unlock()

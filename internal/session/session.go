@@ -110,7 +110,7 @@ func Start(ctx context.Context, o Options) (_ *Session, err error) {
 	}
 	// Resolve before the rules close: afterwards only these addresses pass.
 	cache := endpointCache{dir: o.StateDir}
-	endpoints, err := resolveEndpoints(ctx, cfg, cache, s.hadTable, log)
+	endpoints, err := resolveEndpoints(ctx, cfg, net.DefaultResolver, cache, s.hadTable, log)
 	if err != nil {
 		return nil, err
 	}
