@@ -28,6 +28,11 @@ func (c *killswitchStatusCmd) Run() error {
 	}
 	fmt.Printf("kill switch: armed, mode %s\nrejected outgoing packets: %d\ndropped incoming packets: %d\n",
 		st.Mode, st.RejectedOut, st.DroppedIn)
+	if owner, ok := session.LiveOwner(); ok {
+		fmt.Println("owner:", owner)
+	} else {
+		fmt.Println("owner: none running (left by --killswitch persist or a crash; the next start replaces it)")
+	}
 	if c.Verbose {
 		fmt.Print(st.Rules)
 	}

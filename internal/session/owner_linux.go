@@ -106,6 +106,17 @@ func (o *Owner) Release() {
 	})
 }
 
+// LiveOwner describes the live owner of this network namespace, if any,
+// without claiming it.
+func LiveOwner() (string, bool) {
+	c, err := net.DialTimeout("unix", ownerSocket, time.Second)
+	if err != nil {
+		return "", false
+	}
+	c.Close()
+	return QueryOwner(), true
+}
+
 // QueryOwner describes the process holding the claim, for messages: what
 // it answers, else what the kernel says of the socket's peer.
 func QueryOwner() string {

@@ -26,3 +26,6 @@ func (o *Owner) Release() {}
 
 // QueryOwner is Linux only.
 func QueryOwner() string { return "Linux only" }
+
+// LiveOwner is Linux only.
+func LiveOwner() (string, bool) { return "", false }
