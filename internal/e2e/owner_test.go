@@ -482,3 +482,31 @@ func TestPersistHostNameRestartAndFailedStart(t *testing.T) {
 	}
 	assertNothingLeft(t, lab.Client)
 }
+
+// TestInstancesInTwoNamespaces: the claim is per network namespace, so two
+// instances with different configs in two namespaces run side by side, each
+// armed and carrying traffic through its own tunnel.
+func TestInstancesInTwoNamespaces(t *testing.T) {
+	labA, confA := whoamiLab(t)
+	labB, confB := whoamiLab(t)
+	pa := startWgtorrent(t, labA.Client, "tunnel", "--config", confA, "--json")
+	pb := startWgtorrent(t, labB.Client, "tunnel", "--config", confB, "--json")
+	for _, x := range []struct {
+		p   *proc
+		lab *netlab.Lab
+	}{{pa, labA}, {pb, labB}} {
+		first := x.p.waitState(20*time.Second, "state", "up")
+		if first["killswitch"] != "armed" {
+			t.Errorf("lab %s: status %v, want killswitch armed", x.lab.ID, first)
+		}
+		waitThroughTunnel(t, x.lab, 10*time.Second)
+	}
+	for _, p := range []*proc{pa, pb} {
+		p.signal(syscall.SIGTERM)
+		if code := p.wait(15 * time.Second); code != 0 {
+			t.Errorf("exit status %d after SIGTERM, want 0", code)
+		}
+	}
+	assertNothingLeft(t, labA.Client)
+	assertNothingLeft(t, labB.Client)
+}
