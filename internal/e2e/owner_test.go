@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -129,24 +130,7 @@ func TestKillSwitchRestoredWhenDeleted(t *testing.T) {
 	n := statusLines(p)
 
 	deleted := time.Now()
-	c, err := nftables.New(nftables.WithNetNSFd(int(lab.Client.NsHandle())))
-	must(t, err)
-	for _, fam := range []nftables.TableFamily{nftables.TableFamilyINet, nftables.TableFamilyARP} {
-		tbl := &nftables.Table{Name: killswitch.TableName, Family: fam}
-		c.AddTable(tbl) // makes the delete valid whether or not it exists
-		c.DelTable(tbl)
-	}
-	must(t, c.Flush())
-	nl := lab.Client.Netlink()
-	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
-		rules, err := nl.RuleList(fam)
-		must(t, err)
-		for _, r := range rules {
-			if r.Priority >= 5207 && r.Priority <= 5209 {
-				must(t, nl.RuleDel(&r))
-			}
-		}
-	}
+	deleteKillSwitchAndRules(t, lab.Client)
 	if len(missingRules(t, lab.Client)) == 0 || killSwitchPresent(t, lab.Client) {
 		t.Fatal("deletion did not take")
 	}
@@ -509,4 +493,69 @@ func TestInstancesInTwoNamespaces(t *testing.T) {
 	}
 	assertNothingLeft(t, labA.Client)
 	assertNothingLeft(t, labB.Client)
+}
+
+// deleteKillSwitchAndRules does what `nft delete table inet wgtorrent`, the
+// same for the arp table, and `ip rule del` of the tunnel's rules would.
+func deleteKillSwitchAndRules(t *testing.T, h *netlab.Host) {
+	t.Helper()
+	c, err := nftables.New(nftables.WithNetNSFd(int(h.NsHandle())))
+	must(t, err)
+	for _, fam := range []nftables.TableFamily{nftables.TableFamilyINet, nftables.TableFamilyARP} {
+		tbl := &nftables.Table{Name: killswitch.TableName, Family: fam}
+		c.AddTable(tbl) // makes the delete valid whether or not it exists
+		c.DelTable(tbl)
+	}
+	must(t, c.Flush())
+	nl := h.Netlink()
+	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
+		rules, err := nl.RuleList(fam)
+		must(t, err)
+		for _, r := range rules {
+			if r.Priority >= 5207 && r.Priority <= 5209 {
+				must(t, nl.RuleDel(&r))
+			}
+		}
+	}
+}
+
+// TestDaemonKillSwitchDeletedRestored: a daemon whose kill switch and rules
+// are deleted puts them back by itself and keeps serving; /metrics counts
+// the restore and shows the measured state.
+func TestDaemonKillSwitchDeletedRestored(t *testing.T) {
+	lab, _, conf := newLab(t, netlab.Options{})
+	cl := lab.Client
+	p := startWgtorrent(t, cl, daemonArgs(conf, t.TempDir(), t.TempDir())...)
+	c := newRPCClient(cl, daemonRPCAddr, "", "")
+	c.waitHealth(t, p, http.StatusOK, 20*time.Second)
+	_, metrics, err := c.get("/metrics")
+	must(t, err)
+	if v, ok := metricValue(metrics, `wgtorrent_killswitch_state{state="armed"}`); !ok || v != 1 {
+		t.Errorf(`wgtorrent_killswitch_state{state="armed"} = %v (present %v), want 1`, v, ok)
+	}
+
+	deleted := time.Now()
+	deleteKillSwitchAndRules(t, cl)
+	var ks, rt float64
+	for time.Since(deleted) < 2*time.Second {
+		_, metrics, err = c.get("/metrics")
+		must(t, err)
+		ks, _ = metricValue(metrics, "wgtorrent_killswitch_restored_total")
+		rt, _ = metricValue(metrics, "wgtorrent_routing_restored_total")
+		if ks >= 1 && rt >= 1 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond) // polling the daemon's metrics
+	}
+	if ks < 1 || rt < 1 {
+		t.Fatalf("2 s after the deletion: killswitch restored %v, routing restored %v; want both counted", ks, rt)
+	}
+	t.Logf("restores counted %s after the deletion", time.Since(deleted).Round(time.Millisecond))
+	if !killSwitchPresent(t, cl) || len(missingRules(t, cl)) > 0 {
+		t.Error("kill switch or rules not back")
+	}
+	body, _ := c.waitHealth(t, p, http.StatusOK, 5*time.Second)
+	t.Logf("/healthz after the restore: %q", body)
+	t.Logf("SIGTERM: stopped in %s", stopDaemon(t, p).Round(10*time.Millisecond))
+	assertNothingLeft(t, cl)
 }
