@@ -20,10 +20,11 @@ const guardEvery = 250 * time.Millisecond
 // staleAfter: a measurement older than this no longer says "armed".
 const staleAfter = 2 * time.Second
 
-// guard measures the kill switch and the routing, and restores them. It is
-// polled, not event-driven: nftables and rtnetlink can notify changes, but a
-// missed notification (socket buffer overrun) would leave a gap open for
-// good, while a poll is bounded.
+// guard measures the kill switch and the routing, and restores them. An
+// nftables change wakes it at once (Firewall.Watch); it also polls, because
+// a missed notification (socket buffer overrun) must not leave a gap open
+// for good, and for the ip rules and routes, whose loss cannot leak (the
+// kill switch still stands) but stops the tunnel.
 type guard struct {
 	mu        sync.Mutex
 	st        string
@@ -46,14 +47,32 @@ type guard struct {
 
 func (g *guard) start(s *Session) {
 	g.stop = make(chan struct{})
+	// nftables changes wake the guard at once; the poll stays as the bound
+	// (a netlink event can be lost) and for the routing.
+	var changes <-chan struct{}
+	stopWatch := func() {}
+	if s.Mode != killswitch.ModeOff {
+		if ch, stop, err := s.fw.Watch(); err == nil {
+			changes, stopWatch = ch, stop
+		} else {
+			s.log.Warn("cannot watch nftables for changes; polling only", "err", err)
+		}
+	}
 	g.check(s)
 	g.wg.Go(func() {
+		defer stopWatch()
 		t := time.NewTicker(guardEvery)
 		defer t.Stop()
 		for {
 			select {
 			case <-g.stop:
 				return
+			case _, ok := <-changes:
+				if !ok {
+					changes = nil // watch ended: poll only
+					continue
+				}
+				g.check(s)
 			case <-t.C:
 				g.check(s)
 			}
