@@ -263,19 +263,45 @@ func readChains(c *nftables.Conn, name string, fam nftables.TableFamily) (canon 
 	return strings.Join(lines, "\n"), true, nil
 }
 
-// firstDiff names the first line where want and got differ.
+// firstDiff names the first difference between two canonChains texts, by
+// chain and rule.
 func firstDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := range max(len(w), len(g)) {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
+	split := func(text string) (names []string, chains map[string][]string) {
+		chains = map[string][]string{}
+		var cur string
+		for _, l := range strings.Split(text, "\n") {
+			if name, ok := strings.CutPrefix(l, "chain "); ok {
+				cur, _, _ = strings.Cut(name, " ")
+				names = append(names, cur)
+				chains[cur] = []string{l}
+				continue
+			}
+			chains[cur] = append(chains[cur], strings.TrimSpace(l))
 		}
-		if i < len(g) {
-			gl = g[i]
+		return names, chains
+	}
+	wn, wc := split(want)
+	gn, gc := split(got)
+	for _, n := range wn {
+		g, ok := gc[n]
+		if !ok {
+			return fmt.Sprintf("chain %s missing", n)
 		}
-		if wl != gl {
-			return fmt.Sprintf("want %q, kernel has %q", strings.TrimSpace(wl), strings.TrimSpace(gl))
+		w := wc[n]
+		for i := range max(len(w), len(g)) {
+			switch {
+			case i >= len(g):
+				return fmt.Sprintf("chain %s: rule %q missing", n, w[i])
+			case i >= len(w):
+				return fmt.Sprintf("chain %s: extra rule %q", n, g[i])
+			case w[i] != g[i]:
+				return fmt.Sprintf("chain %s: want %q, kernel has %q", n, w[i], g[i])
+			}
+		}
+	}
+	for _, n := range gn {
+		if _, ok := wc[n]; !ok {
+			return fmt.Sprintf("extra chain %s", n)
 		}
 	}
 	return "same text"

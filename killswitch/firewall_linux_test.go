@@ -370,7 +370,9 @@ func TestFirewallVerify(t *testing.T) {
 	ns := newNS(t)
 	fw := Firewall{NetNS: ns.fd()}
 	spec := baseSpec()
-	spec.TunnelAddresses = []netip.Prefix{netip.MustParsePrefix("10.66.0.2/32")}
+	spec.TunnelAddresses = []netip.Prefix{netip.MustParsePrefix("10.66.0.2/32"), netip.MustParsePrefix("fd00:66::2/128")}
+	spec.TunnelIPv6 = true
+	spec.AllowLAN = []netip.Prefix{netip.MustParsePrefix("192.168.1.0/24")}
 	spec.Generation = "1-a"
 	rs, err := Build(spec)
 	if err != nil {
