@@ -13,7 +13,9 @@
 // Output (policy drop), in order:
 //   - lo: local traffic never leaves the machine.
 //   - ICMPv6 router/neighbour solicitation, neighbour advertisement, MLD
-//     report, on-link only (hop limit 255/1), and DHCP client requests: link
+//     report, on-link only (hop limit 255/1), and DHCP client requests to
+//     broadcast (255.255.255.255, ff02::1:2: they never leave the link; a
+//     unicast renewal is refused and the client rebinds by broadcast): link
 //     housekeeping without which the uplink (which carries the tunnel) dies.
 //   - UDP to each endpoint address and port, only from a socket carrying the
 //     tunnel's fwmark: the encrypted tunnel itself, and nothing else to the
@@ -31,11 +33,26 @@
 // set up through the tunnel would then follow the fallback route out of the
 // uplink when the tunnel dies.
 //
-// Input (policy drop): lo, the tunnel, replies to allowed traffic
-// (established/related), the endpoints' UDP, ICMPv6 router advertisement and
-// neighbour discovery, DHCP answers, and LAN hosts to LANInboundPorts; the
-// rest is counted and dropped. Forward (policy drop): a host that routes for
+// Input (policy drop): lo, the tunnel, replies (established/related) only
+// from allowed LAN ranges, the endpoints' UDP only to the tunnel's own
+// socket port, ICMPv6 router advertisement and neighbour discovery, DHCP
+// answers, and LAN hosts to LANInboundPorts; the rest is counted and
+// dropped. There is no "ct state established,related accept" for the
+// uplink: a spoofed packet fitting a tunnelled flow would reach its socket
+// (CVE-2019-14899). Forward (policy drop): a host that routes for
 // containers or VMs must not carry their traffic past the output rules.
+//
+// Anti-spoof (prerouting, raw priority -300, before conntrack): a packet to
+// a tunnel address arriving on another interface from a non-local source is
+// dropped (wg-quick's raw-table rule). A second table "arp wgtorrent" drops
+// ARP requests for the tunnel's IPv4 addresses, which the kernel would
+// otherwise answer on every interface (the effect Mullvad gets from
+// arp_ignore=2, without changing a sysctl the rest of the host relies on).
+//
+// Verify reads both tables back and compares them, rule by rule and reason
+// by reason, with what was applied; an empty chain "gen-<generation>" names
+// the process and the moment that applied them, so a table written by
+// anyone else does not pass.
 //
 // All chains use priority filter (0): after DNAT and re-routing chains, so the
 // interface and address judged are final; a drop in any table wins anyway.

@@ -233,6 +233,7 @@ func TestKillSwitchBehaviour(t *testing.T) {
 		TunnelInterface: "wgt0",
 		Endpoints:       []netip.AddrPort{netip.MustParseAddrPort("10.99.0.2:51820")},
 		FwMark:          mark,
+		ListenPort:      51999,
 	}
 	apply := func(s Spec) {
 		t.Helper()
@@ -359,4 +360,89 @@ func TestKillSwitchBehaviour(t *testing.T) {
 		t.Fatal(err)
 	}
 	connects(a, "10.99.0.2:7000")
+}
+
+// Verify passes exactly while the kernel holds what was applied: a missing
+// table, a table of another generation and a deleted rule all fail it, and
+// Remove takes the arp table with the inet one.
+func TestFirewallVerify(t *testing.T) {
+	requireRoot(t)
+	ns := newNS(t)
+	fw := Firewall{NetNS: ns.fd()}
+	spec := baseSpec()
+	spec.TunnelAddresses = []netip.Prefix{netip.MustParsePrefix("10.66.0.2/32"), netip.MustParsePrefix("fd00:66::2/128")}
+	spec.TunnelIPv6 = true
+	spec.AllowLAN = []netip.Prefix{netip.MustParsePrefix("192.168.1.0/24")}
+	spec.Generation = "1-a"
+	rs, err := Build(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.Verify(rs); !errors.Is(err, ErrNotInstalled) {
+		t.Fatalf("Verify before Apply: %v, want ErrNotInstalled", err)
+	}
+	if err := fw.Apply(rs); err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.Verify(rs); err != nil {
+		t.Fatalf("Verify after Apply: %v\n%s", err, rs)
+	}
+	spec.Generation = "2-b"
+	other, err := Build(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.Verify(other); !errors.Is(err, ErrChanged) {
+		t.Errorf("Verify of another generation: %v, want ErrChanged", err)
+	}
+
+	c, err := nftables.New(nftables.WithNetNSFd(ns.fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Delete one rule of the input chain, as `nft delete rule` would.
+	tbl := &nftables.Table{Name: TableName, Family: nftables.TableFamilyINet}
+	rules, err := c.GetRules(tbl, &nftables.Chain{Name: "input", Table: tbl})
+	if err != nil || len(rules) == 0 {
+		t.Fatalf("rules of input: %v, %v", len(rules), err)
+	}
+	if err := c.DelRule(rules[len(rules)-1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.Verify(rs); !errors.Is(err, ErrChanged) {
+		t.Errorf("Verify with a rule deleted: %v, want ErrChanged", err)
+	} else {
+		t.Logf("rule deleted: %v", err)
+	}
+	// The arp table alone gone.
+	if err := fw.Apply(rs); err != nil {
+		t.Fatal(err)
+	}
+	c.DelTable(&nftables.Table{Name: TableName, Family: nftables.TableFamilyARP})
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.Verify(rs); !errors.Is(err, ErrNotInstalled) {
+		t.Errorf("Verify without the arp table: %v, want ErrNotInstalled", err)
+	}
+	if err := fw.Apply(rs); err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	for _, fam := range []nftables.TableFamily{nftables.TableFamilyINet, nftables.TableFamilyARP} {
+		tables, err := c.ListTablesOfFamily(fam)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tb := range tables {
+			if tb.Name == TableName {
+				t.Errorf("table family %d left after Remove", fam)
+			}
+		}
+	}
 }

@@ -35,6 +35,17 @@ func (r Rule) exprs() ([]expr.Any, error) {
 	payload := func(base expr.PayloadBase, off, n uint32) {
 		out = append(out, &expr.Payload{DestRegister: 1, Base: base, Offset: off, Len: n})
 	}
+	if m.ARPRequestFor.IsValid() {
+		// Ethernet/IPv4 ARP (hlen 6, plen 4), operation request (1), target
+		// protocol address at offset 24, as nft emits for
+		// "arp operation request arp daddr ip A".
+		payload(expr.PayloadBaseNetworkHeader, 4, 2)
+		cmp([]byte{6, 4})
+		payload(expr.PayloadBaseNetworkHeader, 6, 2)
+		cmp(binaryutil.BigEndian.PutUint16(1))
+		payload(expr.PayloadBaseNetworkHeader, 24, 4)
+		cmp(m.ARPRequestFor.AsSlice())
+	}
 
 	// The family must be known before any network-header payload is read.
 	switch m.family() {
@@ -48,6 +59,10 @@ func (r Rule) exprs() ([]expr.Any, error) {
 	if m.IIfName != "" {
 		meta(expr.MetaKeyIIFNAME)
 		cmp(ifname(m.IIfName))
+	}
+	if m.NotIIfName != "" {
+		meta(expr.MetaKeyIIFNAME)
+		out = append(out, &expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: ifname(m.NotIIfName)})
 	}
 	if m.OIfName != "" {
 		meta(expr.MetaKeyOIFNAME)
@@ -98,6 +113,12 @@ func (r Rule) exprs() ([]expr.Any, error) {
 		payload(expr.PayloadBaseTransportHeader, 0, 1)
 		cmp([]byte{m.ICMPv6Type})
 	}
+	if m.FibSAddrNotLocal {
+		out = append(out,
+			&expr.Fib{Register: 1, FlagSADDR: true, ResultADDRTYPE: true},
+			&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(unix.RTN_LOCAL)},
+		)
+	}
 	if m.CTState != 0 {
 		out = append(out,
 			&expr.Ct{Key: expr.CtKeySTATE, Register: 1},
@@ -143,6 +164,7 @@ func (r Rule) comment() []byte {
 func decodeRule(exprs []expr.Any) (r Rule, counter *expr.Counter, ok bool) {
 	var load string // what register 1 holds
 	var mask []byte
+	var arp struct{ hdr, request bool }
 	prefix := func(data []byte) (netip.Prefix, bool) {
 		a, ok := netip.AddrFromSlice(data)
 		if !ok {
@@ -165,6 +187,11 @@ func decodeRule(exprs []expr.Any) (r Rule, counter *expr.Counter, ok bool) {
 			load, mask = fmt.Sprintf("payload %d %d %d", e.Base, e.Offset, e.Len), nil
 		case *expr.Ct:
 			load, mask = fmt.Sprintf("ct %d", e.Key), nil
+		case *expr.Fib:
+			if *e != (expr.Fib{Register: 1, FlagSADDR: true, ResultADDRTYPE: true}) {
+				return r, nil, false
+			}
+			load, mask = "fib saddr type", nil
 		case *expr.Bitwise:
 			mask = e.Mask
 		case *expr.Cmp:
@@ -173,10 +200,16 @@ func decodeRule(exprs []expr.Any) (r Rule, counter *expr.Counter, ok bool) {
 				return r, nil, false
 			}
 			if e.Op == expr.CmpOpNeq {
-				if load != fmt.Sprintf("ct %d", expr.CtKeySTATE) || len(mask) != 4 {
+				switch {
+				case load == fmt.Sprintf("ct %d", expr.CtKeySTATE) && len(mask) == 4:
+					r.CTState = binaryutil.NativeEndian.Uint32(mask)
+				case load == fmt.Sprintf("meta %d", expr.MetaKeyIIFNAME):
+					r.NotIIfName = strings.TrimRight(string(d), "\x00")
+				case load == "fib saddr type" && len(d) == 4 && binaryutil.NativeEndian.Uint32(d) == unix.RTN_LOCAL:
+					r.FibSAddrNotLocal = true
+				default:
 					return r, nil, false
 				}
-				r.CTState = binaryutil.NativeEndian.Uint32(mask)
 				continue
 			}
 			var good bool
@@ -205,6 +238,14 @@ func decodeRule(exprs []expr.Any) (r Rule, counter *expr.Counter, ok bool) {
 				r.DPort, good = binaryutil.BigEndian.Uint16(d), true
 			case fmt.Sprintf("payload %d 0 1", expr.PayloadBaseTransportHeader):
 				r.ICMPv6Type, good = d[0], true
+			case fmt.Sprintf("payload %d 4 2", expr.PayloadBaseNetworkHeader):
+				arp.hdr, good = string(d) == "\x06\x04", true
+			case fmt.Sprintf("payload %d 6 2", expr.PayloadBaseNetworkHeader):
+				arp.request, good = string(d) == "\x00\x01", true
+			case fmt.Sprintf("payload %d 24 4", expr.PayloadBaseNetworkHeader):
+				if arp.hdr && arp.request {
+					r.ARPRequestFor, good = netip.AddrFromSlice(d)
+				}
 			}
 			if !good {
 				return r, nil, false
@@ -273,9 +314,16 @@ func prefixMask(p netip.Prefix) []byte {
 }
 
 var hooks = map[Hook]*nftables.ChainHook{
-	HookInput:   nftables.ChainHookInput,
-	HookOutput:  nftables.ChainHookOutput,
-	HookForward: nftables.ChainHookForward,
+	HookInput:      nftables.ChainHookInput,
+	HookOutput:     nftables.ChainHookOutput,
+	HookForward:    nftables.ChainHookForward,
+	HookPrerouting: nftables.ChainHookPrerouting,
+}
+
+// arpHooks are the arp family's hook numbers (NF_ARP_IN, NF_ARP_OUT).
+var arpHooks = map[Hook]*nftables.ChainHook{
+	HookInput:  nftables.ChainHookRef(0),
+	HookOutput: nftables.ChainHookRef(1),
 }
 
 // queue adds the whole rule set to c's pending batch, replacing any table of
@@ -289,10 +337,31 @@ func (rs RuleSet) queue(c *nftables.Conn) error {
 	c.AddTable(t)
 	c.DelTable(t)
 	c.AddTable(t)
-	for _, ch := range rs.Chains {
+	if err := queueChains(c, t, rs.Chains); err != nil {
+		return err
+	}
+	// The arp table goes in the same transaction; an old one is replaced,
+	// and one no longer wanted is removed.
+	at := &nftables.Table{Name: rs.Table, Family: nftables.TableFamilyARP}
+	c.AddTable(at)
+	c.DelTable(at)
+	if len(rs.ARP) > 0 {
+		c.AddTable(at)
+		return queueChains(c, at, rs.ARP)
+	}
+	return nil
+}
+
+func queueChains(c *nftables.Conn, t *nftables.Table, chains []Chain) error {
+	for _, ch := range chains {
 		nc := &nftables.Chain{Name: ch.Name, Table: t}
 		if ch.Hook != "" {
 			hook, ok := hooks[ch.Hook]
+			if t.Family == nftables.TableFamilyARP {
+				// The arp family numbers its hooks apart: NF_ARP_IN is 0
+				// (NF_INET_LOCAL_IN, 1, would be NF_ARP_OUT there).
+				hook, ok = arpHooks[ch.Hook]
+			}
 			if !ok {
 				return fmt.Errorf("chain %s: unknown hook %q", ch.Name, ch.Hook)
 			}

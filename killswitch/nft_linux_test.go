@@ -63,6 +63,34 @@ func TestRuleExprs(t *testing.T) {
 			},
 		},
 		{
+			name: "anti-spoof",
+			rule: Rule{Match: Match{NotIIfName: "wgt0", DAddr: netip.MustParsePrefix("10.66.0.2/32"), FibSAddrNotLocal: true}, Verdict: Drop},
+			want: []expr.Any{
+				&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.NFPROTO_IPV4}},
+				&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
+				&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: []byte("wgt0\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00")},
+				&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{10, 66, 0, 2}},
+				&expr.Fib{Register: 1, FlagSADDR: true, ResultADDRTYPE: true},
+				&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(unix.RTN_LOCAL)},
+				&expr.Verdict{Kind: expr.VerdictDrop},
+			},
+		},
+		{
+			name: "arp request",
+			rule: Rule{Match: Match{ARPRequestFor: netip.MustParseAddr("10.66.0.2")}, Verdict: Drop},
+			want: []expr.Any{
+				&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 4, Len: 2},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{6, 4}},
+				&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 6, Len: 2},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{0, 1}},
+				&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 24, Len: 4},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{10, 66, 0, 2}},
+				&expr.Verdict{Kind: expr.VerdictDrop},
+			},
+		},
+		{
 			name: "ct state",
 			rule: Rule{Match: Match{CTState: CTEstablished | CTRelated}, Verdict: Accept},
 			want: []expr.Any{
@@ -92,13 +120,14 @@ func TestRuleSetCompiles(t *testing.T) {
 	s.Endpoints = append(s.Endpoints, ep6)
 	s.AllowLAN = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")}
 	s.LANInboundPorts = []uint16{9091, 51413}
+	s.TunnelAddresses = []netip.Prefix{netip.MustParsePrefix("10.66.0.2/32"), netip.MustParsePrefix("fd00:66::2/128")}
 	for _, v6 := range []bool{false, true} {
 		s.TunnelIPv6 = v6
 		rs, err := Build(s)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, c := range rs.Chains {
+		for _, c := range append(rs.Chains, rs.ARP...) {
 			for _, r := range c.Rules {
 				if _, err := r.exprs(); err != nil {
 					t.Errorf("chain %s rule %q: %v", c.Name, r, err)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -27,6 +28,17 @@ type Spec struct {
 	LANInboundPorts []uint16         // TCP ports LAN hosts may connect to (e.g. RPC 9091); replies allowed
 	TunnelIPv6      bool             // tunnel has IPv6; if false no IPv6 leaves except link housekeeping
 	Mode            Mode             // ModeOn or ModePersist ("" = ModeOn); recorded in the table
+	// ListenPort is the local UDP port of the tunnel's own socket (required):
+	// the endpoint's packets are let in to that port and no other.
+	ListenPort uint16
+	// TunnelAddresses are the tunnel's own addresses: packets to them that
+	// arrive on any other interface are spoofed (wg-quick's raw-table rule,
+	// CVE-2019-14899), and ARP requests for them are not answered.
+	TunnelAddresses []netip.Prefix
+	// Generation names this application of the rule set (an empty chain
+	// "gen-<Generation>"): a table that reads back with another generation
+	// was written by someone else. "" writes no generation chain.
+	Generation string
 }
 
 // Hook is the netfilter hook a base chain is attached to; "" is a regular chain.
@@ -36,7 +48,14 @@ const (
 	HookInput   Hook = "input"
 	HookOutput  Hook = "output"
 	HookForward Hook = "forward"
+	// HookPrerouting runs before the routing decision: the anti-spoof chain
+	// drops there, at raw priority, before conntrack sees the packet.
+	HookPrerouting Hook = "prerouting"
 )
+
+// PriorityRaw is the priority of the anti-spoof chain: before conntrack
+// (-200), as wg-quick's raw-table rule.
+const PriorityRaw int32 = -300
 
 // Verdict is what a rule (or a chain policy) does with a matching packet.
 type Verdict int
@@ -104,6 +123,13 @@ type Match struct {
 	DPort      uint16       // transport destination port
 	ICMPv6Type uint8        // ICMPv6 type (non-zero to match; requires L4Proto ICMPv6)
 	CTState    uint32       // any of these conntrack state bits
+	NotIIfName string       // input interface name is not this one
+	// FibSAddrNotLocal matches packets whose source address is not one of
+	// this machine's own (fib saddr type != local).
+	FibSAddrNotLocal bool
+	// ARPRequestFor matches an Ethernet/IPv4 ARP request for this address
+	// (only in the arp table; nothing else may be set with it).
+	ARPRequestFor netip.Addr
 }
 
 // Rule is one nftables rule as data.
@@ -130,12 +156,19 @@ type RuleSet struct {
 	Table  string
 	Mode   Mode
 	Chains []Chain
+	// ARP are the chains of a second table of the same name in family arp
+	// (IPv4 ARP is not seen by inet chains); written and removed with the
+	// inet table in the same transaction.
+	ARP []Chain
 }
 
 // modeChainPrefix names an empty regular chain whose name records the mode:
 // google/nftables v0.3.0 cannot set table or chain comments, and an empty
 // chain that nothing jumps to costs nothing per packet.
 const modeChainPrefix = "mode-"
+
+// genChainPrefix names an empty chain recording the generation (Spec.Generation).
+const genChainPrefix = "gen-"
 
 // ModeChainName is the name of the marker chain recording m.
 func ModeChainName(m Mode) string { return modeChainPrefix + string(m) }
@@ -156,6 +189,7 @@ var (
 	ErrNoMark        = errors.New("fwmark is required (non-zero): the tunnel's own UDP socket must carry it")
 	ErrNoEndpoints   = errors.New("at least one WireGuard endpoint is required")
 	ErrModeOff       = errors.New(`mode "off" has no rule set; remove the table instead`)
+	ErrNoListenPort  = errors.New("the tunnel's local UDP port is required (non-zero): only it may receive the endpoint's packets")
 )
 
 // Build validates s and returns the rule set. It is pure: no root, no kernel.
@@ -168,6 +202,20 @@ func Build(s Spec) (RuleSet, error) {
 	}
 	if len(s.Endpoints) == 0 {
 		return RuleSet{}, fmt.Errorf("killswitch: %w", ErrNoEndpoints)
+	}
+	if s.ListenPort == 0 {
+		return RuleSet{}, fmt.Errorf("killswitch: %w", ErrNoListenPort)
+	}
+	var tunnelAddrs []netip.Addr
+	for _, p := range s.TunnelAddresses {
+		a := p.Addr().Unmap()
+		if !p.IsValid() || a.IsUnspecified() || a.IsMulticast() {
+			return RuleSet{}, fmt.Errorf("killswitch: invalid tunnel address %q", p)
+		}
+		tunnelAddrs = append(tunnelAddrs, a.WithZone(""))
+	}
+	if strings.ContainsAny(s.Generation, " \t\n\x00/\"") || len(s.Generation) > 64 {
+		return RuleSet{}, fmt.Errorf("killswitch: invalid generation %q", s.Generation)
 	}
 	mode := s.Mode
 	switch mode {
@@ -216,7 +264,14 @@ func Build(s Spec) (RuleSet, error) {
 			{Name: "forward", Hook: HookForward, Priority: Priority, Policy: Drop},
 		},
 	}
-	for _, c := range rs.Chains {
+	if len(tunnelAddrs) > 0 {
+		rs.Chains = append(rs.Chains, Chain{Name: "antispoof", Hook: HookPrerouting, Priority: PriorityRaw, Policy: Accept, Rules: antispoofRules(s, tunnelAddrs)})
+		rs.ARP = []Chain{{Name: "input", Hook: HookInput, Priority: Priority, Policy: Accept, Rules: arpRules(tunnelAddrs)}}
+	}
+	if s.Generation != "" {
+		rs.Chains = append([]Chain{{Name: genChainPrefix + s.Generation}}, rs.Chains...)
+	}
+	for _, c := range append(slices.Clone(rs.Chains), rs.ARP...) {
 		for _, r := range c.Rules {
 			if err := r.check(); err != nil {
 				return RuleSet{}, fmt.Errorf("killswitch: chain %s: rule %q: %w", c.Name, r, err)
@@ -245,9 +300,12 @@ func outputRules(s Spec, endpoints []netip.AddrPort, lan []netip.Prefix) []Rule 
 		rs = append(rs, Rule{Match: Match{Family: IPv6, HopLimit: nd.hop, L4Proto: ProtoICMPv6, ICMPv6Type: nd.typ}, Verdict: Accept, Why: nd.why})
 	}
 	// DHCP keeps the uplink's address leased: without it a persistent lockdown
-	// would lose the link (and so the tunnel) when the lease expires.
+	// would lose the link (and so the tunnel) when the lease expires. Only
+	// broadcast, which never leaves the link: a unicast renewal (T1) is
+	// refused and the client rebinds by broadcast at T2, well before the
+	// lease ends; port 67 of any other host stays closed.
 	rs = append(rs,
-		Rule{Match: Match{Family: IPv4, L4Proto: ProtoUDP, SPort: 68, DPort: 67}, Verdict: Accept, Why: "DHCPv4 client (keeps the uplink lease)"},
+		Rule{Match: Match{DAddr: netip.MustParsePrefix("255.255.255.255/32"), L4Proto: ProtoUDP, SPort: 68, DPort: 67}, Verdict: Accept, Why: "DHCPv4 client broadcast (keeps the uplink lease; stays on the link)"},
 		Rule{Match: Match{DAddr: netip.MustParsePrefix("ff02::1:2/128"), L4Proto: ProtoUDP, SPort: 546, DPort: 547}, Verdict: Accept, Why: "DHCPv6 client (keeps the uplink lease)"},
 	)
 	for _, ep := range endpoints {
@@ -288,16 +346,21 @@ func rejectAll(m Match, why string) []Rule {
 }
 
 func inputRules(s Spec, endpoints []netip.AddrPort, lan []netip.Prefix) []Rule {
+	// No "ct state established,related" without an interface or source: a
+	// spoofed packet from the uplink that fits a tunnelled flow's conntrack
+	// entry would be delivered to it (CVE-2019-14899).
 	rs := []Rule{
 		{Match: Match{IIfName: "lo"}, Verdict: Accept, Why: "loopback"},
-		{Match: Match{IIfName: s.TunnelInterface}, Verdict: Accept, Why: "everything from the tunnel"},
-		{Match: Match{CTState: CTEstablished | CTRelated}, Verdict: Accept, Why: "replies to what output allowed"},
+		{Match: Match{IIfName: s.TunnelInterface}, Verdict: Accept, Why: "everything from the tunnel (replies included)"},
+	}
+	for _, p := range lan {
+		rs = append(rs, Rule{Match: Match{SAddr: p, CTState: CTEstablished | CTRelated}, Verdict: Accept, Why: "replies from an allowed LAN range"})
 	}
 	for _, ep := range endpoints {
 		rs = append(rs, Rule{
-			Match:   Match{SAddr: hostPrefix(ep.Addr()), L4Proto: ProtoUDP, SPort: ep.Port()},
+			Match:   Match{SAddr: hostPrefix(ep.Addr()), L4Proto: ProtoUDP, SPort: ep.Port(), DPort: s.ListenPort},
 			Verdict: Accept,
-			Why:     "the endpoint's UDP even without a conntrack entry",
+			Why:     "the endpoint's UDP to the tunnel's own socket only",
 		})
 	}
 	for _, nd := range []struct {
@@ -322,6 +385,36 @@ func inputRules(s Spec, endpoints []netip.AddrPort, lan []netip.Prefix) []Rule {
 		}
 	}
 	return append(rs, Rule{Counter: true, Verdict: Drop, Why: "everything else"})
+}
+
+// antispoofRules are wg-quick's raw-table rule: a packet for a tunnel
+// address that arrives on any other interface, from an address that is not
+// our own, was not sent through the tunnel.
+func antispoofRules(s Spec, addrs []netip.Addr) []Rule {
+	var rs []Rule
+	for _, a := range addrs {
+		rs = append(rs, Rule{
+			Match:   Match{NotIIfName: s.TunnelInterface, DAddr: hostPrefix(a), FibSAddrNotLocal: true},
+			Counter: true,
+			Verdict: Drop,
+			Why:     "spoofed: the tunnel address from outside the tunnel",
+		})
+	}
+	return rs
+}
+
+// arpRules keep the tunnel's IPv4 addresses out of ARP answers: the kernel
+// answers for any local address on any interface (arp_ignore 0), which
+// tells the LAN which VPN address this host has (Mullvad MLLVD-CR-24-03).
+// The tunnel itself carries no ARP.
+func arpRules(addrs []netip.Addr) []Rule {
+	var rs []Rule
+	for _, a := range addrs {
+		if a.Is4() {
+			rs = append(rs, Rule{Match: Match{ARPRequestFor: a}, Counter: true, Verdict: Drop, Why: "no ARP answer for the tunnel address"})
+		}
+	}
+	return rs
 }
 
 func hostPrefix(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, a.BitLen()) }
@@ -360,6 +453,12 @@ func (m Match) family() Family {
 
 // check reports matches the kernel could not express the way we mean them.
 func (m Match) check() error {
+	if m.ARPRequestFor.IsValid() {
+		if !m.ARPRequestFor.Is4() || m != (Match{ARPRequestFor: m.ARPRequestFor}) {
+			return fmt.Errorf("an ARP match takes one IPv4 address and nothing else")
+		}
+		return nil
+	}
 	fam := m.family()
 	for _, p := range []netip.Prefix{m.SAddr, m.DAddr} {
 		if p.IsValid() && ((p.Addr().Is4() && fam != IPv4) || (p.Addr().Is6() && fam != IPv6)) {
@@ -409,8 +508,14 @@ func (m Match) String() string {
 	if fam != AnyFamily && !m.SAddr.IsValid() && !m.DAddr.IsValid() && m.HopLimit == 0 {
 		parts = append(parts, "meta nfproto ipv"+map[Family]string{IPv4: "4", IPv6: "6"}[fam])
 	}
+	if m.ARPRequestFor.IsValid() {
+		return "arp operation request arp daddr ip " + m.ARPRequestFor.String()
+	}
 	if m.IIfName != "" {
 		parts = append(parts, fmt.Sprintf("iifname %q", m.IIfName))
+	}
+	if m.NotIIfName != "" {
+		parts = append(parts, fmt.Sprintf("iifname != %q", m.NotIIfName))
 	}
 	if m.OIfName != "" {
 		parts = append(parts, fmt.Sprintf("oifname %q", m.OIfName))
@@ -443,6 +548,9 @@ func (m Match) String() string {
 		parts = append(parts, "icmpv6 type "+name)
 	case m.L4Proto != 0:
 		parts = append(parts, "meta l4proto "+protoName(m.L4Proto))
+	}
+	if m.FibSAddrNotLocal {
+		parts = append(parts, "fib saddr type != local")
 	}
 	if m.CTState != 0 {
 		var st []string
@@ -498,22 +606,33 @@ func (c Chain) Header() string {
 func (rs RuleSet) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "table inet %s { # mode %s\n", rs.Table, rs.Mode)
-	for _, c := range rs.Chains {
-		fmt.Fprintf(&b, "\tchain %s {\n", c.Name)
+	writeChains(&b, rs.Chains)
+	b.WriteString("}\n")
+	if len(rs.ARP) > 0 {
+		fmt.Fprintf(&b, "table arp %s {\n", rs.Table)
+		writeChains(&b, rs.ARP)
+		b.WriteString("}\n")
+	}
+	return b.String()
+}
+
+func writeChains(b *strings.Builder, chains []Chain) {
+	for _, c := range chains {
+		fmt.Fprintf(b, "\tchain %s {\n", c.Name)
 		if h := c.Header(); h != "" {
-			fmt.Fprintf(&b, "\t\t%s\n", h)
+			fmt.Fprintf(b, "\t\t%s\n", h)
 		} else if strings.HasPrefix(c.Name, modeChainPrefix) {
 			b.WriteString("\t\t# empty: its name records the mode\n")
+		} else if strings.HasPrefix(c.Name, genChainPrefix) {
+			b.WriteString("\t\t# empty: its name records who applied this table, and when\n")
 		}
 		for _, r := range c.Rules {
-			fmt.Fprintf(&b, "\t\t%s", r)
+			fmt.Fprintf(b, "\t\t%s", r)
 			if r.Why != "" {
-				fmt.Fprintf(&b, " # %s", r.Why)
+				fmt.Fprintf(b, " # %s", r.Why)
 			}
 			b.WriteString("\n")
 		}
 		b.WriteString("\t}\n")
 	}
-	b.WriteString("}\n")
-	return b.String()
 }

@@ -14,7 +14,7 @@ var (
 )
 
 func baseSpec() Spec {
-	return Spec{TunnelInterface: "wgt0", Endpoints: []netip.AddrPort{ep4}, FwMark: 0xca6c}
+	return Spec{TunnelInterface: "wgt0", Endpoints: []netip.AddrPort{ep4}, FwMark: 0xca6c, ListenPort: 40000}
 }
 
 // ruleTexts renders a chain's rules (without reasons) for comparisons.
@@ -38,8 +38,8 @@ func TestBuild(t *testing.T) {
 		tunnelOut   = `oifname "wgt0" accept`
 		ep4Out      = `meta mark 0x0000ca6c ip daddr 192.0.2.1 udp dport 51820 accept`
 		ep6Out      = `meta mark 0x0000ca6c ip6 daddr 2001:db8::1 udp dport 51821 accept`
-		ep4In       = `ip saddr 192.0.2.1 udp sport 51820 accept`
-		ep6In       = `ip6 saddr 2001:db8::1 udp sport 51821 accept`
+		ep4In       = `ip saddr 192.0.2.1 udp sport 51820 udp dport 40000 accept`
+		ep6In       = `ip6 saddr 2001:db8::1 udp sport 51821 udp dport 40000 accept`
 		v6RejectTCP = `meta nfproto ipv6 meta l4proto tcp counter reject with tcp reset`
 		v6Reject    = `meta nfproto ipv6 counter reject with icmpx admin-prohibited`
 		lanAccept   = `ip daddr 192.168.1.0/24 accept`
@@ -47,6 +47,7 @@ func TestBuild(t *testing.T) {
 		lanDNSTCP   = `ip daddr 192.168.1.0/24 tcp dport 53 counter reject with tcp reset`
 		lan6Accept  = `ip6 daddr fd00::/8 accept`
 		lanIn       = `ip saddr 192.168.1.0/24 tcp dport 9091 accept`
+		lanReplies  = `ip saddr 192.168.1.0/24 ct state established,related accept`
 		lan6In      = `ip6 saddr fd00::/8 tcp dport 9091 accept`
 		ndNS        = `ip6 hoplimit 255 icmpv6 type nd-neighbor-solicit accept`
 		mld         = `ip6 hoplimit 1 icmpv6 type mld2-listener-report accept`
@@ -66,8 +67,8 @@ func TestBuild(t *testing.T) {
 			spec:          func(s *Spec) {},
 			wantOut:       []string{`oifname "lo" accept`, ndNS, mld, ep4Out, v6RejectTCP, v6Reject, tunnelOut},
 			wantNotOut:    []string{lanAccept, lanDNSUDP},
-			wantIn:        []string{`iifname "lo" accept`, `iifname "wgt0" accept`, `ct state established,related accept`, ep4In},
-			wantNotIn:     []string{lanIn},
+			wantIn:        []string{`iifname "lo" accept`, `iifname "wgt0" accept`, ep4In},
+			wantNotIn:     []string{lanIn, lanReplies},
 			wantModeChain: "mode-on",
 		},
 		{
@@ -91,7 +92,7 @@ func TestBuild(t *testing.T) {
 			},
 			wantOut:    []string{v6Reject, tunnelOut, lanDNSUDP, lanDNSTCP, lanAccept},
 			wantNotOut: []string{lan6Accept},
-			wantIn:     []string{lanIn},
+			wantIn:     []string{lanReplies, ep4In, lanIn},
 			wantNotIn:  []string{lan6In},
 		},
 		{
@@ -184,7 +185,7 @@ func checkInvariants(t *testing.T, rs RuleSet) {
 		}
 		// Only the marked tunnel socket may reach an address outside lo, the tunnel and the LAN.
 		if r.Verdict == Accept && r.OIfName == "" && r.DAddr.IsValid() && r.DAddr.Bits() == r.DAddr.Addr().BitLen() &&
-			r.DPort != 547 && r.Mark == 0 {
+			r.DPort != 547 && r.DPort != 67 && r.Mark == 0 {
 			t.Errorf("output accepts a host without the mark: %q", r)
 		}
 	}
@@ -194,6 +195,23 @@ func checkInvariants(t *testing.T, rs RuleSet) {
 		t.Errorf("output does not end with the counted rejects: %q, %q", tail[0], tail[1])
 	}
 	in := rs.Chain("input").Rules
+	for _, r := range in {
+		// Conntrack replies only from where the sender can be trusted: the
+		// tunnel, or a LAN the user allowed; never from anywhere on the uplink.
+		if r.CTState != 0 && r.IIfName == "" && !r.SAddr.IsValid() {
+			t.Errorf("input accepts conntrack state from any interface and source: %q", r)
+		}
+		// The endpoint's packets only to the tunnel's own socket.
+		if r.Verdict == Accept && r.L4Proto == ProtoUDP && r.SPort != 0 && r.SPort != 67 && r.SPort != 547 && r.DPort == 0 {
+			t.Errorf("input accepts UDP from a port to any local port: %q", r)
+		}
+	}
+	for _, r := range out {
+		// DHCP may not reach port 67 of any host through the uplink.
+		if r.DPort == 67 && r.DAddr != netip.MustParsePrefix("255.255.255.255/32") {
+			t.Errorf("output lets DHCP out to more than broadcast: %q", r)
+		}
+	}
 	if last := in[len(in)-1]; last.String() != "counter drop" {
 		t.Errorf("input ends with %q, want counter drop", last)
 	}
@@ -223,6 +241,9 @@ func TestBuildErrors(t *testing.T) {
 		{"space in interface", func(s *Spec) { s.TunnelInterface = "wg 0" }, ErrInterfaceName, ""},
 		{"no mark", func(s *Spec) { s.FwMark = 0 }, ErrNoMark, ""},
 		{"no endpoints", func(s *Spec) { s.Endpoints = nil }, ErrNoEndpoints, ""},
+		{"no listen port", func(s *Spec) { s.ListenPort = 0 }, ErrNoListenPort, ""},
+		{"bad tunnel address", func(s *Spec) { s.TunnelAddresses = []netip.Prefix{{}} }, nil, "invalid tunnel address"},
+		{"generation with a space", func(s *Spec) { s.Generation = "1 2" }, nil, "invalid generation"},
 		{"zero port", func(s *Spec) { s.Endpoints = []netip.AddrPort{netip.MustParseAddrPort("192.0.2.1:0")} }, nil, "invalid endpoint"},
 		{"unspecified endpoint", func(s *Spec) { s.Endpoints = []netip.AddrPort{netip.MustParseAddrPort("0.0.0.0:51820")} }, nil, "invalid endpoint"},
 		{"zero endpoint", func(s *Spec) { s.Endpoints = []netip.AddrPort{{}} }, nil, "invalid endpoint"},
@@ -268,5 +289,53 @@ func TestParseMode(t *testing.T) {
 		if (err != nil) != tt.wantErr || got != tt.want {
 			t.Errorf("ParseMode(%q) = %q, %v; want %q, error %v", tt.in, got, err, tt.want, tt.wantErr)
 		}
+	}
+}
+
+// The anti-spoof chain (wg-quick's raw rule) and the arp table come with
+// the tunnel's addresses, and render as nft would list them.
+func TestBuildAntiSpoofAndARP(t *testing.T) {
+	s := baseSpec()
+	s.TunnelAddresses = []netip.Prefix{netip.MustParsePrefix("10.66.0.2/32"), netip.MustParsePrefix("fd00:66::2/128")}
+	s.Generation = "4242-1"
+	rs, err := Build(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := rs.Chain("antispoof")
+	if c == nil || c.Hook != HookPrerouting || c.Priority != PriorityRaw || c.Policy != Accept {
+		t.Fatalf("antispoof chain %+v, want hook prerouting priority -300 policy accept\n%s", c, rs)
+	}
+	got := ruleTexts(t, rs, "antispoof")
+	want := []string{
+		`iifname != "wgt0" ip daddr 10.66.0.2 fib saddr type != local counter drop`,
+		`iifname != "wgt0" ip6 daddr fd00:66::2 fib saddr type != local counter drop`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("antispoof rules %q, want %q", got, want)
+	}
+	if len(rs.ARP) != 1 || rs.ARP[0].Hook != HookInput || len(rs.ARP[0].Rules) != 1 ||
+		rs.ARP[0].Rules[0].String() != "arp operation request arp daddr ip 10.66.0.2 counter drop" {
+		t.Errorf("arp chains %+v, want one input chain dropping requests for 10.66.0.2", rs.ARP)
+	}
+	if rs.Chain("gen-4242-1") == nil {
+		t.Errorf("no generation chain in\n%s", rs)
+	}
+	listing := rs.String()
+	for _, w := range []string{"table arp wgtorrent {", "chain antispoof {", "type filter hook prerouting priority -300; policy accept;", "# spoofed: "} {
+		if !strings.Contains(listing, w) {
+			t.Errorf("listing lacks %q:\n%s", w, listing)
+		}
+	}
+	checkInvariants(t, rs)
+
+	s.TunnelAddresses = nil
+	s.Generation = ""
+	rs, err = Build(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs.Chain("antispoof") != nil || rs.ARP != nil {
+		t.Errorf("without tunnel addresses: antispoof %v, arp %v; want neither", rs.Chain("antispoof"), rs.ARP)
 	}
 }

@@ -176,6 +176,28 @@ func TestTunnelBarWarnings(t *testing.T) {
 	}
 }
 
+// The bar follows the measured kill switch state of every refresh.
+func TestTunnelBarMeasuredKillSwitch(t *testing.T) {
+	m := &model{bar: tunnelBar{killArmed: true}}
+	for _, tc := range []struct {
+		state         vpn.State
+		ks            string
+		want, notWant string
+	}{
+		{ks: "armed", state: vpn.StateUp, want: "kill switch armed", notWant: "NOT IN PLACE"},
+		{ks: "broken", state: vpn.StateUp, want: "kill switch NOT IN PLACE (restoring)", notWant: "armed"},
+		{ks: "unknown", state: vpn.StateDown, want: "tunnel DOWN — kill switch NOT IN PLACE", notWant: "blocking all traffic"},
+		{ks: "armed", state: vpn.StateDown, want: "kill switch blocking all traffic", notWant: "NOT IN PLACE"},
+		{ks: "off", state: vpn.StateUp, want: "kill switch OFF", notWant: "armed"},
+	} {
+		m.applyRefresh(refreshMsg{status: vpn.Status{State: tc.state}, hasStatus: true, killSwitch: tc.ks, at: epoch})
+		v := strings.Join(m.bar.view(200, epoch), "\n")
+		if !strings.Contains(v, tc.want) || strings.Contains(v, tc.notWant) {
+			t.Errorf("measured %q, tunnel %s: bar %q, want %q and not %q", tc.ks, tc.state, v, tc.want, tc.notWant)
+		}
+	}
+}
+
 func TestLayoutColumnsFits(t *testing.T) {
 	for _, w := range []int{40, 80, 100, 160} {
 		cols, nameW := layoutColumns(w)

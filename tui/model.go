@@ -26,10 +26,14 @@ import (
 
 // Options are what the UI shows about the surroundings and does on start.
 type Options struct {
-	KillSwitch    string   // "armed" or "off" (anything but "armed" is shown as off)
-	ForwardedPort int      // shown when non-zero
-	AddPaths      []string // magnets or .torrent paths to add on start
-	DownloadDir   string   // AddOptions.DownloadDir for torrents added here ("" = engine default)
+	KillSwitch string // "armed" or "off" (anything but "armed" is shown as off); the state at start
+	// KillSwitchState, when set, is polled with the tunnel status: the kill
+	// switch as last measured in the kernel ("armed", "broken", "unknown",
+	// "off"). It must not block.
+	KillSwitchState func() string
+	ForwardedPort   int      // shown when non-zero
+	AddPaths        []string // magnets or .torrent paths to add on start
+	DownloadDir     string   // AddOptions.DownloadDir for torrents added here ("" = engine default)
 }
 
 const (
@@ -124,8 +128,10 @@ type (
 		stats     []client.Stats
 		status    vpn.Status
 		hasStatus bool
-		down, up  int64 // rate limits
-		at        time.Time
+		// killSwitch is the measured kill switch state; "" when not polled.
+		killSwitch string
+		down, up   int64 // rate limits
+		at         time.Time
 	}
 	detailMsg struct {
 		id       client.TorrentID
@@ -164,9 +170,12 @@ func (m *model) tickCmd() tea.Cmd {
 }
 
 func (m *model) refreshCmd() tea.Cmd {
-	engine, tunnel, now := m.engine, m.tunnel, m.now
+	engine, tunnel, now, ks := m.engine, m.tunnel, m.now, m.opt.KillSwitchState
 	return func() tea.Msg {
 		msg := refreshMsg{stats: engine.List()}
+		if ks != nil {
+			msg.killSwitch = ks()
+		}
 		msg.down, msg.up = engine.RateLimits()
 		if tunnel != nil {
 			msg.status, msg.hasStatus = tunnel.Status(), true
@@ -322,6 +331,10 @@ func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 func (m *model) applyRefresh(msg refreshMsg) {
 	if msg.hasStatus {
 		m.bar.observe(msg.status, msg.at)
+	}
+	if msg.killSwitch != "" {
+		m.bar.killArmed = msg.killSwitch != "off"
+		m.bar.killBroken = msg.killSwitch != "off" && msg.killSwitch != "armed"
 	}
 	m.list.setStats(msg.stats)
 	m.downLimit, m.upLimit = msg.down, msg.up

@@ -23,7 +23,10 @@ type tunnelBar struct {
 	rxRate, txRate int64 // bytes/s over the last sample interval
 
 	killArmed bool
-	port      int
+	// killBroken: the kill switch should be armed but was not measured so
+	// (its table missing or changed and being put back, or unreadable).
+	killBroken bool
+	port       int
 }
 
 // observe takes a new sample taken at the given time.
@@ -66,7 +69,9 @@ func (b *tunnelBar) view(width int, now time.Time) []string {
 	if b.broken() {
 		// Say at once what happens to traffic now.
 		msg := fmt.Sprintf(" tunnel %s — ", strings.ToUpper(string(state)))
-		if b.killArmed {
+		if b.killArmed && b.killBroken {
+			msg += "kill switch NOT IN PLACE (restoring) "
+		} else if b.killArmed {
 			msg += "kill switch blocking all traffic "
 		} else {
 			msg += "kill switch OFF: traffic is NOT protected "
@@ -99,6 +104,8 @@ func (b *tunnelBar) view(width int, now time.Time) []string {
 	switch {
 	case !b.killArmed:
 		segs = append(segs, styleKillOff.Render("kill switch OFF"))
+	case b.killBroken:
+		segs = append(segs, styleKillOff.Render("kill switch NOT IN PLACE (restoring)"))
 	case b.broken():
 		segs = append(segs, styleKillBlocking.Render("kill switch BLOCKING"))
 	default:

@@ -64,7 +64,9 @@ func (c *daemonCmd) Run(ctx context.Context, log *slog.Logger, k *kong.Context, 
 		return err
 	}
 
-	s, err := session.Start(ctx, c.tunnelFlags.options(log, append([]uint16{uint16(port)}, c.LANPorts...)...))
+	so := c.tunnelFlags.options(log, append([]uint16{uint16(port)}, c.LANPorts...)...)
+	so.StateDir = c.Data
+	s, err := session.Start(ctx, so)
 	if err != nil {
 		return err
 	}

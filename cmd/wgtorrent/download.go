@@ -104,15 +104,16 @@ func (c *downloadCmd) Run(ctx context.Context, log *slog.Logger, ls logSettings)
 	}
 	return withEngine(ctx, log, c.tunnelFlags, c.engineFlags, func(ctx context.Context, s *session.Session, eng *client.Restartable) error {
 		return headless.Run(ctx, eng, s.Tunnel, headless.Options{
-			Sources:    sources,
-			Add:        client.AddOptions{Sequential: c.Sequential, Peers: c.Peer},
-			Seed:       c.Seed,
-			SeedRatio:  c.SeedRatio,
-			SeedTime:   c.SeedTime,
-			JSON:       c.JSON,
-			Terminal:   isatty.IsTerminal(os.Stdout.Fd()),
-			KillSwitch: s.KillSwitchState(),
-			Out:        os.Stdout,
+			Sources:         sources,
+			Add:             client.AddOptions{Sequential: c.Sequential, Peers: c.Peer},
+			Seed:            c.Seed,
+			SeedRatio:       c.SeedRatio,
+			SeedTime:        c.SeedTime,
+			JSON:            c.JSON,
+			Terminal:        isatty.IsTerminal(os.Stdout.Fd()),
+			KillSwitch:      s.KillSwitchState(),
+			KillSwitchState: s.KillSwitchState,
+			Out:             os.Stdout,
 		})
 	})
 }
@@ -120,7 +121,9 @@ func (c *downloadCmd) Run(ctx context.Context, log *slog.Logger, ls logSettings)
 // withEngine brings up the kill switch, the tunnel and the engine in that
 // order, runs fn, and tears down in reverse.
 func withEngine(ctx context.Context, log *slog.Logger, tf tunnelFlags, ef engineFlags, fn func(context.Context, *session.Session, *client.Restartable) error) error {
-	s, err := session.Start(ctx, tf.options(log))
+	so := tf.options(log)
+	so.StateDir = ef.Data
+	s, err := session.Start(ctx, so)
 	if err != nil {
 		return err
 	}

@@ -119,9 +119,10 @@ type logSettings struct {
 // errInput marks input the user must fix.
 var errInput = headless.ErrInput
 
-// exitCode: 2 for input the user must fix, 1 for failures at run time.
+// exitCode: 2 for input the user must fix (and for a second instance in a
+// network namespace another one owns), 1 for failures at run time.
 func exitCode(err error) int {
-	if errors.Is(err, session.ErrConfig) || errors.Is(err, headless.ErrInput) {
+	if errors.Is(err, session.ErrConfig) || errors.Is(err, headless.ErrInput) || errors.Is(err, session.ErrOwned) {
 		return 2
 	}
 	return 1

@@ -55,9 +55,10 @@ func runTUI(ctx context.Context, ls logSettings, tf tunnelFlags, ef engineFlags,
 	slog.SetDefault(log)
 	return withEngine(ctx, log, tf, ef, func(ctx context.Context, s *session.Session, eng *client.Restartable) error {
 		return tui.Run(ctx, eng, s.Tunnel, tui.Options{
-			KillSwitch:  s.KillSwitchState(),
-			AddPaths:    sources,
-			DownloadDir: ef.Out,
+			KillSwitch:      s.KillSwitchState(),
+			KillSwitchState: s.KillSwitchState,
+			AddPaths:        sources,
+			DownloadDir:     ef.Out,
 		})
 	})
 }

@@ -39,17 +39,25 @@ func (f tunnelFlags) options(log *slog.Logger, inboundPorts ...uint16) session.O
 
 type tunnelCmd struct {
 	tunnelFlags
-	JSON bool `help:"Print one JSON object a line instead of text."`
+	JSON bool   `help:"Print one JSON object a line instead of text."`
+	Data string `help:"Directory for wgtorrent's state (the endpoint addresses last resolved)." default:"${data_dir}" type:"path"`
 }
 
-// tunnelLine is the --json status record.
+// tunnelLine is the --json status record. KillSwitch is measured in the
+// kernel (armed, broken, unknown, off); the restore counts say how often the
+// kill switch and the routing were found missing or changed and put back.
 type tunnelLine struct {
 	vpn.Status
-	KillSwitch string `json:"killswitch"`
+	KillSwitch         string `json:"killswitch"`
+	Routing            string `json:"routing"`
+	KillSwitchRestores uint64 `json:"killswitch_restores"`
+	RoutingRestores    uint64 `json:"routing_restores"`
 }
 
 func (c *tunnelCmd) Run(ctx context.Context, log *slog.Logger) error {
-	s, err := session.Start(ctx, c.options(log))
+	so := c.options(log)
+	so.StateDir = c.Data
+	s, err := session.Start(ctx, so)
 	if err != nil {
 		return err
 	}
@@ -59,8 +67,13 @@ func (c *tunnelCmd) Run(ctx context.Context, log *slog.Logger) error {
 	defer tick.Stop()
 	for {
 		st := s.Tunnel.Status()
+		ks, rt := s.Restores()
+		routing := "ok"
+		if !s.RoutingIntact() {
+			routing = "broken"
+		}
 		if c.JSON {
-			if err := enc.Encode(tunnelLine{st, s.KillSwitchState()}); err != nil {
+			if err := enc.Encode(tunnelLine{st, s.KillSwitchState(), routing, ks, rt}); err != nil {
 				return fmt.Errorf("write status: %w", err)
 			}
 		} else if _, err := fmt.Printf("%-10s %s endpoint %s handshake %s rx %d tx %d killswitch %s\n",

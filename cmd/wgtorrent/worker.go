@@ -131,9 +131,13 @@ func (daemonWorkerCmd) Run(ctx context.Context, log *slog.Logger) error {
 			Encryption:      client.Encryption(cfg.Encryption),
 			Tunnel:          tunnel,
 			KillSwitchDrops: func() uint64 { return latest.Load().KillSwitchDrops },
-			WritableRoots:   cfg.RPCPaths,
-			ReadableRoots:   []string{cfg.WatchDir},
-			Logger:          log,
+			KillSwitch: func() (string, uint64, uint64) {
+				r := latest.Load()
+				return r.KillSwitchState, r.KillSwitchRestores, r.RoutingRestores
+			},
+			WritableRoots: cfg.RPCPaths,
+			ReadableRoots: []string{cfg.WatchDir},
+			Logger:        log,
 		},
 	})
 }
@@ -203,16 +207,17 @@ func runWorker(ctx context.Context, log *slog.Logger, ls logSettings, s *session
 	report := func(rebuilt bool) worker.Report {
 		r := worker.NewReport(s.Tunnel.Status())
 		r.Rebuilt = rebuilt
-		if s.Mode == killswitch.ModeOff {
-			return r
-		}
-		st, err := fw.Status()
+		// Measured by the session's guard, not assumed.
+		armed, err := s.KillSwitchArmed()
+		r.KillSwitchArmed = armed
 		if err != nil {
 			r.KillSwitchError = err.Error()
-			return r
 		}
-		r.KillSwitchArmed = st.Present
-		r.KillSwitchDrops = st.RejectedOut + st.DroppedIn
+		r.KillSwitchState = s.KillSwitchState()
+		r.KillSwitchRestores, r.RoutingRestores = s.Restores()
+		if st, err := fw.Status(); err == nil {
+			r.KillSwitchDrops = st.RejectedOut + st.DroppedIn
+		}
 		return r
 	}
 	w := worker.NewWriter(cmd.Pipe)

@@ -244,4 +244,3 @@ func (e *echoSession) stop() (answered, failed int64) {
 	e.wg.Wait()
 	return e.answered.Load(), e.failed.Load()
 }
-

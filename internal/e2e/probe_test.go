@@ -471,7 +471,10 @@ func (r *recorder) assertNeverSaw(t *testing.T, addrs ...netip.Addr) {
 
 // dnsReply answers a DNS query: an A query gets dnsAnswer, anything else
 // an empty NOERROR answer. It returns nil for what is not a query.
-func dnsReply(q []byte) []byte {
+func dnsReply(q []byte) []byte { return dnsReplyWith(q, dnsAnswer) }
+
+// dnsReplyWith answers an A query with answer.
+func dnsReplyWith(q []byte, answer netip.Addr) []byte {
 	if len(q) < 12 || q[2]&0x80 != 0 || binary.BigEndian.Uint16(q[4:]) != 1 {
 		return nil
 	}
@@ -490,7 +493,7 @@ func dnsReply(q []byte) []byte {
 	binary.BigEndian.PutUint16(resp[10:], 0) // drop the query's EDNS record
 	if qtype == 1 {
 		binary.BigEndian.PutUint16(resp[6:], 1)
-		a := dnsAnswer.As4()
+		a := answer.As4()
 		resp = append(resp, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4)
 		resp = append(resp, a[:]...)
 	} else {

@@ -31,9 +31,12 @@ type Options struct {
 	SeedTime   time.Duration // with Seed: stop after seeding this long (0 = no limit)
 	JSON       bool          // JSON lines even on a terminal
 	Terminal   bool          // Out is a terminal: draw progress bars
-	KillSwitch string        // "armed" or "off", for the report
-	Out        io.Writer
-	Interval   time.Duration // report interval, default 1s
+	KillSwitch string        // "armed" or "off", for the report, when KillSwitchState is nil
+	// KillSwitchState, when set, gives the kill switch as last measured in
+	// the kernel ("armed", "broken", "unknown", "off") for every report.
+	KillSwitchState func() string
+	Out             io.Writer
+	Interval        time.Duration // report interval, default 1s
 }
 
 // Line is one JSON progress record.
@@ -92,7 +95,11 @@ func Run(ctx context.Context, eng client.Controller, tun Tunnel, o Options) erro
 	defer tick.Stop()
 	var seedingSince time.Time
 	for {
-		lines, err := snapshot(eng, tun, ids, o.KillSwitch)
+		ks := o.KillSwitch
+		if o.KillSwitchState != nil {
+			ks = o.KillSwitchState()
+		}
+		lines, err := snapshot(eng, tun, ids, ks)
 		if err != nil {
 			return err
 		}

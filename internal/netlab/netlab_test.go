@@ -266,7 +266,17 @@ func TestBlockUDPAtISP(t *testing.T) {
 		_, _, err = pc.ReadFrom(make([]byte, 16))
 		return err == nil
 	}
-	if !send() {
+	// A first datagram can be lost while the ISP resolves the peer's
+	// address (a loaded machine): "arrives" means one of a few does.
+	arrives := func() bool {
+		for range 5 {
+			if send() {
+				return true
+			}
+		}
+		return false
+	}
+	if !arrives() {
 		t.Fatal("UDP did not arrive before blocking")
 	}
 	if err := l.BlockUDPAtISP(9999); err != nil {
@@ -278,7 +288,7 @@ func TestBlockUDPAtISP(t *testing.T) {
 	if err := l.UnblockUDPAtISP(9999); err != nil {
 		t.Fatal(err)
 	}
-	if !send() {
+	if !arrives() {
 		t.Error("UDP did not arrive after unblocking")
 	}
 }

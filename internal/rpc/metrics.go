@@ -33,6 +33,9 @@ var (
 	descTunnelSt   = prometheus.NewDesc("wgtorrent_tunnel_state", "1 for the tunnel's current state.", []string{"state"}, nil)
 	descHealthy    = prometheus.NewDesc("wgtorrent_healthy", "1 when the tunnel is up and the kill switch armed (as /healthz).", nil, nil)
 	descDrops      = prometheus.NewDesc("wgtorrent_killswitch_dropped_packets_total", "Packets the kill switch dropped.", nil, nil)
+	descKSState    = prometheus.NewDesc("wgtorrent_killswitch_state", "1 for the kill switch state last measured in the kernel (armed, broken, unknown, off).", []string{"state"}, nil)
+	descKSRestored = prometheus.NewDesc("wgtorrent_killswitch_restored_total", "Times the kill switch was found missing or changed under the running process and put back.", nil, nil)
+	descRtRestored = prometheus.NewDesc("wgtorrent_routing_restored_total", "Times the tunnel's ip rules or routes were found missing and put back.", nil, nil)
 )
 
 // collector reads everything at scrape time, so no goroutine keeps gauges
@@ -52,7 +55,14 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	if c.s.o.KillSwitchDrops != nil {
 		ch <- descDrops
 	}
+	if c.s.o.KillSwitch != nil {
+		ch <- descKSState
+		ch <- descKSRestored
+		ch <- descRtRestored
+	}
 }
+
+var killSwitchStates = []string{"armed", "broken", "unknown", "off"}
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
 	s := c.s
@@ -97,6 +107,18 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if s.o.KillSwitchDrops != nil {
 		ch <- prometheus.MustNewConstMetric(descDrops, prometheus.CounterValue, float64(s.o.KillSwitchDrops()))
+	}
+	if s.o.KillSwitch != nil {
+		state, ks, rt := s.o.KillSwitch()
+		for _, st := range killSwitchStates {
+			v := 0.0
+			if st == state {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(descKSState, prometheus.GaugeValue, v, st)
+		}
+		ch <- prometheus.MustNewConstMetric(descKSRestored, prometheus.CounterValue, float64(ks))
+		ch <- prometheus.MustNewConstMetric(descRtRestored, prometheus.CounterValue, float64(rt))
 	}
 }
 

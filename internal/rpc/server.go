@@ -64,7 +64,12 @@ type Options struct {
 	Tunnel func() vpn.Status
 	// KillSwitchDrops, when set, feeds the dropped-packets counter.
 	KillSwitchDrops func() uint64
-	Logger          *slog.Logger
+	// KillSwitch, when set, feeds the measured kill switch gauge ("armed"
+	// and the other states) and the counters of restorations: times the
+	// kill switch and the tunnel's routing were found missing or changed
+	// under the running process and put back.
+	KillSwitch func() (state string, killSwitchRestores, routingRestores uint64)
+	Logger     *slog.Logger
 	// Now is the clock (tests); nil = time.Now.
 	Now func() time.Time
 	// PeerUID says which user owns the socket with these ends (local,

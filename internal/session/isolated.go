@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/netip"
+	"net"
+	"os"
+	"time"
 
 	"github.com/wgtorrent/wgtorrent/internal/netns"
 	"github.com/wgtorrent/wgtorrent/killswitch"
@@ -30,10 +32,24 @@ const (
 
 // startIsolated is Start for IsolationNamespace: a private namespace, the
 // kill switch inside it (a second wall: nothing there may leave but by
-// the tunnel), then the tunnel.
-func startIsolated(ctx context.Context, o Options, cfg *vpn.Config, endpoints []netip.AddrPort, iface string, mark uint32, log *slog.Logger) (*Session, error) {
+// the tunnel, and the guard measures and restores it as in host mode),
+// then the tunnel.
+func startIsolated(ctx context.Context, o Options, cfg *vpn.Config, iface string, mark uint32, log *slog.Logger) (_ *Session, err error) {
 	if len(o.AllowLAN) > 0 {
 		log.Warn("--lan has no effect with --isolation namespace: the private namespace has no LAN, only the tunnel")
+	}
+	// The host's resolver, as in host mode: before the tunnel there is no
+	// other (Endpoint = an address avoids the lookup).
+	endpoints, err := resolveEndpoints(ctx, cfg, net.DefaultResolver, endpointCache{dir: o.StateDir}, false, log)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Interface.ListenPort == 0 {
+		port, err := freeUDPPort()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Interface.ListenPort = port
 	}
 	ns, err := netns.New()
 	if err != nil {
@@ -44,6 +60,12 @@ func startIsolated(ctx context.Context, o Options, cfg *vpn.Config, endpoints []
 		mode = killswitch.ModeOff
 	}
 	s := &Session{Config: cfg, Mode: mode, log: log, ns: ns, fw: killswitch.Firewall{NetNS: ns.Fd()}}
+	defer func() {
+		if err != nil {
+			s.guard.stopAndWait()
+			ns.Close()
+		}
+	}()
 	if mode != killswitch.ModeOff {
 		rs, err := killswitch.Build(killswitch.Spec{
 			TunnelInterface: iface,
@@ -51,16 +73,19 @@ func startIsolated(ctx context.Context, o Options, cfg *vpn.Config, endpoints []
 			FwMark:          mark,
 			TunnelIPv6:      hasIPv6(cfg),
 			Mode:            mode,
+			ListenPort:      cfg.Interface.ListenPort,
+			TunnelAddresses: cfg.Interface.Addresses,
+			Generation:      fmt.Sprintf("%d-%x", os.Getpid(), time.Now().UnixNano()),
 		})
 		if err != nil {
-			ns.Close()
 			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 		}
 		if err := s.fw.Apply(rs); err != nil {
-			ns.Close()
 			return nil, err
 		}
+		s.rs = rs
 	}
+	s.guard.start(s)
 	t, err := vpn.Up(ctx, cfg, vpn.Options{
 		Interface:        iface,
 		FwMark:           mark,
@@ -70,9 +95,9 @@ func startIsolated(ctx context.Context, o Options, cfg *vpn.Config, endpoints []
 		Logger:           log,
 	})
 	if err != nil {
-		ns.Close()
 		return nil, err
 	}
+	s.guard.setTunnel(t)
 	s.Tunnel = t
 	log.Info("isolated: the tunnel and the engine are in a private network namespace; the host's network is untouched")
 	return s, nil

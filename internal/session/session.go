@@ -1,7 +1,14 @@
 // Package session brings up what every wgtorrent command stands on, in the
-// order that keeps it leak-free: read the config, resolve the endpoint, arm
-// the kill switch, then bring up the tunnel. Close undoes it in reverse, and
-// leaves the kill switch in place when its mode says so.
+// order that keeps it leak-free: read the config, claim the network
+// namespace (one owner of its kill switch and routing at a time, see
+// AcquireOwner), resolve the endpoint, arm the kill switch, then bring up
+// the tunnel. While it runs, a guard reads the kill switch and the routing
+// back from the kernel several times a second and puts back at once what
+// anyone removed or changed; KillSwitchState reports what it measured, not
+// what was configured. Close undoes it in reverse, and leaves the kill
+// switch in place when its mode says so. A start that fails leaves the
+// machine as closed as it found it: a table of ours that was there before
+// (persist, crash) stays.
 package session
 
 import (
@@ -11,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"time"
 
@@ -31,6 +39,10 @@ type Options struct {
 	AllowLAN         []netip.Prefix
 	LANInboundPorts  []uint16
 	HandshakeTimeout time.Duration
+	// StateDir keeps the endpoint addresses last resolved (endpoints.json),
+	// so that a restart under a kill switch left in place needs no name
+	// lookup outside the tunnel. "" keeps nothing.
+	StateDir string
 	// Isolation is IsolationHost (""; the tunnel carries the whole network
 	// namespace, behind a kill switch over all of it) or IsolationNamespace
 	// (the tunnel and the engine in a private namespace; the host is not
@@ -50,10 +62,19 @@ type Session struct {
 	wg     sync.WaitGroup
 	stop   chan struct{}
 	ns     *netns.NS // the private namespace (IsolationNamespace)
+
+	owner    *Owner
+	rs       killswitch.RuleSet // as applied; the guard compares the kernel with it
+	hadTable bool               // a table of ours was there before Start
+	guard    guard
+	bg       sync.WaitGroup // the endpoint refresh
+	bgCancel context.CancelFunc
 }
 
-// Start arms the kill switch and brings the tunnel up.
-func Start(ctx context.Context, o Options) (*Session, error) {
+// Start claims the network namespace, arms the kill switch and brings the
+// tunnel up. A second instance in the same namespace gets ErrOwned and
+// touches nothing.
+func Start(ctx context.Context, o Options) (_ *Session, err error) {
 	log := o.Logger
 	if log == nil {
 		log = slog.Default()
@@ -77,15 +98,43 @@ func Start(ctx context.Context, o Options) (*Session, error) {
 	if mark == 0 {
 		mark = vpn.DefaultFwMark
 	}
-	// Resolve before the rules close: afterwards only these addresses pass.
-	endpoints, err := vpn.ResolveEndpoints(ctx, cfg, net.DefaultResolver)
+	if o.Isolation == IsolationNamespace {
+		// A namespace of its own: nobody to share it with, nothing to claim.
+		return startIsolated(ctx, o, cfg, iface, mark, log)
+	}
+	// Nothing of the kernel's is touched before the claim: a second
+	// instance must leave the first one's table, rules and interface alone.
+	owner, err := AcquireOwner(OwnerInfo{PID: os.Getpid(), Interface: iface, Mode: string(mode), Since: time.Now()})
 	if err != nil {
 		return nil, err
 	}
-	if o.Isolation == IsolationNamespace {
-		return startIsolated(ctx, o, cfg, endpoints, iface, mark, log)
+	s := &Session{Config: cfg, Mode: mode, log: log, owner: owner}
+	defer func() {
+		if err != nil {
+			s.guard.stopAndWait()
+			owner.Release()
+		}
+	}()
+	if st, err := s.fw.Status(); err == nil && st.Present {
+		s.hadTable = true
+		log.Info("replacing the kill switch left by an earlier run (no live owner)", "mode", st.Mode)
 	}
-	s := &Session{Config: cfg, Mode: mode, log: log}
+	// Resolve before the rules close: afterwards only these addresses pass.
+	cache := endpointCache{dir: o.StateDir}
+	endpoints, err := resolveEndpoints(ctx, cfg, net.DefaultResolver, cache, s.hadTable, log)
+	if err != nil {
+		return nil, err
+	}
+	// The endpoint's packets are let in to the tunnel's own port only, so
+	// the port must be known before the kill switch is built, and stay the
+	// same when the device is rebuilt.
+	if cfg.Interface.ListenPort == 0 {
+		port, err := freeUDPPort()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Interface.ListenPort = port
+	}
 	if mode == killswitch.ModeOff {
 		log.Warn("KILL SWITCH OFF: if the tunnel drops, traffic may leave outside it")
 	} else {
@@ -97,6 +146,9 @@ func Start(ctx context.Context, o Options) (*Session, error) {
 			LANInboundPorts: o.LANInboundPorts,
 			TunnelIPv6:      hasIPv6(cfg),
 			Mode:            mode,
+			ListenPort:      cfg.Interface.ListenPort,
+			TunnelAddresses: cfg.Interface.Addresses,
+			Generation:      fmt.Sprintf("%d-%x", os.Getpid(), time.Now().UnixNano()),
 		}
 		rs, err := killswitch.Build(spec)
 		if err != nil {
@@ -105,8 +157,12 @@ func Start(ctx context.Context, o Options) (*Session, error) {
 		if err := s.fw.Apply(rs); err != nil {
 			return nil, err
 		}
-		log.Info("kill switch armed", "mode", mode, "endpoints", spec.Endpoints, "lan", o.AllowLAN)
+		s.rs = rs
+		log.Info("kill switch armed", "mode", mode, "endpoints", spec.Endpoints, "listen_port", spec.ListenPort, "lan", o.AllowLAN)
 	}
+	// The guard watches the kill switch from now on (the handshake may take
+	// seconds); the routing once the tunnel is there.
+	s.guard.start(s)
 	t, err := vpn.Up(ctx, cfg, vpn.Options{
 		Interface:        iface,
 		FwMark:           mark,
@@ -116,11 +172,23 @@ func Start(ctx context.Context, o Options) (*Session, error) {
 		Logger:           log,
 	})
 	if err != nil {
-		// The tunnel never came up; the kill switch stays only if asked to.
-		s.releaseKillSwitch()
+		// The tunnel never came up. A table of ours that was there before
+		// (persist, or a crash) stays: a restart loop must not open the
+		// machine between attempts.
+		s.guard.stopAndWait()
+		if s.hadTable && mode != killswitch.ModeOff {
+			log.Warn("start failed: the kill switch that was there before stays in place", "mode", mode)
+		} else {
+			s.releaseKillSwitch()
+		}
 		return nil, err
 	}
+	s.guard.setTunnel(t)
 	s.Tunnel = t
+	cache.store(cfg, endpoints, log)
+	bctx, cancel := context.WithCancel(context.Background())
+	s.bgCancel = cancel
+	s.bg.Go(func() { refreshThroughTunnel(bctx, cfg, t, cache, log) })
 	return s, nil
 }
 
@@ -170,18 +238,53 @@ func (s *Session) StartEngine(ctx context.Context, o client.Options) (*client.Re
 	return eng, nil
 }
 
-// KillSwitchState is what the front ends show.
+// Kill switch states, as the front ends show them.
+const (
+	StateArmed   = "armed"   // the kernel holds our table as applied (measured within the last second or so)
+	StateBroken  = "broken"  // the table is missing or changed; being put back
+	StateUnknown = "unknown" // not measured recently (the kernel could not be read)
+	StateOff     = "off"     // --killswitch off
+)
+
+// KillSwitchState is the kill switch as last measured in the kernel.
 func (s *Session) KillSwitchState() string {
 	if s.Mode == killswitch.ModeOff {
-		return "off"
+		return StateOff
 	}
-	return "armed"
+	return s.guard.state()
+}
+
+// KillSwitchArmed reports whether the kill switch was measured armed, and
+// why not otherwise.
+func (s *Session) KillSwitchArmed() (bool, error) {
+	switch st := s.KillSwitchState(); st {
+	case StateArmed:
+		return true, nil
+	case StateOff:
+		return false, nil
+	default:
+		return false, fmt.Errorf("kill switch %s: %s", st, s.guard.problem())
+	}
+}
+
+// RoutingIntact reports whether the tunnel's ip rules and routes were all
+// in the kernel at the last check.
+func (s *Session) RoutingIntact() bool { return s.guard.routingOK() }
+
+// Restores counts the times the guard found the kill switch or the routing
+// missing or changed and put it back.
+func (s *Session) Restores() (killSwitch, routing uint64) {
+	return s.guard.ksRestores.Load(), s.guard.routeRestores.Load()
 }
 
 // Close stops the engine, brings the tunnel down, then removes the kill
 // switch unless its mode is persist.
 func (s *Session) Close() error {
 	var errs []error
+	if s.bgCancel != nil {
+		s.bgCancel()
+		s.bg.Wait()
+	}
 	if s.engine != nil {
 		close(s.stop)
 		s.wg.Wait()
@@ -193,10 +296,13 @@ func (s *Session) Close() error {
 		// old connection dead, minutes later (TestDaemonRestartRecovery).
 		s.flushTunnel(time.Second)
 	}
+	// The guard must not put back what the teardown removes.
+	s.guard.stopAndWait()
 	if s.Tunnel != nil {
 		errs = append(errs, s.Tunnel.Close())
 	}
 	errs = append(errs, s.releaseKillSwitch())
+	s.owner.Release()
 	// The namespace goes with its last descriptor, and everything in it.
 	errs = append(errs, s.ns.Close())
 	return errors.Join(errs...)
@@ -254,4 +360,14 @@ func hasIPv6(cfg *vpn.Config) bool {
 		}
 	}
 	return false
+}
+
+// freeUDPPort picks a UDP port nobody uses now for the tunnel's socket.
+func freeUDPPort() (uint16, error) {
+	c, err := net.ListenUDP("udp", &net.UDPAddr{})
+	if err != nil {
+		return 0, fmt.Errorf("session: pick the tunnel's UDP port: %w", err)
+	}
+	defer c.Close()
+	return uint16(c.LocalAddr().(*net.UDPAddr).Port), nil
 }
