@@ -316,6 +316,22 @@ func (x daemonTorrent) verified() int64 {
 	return n
 }
 
+// hasPiecesOf reports whether x has every piece that was had (the same
+// torrent seen earlier).
+func (x daemonTorrent) hasPiecesOf(was daemonTorrent) bool {
+	mine, err1 := base64.StdEncoding.DecodeString(x.Pieces)
+	theirs, err2 := base64.StdEncoding.DecodeString(was.Pieces)
+	if err1 != nil || err2 != nil || len(mine) != len(theirs) {
+		return false
+	}
+	for i := range theirs {
+		if theirs[i]&^mine[i] != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 func (x daemonTorrent) String() string {
 	return fmt.Sprintf("#%d %s status=%d %.1f%% have=%d verified=%d/%d err=%q", x.ID, x.Name, x.Status, 100*x.PercentDone, x.HaveValid, x.verified(), x.TotalSize, x.ErrorString)
 }
