@@ -462,3 +462,16 @@ func listLine(list, name string) string {
 	}
 	return ""
 }
+
+// tunNodeWrapper returns the arguments for unshare(1) that run name with
+// args in a private mount namespace where /dev/net/tun is a node of its
+// own, mode 0666, as a container's runtime provides it: on a tmpfs
+// mounted over dir, bind-mounted over /dev/net/tun. The host's node and
+// mount table are untouched, and the mounts vanish with the process.
+func tunNodeWrapper(dir, name string, args ...string) []string {
+	const script = `mount -t tmpfs -o size=64k,mode=0755 wgt-tun "$1" &&
+mknod -m 0666 "$1/tun" c 10 200 &&
+mount --bind "$1/tun" /dev/net/tun &&
+shift && exec "$@"`
+	return append([]string{"--mount", "--propagation", "private", "--", "sh", "-euc", script, "sh", dir, name}, args...)
+}

@@ -469,7 +469,7 @@ func TestDaemonBadRequests(t *testing.T) {
 // skips the tunnel reaches nothing, and nothing but the RPC's answers
 // leaves outside the tunnel.
 func TestDaemonOnlyNetAdmin(t *testing.T) {
-	needPrograms(t, "capsh")
+	needPrograms(t, "capsh", "unshare", "mknod", "mount")
 	lab, srv, _ := newLab(t, netlab.Options{})
 	cl := lab.Client
 	nobody := 65534
@@ -491,14 +491,14 @@ func TestDaemonOnlyNetAdmin(t *testing.T) {
 	for _, p := range []string{conf, data} {
 		must(t, os.Chown(p, nobody, nobody))
 	}
-	if f, err := os.OpenFile("/dev/net/tun", os.O_RDWR, 0); err != nil {
-		t.Logf("note: /dev/net/tun: %v", err)
-	} else {
-		f.Close()
-	}
-	fi, err := os.Stat("/dev/net/tun")
+	// nobody needs rw on /dev/net/tun, as a container gets it from
+	// `devices:`; the host's node is root's alone on a fresh machine
+	// (0600) and must stay as it is. The daemon gets a node of its own in
+	// a private mount namespace (see tunNodeWrapper).
+	hostTun, err := os.Stat("/dev/net/tun")
 	must(t, err)
-	t.Logf("/dev/net/tun mode %v (nobody needs rw on it; creating the device needs CAP_NET_ADMIN)", fi.Mode())
+	tunDir := filepath.Join(dir, "tundev")
+	must(t, os.Mkdir(tunDir, 0o755))
 
 	peerRec := peerRecorder(t, lab)
 	defer peerRec.close()
@@ -551,10 +551,10 @@ func TestDaemonOnlyNetAdmin(t *testing.T) {
 	// capsh keeps CAP_NET_ADMIN across the switch to nobody (--keep=1),
 	// then raises it as ambient so that it survives exec into bash and the
 	// daemon (and the daemon's own re-exec); every other capability is gone.
-	p := startInNS(t, cl, env, "capsh",
+	p := startInNS(t, cl, env, "unshare", tunNodeWrapper(tunDir, "capsh",
 		"--caps=cap_net_admin+eip cap_setpcap,cap_setuid,cap_setgid+ep",
 		"--keep=1", fmt.Sprintf("--user=%s", "nobody"), "--addamb=cap_net_admin",
-		"--", "-c", "exec "+bin+" daemon")
+		"--", "-c", "exec "+bin+" daemon")...)
 
 	lanSide := newRPCClient(lab.ISP, rpcOn, user, pass)
 	body, took := lanSide.waitHealth(t, p, http.StatusOK, 20*time.Second)
@@ -610,6 +610,9 @@ func TestDaemonOnlyNetAdmin(t *testing.T) {
 	peerRec.assertNeverSaw(t, lab.Client.Addr4)
 
 	t.Logf("SIGTERM: stopped in %s", stopDaemon(t, p).Round(10*time.Millisecond))
+	if now, err := os.Stat("/dev/net/tun"); err != nil || now.Mode() != hostTun.Mode() {
+		t.Errorf("the host's /dev/net/tun is %v (%v), was %v: the test must not change it", now.Mode(), err, hostTun.Mode())
+	}
 	// What left the client outside the tunnel may only be the RPC's
 	// answers to the LAN side.
 	var unexpected []string
