@@ -70,21 +70,24 @@ func TestProcessCrashKeepsVerifiedPieces(t *testing.T) {
 }
 
 // TestRemovedTorrentLeavesNoNotes: removing a torrent removes its unsynced
-// notes with its record.
+// notes with its record, and its closing does not write them again.
 func TestRemovedTorrentLeavesNoNotes(t *testing.T) {
 	f := newFixture(t)
 	s, tor := f.open(t, Options{FlushInterval: time.Hour})
-	defer s.Close()
 	f.download(t, tor, 1)
 	notes := filepath.Join(f.state, "pieces", f.ih.HexString()+".unsynced")
 	if _, err := os.Stat(notes); err != nil {
 		t.Fatalf("no unsynced notes after a verified piece: %v", err)
 	}
-	tor.Close()
 	if err := s.Forget(f.ih); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(notes); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("unsynced notes left after Forget: %v", err)
+	f.download(t, tor, 2) // still open: anacrolix closes it after
+	tor.Close()
+	s.Close()
+	for _, p := range []string{notes, filepath.Join(f.state, "pieces", f.ih.HexString())} {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s left after Forget: %v", filepath.Base(p), err)
+		}
 	}
 }
