@@ -18,6 +18,8 @@ import (
 
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/wgtorrent/wgtorrent/internal/testenv"
 )
 
 const netnsChildEnv = "WGTORRENT_CLIENT_NETNS_CHILD"
@@ -165,9 +167,7 @@ func inFreshNamespaces(t *testing.T, flags uintptr) bool {
 		}
 		return true
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: runs in fresh network/mount namespaces")
-	}
+	testenv.NeedRoot(t, "runs in fresh network/mount namespaces")
 	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v", "-test.count=1")
 	cmd.Env = append(os.Environ(), netnsChildEnv+"="+t.Name())
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flags}

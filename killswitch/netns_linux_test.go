@@ -13,6 +13,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/wgtorrent/wgtorrent/internal/testenv"
 )
 
 // Small namespace lab for the root tests: fresh anonymous namespaces (gone
@@ -21,9 +23,7 @@ import (
 
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("killswitch: skipping: needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN) to create network namespaces and nftables tables")
-	}
+	testenv.NeedRoot(t, "killswitch: CAP_NET_ADMIN and CAP_SYS_ADMIN to create network namespaces and nftables tables")
 }
 
 type testNS struct {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/wgtorrent/wgtorrent/internal/netlab"
 	"github.com/wgtorrent/wgtorrent/internal/netns"
+	"github.com/wgtorrent/wgtorrent/internal/testenv"
 	"github.com/wgtorrent/wgtorrent/vpn"
 )
 
@@ -21,10 +22,11 @@ import (
 // server nobody here wrote; the namespace the process runs in (here the
 // lab's client host) gains no route, rule or interface.
 func TestTunnelInPrivateNamespace(t *testing.T) {
+	testenv.NeedPrograms(t, "wireguard-go", "wg")
 	lab := netlab.NewT(t, netlab.Options{})
 	srv, err := lab.StartDebianWGServer(context.Background())
 	if err != nil {
-		t.Skipf("no Debian wireguard-go: %v", err)
+		t.Fatal(err)
 	}
 	stop, err := lab.Peer.ServeWhoAmI(8080)
 	if err != nil {

@@ -21,6 +21,12 @@ import (
 // written only after the data it vouches for has been synced, so that
 // after a power cut a piece is never believed complete over data that did
 // not reach the disk; a missing or damaged file only costs a re-check.
+//
+// Between two saves, pieces verified since the last one are noted in a
+// second file, <record>.unsynced, without syncing (see noteUnsynced): the
+// saved record calls them "checked, incomplete", and after a process crash
+// (whose written data survives in the page cache) they would otherwise be
+// fetched again instead of verified.
 type record struct {
 	path   string
 	saveMu sync.Mutex // serializes saves with Forget's removal
@@ -32,6 +38,12 @@ type record struct {
 	saved   bitset // have as last written to disk
 	changed bool   // differs from the file
 	gone    bool   // the torrent was removed: never write it again
+
+	// unsynced: pieces verified this session (or in one that crashed)
+	// that the saved record may not call complete; mirrored word for word
+	// in unsyncedFile, opened on the first such piece.
+	unsynced     bitset
+	unsyncedFile *os.File
 }
 
 const recordMagic = "wgtorrent-pieces-1\n"
@@ -54,7 +66,77 @@ func (r *record) set(i int, have bool) (stale bool) {
 	r.checked.set(i, true)
 	r.have.set(i, have)
 	r.changed = true
+	if have {
+		r.noteUnsynced(i)
+	}
 	return !have && r.saved.get(i)
+}
+
+func (r *record) unsyncedPath() string { return r.path + ".unsynced" }
+
+// noteUnsynced writes down, without syncing, that piece i was verified
+// (its data is written: see piece.MarkComplete). A process that dies
+// before the next save leaves this in the page cache, and the next start
+// verifies the piece again rather than take the saved record's
+// "incomplete" for it. It is only ever a reason to verify, never to trust
+// a piece: after a power cut it may be ahead of the data, or lost (the
+// pieces are then fetched again, as promised). Best effort for the same
+// reason: failing to note a piece costs at most fetching it again after a
+// crash. Called with r.mu held.
+func (r *record) noteUnsynced(i int) {
+	if r.gone || r.saved.get(i) || r.unsynced.get(i) {
+		return
+	}
+	r.unsynced.set(i, true)
+	if r.unsyncedFile == nil {
+		f, err := os.OpenFile(r.unsyncedPath(), os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return
+		}
+		r.unsyncedFile = f
+	}
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], r.unsynced[i/64])
+	r.unsyncedFile.WriteAt(b[:], int64(i/64)*8)
+}
+
+// loadUnsynced reads what a session that did not close cleanly noted
+// (noteUnsynced): those pieces the record does not call complete become
+// unchecked, so they are verified instead of fetched.
+func (r *record) loadUnsynced() {
+	b, err := os.ReadFile(r.unsyncedPath())
+	if err != nil {
+		return
+	}
+	for w := range min(len(b)/8, len(r.unsynced)) {
+		r.unsynced[w] = binary.LittleEndian.Uint64(b[8*w:])
+		if r.unsynced[w] &^= ^r.checked[w] | r.have[w]; r.unsynced[w] != 0 {
+			r.checked[w] &^= r.unsynced[w]
+			r.changed = true // the saved record's "incomplete" is wrong
+		}
+	}
+}
+
+// release is called when the last open instance has closed: if the saved
+// record holds everything (the last save succeeded), the unsynced notes
+// are no longer needed.
+func (r *record) release() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closeUnsynced(!r.changed)
+}
+
+// closeUnsynced closes the unsynced notes, and removes them if remove.
+// Called with r.mu held.
+func (r *record) closeUnsynced(remove bool) {
+	if r.unsyncedFile != nil {
+		r.unsyncedFile.Close()
+		r.unsyncedFile = nil
+	}
+	if remove {
+		os.Remove(r.unsyncedPath())
+		r.unsynced = newBitset(len(r.unsynced) * 64)
+	}
 }
 
 // snapshot returns the bytes to save, or nil when nothing changed.
@@ -91,6 +173,7 @@ func (r *record) stored(have bitset, err error) {
 // and start afresh.
 func (r *record) load(pieces int) error {
 	r.checked, r.have, r.saved = newBitset(pieces), newBitset(pieces), newBitset(pieces)
+	r.unsynced = newBitset(pieces)
 	b, err := os.ReadFile(r.path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -98,6 +181,7 @@ func (r *record) load(pieces int) error {
 	if err != nil {
 		return err
 	}
+	defer r.loadUnsynced()
 	words := len(r.have)
 	want := len(recordMagic) + 4 + 16*words + 4
 	if len(b) != want || string(b[:len(recordMagic)]) != recordMagic ||

@@ -316,6 +316,22 @@ func (x daemonTorrent) verified() int64 {
 	return n
 }
 
+// hasPiecesOf reports whether x has every piece that was had (the same
+// torrent seen earlier).
+func (x daemonTorrent) hasPiecesOf(was daemonTorrent) bool {
+	mine, err1 := base64.StdEncoding.DecodeString(x.Pieces)
+	theirs, err2 := base64.StdEncoding.DecodeString(was.Pieces)
+	if err1 != nil || err2 != nil || len(mine) != len(theirs) {
+		return false
+	}
+	for i := range theirs {
+		if theirs[i]&^mine[i] != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 func (x daemonTorrent) String() string {
 	return fmt.Sprintf("#%d %s status=%d %.1f%% have=%d verified=%d/%d err=%q", x.ID, x.Name, x.Status, 100*x.PercentDone, x.HaveValid, x.verified(), x.TotalSize, x.ErrorString)
 }
@@ -445,4 +461,17 @@ func listLine(list, name string) string {
 		}
 	}
 	return ""
+}
+
+// tunNodeWrapper returns the arguments for unshare(1) that run name with
+// args in a private mount namespace where /dev/net/tun is a node of its
+// own, mode 0666, as a container's runtime provides it: on a tmpfs
+// mounted over dir, bind-mounted over /dev/net/tun. The host's node and
+// mount table are untouched, and the mounts vanish with the process.
+func tunNodeWrapper(dir, name string, args ...string) []string {
+	const script = `mount -t tmpfs -o size=64k,mode=0755 wgt-tun "$1" &&
+mknod -m 0666 "$1/tun" c 10 200 &&
+mount --bind "$1/tun" /dev/net/tun &&
+shift && exec "$@"`
+	return append([]string{"--mount", "--propagation", "private", "--", "sh", "-euc", script, "sh", dir, name}, args...)
 }

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anacrolix/torrent/metainfo"
+
 	"github.com/wgtorrent/wgtorrent/internal/netlab"
 )
 
@@ -158,8 +160,16 @@ func TestDownloadMagnet(t *testing.T) {
 	if code := p.wait(20 * time.Second); code != 0 {
 		t.Errorf("exit status %d once complete, want 0", code)
 	}
-	if _, err := os.Stat(filepath.Join(data, "torrents")); err != nil {
-		t.Logf("note: no torrents dir in --data: %v", err)
+	// The metadata fetched from the swarm is kept in --data with the
+	// torrent's record: a restart resumes without asking peers for it.
+	saved := filepath.Join(data, "torrents", s.tor.InfoHash)
+	if _, err := os.Stat(saved + ".json"); err != nil {
+		t.Errorf("no record of the torrent in --data: %v", err)
+	}
+	if mi, err := metainfo.LoadFromFile(saved + ".torrent"); err != nil {
+		t.Errorf("metadata fetched by magnet not saved in --data: %v", err)
+	} else if got := mi.HashInfoBytes().HexString(); got != s.tor.InfoHash {
+		t.Errorf("saved metadata has info hash %s, want %s", got, s.tor.InfoHash)
 	}
 	s.assertCleanEnd(t, capt, "download by magnet", out)
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/wgtorrent/wgtorrent/internal/netlab"
+	"github.com/wgtorrent/wgtorrent/internal/testenv"
 )
 
 // wgtorrentBin is the wgtorrent built once for the whole package.
@@ -62,11 +63,7 @@ func newLab(t *testing.T, opt netlab.Options) (*netlab.Lab, netlab.WGServer, str
 
 func needPrograms(t *testing.T, names ...string) {
 	t.Helper()
-	for _, n := range names {
-		if _, err := exec.LookPath(n); err != nil {
-			t.Skipf("needs %s (run `make deps`)", n)
-		}
-	}
+	testenv.NeedPrograms(t, names...)
 }
 
 // proc is a wgtorrent process in a lab namespace whose JSON status lines

@@ -263,31 +263,34 @@ func TestKillSwitchOffCaptureSeesLeak(t *testing.T) {
 	}
 	waitThroughTunnel(t, lab, 10*time.Second)
 
-	// Routing alone, interface gone.
+	// Routing alone, interface gone. wgtorrent rebuilds wgt0 as soon as it
+	// sees it deleted, so it is stopped (SIGSTOP) meanwhile: the probes
+	// then always meet the state between the deletion and the rebuild,
+	// instead of only when they win the race.
 	capt := startLeakCapture(t, lab, srv.Endpoint())
 	nl := lab.Client.Netlink()
 	link, err := nl.LinkByName("wgt0")
 	must(t, err)
+	p.signal(syscall.SIGSTOP)
 	must(t, nl.LinkDel(link))
 	rs := probeAll(lab.Client, peer, 0)
 	_, err = nl.LinkByName("wgt0")
-	gone := err != nil
+	p.signal(syscall.SIGCONT)
 	leaks := capt.stop(t)
-	t.Logf("wgt0 deleted (still gone after the probes: %v), plain probes to the peer:\n  %s\ncaptured:\n  %s",
-		gone, joinResults(rs), strings.Join(leaks, "\n  "))
-	if gone {
-		if len(leaks) > 0 {
-			t.Errorf("without kill switch and with wgt0 gone, plain probes to the peer left through the uplink (the tunnel table's unreachable route should stop them):\n  %s", strings.Join(leaks, "\n  "))
-		}
-		for _, r := range rs {
-			if !strings.Contains(r.outcome, "unreachable") {
-				t.Errorf("probe %s: want a routing error (unreachable) while wgt0 is gone", r)
-			}
-		}
-		rec.assertNeverSaw(t, lab.Client.Addr4)
-	} else {
-		t.Log("wgt0 was rebuilt before the probes finished: routing-only result not checked this run")
+	t.Logf("wgt0 deleted, wgtorrent stopped; plain probes to the peer:\n  %s\ncaptured:\n  %s",
+		joinResults(rs), strings.Join(leaks, "\n  "))
+	if err == nil {
+		t.Fatal("wgt0 came back while wgtorrent was stopped: the routing-only check did not happen")
 	}
+	if len(leaks) > 0 {
+		t.Errorf("without kill switch and with wgt0 gone, plain probes to the peer left through the uplink (the tunnel table's unreachable route should stop them):\n  %s", strings.Join(leaks, "\n  "))
+	}
+	for _, r := range rs {
+		if !strings.Contains(r.outcome, "unreachable") {
+			t.Errorf("probe %s: want a routing error (unreachable) while wgt0 is gone", r)
+		}
+	}
+	rec.assertNeverSaw(t, lab.Client.Addr4)
 	waitThroughTunnel(t, lab, recoverWithin)
 
 	// Sockets that skip the tunnel's routing, and the client's own subnet.

@@ -20,6 +20,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/wgtorrent/wgtorrent/internal/testenv"
 )
 
 // Interface names. Leaf hosts (client, vpn, peer) have one uplink, HostIface;
@@ -155,12 +157,11 @@ func NewT(t testing.TB, opt Options) *Lab {
 	return l
 }
 
-// SkipIfNotRoot skips t unless the process can create network namespaces.
+// SkipIfNotRoot stops t unless the process can create network namespaces:
+// it skips, or fails where lab tests are required (see testenv).
 func SkipIfNotRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("netlab: needs root to create network namespaces, veth links and nftables rules; run as root (e.g. sudo go test)")
-	}
+	testenv.NeedRoot(t, "netlab creates network namespaces, veth links and nftables rules")
 }
 
 func (l *Lab) logf(format string, args ...any) {

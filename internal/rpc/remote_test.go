@@ -7,14 +7,17 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wgtorrent/wgtorrent/internal/testenv"
 )
 
 // TestTransmissionRemote drives the harness with Debian's
 // transmission-remote (3.00), the strictest legacy client, over loopback.
 func TestTransmissionRemote(t *testing.T) {
+	testenv.NeedPrograms(t, "transmission-remote") // Debian package transmission-cli
 	bin, err := exec.LookPath("transmission-remote")
 	if err != nil {
-		t.Skip("transmission-remote not installed (Debian package transmission-cli)")
+		t.Fatal(err)
 	}
 	for _, auth := range []bool{false, true} {
 		name := "noauth"
