@@ -14,7 +14,7 @@ DEB_PKGS := wireguard-go wireguard-tools opentracker transmission-daemon transmi
 # most of the suite's time, and the bench.
 RACE_PKGS := ./client/... ./internal/rpc ./tui/... ./killswitch/... ./vpn/... ./cmd/... \
              ./internal/atomicfile ./internal/daemon ./internal/headless ./internal/netlab \
-             ./internal/testenv
+             ./internal/testenv ./internal/worker ./internal/session
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: build test race check deps lint demo bench clean fuzz
