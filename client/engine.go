@@ -242,7 +242,10 @@ func (e *Engine) config() *torrent.ClientConfig {
 	o := e.o
 	cfg := torrent.NewDefaultClientConfig()
 	cfg.Slogger = e.log.With("part", "anacrolix")
-	cfg.DefaultStorage = e.files
+	// Every info dictionary passes ValidateInfo before the engine uses it:
+	// storage is opened first thing once the info is known, from a
+	// .torrent or from a magnet's metadata.
+	cfg.DefaultStorage = checkedStorage{e.files, e.refuseInfo}
 	cfg.Seed = o.Seed
 	cfg.Bep20 = PeerIDPrefix
 	cfg.ExtendedHandshakeClientVersion = ClientVersion
@@ -512,6 +515,13 @@ func parseMetainfo(b []byte) (*torrent.TorrentSpec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: not a valid .torrent file: %w", err)
 	}
+	info, err := mi.UnmarshalInfo()
+	if err != nil {
+		return nil, fmt.Errorf("client: not a valid .torrent file: %w", err)
+	}
+	if err := ValidateInfo(&info); err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
 	spec, err := torrent.TorrentSpecFromMetaInfoErr(mi)
 	if err != nil {
 		return nil, fmt.Errorf("client: not a valid .torrent file: %w", err)
@@ -590,6 +600,9 @@ func (e *Engine) add(spec *torrent.TorrentSpec, rec record, mi []byte, peers []n
 	en := &entry{id: id, ih: ih, t: t, rec: rec}
 	if dirErr != nil {
 		en.err = dirErr.Error()
+	}
+	if rec.Refused != "" {
+		en.err = rec.Refused
 	}
 	if rec.Paused {
 		t.SetMaxEstablishedConns(0)
@@ -848,6 +861,7 @@ func (e *Engine) Resume(id TorrentID) error {
 	rec, err := e.updateRecord(en, func(r *record) {
 		en.err = ""
 		r.Paused = false
+		r.Refused = "" // a magnet's metadata is fetched and checked again
 	})
 	if err != nil {
 		e.log.Error("saving torrent state", "torrent", en.id, "err", err)
