@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -72,7 +73,11 @@ type Options struct {
 	// announces, if known. Unset: nothing is advertised and peers/trackers
 	// use the source address they see.
 	PublicIPv4, PublicIPv6 netip.Addr
-	Logger                 *slog.Logger
+	// RestoreOnly, if not empty, restricts which saved torrents come back
+	// at start: the others stay on disk, neither loaded nor announced. A
+	// one-shot download works only on the torrents it was given.
+	RestoreOnly []TorrentID
+	Logger      *slog.Logger
 }
 
 // Engine is the BitTorrent engine bound to the tunnel. Safe for concurrent use.
@@ -452,6 +457,15 @@ func (e *Engine) Add(ctx context.Context, source string, opts AddOptions) (Torre
 		return "", fmt.Errorf("client: torrent file %q: %w", src.path, err)
 	}
 	return id, err
+}
+
+// SourceID is the ID the torrent of source (as for Add) will have.
+func SourceID(source string) (TorrentID, error) {
+	src, err := parseSource(source)
+	if err != nil {
+		return "", err
+	}
+	return TorrentID(src.spec.InfoHash.HexString()), nil
 }
 
 // CheckSource tells whether Add would accept source, without adding it, so
@@ -1101,7 +1115,12 @@ func (e *Engine) restore() {
 	for _, err := range errs {
 		e.log.Warn("saved torrent skipped", "err", err)
 	}
+	skipped := 0
 	for i, r := range recs {
+		if len(e.o.RestoreOnly) > 0 && !slices.Contains(e.o.RestoreOnly, TorrentID(r.InfoHash)) {
+			skipped++
+			continue
+		}
 		spec, err := e.savedSpec(r, metas[i])
 		if err != nil {
 			e.log.Warn("saved torrent skipped", "torrent", r.InfoHash, "err", err)
@@ -1116,6 +1135,9 @@ func (e *Engine) restore() {
 		if _, err := e.add(spec, r, metas[i], peers, true); err != nil {
 			e.log.Warn("saved torrent not restored", "torrent", r.InfoHash, "err", err)
 		}
+	}
+	if skipped > 0 {
+		e.log.Info("saved torrents left alone: not among those asked for", "count", skipped)
 	}
 }
 
