@@ -23,6 +23,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/wgtorrent/wgtorrent/internal/headless"
+	"github.com/wgtorrent/wgtorrent/internal/loglimit"
 	"github.com/wgtorrent/wgtorrent/internal/session"
 )
 
@@ -160,10 +161,13 @@ func (e envFirst) Resolve(ctx *kong.Context, parent *kong.Path, flag *kong.Flag)
 	return e.Resolver.Resolve(ctx, parent, flag)
 }
 
+// newLogger writes to w through a limiter: a message repeated in a tight
+// loop is written a few times a minute, then counted (loglimit).
 func newLogger(w *os.File, level slog.Level, format string) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(loglimit.New(h, loglimit.Options{}))
 }
