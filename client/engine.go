@@ -91,8 +91,10 @@ type Engine struct {
 	down  *rate.Limiter
 	up    *rate.Limiter
 
-	sockets   []io.Closer
-	dhts      []*dht.Server
+	sockets []io.Closer
+	dhts    []*dht.Server
+
+	bootMu    sync.Mutex
 	bootstrap []netip.AddrPort // DHT nodes resolved through the tunnel
 
 	dirs sync.Map // metainfo.Hash -> download dir; read by storage under anacrolix's lock
@@ -216,13 +218,8 @@ func New(ctx context.Context, o Options) (_ *Engine, err error) {
 		}
 	}()
 
-	if o.DHT && len(o.DHTBootstrap) > 0 {
-		var errs []error
-		e.bootstrap, errs = face.resolveHostPorts(ctx, o.DHTBootstrap)
-		for _, err := range errs {
-			log.Warn("DHT bootstrap node skipped", "err", err)
-		}
-	}
+	// DHT bootstrap nodes are resolved by dhtLoop, in the background: with
+	// the tunnel's DNS unreachable, resolving them here held start-up ~10 s.
 	cfg := e.config()
 	e.cl, err = torrent.NewClient(cfg)
 	if err != nil {
@@ -236,6 +233,10 @@ func New(ctx context.Context, o Options) (_ *Engine, err error) {
 	e.wg.Add(2)
 	go e.sampler()
 	go e.scraper()
+	if o.DHT {
+		e.wg.Add(1)
+		go e.dhtLoop()
+	}
 	log.Info("engine started", "listen", e.cl.ListenAddrs(), "interface", o.Binding.Interface,
 		"dht", o.DHT, "saved_torrents", len(e.torrents))
 	return e, nil
@@ -246,7 +247,7 @@ func New(ctx context.Context, o Options) (_ *Engine, err error) {
 func (e *Engine) config() *torrent.ClientConfig {
 	o := e.o
 	cfg := torrent.NewDefaultClientConfig()
-	cfg.Slogger = e.log.With("part", "anacrolix")
+	cfg.Slogger = slog.New(dropMessages{e.log.With("part", "anacrolix").Handler(), anacrolixNoise})
 	// Every info dictionary passes ValidateInfo before the engine uses it:
 	// storage is opened first thing once the info is known, from a
 	// .torrent or from a magnet's metadata.
@@ -299,16 +300,21 @@ func (e *Engine) config() *torrent.ClientConfig {
 	cfg.DownloadRateLimiter = e.down
 	cfg.UploadRateLimiter = e.up
 	// Never anacrolix's default (router.bittorrent.com & co. through the
-	// system resolver): only nodes we resolved through the tunnel.
-	cfg.DhtStartingNodes = func(network string) dht.StartingNodesGetter {
-		var nodes []dht.Addr
-		for _, ap := range e.bootstrap {
-			if ap.Addr().Is4() == (network == "udp4") {
-				nodes = append(nodes, dht.NewAddr(net.UDPAddrFromAddrPort(ap)))
-			}
-		}
-		return func() ([]dht.Addr, error) { return nodes, nil }
+	// system resolver): only nodes dhtLoop resolved through the tunnel,
+	// of the socket's family. (DhtStartingNodes is told the socket's
+	// network, always "udp": choosing by it gave no node at all.)
+	cfg.DhtStartingNodes = func(string) dht.StartingNodesGetter {
+		return func() ([]dht.Addr, error) { return nil, nil }
 	}
+	cfg.ConfigureAnacrolixDhtServer = func(sc *dht.ServerConfig) {
+		ua, _ := sc.Conn.LocalAddr().(*net.UDPAddr)
+		is4 := ua != nil && ua.IP.To4() != nil
+		sc.StartingNodes = func() ([]dht.Addr, error) { return e.bootstrapNodes(is4), nil }
+	}
+	// anacrolix's per-torrent announcer retries a failed announce at once:
+	// with no DHT node known it logged 768,748 lines in 25 s. dhtLoop
+	// announces instead.
+	cfg.PeriodicallyAnnounceTorrentsToDht = false
 	return cfg
 }
 
