@@ -9,7 +9,7 @@ DEB_PKGS := wireguard-go wireguard-tools opentracker transmission-daemon transmi
             aria2 mktorrent tcpdump iperf3 iproute2 libcap2-bin tmux qbittorrent-nox
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build test check deps lint demo bench clean fuzz
+.PHONY: build test check deps lint demo bench clean fuzz fuzz-short
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/wgtorrent
@@ -20,7 +20,13 @@ test:
 	$(GO) test -count=1 -timeout 45m ./...
 
 # What CI runs on a fresh machine: install the test peers, then test.
-check: deps test
+check: deps test fuzz-short
+
+# Hostile info dictionaries through a real engine and a scripted peer
+# (issue 18). Background goroutines make coverage noisy: no minimising.
+FUZZ_ADD := $(GO) test ./client -run '^$$' -fuzz FuzzAddInfo -fuzzminimizetime 1x
+fuzz-short:
+	$(FUZZ_ADD) -fuzztime 10s
 
 deps:
 	apt-get update
@@ -32,6 +38,7 @@ lint:
 
 fuzz:
 	$(GO) test ./vpn -run '^$$' -fuzz FuzzParse -fuzztime 60s
+	$(FUZZ_ADD) -fuzztime 10m
 
 demo: build
 	./$(BIN) demo

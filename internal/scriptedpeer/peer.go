@@ -265,13 +265,10 @@ func HugePieceLength() []byte {
 	return b
 }
 
-// TorrentFile wraps an info dictionary into .torrent bytes (no trackers).
+// TorrentFile wraps an info dictionary into .torrent bytes (no trackers),
+// byte for byte, valid or not: what an attacker would send.
 func TorrentFile(info []byte) []byte {
-	b, err := bencode.Marshal(map[string]any{"info": bencode.Bytes(info), "created by": "scriptedpeer"})
-	if err != nil {
-		panic(err)
-	}
-	return b
+	return append(append([]byte("d10:created by12:scriptedpeer4:info"), info...), 'e')
 }
 
 // Magnet is a magnet link for the info dictionary, without trackers.
