@@ -17,7 +17,7 @@ RACE_PKGS := ./client/... ./internal/rpc ./tui/... ./killswitch/... ./vpn/... ./
              ./internal/testenv ./internal/worker ./internal/session
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build test race check deps lint demo bench clean fuzz
+.PHONY: build test race check deps lint demo bench clean fuzz fuzz-short
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/wgtorrent
@@ -31,10 +31,17 @@ race:
 	$(GO) test -race -count=1 -timeout 30m $(RACE_PKGS)
 
 # What CI runs on a fresh machine: install the test peers, then test, then
-# test again under the race detector. Every lab test must run: one that
-# lacks root or a program fails instead of skipping (internal/testenv).
+# test again under the race detector, then fuzz the add path briefly. Every
+# lab test must run: one that lacks root or a program fails instead of
+# skipping (internal/testenv).
 check: export WGTORRENT_REQUIRE_LAB := 1
-check: deps test race
+check: deps test race fuzz-short
+
+# Hostile info dictionaries through a real engine and a scripted peer
+# (issue 18). Background goroutines make coverage noisy: no minimising.
+FUZZ_ADD := $(GO) test ./client -run '^$$' -fuzz FuzzAddInfo -fuzzminimizetime 1x
+fuzz-short:
+	$(FUZZ_ADD) -fuzztime 10s
 
 deps:
 	apt-get update
@@ -46,6 +53,7 @@ lint:
 
 fuzz:
 	$(GO) test ./vpn -run '^$$' -fuzz FuzzParse -fuzztime 60s
+	$(FUZZ_ADD) -fuzztime 10m
 
 demo: build
 	./$(BIN) demo

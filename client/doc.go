@@ -33,10 +33,11 @@
 //     principle but is untested here. Peers are TCP only.
 //   - DHT: NoDHT=true for anacrolix's own socket; with Options.DHT we open a
 //     bound UDP socket per family on ListenPort and start the DHT server on
-//     it (Client.NewAnacrolixDhtServer + AddDhtServer). DhtStartingNodes
-//     never uses anacrolix's default (router.bittorrent.com & co. through
+//     it (Client.NewAnacrolixDhtServer + AddDhtServer). Its starting nodes
+//     are never anacrolix's default (router.bittorrent.com & co. through
 //     the system resolver): only Options.DHTBootstrap, resolved through the
-//     tunnel DNS at start-up. .torrent "nodes" are IP literals only.
+//     tunnel DNS by dhtLoop in the background (dht.go), which also does
+//     the announcing. .torrent "nodes" are IP literals only.
 //   - UDP trackers: TrackerListenPacket opens a bound socket on the tunnel
 //     address of the tracker's family (anacrolix asks for ":0", the
 //     wildcard). The tracker host is resolved by LookupTrackerIp.

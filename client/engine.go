@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -82,7 +83,11 @@ type Options struct {
 	// announces, if known. Unset: nothing is advertised and peers/trackers
 	// use the source address they see.
 	PublicIPv4, PublicIPv6 netip.Addr
-	Logger                 *slog.Logger
+	// RestoreOnly, if not empty, restricts which saved torrents come back
+	// at start: the others stay on disk, neither loaded nor announced. A
+	// one-shot download works only on the torrents it was given.
+	RestoreOnly []TorrentID
+	Logger      *slog.Logger
 }
 
 // Engine is the BitTorrent engine bound to the tunnel. Safe for concurrent use.
@@ -96,8 +101,10 @@ type Engine struct {
 	down  *rate.Limiter
 	up    *rate.Limiter
 
-	sockets   []io.Closer
-	dhts      []*dht.Server
+	sockets []io.Closer
+	dhts    []*dht.Server
+
+	bootMu    sync.Mutex
 	bootstrap []netip.AddrPort // DHT nodes resolved through the tunnel
 
 	dirs sync.Map // metainfo.Hash -> download dir; read by storage under anacrolix's lock
@@ -221,13 +228,8 @@ func New(ctx context.Context, o Options) (_ *Engine, err error) {
 		}
 	}()
 
-	if o.DHT && len(o.DHTBootstrap) > 0 {
-		var errs []error
-		e.bootstrap, errs = face.resolveHostPorts(ctx, o.DHTBootstrap)
-		for _, err := range errs {
-			log.Warn("DHT bootstrap node skipped", "err", err)
-		}
-	}
+	// DHT bootstrap nodes are resolved by dhtLoop, in the background: with
+	// the tunnel's DNS unreachable, resolving them here held start-up ~10 s.
 	cfg := e.config()
 	e.cl, err = torrent.NewClient(cfg)
 	if err != nil {
@@ -241,6 +243,10 @@ func New(ctx context.Context, o Options) (_ *Engine, err error) {
 	e.wg.Add(2)
 	go e.sampler()
 	go e.scraper()
+	if o.DHT {
+		e.wg.Add(1)
+		go e.dhtLoop()
+	}
 	log.Info("engine started", "listen", e.cl.ListenAddrs(), "interface", o.Binding.Interface,
 		"dht", o.DHT, "saved_torrents", len(e.torrents))
 	return e, nil
@@ -251,8 +257,11 @@ func New(ctx context.Context, o Options) (_ *Engine, err error) {
 func (e *Engine) config() *torrent.ClientConfig {
 	o := e.o
 	cfg := torrent.NewDefaultClientConfig()
-	cfg.Slogger = e.log.With("part", "anacrolix")
-	cfg.DefaultStorage = e.files
+	cfg.Slogger = slog.New(dropMessages{e.log.With("part", "anacrolix").Handler(), anacrolixNoise})
+	// Every info dictionary passes ValidateInfo before the engine uses it:
+	// storage is opened first thing once the info is known, from a
+	// .torrent or from a magnet's metadata.
+	cfg.DefaultStorage = checkedStorage{e.files, e.refuseInfo}
 	cfg.Seed = o.Seed
 	cfg.Bep20 = PeerIDPrefix
 	cfg.ExtendedHandshakeClientVersion = ClientVersion
@@ -301,16 +310,21 @@ func (e *Engine) config() *torrent.ClientConfig {
 	cfg.DownloadRateLimiter = e.down
 	cfg.UploadRateLimiter = e.up
 	// Never anacrolix's default (router.bittorrent.com & co. through the
-	// system resolver): only nodes we resolved through the tunnel.
-	cfg.DhtStartingNodes = func(network string) dht.StartingNodesGetter {
-		var nodes []dht.Addr
-		for _, ap := range e.bootstrap {
-			if ap.Addr().Is4() == (network == "udp4") {
-				nodes = append(nodes, dht.NewAddr(net.UDPAddrFromAddrPort(ap)))
-			}
-		}
-		return func() ([]dht.Addr, error) { return nodes, nil }
+	// system resolver): only nodes dhtLoop resolved through the tunnel,
+	// of the socket's family. (DhtStartingNodes is told the socket's
+	// network, always "udp": choosing by it gave no node at all.)
+	cfg.DhtStartingNodes = func(string) dht.StartingNodesGetter {
+		return func() ([]dht.Addr, error) { return nil, nil }
 	}
+	cfg.ConfigureAnacrolixDhtServer = func(sc *dht.ServerConfig) {
+		ua, _ := sc.Conn.LocalAddr().(*net.UDPAddr)
+		is4 := ua != nil && ua.IP.To4() != nil
+		sc.StartingNodes = func() ([]dht.Addr, error) { return e.bootstrapNodes(is4), nil }
+	}
+	// anacrolix's per-torrent announcer retries a failed announce at once:
+	// with no DHT node known it logged 768,748 lines in 25 s. dhtLoop
+	// announces instead.
+	cfg.PeriodicallyAnnounceTorrentsToDht = false
 	return cfg
 }
 
@@ -461,6 +475,15 @@ func (e *Engine) Add(ctx context.Context, source string, opts AddOptions) (Torre
 	return id, err
 }
 
+// SourceID is the ID the torrent of source (as for Add) will have.
+func SourceID(source string) (TorrentID, error) {
+	src, err := parseSource(source)
+	if err != nil {
+		return "", err
+	}
+	return TorrentID(src.spec.InfoHash.HexString()), nil
+}
+
 // CheckSource tells whether Add would accept source, without adding it, so
 // front ends can refuse bad input before anything starts.
 func CheckSource(source string) error {
@@ -521,6 +544,13 @@ func parseMetainfo(b []byte) (*torrent.TorrentSpec, error) {
 	mi, err := metainfo.Load(bytes.NewReader(b))
 	if err != nil {
 		return nil, fmt.Errorf("client: not a valid .torrent file: %w", err)
+	}
+	info, err := mi.UnmarshalInfo()
+	if err != nil {
+		return nil, fmt.Errorf("client: not a valid .torrent file: %w", err)
+	}
+	if err := ValidateInfo(&info); err != nil {
+		return nil, fmt.Errorf("client: %w", err)
 	}
 	spec, err := torrent.TorrentSpecFromMetaInfoErr(mi)
 	if err != nil {
@@ -600,6 +630,9 @@ func (e *Engine) add(spec *torrent.TorrentSpec, rec record, mi []byte, peers []n
 	en := &entry{id: id, ih: ih, t: t, rec: rec}
 	if dirErr != nil {
 		en.err = dirErr.Error()
+	}
+	if rec.Refused != "" {
+		en.err = rec.Refused
 	}
 	if rec.Paused {
 		t.SetMaxEstablishedConns(0)
@@ -858,6 +891,7 @@ func (e *Engine) Resume(id TorrentID) error {
 	rec, err := e.updateRecord(en, func(r *record) {
 		en.err = ""
 		r.Paused = false
+		r.Refused = "" // a magnet's metadata is fetched and checked again
 	})
 	if err != nil {
 		e.log.Error("saving torrent state", "torrent", en.id, "err", err)
@@ -1097,7 +1131,12 @@ func (e *Engine) restore() {
 	for _, err := range errs {
 		e.log.Warn("saved torrent skipped", "err", err)
 	}
+	skipped := 0
 	for i, r := range recs {
+		if len(e.o.RestoreOnly) > 0 && !slices.Contains(e.o.RestoreOnly, TorrentID(r.InfoHash)) {
+			skipped++
+			continue
+		}
 		spec, err := e.savedSpec(r, metas[i])
 		if err != nil {
 			e.log.Warn("saved torrent skipped", "torrent", r.InfoHash, "err", err)
@@ -1112,6 +1151,9 @@ func (e *Engine) restore() {
 		if _, err := e.add(spec, r, metas[i], peers, true); err != nil {
 			e.log.Warn("saved torrent not restored", "torrent", r.InfoHash, "err", err)
 		}
+	}
+	if skipped > 0 {
+		e.log.Info("saved torrents left alone: not among those asked for", "count", skipped)
 	}
 }
 

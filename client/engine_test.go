@@ -374,3 +374,28 @@ func TestRemoveDeletesData(t *testing.T) {
 		t.Errorf("saved state still there: %v", err)
 	}
 }
+
+// TestRestoreOnly: an engine told which torrents it works on (a one-shot
+// download) leaves the other saved torrents on disk, unloaded.
+func TestRestoreOnly(t *testing.T) {
+	dataDir := t.TempDir()
+	var ids []TorrentID
+	e := newEngine(t, Options{DataDir: dataDir, DownloadDir: t.TempDir()})
+	for _, name := range []string{"one", "two"} {
+		id, err := e.AddMetainfo(context.Background(), makeContent(t, t.TempDir(), name), AddOptions{Paused: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	e.Close()
+	e2 := newEngine(t, Options{DataDir: dataDir, DownloadDir: t.TempDir(), RestoreOnly: ids[1:]})
+	if list := e2.List(); len(list) != 1 || list[0].ID != ids[1] {
+		t.Errorf("restored %+v, want only %s", list, ids[1])
+	}
+	e2.Close()
+	e3 := newEngine(t, Options{DataDir: dataDir, DownloadDir: t.TempDir()})
+	if n := len(e3.List()); n != 2 {
+		t.Errorf("the library lost torrents: %d restored, want 2", n)
+	}
+}

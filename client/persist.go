@@ -32,6 +32,9 @@ type record struct {
 	// Totals of earlier sessions; the running session's counters are added.
 	Downloaded int64 `json:"downloaded,omitempty"`
 	Uploaded   int64 `json:"uploaded,omitempty"`
+	// Refused says why the metadata a magnet brought was refused
+	// (ValidateInfo); the torrent stays paused with it as its error.
+	Refused string `json:"refused,omitempty"`
 }
 
 type store struct{ dir string }

@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/dustin/go-humanize"
@@ -50,12 +53,45 @@ func (f peerFlags) options(log *slog.Logger, dataDir, downloadDir string, seed b
 type engineFlags struct {
 	peerFlags
 	Out  string `help:"Directory for downloaded data." default:"." type:"path"`
-	Data string `help:"Directory for wgtorrent's state (resume data, added torrents)." default:"${data_dir}" type:"path"`
+	Data string `help:"Directory for wgtorrent's state. The TUI keeps its library of torrents there and resumes all of them; a download given torrents resumes and announces only those, and without --data keeps them apart in DATA/oneshot/<torrents>." default:"${data_dir}" type:"path"`
 	Seed bool   `help:"Keep seeding once complete (until --seed-ratio or --seed-time, or Ctrl-C)."`
+
+	// restoreOnly: the torrents a one-shot download was given.
+	restoreOnly []client.TorrentID `kong:"-"`
 }
 
 func (f engineFlags) options(log *slog.Logger) client.Options {
-	return f.peerFlags.options(log, f.Data, f.Out, f.Seed)
+	o := f.peerFlags.options(log, f.Data, f.Out, f.Seed)
+	o.RestoreOnly = f.restoreOnly
+	return o
+}
+
+// oneShotState points a download given sources at state of its own: it
+// resumes and announces only those torrents (issue 18: a user downloading
+// one file announced, through the tunnel, every torrent saved by the TUI).
+// Without --data the state goes to DATA/oneshot/<digest of the torrents>,
+// so the same download run again resumes, and the TUI's library (and its
+// lock, held while the TUI runs) is left alone.
+func (f *engineFlags) oneShotState(sources []string) error {
+	for _, s := range sources {
+		id, err := client.SourceID(s)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(f.restoreOnly, id) {
+			f.restoreOnly = append(f.restoreOnly, id)
+		}
+	}
+	if f.Data == defaultDataDir() {
+		ids := slices.Clone(f.restoreOnly)
+		slices.Sort(ids)
+		h := sha256.New()
+		for _, id := range ids {
+			h.Write([]byte(id))
+		}
+		f.Data = filepath.Join(f.Data, "oneshot", hex.EncodeToString(h.Sum(nil))[:16])
+	}
+	return nil
 }
 
 // rate is a byte rate given with or without units.
@@ -101,6 +137,9 @@ func (c *downloadCmd) Run(ctx context.Context, log *slog.Logger, ls logSettings)
 	}
 	if err := client.CheckWritableDir(c.Out); err != nil {
 		return fmt.Errorf("%w: --out: %w", headless.ErrInput, err)
+	}
+	if err := c.oneShotState(sources); err != nil {
+		return fmt.Errorf("%w: %w", headless.ErrInput, err)
 	}
 	return withEngine(ctx, log, c.tunnelFlags, c.engineFlags, func(ctx context.Context, s *session.Session, eng *client.Restartable) error {
 		return headless.Run(ctx, eng, s.Tunnel, headless.Options{

@@ -23,6 +23,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/wgtorrent/wgtorrent/internal/headless"
+	"github.com/wgtorrent/wgtorrent/internal/loglimit"
 	"github.com/wgtorrent/wgtorrent/internal/session"
 )
 
@@ -33,9 +34,9 @@ type cli struct {
 	LogLevel  slog.Level `help:"Log level: debug, info, warn, error." default:"info"`
 	LogFormat string     `help:"Log format: text or json." enum:"text,json" default:"text"`
 
-	Download   downloadCmd     `cmd:"" default:"withargs" help:"Download torrents through the tunnel (the default command: wgtorrent --config wg0.conf --magnet URI)."`
-	TUI        tuiCmd          `cmd:"" name:"tui" help:"Open the interactive TUI (also what plain 'wgtorrent --config wg0.conf' does on a terminal)."`
-	Daemon     daemonCmd       `cmd:"" help:"Run as a seedbox service with a Transmission-compatible RPC (for Sonarr, Radarr, transmission-remote)."`
+	Download   downloadCmd     `cmd:"" default:"withargs" help:"Download the torrents given, and only those, through the tunnel (the default command: wgtorrent --config wg0.conf --magnet URI). Its state is its own (DATA/oneshot/<torrents>): nothing else saved is resumed or announced."`
+	TUI        tuiCmd          `cmd:"" name:"tui" help:"Open the interactive TUI (also what plain 'wgtorrent --config wg0.conf' does on a terminal). It keeps a library of torrents in --data and resumes all of them."`
+	Daemon     daemonCmd       `cmd:"" help:"Run as a seedbox service with a Transmission-compatible RPC (for Sonarr, Radarr, transmission-remote). It keeps its library of torrents in --data and resumes all of them."`
 	Tunnel     tunnelCmd       `cmd:"" help:"Bring the WireGuard tunnel up behind the kill switch and print its status."`
 	Killswitch killswitchCmd   `cmd:"" help:"Inspect or remove the kill switch."`
 	Health     healthCmd       `cmd:"" help:"Ask a running daemon whether it is healthy (exit 0) or not (exit 1), for container health checks."`
@@ -162,10 +163,13 @@ func (e envFirst) Resolve(ctx *kong.Context, parent *kong.Path, flag *kong.Flag)
 	return e.Resolver.Resolve(ctx, parent, flag)
 }
 
+// newLogger writes to w through a limiter: a message repeated in a tight
+// loop is written a few times a minute, then counted (loglimit).
 func newLogger(w *os.File, level slog.Level, format string) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(loglimit.New(h, loglimit.Options{}))
 }

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/wgtorrent/wgtorrent/client"
+)
+
+// TestOneShotState: a download given torrents works on those only, and
+// without --data keeps its state apart from the TUI's library.
+func TestOneShotState(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	a := "magnet:?xt=urn:btih:" + strings.Repeat("a", 40)
+	b := strings.Repeat("B", 40)
+	want := []client.TorrentID{client.TorrentID(strings.Repeat("a", 40)), client.TorrentID(strings.Repeat("b", 40))}
+
+	f := engineFlags{Data: defaultDataDir()}
+	if err := f.oneShotState([]string{a, b, a}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(f.restoreOnly, want) {
+		t.Errorf("restoreOnly %v, want %v", f.restoreOnly, want)
+	}
+	if o := f.options(nil); !slices.Equal(o.RestoreOnly, want) || o.DataDir != f.Data {
+		t.Errorf("engine options: RestoreOnly %v, DataDir %s", o.RestoreOnly, o.DataDir)
+	}
+	if filepath.Dir(f.Data) != filepath.Join(defaultDataDir(), "oneshot") {
+		t.Errorf("state in %s, want a directory of its own under %s/oneshot", f.Data, defaultDataDir())
+	}
+	// The same torrents in another order: the same state (resume works).
+	g := engineFlags{Data: defaultDataDir()}
+	if err := g.oneShotState([]string{b, a}); err != nil || g.Data != f.Data {
+		t.Errorf("same torrents, other order: state %s (%v), want %s", g.Data, err, f.Data)
+	}
+	// Another torrent: other state.
+	h := engineFlags{Data: defaultDataDir()}
+	if err := h.oneShotState([]string{a}); err != nil || h.Data == f.Data {
+		t.Errorf("other torrents share state %s (%v)", h.Data, err)
+	}
+	// --data given: used as is, still only the torrents given.
+	mine := t.TempDir()
+	d := engineFlags{Data: mine}
+	if err := d.oneShotState([]string{a}); err != nil || d.Data != mine || len(d.restoreOnly) != 1 {
+		t.Errorf("--data %s became %s, restoreOnly %v (%v)", mine, d.Data, d.restoreOnly, err)
+	}
+	if err := (&engineFlags{}).oneShotState([]string{"/nonexistent.torrent"}); err == nil {
+		t.Error("a missing source was accepted")
+	}
+}
