@@ -41,6 +41,26 @@ func (s *swarm) assertCleanEnd(t *testing.T, capt *leakCapture, what, dir string
 	assertNothingLeft(t, s.lab.Client)
 }
 
+// assertTrackerSeesVPN: the tracker knows wgtorrent by the VPN server's
+// address, never by the client's own.
+func (s *swarm) assertTrackerSeesVPN(t *testing.T) {
+	t.Helper()
+	peers := s.tr.swarmPeers(t, s.tor.InfoHash)
+	t.Logf("opentracker's peers: %v", peers)
+	var sawVPN bool
+	for _, ap := range peers {
+		switch ap.Addr() {
+		case s.lab.Client.Addr4:
+			t.Errorf("the tracker holds the client's own address %s: the announce went outside the tunnel", ap)
+		case s.lab.VPN.Addr4:
+			sawVPN = true
+		}
+	}
+	if !sawVPN {
+		t.Errorf("the tracker's peers %v lack the VPN server's address %s: wgtorrent's announce never arrived", peers, s.lab.VPN.Addr4)
+	}
+}
+
 func newSwarm(t *testing.T, seeder bool) *swarm {
 	t.Helper()
 	need := []string{"wireguard-go", "wg", "tcpdump", "mktorrent", "opentracker"}
@@ -115,20 +135,7 @@ func TestDownloadTorrentFile(t *testing.T) {
 	}
 
 	// While wgtorrent seeds, ask the tracker who is in the swarm.
-	peers := s.tr.swarmPeers(t, s.tor.InfoHash)
-	t.Logf("opentracker's peers: %v", peers)
-	var sawVPN bool
-	for _, ap := range peers {
-		switch ap.Addr() {
-		case s.lab.Client.Addr4:
-			t.Errorf("the tracker holds the client's own address %s: the announce went outside the tunnel", ap)
-		case s.lab.VPN.Addr4:
-			sawVPN = true
-		}
-	}
-	if !sawVPN {
-		t.Errorf("the tracker's peers %v lack the VPN server's address %s: wgtorrent's announce never arrived", peers, s.lab.VPN.Addr4)
-	}
+	s.assertTrackerSeesVPN(t)
 	seeder := s.seed.stats(t, s.tor.InfoHash)
 	if seeder.UploadedEver < s.tor.Size {
 		t.Errorf("transmission uploaded %d bytes, less than the content (%d): the data came from elsewhere?", seeder.UploadedEver, s.tor.Size)

@@ -13,9 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/nftables"
-	"github.com/vishvananda/netlink"
-
 	"github.com/wgtorrent/wgtorrent/internal/netlab"
 )
 
@@ -46,19 +43,7 @@ func TestIsolatedDownload(t *testing.T) {
 	}
 	done := p.waitLine(60*time.Second, "download complete", complete)
 	assertStatusLine(t, done, s.tor.InfoHash)
-	peers := s.tr.swarmPeers(t, s.tor.InfoHash)
-	var sawVPN bool
-	for _, ap := range peers {
-		switch ap.Addr() {
-		case s.lab.Client.Addr4:
-			t.Errorf("the tracker holds the client's own address %s", ap)
-		case s.lab.VPN.Addr4:
-			sawVPN = true
-		}
-	}
-	if !sawVPN {
-		t.Errorf("the tracker's peers %v lack the VPN server's address %s", peers, s.lab.VPN.Addr4)
-	}
+	s.assertTrackerSeesVPN(t)
 	p.signal(syscall.SIGINT)
 	if code := p.wait(20 * time.Second); code != 0 {
 		t.Errorf("exit status %d after SIGINT, want 0", code)
@@ -119,53 +104,12 @@ func TestIsolatedVPNServerKill(t *testing.T) {
 	s.tor.assertIdentical(t, "isolated, VPN server killed", out)
 }
 
-// netState is what namespace mode must leave alone on a host: links,
-// rules, routes of every table, and the nftables ruleset.
+// netState is what namespace mode must leave alone on a host.
 func netState(t *testing.T, h *netlab.Host) string {
 	t.Helper()
-	nl := h.Netlink()
-	var b strings.Builder
-	links, err := nl.LinkList()
+	st, err := h.NetworkState()
 	must(t, err)
-	for _, l := range links {
-		fmt.Fprintf(&b, "link %s %s\n", l.Attrs().Name, l.Attrs().Flags)
-	}
-	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
-		rules, err := nl.RuleList(fam)
-		must(t, err)
-		for _, r := range rules {
-			fmt.Fprintf(&b, "rule %s\n", r)
-		}
-		routes, err := nl.RouteListFiltered(fam, &netlink.Route{Table: 0}, netlink.RT_FILTER_TABLE)
-		must(t, err)
-		for _, r := range routes {
-			if r.Dst != nil && (r.Dst.IP.IsLinkLocalUnicast() || r.Dst.IP.IsMulticast()) {
-				continue // the kernel's own, added once the link's IPv6 is ready
-			}
-			fmt.Fprintf(&b, "route %s\n", r)
-		}
-	}
-	nft, err := nftables.New(nftables.WithNetNSFd(int(h.NsHandle())))
-	must(t, err)
-	tables, err := nft.ListTables()
-	must(t, err)
-	chains, err := nft.ListChains()
-	must(t, err)
-	for _, tb := range tables {
-		fmt.Fprintf(&b, "nft table %d %s\n", tb.Family, tb.Name)
-		for _, ch := range chains {
-			if ch.Table.Name != tb.Name || ch.Table.Family != tb.Family {
-				continue
-			}
-			rules, err := nft.GetRules(tb, ch)
-			must(t, err)
-			fmt.Fprintf(&b, "nft chain %s/%s: %d rules\n", tb.Name, ch.Name, len(rules))
-			for _, r := range rules {
-				fmt.Fprintf(&b, "  %d %x\n", r.Handle, r.UserData)
-			}
-		}
-	}
-	return b.String()
+	return st
 }
 
 // echoSession is a long-lived TCP session from the peer host into the

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
-	"time"
 
 	"github.com/wgtorrent/wgtorrent/internal/netns"
 	"github.com/wgtorrent/wgtorrent/killswitch"
@@ -44,12 +42,8 @@ func startIsolated(ctx context.Context, o Options, cfg *vpn.Config, iface string
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Interface.ListenPort == 0 {
-		port, err := freeUDPPort()
-		if err != nil {
-			return nil, err
-		}
-		cfg.Interface.ListenPort = port
+	if err := fixListenPort(cfg); err != nil {
+		return nil, err
 	}
 	ns, err := netns.New()
 	if err != nil {
@@ -67,23 +61,10 @@ func startIsolated(ctx context.Context, o Options, cfg *vpn.Config, iface string
 		}
 	}()
 	if mode != killswitch.ModeOff {
-		rs, err := killswitch.Build(killswitch.Spec{
-			TunnelInterface: iface,
-			Endpoints:       validEndpoints(endpoints),
-			FwMark:          mark,
-			TunnelIPv6:      hasIPv6(cfg),
-			Mode:            mode,
-			ListenPort:      cfg.Interface.ListenPort,
-			TunnelAddresses: cfg.Interface.Addresses,
-			Generation:      fmt.Sprintf("%d-%x", os.Getpid(), time.Now().UnixNano()),
-		})
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
-		}
-		if err := s.fw.Apply(rs); err != nil {
+		spec := killswitch.Spec{TunnelInterface: iface, FwMark: mark, Mode: mode}
+		if err := s.arm(spec, endpoints); err != nil {
 			return nil, err
 		}
-		s.rs = rs
 	}
 	s.guard.start(s)
 	t, err := vpn.Up(ctx, cfg, vpn.Options{

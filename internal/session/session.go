@@ -125,40 +125,23 @@ func Start(ctx context.Context, o Options) (_ *Session, err error) {
 	if err != nil {
 		return nil, err
 	}
-	// The endpoint's packets are let in to the tunnel's own port only, so
-	// the port must be known before the kill switch is built, and stay the
-	// same when the device is rebuilt.
-	if cfg.Interface.ListenPort == 0 {
-		port, err := freeUDPPort()
-		if err != nil {
-			return nil, err
-		}
-		cfg.Interface.ListenPort = port
+	if err := fixListenPort(cfg); err != nil {
+		return nil, err
 	}
 	if mode == killswitch.ModeOff {
 		log.Warn("KILL SWITCH OFF: if the tunnel drops, traffic may leave outside it")
 	} else {
 		spec := killswitch.Spec{
 			TunnelInterface: iface,
-			Endpoints:       validEndpoints(endpoints),
 			FwMark:          mark,
 			AllowLAN:        o.AllowLAN,
 			LANInboundPorts: o.LANInboundPorts,
-			TunnelIPv6:      hasIPv6(cfg),
 			Mode:            mode,
-			ListenPort:      cfg.Interface.ListenPort,
-			TunnelAddresses: cfg.Interface.Addresses,
-			Generation:      fmt.Sprintf("%d-%x", os.Getpid(), time.Now().UnixNano()),
 		}
-		rs, err := killswitch.Build(spec)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
-		}
-		if err := s.fw.Apply(rs); err != nil {
+		if err := s.arm(spec, endpoints); err != nil {
 			return nil, err
 		}
-		s.rs = rs
-		log.Info("kill switch armed", "mode", mode, "endpoints", spec.Endpoints, "listen_port", spec.ListenPort, "lan", o.AllowLAN)
+		log.Info("kill switch armed", "mode", mode, "endpoints", validEndpoints(endpoints), "listen_port", cfg.Interface.ListenPort, "lan", o.AllowLAN)
 	}
 	// The guard watches the kill switch from now on (the handshake may take
 	// seconds); the routing once the tunnel is there.
@@ -190,6 +173,42 @@ func Start(ctx context.Context, o Options) (_ *Session, err error) {
 	s.bgCancel = cancel
 	s.bg.Go(func() { refreshThroughTunnel(bctx, cfg, t, cache, log) })
 	return s, nil
+}
+
+// fixListenPort picks the tunnel's UDP port now when the config leaves it
+// to chance: the kill switch lets the endpoint's packets in to that port
+// only, so it must be known before the rules are built, and a rebuilt
+// device must keep it.
+func fixListenPort(cfg *vpn.Config) error {
+	if cfg.Interface.ListenPort != 0 {
+		return nil
+	}
+	port, err := freeUDPPort()
+	if err != nil {
+		return err
+	}
+	cfg.Interface.ListenPort = port
+	return nil
+}
+
+// arm completes spec with what the session's config and endpoints say,
+// builds the kill switch and applies it; the guard compares the kernel
+// with what arm applied.
+func (s *Session) arm(spec killswitch.Spec, endpoints []netip.AddrPort) error {
+	spec.Endpoints = validEndpoints(endpoints)
+	spec.TunnelIPv6 = hasIPv6(s.Config)
+	spec.ListenPort = s.Config.Interface.ListenPort
+	spec.TunnelAddresses = s.Config.Interface.Addresses
+	spec.Generation = fmt.Sprintf("%d-%x", os.Getpid(), time.Now().UnixNano())
+	rs, err := killswitch.Build(spec)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if err := s.fw.Apply(rs); err != nil {
+		return err
+	}
+	s.rs = rs
+	return nil
 }
 
 // Binding is how the engine reaches the network: the tunnel's interface,
