@@ -4,6 +4,7 @@ package netlab
 
 import (
 	"fmt"
+	"net"
 	"strings"
 
 	"github.com/google/nftables"
@@ -22,7 +23,9 @@ func (h *Host) NetworkState() (string, error) {
 		return "", fmt.Errorf("netlab: %s: list links: %w", h.Name, err)
 	}
 	for _, l := range links {
-		fmt.Fprintf(&b, "link %s %s\n", l.Attrs().Name, l.Attrs().Flags)
+		// Up or down, not "running": carrier comes a moment after a link
+		// is set up, by itself.
+		fmt.Fprintf(&b, "link %s up=%v\n", l.Attrs().Name, l.Attrs().Flags&net.FlagUp != 0)
 	}
 	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
 		rules, err := h.nl.RuleList(fam)
