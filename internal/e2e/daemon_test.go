@@ -230,9 +230,15 @@ func TestDaemonRestartRecovery(t *testing.T) {
 		x := c.waitTorrent(t, p, idMain, 20*time.Second, fmt.Sprintf("%s: holding its %d verified bytes, the same pieces", phase, wantMainAtLeast),
 			func(x daemonTorrent) bool { return x.hasPiecesOf(main) })
 		fetched := d.seed.stats(t, d.main.InfoHash).UploadedEver - seederUpAtStart
-		t.Logf("%s: %v; the seeder sent %d bytes since the restart", phase, x, fetched)
-		if fetched > main.PieceSize {
-			t.Errorf("%s: the seeder sent %d bytes before the %d verified bytes were back: they were fetched again", phase, fetched, wantMainAtLeast)
+		// What the seeder sent beyond the pieces newly verified since: a
+		// restarted download requests new pieces at once, so bytes in
+		// flight for those (a piece or two, with the protocol's message
+		// headers) are not a sign of anything fetched again; a verified
+		// piece fetched again would be.
+		waste := fetched - (x.verified() - main.verified())
+		t.Logf("%s: %v; the seeder sent %d bytes since the restart, %d beyond the newly verified ones", phase, x, fetched, waste)
+		if waste > 2*main.PieceSize {
+			t.Errorf("%s: the seeder sent %d bytes beyond the newly verified pieces before the %d verified bytes were back: they were fetched again", phase, waste, wantMainAtLeast)
 		}
 		c.waitTorrent(t, p, idSeed, 20*time.Second, phase+": seeding", isSeeding)
 		c.waitTorrent(t, p, idStop, 20*time.Second, phase+": stopped, data complete", isStopped)
