@@ -38,7 +38,9 @@ func TestDaemonTrustBoundary(t *testing.T) {
 	lab, _, conf := newLab(t, netlab.Options{})
 	cl := lab.Client
 	data, out := t.TempDir(), t.TempDir()
-	outside := filepath.Join(t.TempDir(), "lpe-proof") // as /root/lpe-proof would be
+	// Where an attacker wants root's files: root's own home.
+	outside := filepath.Join("/root", "wgtorrent-lpe-proof-"+lab.ID)
+	t.Cleanup(func() { os.RemoveAll(outside) })
 	magnet := "magnet:?xt=urn:btih:" + randomHash(t)
 
 	p := startWgtorrent(t, cl, daemonArgs(conf, data, out)...)

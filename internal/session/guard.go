@@ -46,7 +46,13 @@ type guard struct {
 }
 
 func (g *guard) start(s *Session) {
-	g.stop = make(chan struct{})
+	// The loop keeps its own copy: stopAndWait clears g.stop, and a loop
+	// that read the field afterwards would wait on a nil channel for ever
+	// (a failed start or a quit then hung until killed).
+	stop := make(chan struct{})
+	g.mu.Lock()
+	g.stop = stop
+	g.mu.Unlock()
 	// nftables changes wake the guard at once; the poll stays as the bound
 	// (a netlink event can be lost) and for the routing.
 	var changes <-chan struct{}
@@ -65,7 +71,7 @@ func (g *guard) start(s *Session) {
 		defer t.Stop()
 		for {
 			select {
-			case <-g.stop:
+			case <-stop:
 				return
 			case _, ok := <-changes:
 				if !ok {
