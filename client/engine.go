@@ -112,6 +112,7 @@ type Engine struct {
 	// callback under anacrolix's lock, so not behind e.mu.
 	limiters sync.Map
 	conns    peerConns
+	redial   *redialer
 
 	trackerMu  sync.Mutex
 	trackers   map[string]trackerSeen // by URL host
@@ -192,6 +193,8 @@ func New(ctx context.Context, o Options) (_ *Engine, err error) {
 		scrapeWake: make(chan struct{}, 1),
 	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
+	e.redial = newRedialer(e.wantsPeers, e.dialAgain)
+	e.conns.ended = e.redial.ended
 	e.files, err = filestore.Open(filestore.Options{
 		StateDir: o.DataDir,
 		TorrentDir: func(_ *metainfo.Info, ih metainfo.Hash) string {
@@ -303,8 +306,10 @@ func (e *Engine) config() *torrent.ClientConfig {
 	cfg.MaxAllocPeerRequestDataPerConn = 1 << 40
 	cfg.Callbacks.ReadExtendedHandshake = capPeerRequests
 	cfg.Callbacks.CompletedHandshake = func(pc *torrent.PeerConn, ih infohash.T) {
-		if l, ok := e.limiters.Load(metainfo.Hash(ih)); ok {
-			e.conns.handshook(pc.RemoteAddr, l.(*torrentLimiter))
+		l, _ := e.limiters.Load(metainfo.Hash(ih))
+		lim, _ := l.(*torrentLimiter)
+		if ap, out := e.conns.handshook(pc.RemoteAddr, lim); out {
+			e.redial.connected(ap, metainfo.Hash(ih))
 		}
 	}
 	cfg.DownloadRateLimiter = e.down
@@ -415,6 +420,7 @@ func (e *Engine) Close() error {
 	}
 	e.mu.Unlock()
 	e.cancel()
+	e.redial.close()
 	e.cl.Close()
 	for _, ds := range e.dhts {
 		ds.Close()
@@ -666,6 +672,27 @@ func peerInfos(peers []netip.AddrPort) []torrent.PeerInfo {
 		out = append(out, torrent.PeerInfo{Addr: torrent.PeerRemoteAddr(p), Source: torrent.PeerSourceDirect, Trusted: true})
 	}
 	return out
+}
+
+// wantsPeers says whether torrent ih is running and still lacks data: the
+// redialer's test before it dials a peer again.
+func (e *Engine) wantsPeers(ih metainfo.Hash) bool {
+	e.mu.Lock()
+	en, ok := e.torrents[ih]
+	run := ok && !e.closed && !en.rec.Paused && en.err == ""
+	e.mu.Unlock()
+	// anacrolix's lock: never under e.mu.
+	return run && (en.t.Info() == nil || en.t.BytesMissing() > 0)
+}
+
+// dialAgain hands a peer we were connected to back to the engine.
+func (e *Engine) dialAgain(ih metainfo.Hash, ap netip.AddrPort) {
+	e.mu.Lock()
+	en, ok := e.torrents[ih]
+	e.mu.Unlock()
+	if ok {
+		en.t.AddPeers([]torrent.PeerInfo{{Addr: torrent.PeerRemoteAddr(ap), Source: torrent.PeerSourceDirect}})
+	}
 }
 
 // CheckWritableDir creates dir if needed and proves it takes a file, so a

@@ -46,14 +46,17 @@ func setLimit(l *rate.Limiter, v int64) {
 type peerConns struct {
 	mu      sync.Mutex
 	pending map[netip.AddrPort]*limitedConn // not yet handshaken, by remote address
+	// ended hears of every outgoing connection that closed and every dial
+	// that failed (the redialer).
+	ended func(netip.AddrPort)
 }
 
-func (p *peerConns) track(c net.Conn) net.Conn {
+func (p *peerConns) track(c net.Conn, outgoing bool) net.Conn {
 	ap, err := netip.ParseAddrPort(c.RemoteAddr().String())
 	if err != nil {
 		return c
 	}
-	lc := &limitedConn{Conn: c, owner: p, remote: ap.Addr().Unmap()}
+	lc := &limitedConn{Conn: c, owner: p, remote: ap.Addr().Unmap(), outgoing: outgoing}
 	lc.remotePort = ap.Port()
 	p.mu.Lock()
 	if p.pending == nil {
@@ -64,20 +67,25 @@ func (p *peerConns) track(c net.Conn) net.Conn {
 	return lc
 }
 
-// handshook gives the connection to remote the limiter of its torrent.
-func (p *peerConns) handshook(remote interface{ String() string }, l *torrentLimiter) {
+// handshook gives the connection to remote the limiter of its torrent (if
+// any), and says whether we dialed it.
+func (p *peerConns) handshook(remote interface{ String() string }, l *torrentLimiter) (_ netip.AddrPort, outgoing bool) {
 	ap, err := netip.ParseAddrPort(remote.String())
-	if err != nil || l == nil {
-		return
+	if err != nil {
+		return netip.AddrPort{}, false
 	}
 	k := netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	p.mu.Lock()
 	lc := p.pending[k]
 	delete(p.pending, k)
 	p.mu.Unlock()
-	if lc != nil {
+	if lc == nil {
+		return k, false
+	}
+	if l != nil {
 		lc.lim.Store(l)
 	}
+	return k, lc.outgoing
 }
 
 type limitedConn struct {
@@ -85,7 +93,9 @@ type limitedConn struct {
 	owner      *peerConns
 	remote     netip.Addr
 	remotePort uint16
+	outgoing   bool
 	lim        atomic.Pointer[torrentLimiter]
+	closed     sync.Once
 }
 
 func (c *limitedConn) key() netip.AddrPort { return netip.AddrPortFrom(c.remote, c.remotePort) }
@@ -122,11 +132,16 @@ func (c *limitedConn) Write(b []byte) (int, error) {
 }
 
 func (c *limitedConn) Close() error {
-	c.owner.mu.Lock()
-	if c.owner.pending[c.key()] == c {
-		delete(c.owner.pending, c.key())
-	}
-	c.owner.mu.Unlock()
+	c.closed.Do(func() {
+		c.owner.mu.Lock()
+		if c.owner.pending[c.key()] == c {
+			delete(c.owner.pending, c.key())
+		}
+		c.owner.mu.Unlock()
+		if c.outgoing && c.owner.ended != nil {
+			c.owner.ended(c.key())
+		}
+	})
 	return c.Conn.Close()
 }
 
@@ -144,9 +159,16 @@ func (d limitedDialer) Dial(ctx context.Context, addr string) (net.Conn, error) 
 		return err
 	})
 	if err != nil {
+		// anacrolix dials every family's dialer and cancels the rest when
+		// one connects: only a real failure of this family counts.
+		ap, perr := netip.ParseAddrPort(addr)
+		if perr == nil && ctx.Err() == nil && d.conns.ended != nil &&
+			ap.Addr().Unmap().Is4() == (d.d.Network == "tcp4") {
+			d.conns.ended(netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+		}
 		return nil, err
 	}
-	return d.conns.track(c), nil
+	return d.conns.track(c, true), nil
 }
 
 func (d limitedDialer) DialerNetwork() string { return d.d.DialerNetwork() }
@@ -162,5 +184,5 @@ func (l limitedListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return l.conns.track(c), nil
+	return l.conns.track(c, false), nil
 }
