@@ -10,27 +10,38 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/userdata"
+
+	"github.com/wgtorrent/wgtorrent/internal/netns"
 )
 
-func (f Firewall) conn() (*nftables.Conn, error) {
-	var opts []nftables.ConnOption
-	if f.NetNS != 0 {
-		opts = append(opts, nftables.WithNetNSFd(f.NetNS))
+// conn opens nftables' netlink; done closes it.
+func (f Firewall) conn() (c *nftables.Conn, done func(), err error) {
+	if f.NetNS == 0 {
+		c, err = nftables.New()
+		done = func() {}
+	} else {
+		// One lasting socket, made inside the namespace (a socket keeps
+		// the namespace it was made in).
+		err = netns.DoFd(f.NetNS, func() (err error) {
+			c, err = nftables.New(nftables.AsLasting())
+			return err
+		})
+		done = func() { _ = c.CloseLasting() }
 	}
-	c, err := nftables.New(opts...)
 	if err != nil {
-		return nil, fmt.Errorf("killswitch: open nftables netlink: %w", err)
+		return nil, nil, fmt.Errorf("killswitch: open nftables netlink: %w", err)
 	}
-	return c, nil
+	return c, done, nil
 }
 
 // Apply installs rs in one atomic netlink batch, replacing any table of ours
 // without a moment where no table is there.
 func (f Firewall) Apply(rs RuleSet) error {
-	c, err := f.conn()
+	c, done, err := f.conn()
 	if err != nil {
 		return err
 	}
+	defer done()
 	if err := rs.queue(c); err != nil {
 		return fmt.Errorf("killswitch: apply table %q: %w", rs.Table, err)
 	}
@@ -42,10 +53,11 @@ func (f Firewall) Apply(rs RuleSet) error {
 
 // Remove deletes our table; without one it does nothing.
 func (f Firewall) Remove() error {
-	c, err := f.conn()
+	c, done, err := f.conn()
 	if err != nil {
 		return err
 	}
+	defer done()
 	// Adding first makes the delete valid whether or not the table exists,
 	// in one transaction, with no list-then-delete race.
 	for _, fam := range []nftables.TableFamily{nftables.TableFamilyINet, nftables.TableFamilyARP} {
@@ -61,10 +73,11 @@ func (f Firewall) Remove() error {
 
 // Status reads our table back from the kernel.
 func (f Firewall) Status() (Status, error) {
-	c, err := f.conn()
+	c, done, err := f.conn()
 	if err != nil {
 		return Status{}, err
 	}
+	defer done()
 	tables, err := c.ListTablesOfFamily(nftables.TableFamilyINet)
 	if err != nil {
 		return Status{}, fmt.Errorf("killswitch: list tables: %w", err)
@@ -163,10 +176,11 @@ var (
 // means the kernel holds exactly what rs says, generation chain included,
 // so a table written by anyone else (or edited) does not pass.
 func (f Firewall) Verify(rs RuleSet) error {
-	c, err := f.conn()
+	c, done, err := f.conn()
 	if err != nil {
 		return err
 	}
+	defer done()
 	check := func(fam nftables.TableFamily, famName string, want []Chain) error {
 		got, present, err := readChains(c, rs.Table, fam)
 		if err != nil {

@@ -15,7 +15,7 @@ import (
 // (the socket's buffer overran) is possible: callers keep polling too.
 // stop ends the watch and closes changes.
 func (f Firewall) Watch() (changes <-chan struct{}, stop func(), err error) {
-	c, err := f.conn()
+	c, done, err := f.conn()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -25,6 +25,7 @@ func (f Firewall) Watch() (changes <-chan struct{}, stop func(), err error) {
 	)
 	events, err := c.AddMonitor(mon)
 	if err != nil {
+		done()
 		return nil, nil, fmt.Errorf("killswitch: watch nftables: %w", err)
 	}
 	out := make(chan struct{}, 1)
@@ -38,5 +39,7 @@ func (f Firewall) Watch() (changes <-chan struct{}, stop func(), err error) {
 			}
 		}
 	})
-	return out, func() { _ = mon.Close(); wg.Wait() }, nil
+	// In a namespace the monitor reads the lasting socket, which its
+	// Close leaves open: done closes it, and so ends the monitor.
+	return out, func() { _ = mon.Close(); done(); wg.Wait() }, nil
 }

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
@@ -226,7 +225,14 @@ func (t *Tunnel) bringUp() error {
 		bind = conn.NewDefaultBind()
 	}
 	dev := device.NewDevice(tdev, bind, t.wgLogger())
-	uapi, err := uapiConfig(t.cfg, t.opt.FwMark, t.endpoints)
+	// In a private namespace the mark serves no routing, and setting it
+	// on a socket in the host's namespace needs CAP_NET_ADMIN there,
+	// which an ordinary user's copy (internal/userns) does not have.
+	mark := t.opt.FwMark
+	if t.opt.NetNS != nil {
+		mark = 0
+	}
+	uapi, err := uapiConfig(t.cfg, mark, t.endpoints)
 	if err == nil {
 		err = dev.IpcSet(uapi)
 	}
@@ -591,7 +597,14 @@ func netlinkIn(ns Namespace) (*netlink.Handle, error) {
 	if ns == nil {
 		return netlink.NewHandle()
 	}
-	h, err := netlink.NewHandleAt(netns.NsHandle(ns.Fd()))
+	// Made on a thread inside the namespace (a socket keeps the
+	// namespace it was made in); NewHandleAt would switch a thread back
+	// to the host's namespace, which an ordinary user's copy may not.
+	var h *netlink.Handle
+	err := ns.Do(func() (err error) {
+		h, err = netlink.NewHandle()
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("vpn: netlink in the tunnel's namespace: %w", err)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/wgtorrent/wgtorrent/internal/headless"
 	"github.com/wgtorrent/wgtorrent/internal/loglimit"
 	"github.com/wgtorrent/wgtorrent/internal/session"
+	"github.com/wgtorrent/wgtorrent/internal/userns"
 )
 
 // version is set by the linker (-X main.version=...).
@@ -87,6 +88,21 @@ func main() {
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	kctx.Bind(log)
 	kctx.Bind(logSettings{Level: c.LogLevel, Format: c.LogFormat})
+
+	// An ordinary user's namespace mode runs in a copy of this program
+	// that holds a user namespace of its own (internal/userns).
+	if n := kctx.Selected(); n != nil && n.Target.CanAddr() {
+		if f, ok := n.Target.Addr().Interface().(interface{ isolation() session.Isolation }); ok &&
+			f.isolation() == session.IsolationNamespace && userns.Needed() {
+			code, err := userns.Run(ctx)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "wgtorrent:", err)
+				code = 2
+			}
+			stop()
+			os.Exit(code)
+		}
+	}
 
 	err := kctx.Run()
 	if err == nil {

@@ -24,6 +24,8 @@ type tunnelFlags struct {
 	Isolation        string         `help:"host: route this whole network namespace through the tunnel behind a kill switch (wg-quick's way; for containers). namespace: the tunnel and the engine in a private network namespace whose only way out is the tunnel; the host's routes, rules and firewall are not touched (other programs and SSH sessions carry on)." enum:"host,namespace" default:"host"`
 }
 
+func (f tunnelFlags) isolation() session.Isolation { return session.Isolation(f.Isolation) }
+
 func (f tunnelFlags) options(log *slog.Logger, inboundPorts ...uint16) session.Options {
 	return session.Options{
 		ConfigPath:       f.Config,

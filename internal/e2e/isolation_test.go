@@ -6,6 +6,9 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -187,4 +190,83 @@ func (e *echoSession) stop() (answered, failed int64) {
 	}
 	e.wg.Wait()
 	return e.answered.Load(), e.failed.Load()
+}
+
+// TestIsolatedDownloadAsNobody: namespace mode needs no root. nobody, with
+// no capability at all, downloads a magnet through the tunnel: wgtorrent
+// runs itself again in a user namespace of its own (internal/userns), where
+// it makes the private network namespace, the TUN device and the inner
+// kill switch. Files identical, nothing leaks, the host's network is as
+// it was, every file it wrote is nobody's, and SIGINT to the process the
+// user started ends it cleanly. The TUN node nobody may open is arranged in
+// a private mount namespace (tunNodeWrapper), as a desktop's 0666 node.
+func TestIsolatedDownloadAsNobody(t *testing.T) {
+	needPrograms(t, "setpriv", "unshare", "mknod", "mount")
+	s := newSwarm(t, true)
+	const nobody = 65534
+	dir, err := os.MkdirTemp("", "wgt-e2e-nobody-")
+	must(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	must(t, os.Chmod(dir, 0o755))
+	bin := filepath.Join(dir, "wgtorrent")
+	b, err := os.ReadFile(wgtorrentBin)
+	must(t, err)
+	must(t, os.WriteFile(bin, b, 0o755))
+	conf := filepath.Join(dir, "wg0.conf")
+	must(t, os.WriteFile(conf, []byte(s.srv.ClientConfig()), 0o600))
+	out, data, tunDir := filepath.Join(dir, "out"), filepath.Join(dir, "data"), filepath.Join(dir, "tundev")
+	for _, d := range []string{out, data, tunDir} {
+		must(t, os.Mkdir(d, 0o755))
+	}
+	for _, p := range []string{conf, out, data} {
+		must(t, os.Chown(p, nobody, nobody))
+	}
+
+	before := netState(t, s.lab.Client)
+	capt := startLeakCapture(t, s.lab, s.srv.Endpoint())
+	args := []string{"--config", conf, "--out", out, "--data", data, "--json", "--no-dht",
+		"--isolation", "namespace", "--magnet", s.tor.magnet(s.lab)}
+	p := startInNS(t, s.lab.Client, []string{"HOME=" + dir}, "unshare", tunNodeWrapper(tunDir, "setpriv",
+		append([]string{fmt.Sprintf("--reuid=%d", nobody), fmt.Sprintf("--regid=%d", nobody), "--clear-groups", "--", bin}, args...)...)...)
+	first := p.waitLine(30*time.Second, "a status line", func(map[string]any) bool { return true })
+	status := procStatus(t, p.cmd.Process.Pid)
+	t.Logf("the process nobody started: %s", status)
+	for _, want := range []string{"Uid:\t65534", "CapEff:\t0000000000000000", "CapPrm:\t0000000000000000"} {
+		if !strings.Contains(status, want) {
+			t.Errorf("the process the user started lacks %q: not nobody without capabilities:\n%s", want, status)
+		}
+	}
+	if first["isolation"] != "namespace" {
+		t.Errorf("status line %v: want isolation namespace", first)
+	}
+	done := p.waitLine(60*time.Second, "download complete", complete)
+	assertStatusLine(t, done, s.tor.InfoHash)
+	if during := netState(t, s.lab.Client); during != before {
+		t.Errorf("the client host changed while wgtorrent runs:\nbefore:\n%s\nduring:\n%s", before, during)
+	}
+	s.assertTrackerSeesVPN(t)
+	p.signal(syscall.SIGINT)
+	if code := p.wait(20 * time.Second); code != 0 {
+		t.Errorf("exit status %d after SIGINT, want 0; stderr:\n%s", code, p.stderr.String())
+	}
+	s.tor.assertIdentical(t, "download as nobody", out)
+	capt.assertNoLeaks(t, "download as nobody")
+	if after := netState(t, s.lab.Client); after != before {
+		t.Errorf("the client host changed:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	for _, root := range []string{out, data} {
+		must(t, filepath.WalkDir(root, func(path string, _ fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			fi, err := os.Lstat(path)
+			if err != nil {
+				return err
+			}
+			if st := fi.Sys().(*syscall.Stat_t); st.Uid != nobody {
+				t.Errorf("%s is owned by uid %d, not nobody", path, st.Uid)
+			}
+			return nil
+		}))
+	}
 }

@@ -31,7 +31,7 @@ func New() (*NS, error) {
 		var err error
 		// netns.New unshares the calling thread into a fresh namespace.
 		if h, err = netns.New(); err != nil {
-			return fmt.Errorf("netns: create: %w (creating a network namespace needs root)", err)
+			return fmt.Errorf("netns: create: %w (a network namespace needs root, or a user namespace of its own)", err)
 		}
 		lo, err := netlink.LinkByName("lo")
 		if err == nil {
@@ -56,16 +56,24 @@ func (n *NS) Do(fn func() error) error {
 	if !n.h.IsOpen() {
 		return ErrClosed
 	}
+	return DoFd(int(n.h), fn)
+}
+
+// DoFd is Do for a namespace given by an open descriptor. The thread is
+// thrown away afterwards instead of switched back: going back into the
+// host's namespace needs CAP_SYS_ADMIN there, which an ordinary user's
+// copy (internal/userns) does not have, and libraries that switch back
+// (netlink.NewHandleAt, nftables.WithNetNSFd) fail there.
+func DoFd(fd int, fn func() error) error {
 	return onThread(func() error {
-		if err := netns.Set(n.h); err != nil {
+		if err := netns.Set(netns.NsHandle(fd)); err != nil {
 			return fmt.Errorf("netns: enter: %w", err)
 		}
 		return fn()
 	})
 }
 
-// Fd is the namespace's descriptor (for nftables.WithNetNSFd and
-// netlink.NewHandleAt); it stays owned by n.
+// Fd is the namespace's descriptor; it stays owned by n.
 func (n *NS) Fd() int { return int(n.h) }
 
 // Handle is the namespace as vishvananda/netns knows it; owned by n.

@@ -7,6 +7,7 @@ import (
 	"net"
 
 	"github.com/wgtorrent/wgtorrent/internal/netns"
+	"github.com/wgtorrent/wgtorrent/internal/userns"
 	"github.com/wgtorrent/wgtorrent/killswitch"
 	"github.com/wgtorrent/wgtorrent/vpn"
 )
@@ -47,7 +48,7 @@ func startIsolated(ctx context.Context, o Options, cfg *vpn.Config, iface string
 	}
 	ns, err := netns.New()
 	if err != nil {
-		return nil, fmt.Errorf("session: private network namespace: %w", err)
+		return nil, fmt.Errorf("session: private network namespace: %w", userns.Denied(err))
 	}
 	mode := killswitch.ModeOn // persist means nothing where all goes with the namespace
 	if o.KillSwitch == killswitch.ModeOff {
