@@ -36,9 +36,9 @@ const (
 
 // Peer serves one info dictionary on a listener until Close.
 type Peer struct {
-	info  []byte
-	ih    metainfo.Hash
-	ln    net.Listener
+	info   []byte
+	ih     metainfo.Hash
+	ln     net.Listener
 	pieces int // announced in the bitfield
 
 	// Counters a test asserts on.
