@@ -201,7 +201,9 @@ func (e *Engine) scrapeHTTP(ctx context.Context, u *url.URL, ihs []metainfo.Hash
 	for _, ih := range ihs {
 		q.Add("info_hash", string(ih[:]))
 	}
-	su.RawQuery = q.Encode()
+	// Encode writes a space as "+", which trackers such as opentracker
+	// read as a plus: a hash with a 0x20 byte would be another hash.
+	su.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, su.String(), nil)
 	if err != nil {
 		return nil, err

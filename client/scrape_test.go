@@ -27,9 +27,13 @@ func httpTracker(t *testing.T) string {
 			b, _ := bencode.Marshal(map[string]any{"interval": 1800, "peers": ""})
 			w.Write(b)
 		case "/scrape":
+			// Decoded as opentracker does: "+" is a plus, not a space.
 			files := map[string]any{}
-			for _, ih := range r.URL.Query()["info_hash"] {
-				files[ih] = map[string]int{"complete": fakeSeeders, "incomplete": fakeLeechers, "downloaded": 1}
+			for _, kv := range strings.Split(r.URL.RawQuery, "&") {
+				v, ok := strings.CutPrefix(kv, "info_hash=")
+				if ih, err := url.PathUnescape(v); ok && err == nil {
+					files[ih] = map[string]int{"complete": fakeSeeders, "incomplete": fakeLeechers, "downloaded": 1}
+				}
 			}
 			b, _ := bencode.Marshal(map[string]any{"files": files})
 			w.Write(b)
@@ -153,6 +157,27 @@ func TestScrapeURL(t *testing.T) {
 		}
 		if err != nil || got.String() != want {
 			t.Errorf("%s: %v, %v; want %s", in, got, err, want)
+		}
+	}
+}
+
+// TestScrapeHashWithSpace: an info hash holding a 0x20 byte (one in 13)
+// is scraped right by a tracker that reads "+" as a plus, as opentracker
+// does: url.Values.Encode writes a space as "+".
+func TestScrapeHashWithSpace(t *testing.T) {
+	e := newEngine(t, Options{DataDir: t.TempDir()})
+	u, err := url.Parse(httpTracker(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ihs := []metainfo.Hash{{0x20, '+', 0x20}, {1, 2, 3}}
+	res, err := e.scrapeHTTP(context.Background(), u, ihs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if r.Seeders != fakeSeeders || r.Leechers != fakeLeechers {
+			t.Errorf("info hash %x: seeders %d leechers %d, want %d and %d", ihs[i], r.Seeders, r.Leechers, fakeSeeders, fakeLeechers)
 		}
 	}
 }

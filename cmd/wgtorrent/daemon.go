@@ -41,6 +41,10 @@ type daemonCmd struct {
 	PrintConfig bool            `help:"Print the resulting configuration (secrets hidden) and exit."`
 }
 
+// isolation: a seedbox daemon runs in a container or as a service, host
+// mode (see the README).
+func (c *daemonCmd) isolation() session.Isolation { return c.resolve(session.IsolationHost) }
+
 func (c *daemonCmd) Run(ctx context.Context, log *slog.Logger, k *kong.Context, ls logSettings) error {
 	if c.Out == "" {
 		c.Out = filepath.Join(c.Data, "downloads")
@@ -56,7 +60,7 @@ func (c *daemonCmd) Run(ctx context.Context, log *slog.Logger, k *kong.Context, 
 	if err := rpc.CheckListenAddr(c.RPCListen, c.RPCUsername != "" || c.RPCPassword != "", c.LAN); err != nil {
 		return fmt.Errorf("%w: %w", errInput, err)
 	}
-	if c.Isolation == string(session.IsolationNamespace) {
+	if c.isolation() == session.IsolationNamespace {
 		return fmt.Errorf("%w: --isolation namespace is not implemented for the daemon yet (its RPC must stay reachable outside the namespace): use host, the default", errInput)
 	}
 	u, err := c.prepareDirs()

@@ -120,7 +120,11 @@ type downloadCmd struct {
 	LogFile    string           `help:"Where the log goes while the TUI owns the terminal (default: DATA/wgtorrent.log)." type:"path"`
 }
 
+// isolation: on a host a download gets a namespace of its own.
+func (c *downloadCmd) isolation() session.Isolation { return c.resolve(session.IsolationNamespace) }
+
 func (c *downloadCmd) Run(ctx context.Context, log *slog.Logger, ls logSettings) error {
+	c.isolation()
 	sources := append(append(append([]string{}, c.Magnet...), c.Torrent...), c.Sources...)
 	// Nothing to download on a terminal: the interactive TUI.
 	if len(sources) == 0 && !c.JSON && isatty.IsTerminal(os.Stdout.Fd()) {

@@ -21,7 +21,11 @@ type tuiCmd struct {
 	LogFile string   `help:"Where the log goes while the TUI owns the terminal (default: DATA/wgtorrent.log)." type:"path"`
 }
 
+// isolation: on a host the TUI's engine gets a namespace of its own.
+func (c *tuiCmd) isolation() session.Isolation { return c.resolve(session.IsolationNamespace) }
+
 func (c *tuiCmd) Run(ctx context.Context, ls logSettings) error {
+	c.isolation()
 	return runTUI(ctx, ls, c.tunnelFlags, c.engineFlags, c.Sources, c.LogFile)
 }
 

@@ -21,10 +21,17 @@ type tunnelFlags struct {
 	KillSwitch       string         `name:"killswitch" help:"Kill switch: on (removed at exit), persist (stays after exit), off." enum:"on,persist,off" default:"on"`
 	LAN              []netip.Prefix `name:"lan" help:"LAN ranges allowed outside the tunnel (CIDR, comma separated)." sep:","`
 	HandshakeTimeout time.Duration  `help:"Give up when the server does not answer within this time." default:"15s"`
-	Isolation        string         `help:"host: route this whole network namespace through the tunnel behind a kill switch (wg-quick's way; for containers). namespace: the tunnel and the engine in a private network namespace whose only way out is the tunnel; the host's routes, rules and firewall are not touched (other programs and SSH sessions carry on)." enum:"host,namespace" default:"host"`
+	Isolation        string         `help:"namespace: the tunnel and the engine in a private network namespace whose only way out is the tunnel; the host's routes, rules and firewall are not touched (other programs and SSH sessions carry on), and no root is needed. host: route this whole network namespace through the tunnel behind a kill switch (wg-quick's way; for containers, where the container is the namespace). auto: namespace for downloads and the TUI, host for the daemon and the tunnel command." enum:"auto,host,namespace" default:"auto"`
 }
 
-func (f tunnelFlags) isolation() session.Isolation { return session.Isolation(f.Isolation) }
+// resolve turns --isolation auto into the command's default, in place, so
+// that every later reader (options, the status lines) sees the mode in force.
+func (f *tunnelFlags) resolve(auto session.Isolation) session.Isolation {
+	if f.Isolation == "" || f.Isolation == "auto" {
+		f.Isolation = string(auto)
+	}
+	return session.Isolation(f.Isolation)
+}
 
 func (f tunnelFlags) options(log *slog.Logger, inboundPorts ...uint16) session.Options {
 	return session.Options{
@@ -56,7 +63,12 @@ type tunnelLine struct {
 	RoutingRestores    uint64 `json:"routing_restores"`
 }
 
+// isolation: the tunnel command shows what a daemon or container would
+// get, so host unless asked.
+func (c *tunnelCmd) isolation() session.Isolation { return c.resolve(session.IsolationHost) }
+
 func (c *tunnelCmd) Run(ctx context.Context, log *slog.Logger) error {
+	c.isolation()
 	so := c.options(log)
 	so.StateDir = c.Data
 	s, err := session.Start(ctx, so)

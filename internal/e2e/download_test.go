@@ -411,12 +411,13 @@ func randomKey(t *testing.T) string {
 // TestDownloadSurvivesInterfaceDeletion: the tunnel interface is deleted
 // mid-download; the tunnel rebuilds it, the engine restarts on it (sockets
 // bound to the old interface are dead), and the download completes with
-// nothing leaked.
+// nothing leaked. Host mode: in a private namespace no other program can
+// reach the interface to delete it.
 func TestDownloadSurvivesInterfaceDeletion(t *testing.T) {
 	s := newSwarm(t, true)
 	capt := startLeakCapture(t, s.lab, s.srv.Endpoint())
 	out, data := t.TempDir(), t.TempDir()
-	p := startWgtorrent(t, s.lab.Client, s.args(out, data, "--torrent", s.tor.File, "--max-download-rate", "2MiB")...)
+	p := startWgtorrent(t, s.lab.Client, s.args(out, data, "--isolation", "host", "--torrent", s.tor.File, "--max-download-rate", "2MiB")...)
 	at := p.waitLine(40*time.Second, "30% downloaded", atLeast(0.3))
 	if complete(at) {
 		t.Fatalf("download already complete at the 30%% mark: the rate limit did not hold (%v)", at)

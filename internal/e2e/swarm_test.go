@@ -119,7 +119,7 @@ func hashParam(t *testing.T, hexHash string) string {
 	t.Helper()
 	var ih metainfo.Hash
 	must(t, ih.FromHexString(hexHash))
-	return url.QueryEscape(string(ih.Bytes()))
+	return netlab.EscapeBytes(ih.Bytes())
 }
 
 // swarmPeers announces to the tracker from the peer host as a fresh

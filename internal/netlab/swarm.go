@@ -13,7 +13,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -178,7 +177,7 @@ func (l *Lab) StartOpentracker(ctx context.Context, dir string, port int, infoHa
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		body, err := tr.Get("/scrape?info_hash=" + url.QueryEscape(string(ih.Bytes())))
+		body, err := tr.Get("/scrape?info_hash=" + EscapeBytes(ih.Bytes()))
 		if err == nil && strings.HasPrefix(body, "d5:files") {
 			return tr, nil
 		}
@@ -438,4 +437,15 @@ func NewTransmissionClient(h *Host, rpcPort int) *Transmission {
 		hc:  h.HTTPClient(30 * time.Second),
 		url: fmt.Sprintf("http://127.0.0.1:%d/transmission/rpc", rpcPort),
 	}
+}
+
+// EscapeBytes percent-encodes every byte of b, for binary query values
+// (info_hash, peer_id). url.QueryEscape turns a space into "+", which
+// opentracker reads as a plus: one info hash in 13 holds a 0x20 byte.
+func EscapeBytes(b []byte) string {
+	var sb strings.Builder
+	for _, c := range b {
+		fmt.Fprintf(&sb, "%%%02X", c)
+	}
+	return sb.String()
 }

@@ -31,7 +31,7 @@ func New() (*NS, error) {
 		var err error
 		// netns.New unshares the calling thread into a fresh namespace.
 		if h, err = netns.New(); err != nil {
-			return fmt.Errorf("netns: create: %w (a network namespace needs root, or a user namespace of its own)", err)
+			return fmt.Errorf("netns: create: %w", err)
 		}
 		lo, err := netlink.LinkByName("lo")
 		if err == nil {

@@ -129,12 +129,18 @@ func explain(err error) error {
 	return err
 }
 
-// Denied explains err from the copy's first privileged step (creating the
-// network namespace): on Ubuntu 23.10 and later AppArmor confines an
-// unconfined program's user namespace to no capabilities at all.
+// Denied explains a refusal to create the private network namespace: in
+// the copy, on Ubuntu 23.10 and later, AppArmor confines an unconfined
+// program's user namespace to no capabilities at all; as root, the
+// capability is missing (a container).
 func Denied(err error) error {
-	if !Inside() || !errors.Is(err, unix.EPERM) {
+	if !errors.Is(err, unix.EPERM) {
 		return err
+	}
+	if !Inside() {
+		// Root without CAP_SYS_ADMIN: a container, as a rule.
+		return fmt.Errorf("%w: creating a network namespace needs CAP_SYS_ADMIN; "+
+			"in a container, which is already a namespace of its own, use --isolation host", err)
 	}
 	if sysctl("kernel/apparmor_restrict_unprivileged_userns") == "1" {
 		return fmt.Errorf("%w: %w. AppArmor gives user namespaces no capabilities here (kernel.apparmor_restrict_unprivileged_userns = 1, "+
@@ -144,7 +150,8 @@ func Denied(err error) error {
 	return fmt.Errorf("%w: %w", ErrUnsupported, err)
 }
 
-func sysctl(name string) string {
+// sysctl reads /proc/sys/name; a variable for tests.
+var sysctl = func(name string) string {
 	b, err := os.ReadFile("/proc/sys/" + name)
 	if err != nil {
 		return ""
