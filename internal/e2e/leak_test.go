@@ -24,21 +24,41 @@ func peerRecorder(t *testing.T, lab *netlab.Lab) *recorder {
 }
 
 // TestLeakKillSwitchFaults injects the faults a tunnel meets in real life,
-// one after the other in one lab, with the kill switch on (the default).
-// During each fault and its healing, probes run from the client to the
-// peer, the VPN host and the ISP; nothing may leave the client outside the
-// tunnel, the peer may never see the client's address, and once the fault
-// is healed traffic must flow through the tunnel again without help.
+// one after the other in one lab, with the kill switch on (the default),
+// in both isolations. During each fault and its healing, probes run from
+// where wgtorrent's traffic starts (the client host in host mode, the
+// private namespace in namespace mode) to the peer, the VPN host and the
+// ISP; nothing may leave the client outside the tunnel, the peer may never
+// see the client's address, and once the fault is healed traffic must flow
+// through the tunnel again without help.
 func TestLeakKillSwitchFaults(t *testing.T) {
+	for _, iso := range []string{"host", "namespace"} {
+		t.Run(iso, func(t *testing.T) { leakKillSwitchFaults(t, iso) })
+	}
+}
+
+func leakKillSwitchFaults(t *testing.T, iso string) {
 	needPrograms(t, "tcpdump")
 	lab, srv, conf := newLab(t, netlab.Options{})
 	rec := peerRecorder(t, lab)
 	client := []netip.Addr{lab.Client.Addr4}
 	tg := targets4(lab)
+	hostBefore := netState(t, lab.Client)
 
-	p := startWgtorrent(t, lab.Client, "tunnel", "--config", conf, "--json")
-	p.waitState(20*time.Second, "state", "up")
-	waitThroughTunnel(t, lab, 10*time.Second)
+	start := func() (*proc, *netlab.Host) {
+		p := startWgtorrent(t, lab.Client, "tunnel", "--config", conf, "--json", "--isolation", iso)
+		p.waitState(20*time.Second, "state", "up")
+		from := lab.Client
+		if iso == "namespace" {
+			h, release, err := lab.Client.PrivateNetNS(p.cmd.Process.Pid)
+			must(t, err)
+			t.Cleanup(release)
+			from = h
+		}
+		waitThroughTunnelFrom(t, lab, from, 10*time.Second)
+		return p, from
+	}
+	p, from := start()
 
 	// Each fault runs only if the ones before it healed: a broken tunnel
 	// would make later results meaningless.
@@ -64,20 +84,20 @@ func TestLeakKillSwitchFaults(t *testing.T) {
 		{
 			name: "InterfaceDeleted",
 			inject: func(t *testing.T) {
-				nl := lab.Client.Netlink()
+				nl := from.Netlink()
 				link, err := nl.LinkByName("wgt0")
 				must(t, err)
 				oldIndex = link.Attrs().Index
 				must(t, nl.LinkDel(link))
 				// Probe now, before the supervisor's rebuild (250 ms later).
-				rs := probeRound(lab.Client, tg)
+				rs := probeRound(from, tg)
 				_, err = nl.LinkByName("wgt0")
 				t.Logf("probes right after LinkDel (wgt0 back already: %v):\n  %s", err == nil, joinResults(rs))
 			},
 			heal: func(t *testing.T) {
 				// The supervisor heals this one by itself: wait for the new
 				// interface (a new link, not the deleted one) to come up.
-				nl := lab.Client.Netlink()
+				nl := from.Netlink()
 				deadline := time.Now().Add(15 * time.Second)
 				for {
 					link, err := nl.LinkByName("wgt0")
@@ -95,11 +115,11 @@ func TestLeakKillSwitchFaults(t *testing.T) {
 	for _, f := range faults {
 		ok := t.Run(f.name, func(t *testing.T) {
 			capt := startLeakCapture(t, lab, srv.Endpoint())
-			stopProbes := backgroundProber(lab.Client, tg)
+			stopProbes := backgroundProber(from, tg)
 			before := statusLines(p)
 			f.inject(t)
 			if f.dead {
-				assertNoneReached(t, "during "+f.name, probeRound(lab.Client, tg))
+				assertNoneReached(t, "during "+f.name, probeRound(from, tg))
 				// Hold the fault until wgtorrent sees the tunnel broken (15 s
 				// of sending without an answer): by then the WireGuard session
 				// is useless and healing needs a new handshake, as in real
@@ -109,35 +129,51 @@ func TestLeakKillSwitchFaults(t *testing.T) {
 				} else {
 					t.Logf("%s: status %s", f.name, st)
 				}
-				assertNoneReached(t, f.name+" held", probeRound(lab.Client, tg))
+				assertNoneReached(t, f.name+" held", probeRound(from, tg))
 			}
 			f.heal(t)
-			took := waitThroughTunnel(t, lab, recoverWithin)
+			took := waitThroughTunnelFrom(t, lab, from, recoverWithin)
 			rounds := stopProbes()
 			t.Logf("%s: traffic through the tunnel again %s after healing; %d background probe rounds", f.name, took.Round(100*time.Millisecond), rounds)
 			capt.assertNoLeaks(t, f.name)
 			rec.assertNeverSaw(t, client...)
+			if iso == "namespace" {
+				if now := netState(t, lab.Client); now != hostBefore {
+					t.Errorf("%s: the client host changed:\nbefore:\n%s\nnow:\n%s", f.name, hostBefore, now)
+				}
+			}
 		})
 		if !ok {
 			t.Fatalf("fault %s failed: later faults skipped", f.name)
 		}
 	}
 
-	// Last, as its restarted process belongs to the subtest.
+	// Last, as its restarted process belongs to the subtest. In host mode
+	// the kill switch outlives the process and blocks the client host; in
+	// namespace mode the process took its namespace's way out with it.
 	t.Run("SIGKILLAndRestart", func(t *testing.T) {
 		capt := startLeakCapture(t, lab, srv.Endpoint())
-		stopProbes := backgroundProber(lab.Client, tg)
+		stopProbes := backgroundProber(from, tg)
 		p.signal(syscall.SIGKILL)
 		p.wait(10 * time.Second)
-		if !killSwitchPresent(t, lab.Client) {
+		if iso == "host" && !killSwitchPresent(t, lab.Client) {
 			t.Error("kill switch gone after SIGKILL: a crash must leave the client blocked")
 		}
-		assertNoneReached(t, "wgtorrent dead", probeRound(lab.Client, tg))
-
-		p2 := startWgtorrent(t, lab.Client, "tunnel", "--config", conf, "--json")
-		p2.waitState(20*time.Second, "state", "up")
-		took := waitThroughTunnel(t, lab, recoverWithin)
+		if iso == "namespace" {
+			if links, err := from.Netlink().LinkList(); err != nil || len(links) != 1 {
+				t.Errorf("the dead process's namespace holds %d links (%v), want lo alone", len(links), err)
+			}
+			if now := netState(t, lab.Client); now != hostBefore {
+				t.Errorf("the client host changed after SIGKILL:\nbefore:\n%s\nnow:\n%s", hostBefore, now)
+			}
+		}
+		assertNoneReached(t, "wgtorrent dead", probeRound(from, tg))
 		rounds := stopProbes()
+
+		p2, from2 := start()
+		stopProbes = backgroundProber(from2, tg)
+		took := waitThroughTunnelFrom(t, lab, from2, recoverWithin)
+		rounds += stopProbes()
 		t.Logf("restart: traffic through the tunnel %s after state up; %d background probe rounds", took.Round(100*time.Millisecond), rounds)
 		capt.assertNoLeaks(t, "SIGKILL and restart")
 		rec.assertNeverSaw(t, client...)
@@ -147,6 +183,11 @@ func TestLeakKillSwitchFaults(t *testing.T) {
 			t.Errorf("exit status %d after SIGTERM, want 0", code)
 		}
 		assertNothingLeft(t, lab.Client)
+		if iso == "namespace" {
+			if now := netState(t, lab.Client); now != hostBefore {
+				t.Errorf("the client host changed:\nbefore:\n%s\nafter:\n%s", hostBefore, now)
+			}
+		}
 	})
 }
 

@@ -527,12 +527,19 @@ func lookupVia(h *netlab.Host, server, name string, timeout time.Duration) ([]st
 // showing the client's own address is a leak and fails at once.
 func waitThroughTunnel(t *testing.T, lab *netlab.Lab, within time.Duration) time.Duration {
 	t.Helper()
+	return waitThroughTunnelFrom(t, lab, lab.Client, within)
+}
+
+// waitThroughTunnelFrom is waitThroughTunnel for probes from h (the
+// private namespace of --isolation namespace).
+func waitThroughTunnelFrom(t *testing.T, lab *netlab.Lab, h *netlab.Host, within time.Duration) time.Duration {
+	t.Helper()
 	start := time.Now()
 	peer := net.JoinHostPort(lab.Peer.Addr4.String(), fmt.Sprint(whoamiPort))
 	var last error
 	for time.Since(start) < within {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		seen, err := lab.Client.WhoAmI(ctx, "tcp", peer)
+		seen, err := h.WhoAmI(ctx, "tcp", peer)
 		cancel()
 		switch {
 		case err != nil:
@@ -541,7 +548,7 @@ func waitThroughTunnel(t *testing.T, lab *netlab.Lab, within time.Duration) time
 			continue
 		case hostOf(seen) == lab.VPN.Addr4.String():
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			useen, err := lab.Client.WhoAmI(ctx, "udp", peer)
+			useen, err := h.WhoAmI(ctx, "udp", peer)
 			cancel()
 			if err == nil && hostOf(useen) != lab.VPN.Addr4.String() {
 				t.Fatalf("udp: the peer saw %s, want the VPN server's %s", useen, lab.VPN.Addr4)
