@@ -46,10 +46,11 @@ type Options struct {
 }
 
 // All download clients, in their first round's order.
-var AllClients = []string{ClientWgtorrent, ClientAria2, ClientTransmission, ClientQbittorrent, ClientWgtorrentNoTunnel}
+var AllClients = []string{ClientWgtorrent, ClientAria2, ClientTransmission, ClientQbittorrent, ClientWgtorrentHost, ClientWgtorrentNoTunnel}
 
 const (
-	ClientWgtorrent         = "wgtorrent"
+	ClientWgtorrent         = "wgtorrent" // the default: --isolation namespace
+	ClientWgtorrentHost     = "wgtorrent-isolation-host"
 	ClientAria2             = "aria2c"
 	ClientTransmission      = "transmission-daemon"
 	ClientQbittorrent       = "qbittorrent-nox"

@@ -83,7 +83,7 @@ func (e *env) downloadOnce(ctx context.Context, client string, round int) (r Dow
 	}
 
 	var th *tunnelHolder
-	if client != ClientWgtorrent && client != ClientWgtorrentNoTunnel {
+	if client != ClientWgtorrent && client != ClientWgtorrentHost && client != ClientWgtorrentNoTunnel {
 		var err error
 		if th, err = e.startTunnel(ctx); err != nil {
 			return fail(err)
@@ -152,7 +152,9 @@ func (e *env) downloadOnce(ctx context.Context, client string, round int) (r Dow
 func (e *env) launch(ctx context.Context, client, out, state string, r *DownloadRun) (*leecher, error) {
 	switch client {
 	case ClientWgtorrent:
-		return e.launchWgtorrent(out, state, r)
+		return e.launchWgtorrent(out, state, "namespace", r)
+	case ClientWgtorrentHost:
+		return e.launchWgtorrent(out, state, "host", r)
 	case ClientWgtorrentNoTunnel:
 		return e.launchLabSeedLeecher(out, state)
 	case ClientAria2:
@@ -196,9 +198,10 @@ func waitExit(p *proc) func(context.Context) error {
 }
 
 // launchWgtorrent runs the download command: kill switch, its own tunnel
-// and the engine; it exits once the torrent is complete.
-func (e *env) launchWgtorrent(out, state string, r *DownloadRun) (*leecher, error) {
-	cmd := e.lab.Client.Command(context.Background(), e.opt.Wgtorrent, "--config", e.conf,
+// and the engine, in the isolation given; it exits once the torrent is
+// complete.
+func (e *env) launchWgtorrent(out, state, isolation string, r *DownloadRun) (*leecher, error) {
+	cmd := e.lab.Client.Command(context.Background(), e.opt.Wgtorrent, "--config", e.conf, "--isolation", isolation,
 		"--torrent", e.tor.File, "--out", out, "--data", state, "--json", "--no-dht", "--log-level", "warn")
 	if prof := os.Getenv("WGTORRENT_BENCH_CPUPROFILE"); prof != "" {
 		cmd.Env = append(os.Environ(), "WGTORRENT_CPUPROFILE="+prof)

@@ -107,13 +107,27 @@ func (res *Results) Markdown() string {
 
 type bestOf struct{ mbps, cpu, rss clientSummary }
 
+// isolations returns wgtorrent's two isolations' summaries, if both ran.
+func isolations(sums []clientSummary) (ns, host clientSummary, ok bool) {
+	var okNS, okHost bool
+	for _, s := range sums {
+		switch {
+		case s.Client == ClientWgtorrent && s.OK > 0:
+			ns, okNS = s, true
+		case s.Client == ClientWgtorrentHost && s.OK > 0:
+			host, okHost = s, true
+		}
+	}
+	return ns, host, okNS && okHost
+}
+
 func (res *Results) vsBest(sums []clientSummary) (wg clientSummary, best bestOf, ok bool) {
 	var others []clientSummary
 	for _, s := range sums {
 		switch {
 		case s.Client == ClientWgtorrent && s.OK > 0:
 			wg, ok = s, true
-		case s.Client != ClientWgtorrentNoTunnel && s.OK > 0:
+		case s.Client != ClientWgtorrentNoTunnel && s.Client != ClientWgtorrentHost && s.OK > 0:
 			others = append(others, s)
 		}
 	}
@@ -173,6 +187,11 @@ func (res *Results) downloadTables(p printer) {
 			wg.MBps/best.mbps.MBps, best.mbps.Client, best.mbps.MBps,
 			wg.CPUTunPerGiB/best.cpu.CPUTunPerGiB, best.cpu.Client,
 			wg.RSS/best.rss.RSS, best.rss.Client)
+	}
+	if ns, host, ok := isolations(sums); ok {
+		p("")
+		p("wgtorrent's private namespace (the default) vs `--isolation host`, same run: throughput %.2f×, CPU incl. tunnel %.2f×, peak RSS %.2f×.",
+			ns.MBps/host.MBps, ns.CPUTunPerGiB/host.CPUTunPerGiB, ns.RSS/host.RSS)
 	}
 	p("")
 	p("### Start-up")
