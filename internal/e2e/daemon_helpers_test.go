@@ -475,3 +475,22 @@ mount --bind "$1/tun" /dev/net/tun &&
 shift && exec "$@"`
 	return append([]string{"--mount", "--propagation", "private", "--", "sh", "-euc", script, "sh", dir, name}, args...)
 }
+
+// nobodyDir makes a directory an unprivileged user can reach (t.TempDir is
+// 0700 and root's) holding a copy of wgtorrent and the WireGuard config,
+// the config owned by uid (0600, as a provider's file should be).
+func nobodyDir(t *testing.T, prefix, config string, uid int) (dir, bin, conf string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", prefix)
+	must(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	must(t, os.Chmod(dir, 0o755))
+	bin = filepath.Join(dir, "wgtorrent")
+	b, err := os.ReadFile(wgtorrentBin)
+	must(t, err)
+	must(t, os.WriteFile(bin, b, 0o755))
+	conf = filepath.Join(dir, "wg0.conf")
+	must(t, os.WriteFile(conf, []byte(config), 0o600))
+	must(t, os.Chown(conf, uid, uid))
+	return dir, bin, conf
+}

@@ -480,23 +480,11 @@ func TestDaemonOnlyNetAdmin(t *testing.T) {
 	cl := lab.Client
 	nobody := 65534
 
-	// Everything the daemon reads or runs must be reachable by nobody:
-	// t.TempDir is 0700 and root's, so use a directory of our own.
-	dir, err := os.MkdirTemp("", "wgt-e2e-netadmin-")
-	must(t, err)
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	must(t, os.Chmod(dir, 0o755))
-	bin := filepath.Join(dir, "wgtorrent")
-	b, err := os.ReadFile(wgtorrentBin)
-	must(t, err)
-	must(t, os.WriteFile(bin, b, 0o755))
-	conf := filepath.Join(dir, "wg0.conf")
-	must(t, os.WriteFile(conf, []byte(srv.ClientConfig()), 0o600))
+	// Everything the daemon reads or runs must be reachable by nobody.
+	dir, bin, conf := nobodyDir(t, "wgt-e2e-netadmin-", srv.ClientConfig(), nobody)
 	data := filepath.Join(dir, "data")
 	must(t, os.Mkdir(data, 0o700))
-	for _, p := range []string{conf, data} {
-		must(t, os.Chown(p, nobody, nobody))
-	}
+	must(t, os.Chown(data, nobody, nobody))
 	// nobody needs rw on /dev/net/tun, as a container gets it from
 	// `devices:`; the host's node is root's alone on a fresh machine
 	// (0600) and must stay as it is. The daemon gets a node of its own in

@@ -204,21 +204,12 @@ func TestIsolatedDownloadAsNobody(t *testing.T) {
 	needPrograms(t, "setpriv", "unshare", "mknod", "mount")
 	s := newSwarm(t, true)
 	const nobody = 65534
-	dir, err := os.MkdirTemp("", "wgt-e2e-nobody-")
-	must(t, err)
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	must(t, os.Chmod(dir, 0o755))
-	bin := filepath.Join(dir, "wgtorrent")
-	b, err := os.ReadFile(wgtorrentBin)
-	must(t, err)
-	must(t, os.WriteFile(bin, b, 0o755))
-	conf := filepath.Join(dir, "wg0.conf")
-	must(t, os.WriteFile(conf, []byte(s.srv.ClientConfig()), 0o600))
+	dir, bin, conf := nobodyDir(t, "wgt-e2e-nobody-", s.srv.ClientConfig(), nobody)
 	out, data, tunDir := filepath.Join(dir, "out"), filepath.Join(dir, "data"), filepath.Join(dir, "tundev")
 	for _, d := range []string{out, data, tunDir} {
 		must(t, os.Mkdir(d, 0o755))
 	}
-	for _, p := range []string{conf, out, data} {
+	for _, p := range []string{out, data} {
 		must(t, os.Chown(p, nobody, nobody))
 	}
 
