@@ -67,7 +67,7 @@ func Run(ctx context.Context, out io.Writer, self string) error {
 	}
 	defer stopWho()
 
-	say("== client: wgtorrent arms the kill switch, brings up the tunnel, then starts the engine")
+	say("== client: wgtorrent makes a private network namespace, arms the kill switch there, brings up the tunnel, then starts the engine in it")
 	got := filepath.Join(dir, "client-downloads")
 	tctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -93,12 +93,25 @@ func Run(ctx context.Context, out io.Writer, self string) error {
 	if _, err := progress(func(s status) bool { return s.percent() >= 20 }, 60*time.Second); err != nil {
 		return err
 	}
+	// The engine lives in a private network namespace (the default
+	// isolation): probe from there, where its traffic starts.
+	inner, release, err := lab.Client.PrivateNetNS(cmd.Process.Pid)
+	if err != nil {
+		return fmt.Errorf("demo: the client's private namespace: %w", err)
+	}
+	defer release()
 	peerAddr := net.JoinHostPort(lab.Peer.Addr4.String(), fmt.Sprint(whoamiPort))
-	seen, err := lab.Client.WhoAmI(ctx, "tcp", peerAddr)
+	seen, err := inner.WhoAmI(ctx, "tcp", peerAddr)
 	if err != nil {
 		return fmt.Errorf("demo: reach the peer through the tunnel: %w", err)
 	}
-	say("== the peer host sees the client as %s: the VPN server (%s), not the client (%s)", seen, lab.VPN.Addr4, lab.Client.Addr4)
+	if h, _, _ := net.SplitHostPort(seen); h != lab.VPN.Addr4.String() {
+		return fmt.Errorf("demo: the peer saw the engine's namespace as %s, not as the VPN server %s", seen, lab.VPN.Addr4)
+	}
+	say("== the peer host sees wgtorrent's engine as %s: the VPN server (%s), not the client (%s)", seen, lab.VPN.Addr4, lab.Client.Addr4)
+	if direct, err := lab.Client.WhoAmI(ctx, "tcp", peerAddr); err == nil {
+		say("   the client host's own programs are untouched: they still reach the peer directly (seen as %s)", direct)
+	}
 	say("   the tracker has seen announces from: %s", sw.announcers())
 
 	say("== stopping the VPN server mid-download: transfers stall, the kill switch holds")
@@ -109,12 +122,12 @@ func Run(ctx context.Context, out io.Writer, self string) error {
 		return err
 	}
 	dctx, dcancel := context.WithTimeout(ctx, 2*time.Second)
-	_, err = lab.Client.WhoAmI(dctx, "tcp", peerAddr)
+	_, err = inner.WhoAmI(dctx, "tcp", peerAddr)
 	dcancel()
 	if err == nil {
-		return errors.New("demo: the peer was reachable with the VPN server stopped")
+		return errors.New("demo: the peer was reachable from the engine's namespace with the VPN server stopped")
 	}
-	say("   a connection attempt now fails (%v): nothing leaves outside the tunnel", shortErr(err))
+	say("   a connection attempt from the engine's namespace now fails (%v): its only way out is the tunnel", shortErr(err))
 
 	say("== starting the VPN server again: the tunnel and the download resume by themselves")
 	if err := srv.Start(); err != nil {
@@ -135,7 +148,7 @@ func Run(ctx context.Context, out io.Writer, self string) error {
 	}
 	say("== download complete and verified: every file is identical to the seeder's")
 	say("   the tracker saw announces from: %s (never the client's %s)", sw.announcers(), lab.Client.Addr4)
-	say("== client exited: tunnel and kill switch removed")
+	say("== client exited: its namespace, with the tunnel and the kill switch, is gone")
 	return nil
 }
 
