@@ -32,7 +32,7 @@ type redialer struct {
 
 type redialPeer struct {
 	torrents map[metainfo.Hash]struct{}
-	fails    int       // dials since the last connection that lasted
+	fails    int       // redials since the last connection that lasted
 	since    time.Time // the last connection's handshake
 	lastGood time.Time // forgotten redialPeerTTL after this
 	up       bool
@@ -101,7 +101,6 @@ func (r *redialer) ended(ap netip.AddrPort) {
 		return
 	}
 	d := min(redialFirst<<min(p.fails, 10), redialMax)
-	p.fails++
 	p.timer = r.after(d, func() { r.fire(ap) })
 }
 
@@ -114,6 +113,9 @@ func (r *redialer) fire(ap netip.AddrPort) {
 		return
 	}
 	p.timer = nil
+	// One step of backoff per dial: a dial reports its end more than
+	// once (a failed attempt, then the handshake that is closed).
+	p.fails++
 	var ihs []metainfo.Hash
 	for ih := range p.torrents {
 		ihs = append(ihs, ih)

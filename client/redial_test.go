@@ -83,16 +83,20 @@ func TestRedialBackoff(t *testing.T) {
 	}
 
 	// A seeder that refuses every new connection (it holds our dead one):
-	// the delay doubles up to the cap, and every firing dials.
+	// the delay doubles up to the cap, and every firing dials. A redial
+	// ends twice (its first attempt fails, the handshake of the second
+	// is closed): one step of backoff all the same.
 	var delays []time.Duration
+	r.connected(ap, ih)
 	for range 8 {
-		r.connected(ap, ih)
 		ft.now = ft.now.Add(time.Second)
 		r.ended(ap)
 		tm := ft.next(t)
 		delays = append(delays, tm.d)
 		ft.now = ft.now.Add(tm.d)
 		tm.f()
+		r.ended(ap)
+		r.connected(ap, ih)
 	}
 	wantDelays := []time.Duration{2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 32 * time.Second, time.Minute, time.Minute, time.Minute}
 	for i := range wantDelays {
