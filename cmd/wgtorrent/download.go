@@ -124,7 +124,6 @@ type downloadCmd struct {
 func (c *downloadCmd) isolation() session.Isolation { return c.resolve(session.IsolationNamespace) }
 
 func (c *downloadCmd) Run(ctx context.Context, log *slog.Logger, ls logSettings) error {
-	c.isolation()
 	sources := append(append(append([]string{}, c.Magnet...), c.Torrent...), c.Sources...)
 	// Nothing to download on a terminal: the interactive TUI.
 	if len(sources) == 0 && !c.JSON && isatty.IsTerminal(os.Stdout.Fd()) {

@@ -89,8 +89,10 @@ func main() {
 	kctx.Bind(log)
 	kctx.Bind(logSettings{Level: c.LogLevel, Format: c.LogFormat})
 
-	// An ordinary user's namespace mode runs in a copy of this program
-	// that holds a user namespace of its own (internal/userns).
+	// --isolation auto becomes the command's own default here, once, for
+	// everything after; an ordinary user's namespace mode then runs in a
+	// copy of this program that holds a user namespace of its own
+	// (internal/userns).
 	if n := kctx.Selected(); n != nil && n.Target.CanAddr() {
 		if f, ok := n.Target.Addr().Interface().(interface{ isolation() session.Isolation }); ok &&
 			f.isolation() == session.IsolationNamespace && userns.Needed() {

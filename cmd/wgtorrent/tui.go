@@ -25,7 +25,6 @@ type tuiCmd struct {
 func (c *tuiCmd) isolation() session.Isolation { return c.resolve(session.IsolationNamespace) }
 
 func (c *tuiCmd) Run(ctx context.Context, ls logSettings) error {
-	c.isolation()
 	return runTUI(ctx, ls, c.tunnelFlags, c.engineFlags, c.Sources, c.LogFile)
 }
 

@@ -68,7 +68,6 @@ type tunnelLine struct {
 func (c *tunnelCmd) isolation() session.Isolation { return c.resolve(session.IsolationHost) }
 
 func (c *tunnelCmd) Run(ctx context.Context, log *slog.Logger) error {
-	c.isolation()
 	so := c.options(log)
 	so.StateDir = c.Data
 	s, err := session.Start(ctx, so)

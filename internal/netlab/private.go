@@ -28,7 +28,8 @@ func (h *Host) PrivateNetNS(pid int) (_ *Host, close func(), err error) {
 		return nil, nil, err
 	}
 	for _, fd := range fds {
-		if link, err := os.Readlink(fd); err != nil || !strings.HasPrefix(link, "net:[") {
+		link, err := os.Readlink(fd)
+		if err != nil || !strings.HasPrefix(link, "net:[") {
 			continue
 		}
 		ns, err := netns.GetFromPath(fd)
@@ -45,13 +46,8 @@ func (h *Host) PrivateNetNS(pid int) (_ *Host, close func(), err error) {
 			ns.Close()
 			return nil, nil, fmt.Errorf("netlab: netlink in process %d's namespace: %w", pid, err)
 		}
-		p := &Host{Name: h.Name + "-private", NetNS: fmt.Sprintf("%s (process %d)", link(fd), pid), lab: h.lab, ns: ns, nl: nl}
+		p := &Host{Name: h.Name + "-private", NetNS: fmt.Sprintf("%s (process %d)", link, pid), lab: h.lab, ns: ns, nl: nl}
 		return p, func() { nl.Close(); ns.Close() }, nil
 	}
 	return nil, nil, fmt.Errorf("netlab: process %d holds no network namespace of its own", pid)
-}
-
-func link(path string) string {
-	l, _ := os.Readlink(path)
-	return l
 }
