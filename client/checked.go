@@ -28,13 +28,13 @@ func (s checkedStorage) OpenTorrent(ctx context.Context, info *metainfo.Info, ih
 }
 
 // refuseInfo stops a torrent whose info dictionary (from a magnet's peers)
-// ValidateInfo refused: anacrolix drops the metadata and would fetch it
+// ValidateInfo refused (told by checkedStorage or metadataWatch, perhaps
+// both): anacrolix drops the metadata and would fetch it
 // again from the next peer, so the torrent is paused with the reason as its
 // error, and stays so across restarts. Other torrents are untouched. It runs
 // under anacrolix's client lock, which e.add holds e.mu around: all the
 // work is done on a goroutine of its own.
 func (e *Engine) refuseInfo(ih metainfo.Hash, err error) {
-	e.log.Warn("torrent refused: its metadata is outside the engine's limits", "torrent", ih.HexString(), "err", err)
 	if e.ctx.Err() != nil {
 		return
 	}
@@ -48,6 +48,7 @@ func (e *Engine) refuseInfo(ih metainfo.Hash, err error) {
 			e.mu.Unlock()
 			return
 		}
+		e.log.Warn("torrent refused: its metadata is outside the engine's limits", "torrent", ih.HexString(), "err", err)
 		en.err = "metadata refused: " + err.Error()
 		en.rec.Refused = en.err
 		e.mu.Unlock()

@@ -265,6 +265,9 @@ func (e *Engine) config() *torrent.ClientConfig {
 	// storage is opened first thing once the info is known, from a
 	// .torrent or from a magnet's metadata.
 	cfg.DefaultStorage = checkedStorage{e.files, e.refuseInfo}
+	// Metadata anacrolix refuses by its own checks never reaches storage.
+	cfg.Callbacks.PeerConnReadExtensionMessage = append(cfg.Callbacks.PeerConnReadExtensionMessage,
+		newMetadataWatch(e.refuseInfo).onExtension)
 	cfg.Seed = o.Seed
 	cfg.Bep20 = PeerIDPrefix
 	cfg.ExtendedHandshakeClientVersion = ClientVersion

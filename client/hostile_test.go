@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anacrolix/torrent/bencode"
 	"github.com/wgtorrent/wgtorrent/internal/scriptedpeer"
 )
 
@@ -129,5 +130,39 @@ func TestRestoreRefusesSavedHostileTorrent(t *testing.T) {
 	list := e2.List()
 	if len(list) != 1 || list[0].ID != goodID {
 		t.Errorf("restored %+v; want only %s", list, goodID)
+	}
+}
+
+// TestMagnetMetadataAnacrolixRefuses: metadata that anacrolix refuses by
+// its own checks, before storage, ends the magnet in an error naming the
+// field instead of leaving it in "metadata", fetching again forever.
+func TestMagnetMetadataAnacrolixRefuses(t *testing.T) {
+	cases := []struct {
+		name, field string
+		info        map[string]any
+	}{
+		{"zero piece length", "piece length", map[string]any{"name": "zero", "length": 5000, "piece length": 0, "pieces": string(make([]byte, 20))}},
+		{"piece count at odds", "pieces", map[string]any{"name": "odds", "length": 5000, "piece length": 16384, "pieces": string(make([]byte, 60))}},
+	}
+	e := newEngine(t, Options{DataDir: t.TempDir(), DownloadDir: t.TempDir()})
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			info, err := bencode.Marshal(c.info)
+			if err != nil {
+				t.Fatal(err)
+			}
+			peer, paddr := startScriptedPeer(t, info)
+			id, err := e.Add(context.Background(), scriptedpeer.Magnet(info), AddOptions{Peers: []netip.AddrPort{paddr}})
+			if err != nil {
+				t.Fatalf("Add magnet: %v", err)
+			}
+			st := waitStats(t, e, id, 20*time.Second, "error state", func(s Stats) bool { return s.State == StateError })
+			if !strings.Contains(st.Error, `"`+c.field+`"`) {
+				t.Errorf("error %q does not name the field %q", st.Error, c.field)
+			}
+			if peer.MetaSent.Load() == 0 {
+				t.Errorf("the scripted peer sent no metadata: the refusal was not of its info")
+			}
+		})
 	}
 }
