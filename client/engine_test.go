@@ -11,7 +11,10 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -85,7 +88,46 @@ func newEngine(t *testing.T, o Options) *Engine {
 		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(func() { e.Close() })
+	testEnginesMu.Lock()
+	testEngines[t] = append(testEngines[t], e)
+	testEnginesMu.Unlock()
+	t.Cleanup(func() {
+		testEnginesMu.Lock()
+		delete(testEngines, t)
+		testEnginesMu.Unlock()
+	})
 	return e
+}
+
+// testEngines are the engines of each running test, for dumpEngines.
+var (
+	testEnginesMu sync.Mutex
+	testEngines   = map[*testing.T][]*Engine{}
+)
+
+// dumpEngines logs anacrolix's own view (peers, choke and interest,
+// requests) of every engine of the test, so that a stall says which side
+// held back; if that view cannot be had (a lock held), every goroutine.
+func dumpEngines(t *testing.T) {
+	testEnginesMu.Lock()
+	es := slices.Clone(testEngines[t])
+	testEnginesMu.Unlock()
+	for i, e := range es {
+		done := make(chan string, 1)
+		go func() {
+			var b bytes.Buffer
+			e.cl.WriteStatus(&b)
+			done <- b.String()
+		}()
+		select {
+		case s := <-done:
+			t.Logf("engine %d of %d (listen %v):\n%s", i+1, len(es), e.cl.ListenAddrs(), s)
+		case <-time.After(5 * time.Second):
+			buf := make([]byte, 1<<22)
+			t.Logf("engine %d: status blocked 5 s (anacrolix's lock held); goroutines:\n%s", i+1, buf[:runtime.Stack(buf, true)])
+			return
+		}
+	}
 }
 
 // seeder starts an engine seeding fresh random content; it returns the
@@ -111,6 +153,7 @@ func waitDone(t *testing.T, e *Engine, id TorrentID, d time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	if err := e.WaitComplete(ctx, id); err != nil {
+		dumpEngines(t)
 		st, _ := e.Get(id)
 		t.Fatalf("WaitComplete %s: %v; stats %+v", id, err, st)
 	}
