@@ -60,9 +60,6 @@ func (c *daemonCmd) Run(ctx context.Context, log *slog.Logger, k *kong.Context, 
 	if err := rpc.CheckListenAddr(c.RPCListen, c.RPCUsername != "" || c.RPCPassword != "", c.LAN); err != nil {
 		return fmt.Errorf("%w: %w", errInput, err)
 	}
-	if c.isolation() == session.IsolationNamespace {
-		return fmt.Errorf("%w: --isolation namespace is not implemented for the daemon yet (its RPC must stay reachable outside the namespace): use host, the default", errInput)
-	}
 	u, err := c.prepareDirs()
 	if err != nil {
 		return err

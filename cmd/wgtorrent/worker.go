@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -18,8 +19,8 @@ import (
 	"github.com/wgtorrent/wgtorrent/internal/daemon"
 	"github.com/wgtorrent/wgtorrent/internal/rpc"
 	"github.com/wgtorrent/wgtorrent/internal/session"
+	"github.com/wgtorrent/wgtorrent/internal/sockdiag"
 	"github.com/wgtorrent/wgtorrent/internal/worker"
-	"github.com/wgtorrent/wgtorrent/killswitch"
 	"github.com/wgtorrent/wgtorrent/vpn"
 )
 
@@ -33,6 +34,18 @@ func (daemonWorkerCmd) Run(ctx context.Context, log *slog.Logger) error {
 	if err := worker.CheckUnprivileged(); err != nil {
 		return fmt.Errorf("refusing to run the engine: %w", err)
 	}
+	lf, df := worker.Inherited(worker.RPCListenerFD, "rpc-listener"), worker.Inherited(worker.SockDiagFD, "sock_diag")
+	if lf == nil || df == nil {
+		return errors.New("worker: the RPC's listener and sock_diag socket were not handed down (started by hand?)")
+	}
+	rpcListener, err := net.FileListener(lf)
+	lf.Close()
+	if err != nil {
+		return fmt.Errorf("worker: RPC listener: %w", err)
+	}
+	defer rpcListener.Close()
+	diag := sockdiag.FromFile(df)
+	defer diag.Close()
 	in := worker.NewReader(input)
 	cfg, err := in.Config()
 	if err != nil {
@@ -117,6 +130,7 @@ func (daemonWorkerCmd) Run(ctx context.Context, log *slog.Logger) error {
 	}
 	return daemon.Run(ctx, eng, health, daemon.Options{
 		Listen:   cfg.RPCListen,
+		Listener: rpcListener,
 		WatchDir: cfg.WatchDir,
 		Logger:   log,
 		RPC: rpc.Options{
@@ -135,6 +149,7 @@ func (daemonWorkerCmd) Run(ctx context.Context, log *slog.Logger) error {
 				r := latest.Load()
 				return r.KillSwitchState, r.KillSwitchRestores, r.RoutingRestores
 			},
+			PeerUID:       diag.UID,
 			WritableRoots: cfg.RPCPaths,
 			ReadableRoots: []string{cfg.WatchDir},
 			Logger:        log,
@@ -187,14 +202,37 @@ func lookupUser(s string) (worker.User, error) {
 
 // runWorker starts the worker as u and feeds it what the session
 // measures until ctx ends (then it stops the worker) or the worker exits.
+//
+// The RPC's listener and the socket that tells who calls it are made
+// here, in this process's network namespace, and handed down: in namespace
+// mode the worker lives in the tunnel's private namespace, where nothing
+// on the host could reach a listener, and the RPC stays on the host.
 func runWorker(ctx context.Context, log *slog.Logger, ls logSettings, s *session.Session, u worker.User, cfg worker.Config) error {
-	cmd, err := worker.NewCommand(u, "--log-level", ls.Level.String(), "--log-format", ls.Format, "daemon-worker")
+	ln, err := net.Listen("tcp", cfg.RPCListen)
+	if err != nil {
+		return fmt.Errorf("listen for RPC on %s: %w", cfg.RPCListen, err)
+	}
+	lnFile, err := ln.(*net.TCPListener).File()
+	ln.Close()
+	if err != nil {
+		return fmt.Errorf("RPC listener: %w", err)
+	}
+	defer lnFile.Close()
+	diag, err := sockdiag.Open()
 	if err != nil {
 		return err
 	}
+	defer diag.Close()
+	cmd, err := worker.NewCommand(u, []*os.File{lnFile, diag.File()},
+		"--log-level", ls.Level.String(), "--log-format", ls.Format, "daemon-worker")
+	if err != nil {
+		return err
+	}
+	cmd.NetNS = s.NetNSFd()
 	if err := cmd.Start(); err != nil {
 		return err
 	}
+	lnFile.Close() // the worker's now: a restart of ours must not hold the port
 	log.Info("engine and RPC started in their own process", "pid", cmd.Cmd.Process.Pid, "uid", u.UID, "gid", u.GID)
 	if u.UID == 0 {
 		log.Warn("the engine and the RPC run as root (without capabilities): give --user, or chown --data to the user who should own the downloads")
@@ -203,7 +241,6 @@ func runWorker(ctx context.Context, log *slog.Logger, ls logSettings, s *session
 	go func() { exited <- cmd.Cmd.Wait() }()
 	defer cmd.Pipe.Close()
 
-	fw := killswitch.Firewall{}
 	report := func(rebuilt bool) worker.Report {
 		r := worker.NewReport(s.Tunnel.Status())
 		r.Rebuilt = rebuilt
@@ -215,8 +252,8 @@ func runWorker(ctx context.Context, log *slog.Logger, ls logSettings, s *session
 		}
 		r.KillSwitchState = s.KillSwitchState()
 		r.KillSwitchRestores, r.RoutingRestores = s.Restores()
-		if st, err := fw.Status(); err == nil {
-			r.KillSwitchDrops = st.RejectedOut + st.DroppedIn
+		if n, err := s.KillSwitchDrops(); err == nil {
+			r.KillSwitchDrops = n
 		}
 		return r
 	}

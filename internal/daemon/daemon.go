@@ -23,7 +23,11 @@ import (
 
 // Options for Run.
 type Options struct {
-	Listen       string // RPC address, e.g. 127.0.0.1:9091
+	Listen string // RPC address, e.g. 127.0.0.1:9091
+	// Listener, when set, is the RPC's listener, made elsewhere (by the
+	// daemon's parent, outside the tunnel's namespace); Listen is then
+	// only its name.
+	Listener     net.Listener
 	RPC          rpc.Options
 	WatchDir     string        // .torrent files dropped here are added
 	WatchEvery   time.Duration // default 2s
@@ -45,9 +49,11 @@ func Run(ctx context.Context, eng client.Controller, health rpc.Health, o Option
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", o.Listen)
-	if err != nil {
-		return fmt.Errorf("daemon: listen for RPC on %s: %w", o.Listen, err)
+	ln := o.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", o.Listen); err != nil {
+			return fmt.Errorf("daemon: listen for RPC on %s: %w", o.Listen, err)
+		}
 	}
 	hs := &http.Server{Handler: srv.Handler(), ConnContext: srv.ConnContext, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	var wg sync.WaitGroup

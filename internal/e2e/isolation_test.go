@@ -261,3 +261,74 @@ func TestIsolatedDownloadAsNobody(t *testing.T) {
 		}))
 	}
 }
+
+// TestIsolatedDaemon: the seedbox daemon with --isolation namespace. Its
+// worker (engine and RPC) lives in the private namespace; the RPC's
+// listener stays on the host, where transmission-remote reaches it on
+// 127.0.0.1 and the kernel still says who calls (root without a password
+// yes, nobody no). A torrent added over RPC downloads byte for byte,
+// nothing leaks, and the host's network state is the same before, during
+// and after.
+func TestIsolatedDaemon(t *testing.T) {
+	needPrograms(t, "setpriv")
+	d := newDaemonLab(t, 0)
+	cl := d.lab.Client
+	before := netState(t, cl)
+	capt := startLeakCapture(t, d.lab, d.srv.Endpoint())
+	out := t.TempDir()
+	p := startWgtorrent(t, cl, daemonArgs(d.conf, t.TempDir(), out, "--isolation", "namespace")...)
+	c := newRPCClient(cl, daemonRPCAddr, "", "")
+	c.waitHealth(t, p, 200, 30*time.Second)
+
+	priv, closePriv, err := cl.PrivateNetNS(p.cmd.Process.Pid)
+	must(t, err)
+	defer closePriv()
+	workers := childPIDs(t, p.cmd.Process.Pid)
+	if len(workers) != 1 {
+		t.Fatalf("the daemon has %d child processes (%v), want its worker", len(workers), workers)
+	}
+	if ns, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", workers[0])); ns != priv.NetNS[:strings.Index(priv.NetNS, " ")] {
+		t.Errorf("the worker's network namespace is %s, want the private one (%s)", ns, priv.NetNS)
+	}
+
+	if list := remote(t, cl, "-l"); !strings.Contains(list, "Sum:") {
+		t.Errorf("transmission-remote -l as root on the host:\n%s", list)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	denied, err := cl.Command(ctx, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--",
+		"transmission-remote", daemonRPCAddr, "-l").CombinedOutput()
+	if err == nil || !strings.Contains(string(denied), "403") {
+		t.Errorf("transmission-remote as nobody, no password: %v\n%s\nwant refused (403)", err, denied)
+	}
+
+	id := c.addFile(t, d.main.File, nil)
+	c.waitTorrent(t, p, id, 60*time.Second, "complete", func(x daemonTorrent) bool { return x.complete() })
+	if during := netState(t, cl); during != before {
+		t.Errorf("the client host changed while the daemon runs:\nbefore:\n%s\nduring:\n%s", before, during)
+	}
+	d.main.assertIdentical(t, "isolated daemon", out)
+	stopDaemon(t, p)
+	capt.assertNoLeaks(t, "isolated daemon")
+	if after := netState(t, cl); after != before {
+		t.Errorf("the client host changed:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+// childPIDs lists pid's children, whichever of its threads forked them.
+func childPIDs(t *testing.T, pid int) []int {
+	t.Helper()
+	files, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	must(t, err)
+	var pids []int
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		for _, s := range strings.Fields(string(b)) {
+			var n int
+			if _, err := fmt.Sscan(s, &n); err == nil {
+				pids = append(pids, n)
+			}
+		}
+	}
+	return pids
+}

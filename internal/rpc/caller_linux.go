@@ -1,18 +1,20 @@
 package rpc
 
 import (
-	"fmt"
 	"net"
 
-	"github.com/vishvananda/netlink"
+	"github.com/wgtorrent/wgtorrent/internal/sockdiag"
 )
 
 // socketUID asks the kernel (sock_diag) which user owns the TCP socket
-// with these ends: the same answer `ss -e` gives.
+// with these ends, in this process's network namespace: the same answer
+// `ss -e` gives. The daemon's worker, which may live in another namespace
+// than its RPC connections, sets Options.PeerUID instead.
 func socketUID(local, remote net.Addr) (uint32, error) {
-	s, err := netlink.SocketGet(local, remote)
+	c, err := sockdiag.Open()
 	if err != nil {
-		return 0, fmt.Errorf("rpc: look up the socket %s -> %s: %w", local, remote, err)
+		return 0, err
 	}
-	return s.UID, nil
+	defer c.Close()
+	return c.UID(local, remote)
 }

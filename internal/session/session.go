@@ -229,6 +229,25 @@ func (s *Session) Binding() client.Binding {
 	return b
 }
 
+// NetNSFd is the private network namespace's descriptor, for a process
+// that must start inside it (the daemon's worker); 0 in host mode.
+func (s *Session) NetNSFd() int {
+	if s.ns == nil {
+		return 0
+	}
+	return s.ns.Fd()
+}
+
+// KillSwitchDrops counts what the kill switch rejected or dropped, read
+// from its counters in the kernel (in the namespace it guards).
+func (s *Session) KillSwitchDrops() (uint64, error) {
+	st, err := s.fw.Status()
+	if err != nil {
+		return 0, err
+	}
+	return st.RejectedOut + st.DroppedIn, nil
+}
+
 // StartEngine starts the torrent engine bound to the tunnel, and restarts
 // it whenever the tunnel's interface is rebuilt.
 func (s *Session) StartEngine(ctx context.Context, o client.Options) (*client.Restartable, error) {

@@ -21,14 +21,27 @@ type User struct{ UID, GID uint32 }
 type Command struct {
 	Cmd  *exec.Cmd
 	Pipe *os.File // the parent's end: write Config, then Reports
-	exe  *os.File
-	read *os.File
+	// NetNS, when above 0, is a descriptor of the network namespace the
+	// worker starts in (the tunnel's private one): all it opens is inside.
+	NetNS int
+	exe   *os.File
+	read  *os.File
 }
+
+// Descriptors the parent hands down, besides the protocol (3) and the
+// binary (4): made in the parent's network namespace, where the RPC's
+// clients are, whichever namespace the worker lives in.
+const (
+	RPCListenerFD = 5 // the RPC's listening socket
+	SockDiagFD    = 6 // a NETLINK_SOCK_DIAG socket, to tell who calls the RPC
+)
 
 // NewCommand builds the worker's command. The binary is run through an
 // open descriptor of /proc/self/exe: the user may not be able to reach
 // its path (a private build directory), only the file itself.
-func NewCommand(u User, args ...string) (*Command, error) {
+//
+// files become the worker's descriptors from 5 on (RPCListenerFD, ...).
+func NewCommand(u User, files []*os.File, args ...string) (*Command, error) {
 	exe, err := os.Open("/proc/self/exe")
 	if err != nil {
 		return nil, fmt.Errorf("worker: open own binary: %w", err)
@@ -44,7 +57,7 @@ func NewCommand(u User, args ...string) (*Command, error) {
 	cmd.Args[0] = "wgtorrent-worker"
 	cmd.Dir = "/"
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	cmd.ExtraFiles = []*os.File{r, exe}
+	cmd.ExtraFiles = append([]*os.File{r, exe}, files...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{}
 	if u.UID != uint32(os.Geteuid()) || u.GID != uint32(os.Getegid()) {
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: u.UID, Gid: u.GID, Groups: []uint32{}}
@@ -61,6 +74,14 @@ func (c *Command) Start() error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the runtime ends this thread
+		if c.NetNS > 0 {
+			// The child is forked from this thread, and so starts in
+			// the namespace it is in.
+			if err := unix.Setns(c.NetNS, unix.CLONE_NEWNET); err != nil {
+				errc <- fmt.Errorf("worker: enter the private network namespace: %w", err)
+				return
+			}
+		}
 		if err := dropForChild(); err != nil {
 			errc <- err
 			return
@@ -118,6 +139,15 @@ func lastCap() (int, error) {
 		return 0, fmt.Errorf("worker: cap_last_cap: %w", err)
 	}
 	return n, nil
+}
+
+// Inherited is the descriptor fd the parent handed down, or nil.
+func Inherited(fd int, name string) *os.File {
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+		return nil
+	}
+	unix.CloseOnExec(fd)
+	return os.NewFile(uintptr(fd), name)
 }
 
 // Input is the worker's end of the protocol, its fd 3. It also closes fd

@@ -9,7 +9,10 @@
 //     still holds any capability. A caller who drives the RPC gets at most
 //     that user's rights, whatever the engine or the RPC do.
 //   - The worker's sockets are bound to the tunnel device like the engine's
-//     always are (SO_BINDTODEVICE needs no privilege since Linux 5.7).
+//     always are (SO_BINDTODEVICE needs no privilege since Linux 5.7). In
+//     namespace mode the worker starts inside the tunnel's private network
+//     namespace, and the RPC's listener and a sock_diag socket are made by
+//     the parent on the host and handed down (RPCListenerFD, SockDiagFD).
 //   - The parent tells the worker what it measured (tunnel status, kill
 //     switch) once a second, and at once when the tunnel was rebuilt; the
 //     worker stops when the parent goes away (end of its input).
