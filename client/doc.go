@@ -29,8 +29,11 @@
 //     the SO_BINDTODEVICE Control. ut_holepunch and PEX-learned peers use
 //     the same dialers.
 //   - uTP: disabled (DisableUTP=true). anacrolix creates its uTP socket
-//     itself, unbound; anacrolix/utp over a bound PacketConn would work in
-//     principle but is untested here. Peers are TCP only.
+//     itself, unbound, in the process's network namespace. Only where the
+//     whole process lives in the tunnel's private namespace (Options.UTP:
+//     the daemon's worker in namespace mode), whose only way out is the
+//     tunnel, is it turned on; there it also dials (DialForPeerConns, with
+//     TCP still off in anacrolix), and the DHT gets a port of its own.
 //   - DHT: NoDHT=true for anacrolix's own socket; with Options.DHT we open a
 //     bound UDP socket per family on ListenPort and start the DHT server on
 //     it (Client.NewAnacrolixDhtServer + AddDhtServer). Its starting nodes

@@ -70,6 +70,12 @@ type Options struct {
 	// ListenPort for incoming peers (TCP, and UDP for the DHT); 0 = random.
 	ListenPort int
 	DHT        bool
+	// UTP turns on anacrolix's own uTP socket, on ListenPort (UDP). Only
+	// for a process that itself lives in the tunnel's private namespace
+	// (the daemon's worker in namespace mode): anacrolix makes that socket
+	// in the process's namespace, unbound, so anywhere else it could
+	// leave outside the tunnel. The DHT then takes a port of its own.
+	UTP bool
 	// DHTBootstrap are host:port nodes, resolved through Binding.DNS. Empty
 	// with DHT on: the DHT only learns nodes from peers and torrents.
 	DHTBootstrap []string
@@ -277,11 +283,17 @@ func (e *Engine) config() *torrent.ClientConfig {
 	// No built-in sockets: anacrolix's listeners and uTP sockets are not
 	// bound to a device, so TCP, uTP and the DHT socket are all ours.
 	cfg.DisableTCP = true
-	cfg.DisableUTP = true // anacrolix/utp over a bound socket is possible but unproven; TCP only.
+	cfg.DisableUTP = true // made by anacrolix in the process's namespace: see Options.UTP
 	cfg.NoDHT = true
 	cfg.ListenPort = 0
 	cfg.ListenHost = func(string) string { return e.face.preferred().String() }
 	cfg.DialForPeerConns = false
+	if o.UTP {
+		// uTP sockets dial as well as listen; TCP stays ours (DisableTCP).
+		cfg.DisableUTP = false
+		cfg.DialForPeerConns = true
+		cfg.ListenPort = o.ListenPort
+	}
 	cfg.DisableIPv4 = !o.Binding.IPv4.IsValid()
 	cfg.DisableIPv6 = !o.Binding.IPv6.IsValid()
 	if o.PublicIPv4.IsValid() {
@@ -315,6 +327,18 @@ func (e *Engine) config() *torrent.ClientConfig {
 			e.redial.connected(ap, metainfo.Hash(ih))
 		}
 	}
+	// A torrent's own rate limits act on the connections we make
+	// (limitedConn); anacrolix makes uTP's itself, out of their reach. So a
+	// torrent with limits of its own keeps no uTP peer, rather than
+	// exceed them (the global limits hold for every connection).
+	cfg.Callbacks.PeerConnAdded = append(cfg.Callbacks.PeerConnAdded, func(pc *torrent.PeerConn) {
+		if !isUTP(pc) {
+			return
+		}
+		if l, ok := e.limiters.Load(pc.Torrent().InfoHash()); ok && l.(*torrentLimiter).limited() {
+			go pc.Close() // called under anacrolix's lock, which Close takes
+		}
+	})
 	cfg.DownloadRateLimiter = e.down
 	cfg.UploadRateLimiter = e.up
 	// Never anacrolix's default (router.bittorrent.com & co. through the
@@ -339,6 +363,16 @@ func (e *Engine) config() *torrent.ClientConfig {
 // attachNetwork opens the bound listeners, dialers and DHT sockets.
 func (e *Engine) attachNetwork() error {
 	port := e.o.ListenPort
+	if e.o.UTP && port == 0 {
+		// TCP on uTP's port: peers learn one port.
+		port = e.cl.LocalPort()
+	}
+	dhtPort := func() int {
+		if e.o.UTP {
+			return 0 // uTP holds the UDP port
+		}
+		return port
+	}
 	fams := []struct {
 		addr     netip.Addr
 		tcp, udp string
@@ -365,7 +399,7 @@ func (e *Engine) attachNetwork() error {
 		if !e.o.DHT {
 			continue
 		}
-		pc, err := e.face.listenPacket(f.udp, netip.AddrPortFrom(f.addr, uint16(port)))
+		pc, err := e.face.listenPacket(f.udp, netip.AddrPortFrom(f.addr, uint16(dhtPort())))
 		if err != nil {
 			return err
 		}
@@ -742,6 +776,11 @@ func (e *Engine) whenInfo(en *entry, saveMeta bool) {
 	e.notify()
 }
 
+// isUTP: anacrolix names a uTP connection's network after its UDP socket.
+func isUTP(pc *torrent.PeerConn) bool {
+	return strings.HasPrefix(pc.Network, "udp") || strings.HasPrefix(pc.Network, "utp")
+}
+
 // capPeerRequests keeps our outstanding requests below what the peer
 // advertised (reqq). Transmission rejects the request that would fill its
 // queue (it allows reqq-1), and anacrolix v1.59.1 answers a reject by
@@ -1110,6 +1149,13 @@ func (e *Engine) SetTorrentRateLimits(id TorrentID, down, up int64) error {
 	}
 	if l, ok := e.limiters.Load(en.ih); ok {
 		l.(*torrentLimiter).set(down, up)
+		if l.(*torrentLimiter).limited() {
+			for _, pc := range en.t.PeerConns() {
+				if isUTP(pc) {
+					pc.Close() // see PeerConnAdded in config
+				}
+			}
+		}
 	}
 	_, err = e.updateRecord(en, func(r *record) {
 		r.MaxDownloadRate, r.MaxUploadRate = max(down, 0), max(up, 0)

@@ -26,6 +26,11 @@ func newTorrentLimiter() *torrentLimiter {
 	return &torrentLimiter{down: rate.NewLimiter(rate.Inf, 0), up: rate.NewLimiter(rate.Inf, 0)}
 }
 
+// limited says whether the torrent has a rate limit of its own.
+func (l *torrentLimiter) limited() bool {
+	return l.down.Limit() != rate.Inf || l.up.Limit() != rate.Inf
+}
+
 func (l *torrentLimiter) set(down, up int64) {
 	setLimit(l.down, down)
 	setLimit(l.up, up)

@@ -93,6 +93,7 @@ func (daemonWorkerCmd) Run(ctx context.Context, log *slog.Logger) error {
 		DownloadDir:     cfg.DownloadDir,
 		ListenPort:      cfg.ListenPort,
 		DHT:             cfg.DHT,
+		UTP:             cfg.UTP,
 		DHTBootstrap:    cfg.DHTBootstrap,
 		Seed:            true,
 		Encryption:      client.Encryption(cfg.Encryption),
@@ -229,6 +230,7 @@ func runWorker(ctx context.Context, log *slog.Logger, ls logSettings, s *session
 		return err
 	}
 	cmd.NetNS = s.NetNSFd()
+	cfg.UTP = cmd.NetNS > 0 // anacrolix's own uTP socket can only leave by the tunnel there
 	if err := cmd.Start(); err != nil {
 		return err
 	}

@@ -34,6 +34,9 @@ func TestMain(m *testing.M) {
 	wgtorrentBin = filepath.Join(dir, "wgtorrent")
 	build := exec.Command("go", "build", "-o", wgtorrentBin, "github.com/wgtorrent/wgtorrent/cmd/wgtorrent")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	// As `make build` makes it: without cgo (anacrolix then takes the
+	// pure-Go uTP, not libutp).
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: build wgtorrent:", err)
 		os.Exit(1)

@@ -332,3 +332,51 @@ func childPIDs(t *testing.T, pid int) []int {
 	}
 	return pids
 }
+
+// TestIsolatedDaemonUTP: where the whole worker lives in the private
+// namespace, anacrolix's own uTP socket is on, since it cannot leave but by
+// the tunnel. The seeder is a Debian transmission-daemon with uTP on whose
+// TCP port the ISP drops: the torrent can only come by uTP. It comes
+// whole, Transmission lists the connection as uTP, and nothing leaks.
+func TestIsolatedDaemonUTP(t *testing.T) {
+	needPrograms(t, "mktorrent", "opentracker", "transmission-daemon")
+	lab, srv, conf := newLab(t, netlab.Options{})
+	tor := makeTorrent(t, lab, daemonContent)
+	startTracker(t, lab, tor.InfoHash)
+	seed := startSeeder(t, lab, tor, func(c *netlab.TransmissionConfig) { c.UTP = true })
+	must(t, lab.BlockTCPAtISP(transmissionPeerPort))
+	capt := startLeakCapture(t, lab, srv.Endpoint())
+
+	out := t.TempDir()
+	p := startWgtorrent(t, lab.Client, daemonArgs(conf, t.TempDir(), out, "--isolation", "namespace")...)
+	c := newRPCClient(lab.Client, daemonRPCAddr, "", "")
+	c.waitHealth(t, p, 200, 30*time.Second)
+	id := c.addFile(t, tor.File, nil)
+	var peers []map[string]any
+	c.waitTorrent(t, p, id, 90*time.Second, "complete", func(x daemonTorrent) bool {
+		if x.HaveValid > 0 && peers == nil {
+			// While data flows: Transmission drops a finished leecher.
+			var raw struct {
+				Torrents []struct {
+					Peers []map[string]any `json:"peers"`
+				} `json:"torrents"`
+			}
+			if seed.Call("torrent-get", map[string]any{"ids": []string{tor.InfoHash}, "fields": []string{"peers"}}, &raw) == nil &&
+				len(raw.Torrents) == 1 && len(raw.Torrents[0].Peers) > 0 {
+				peers = raw.Torrents[0].Peers
+			}
+		}
+		return x.complete()
+	})
+	tor.assertIdentical(t, "isolated daemon over uTP", out)
+	t.Logf("Transmission's peers while downloading: %v", peers)
+	utp := false
+	for _, pe := range peers {
+		utp = utp || pe["isUTP"] == true
+	}
+	if !utp {
+		t.Errorf("Transmission listed no uTP peer while data flowed: %v", peers)
+	}
+	stopDaemon(t, p)
+	capt.assertNoLeaks(t, "isolated daemon over uTP")
+}

@@ -157,16 +157,20 @@ type transmission struct{ *netlab.Transmission }
 // startSeeder runs transmission-daemon on the peer host, adds st (whose
 // data is already in st.Root) and waits until it seeds 100% and its
 // announce to the tracker succeeded.
-func startSeeder(t *testing.T, lab *netlab.Lab, st *swarmTorrent) *transmission {
+func startSeeder(t *testing.T, lab *netlab.Lab, st *swarmTorrent, opts ...func(*netlab.TransmissionConfig)) *transmission {
 	t.Helper()
 	needPrograms(t, "transmission-daemon")
-	ntm, err := netlab.StartTransmission(context.Background(), netlab.TransmissionConfig{
+	cfg := netlab.TransmissionConfig{
 		Host:        lab.Peer,
 		ConfigDir:   filepath.Join(t.TempDir(), "transmission"),
 		DownloadDir: st.Root,
 		PeerPort:    transmissionPeerPort,
 		RPCPort:     transmissionRPCPort,
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	ntm, err := netlab.StartTransmission(context.Background(), cfg)
 	must(t, err)
 	tm := &transmission{ntm}
 	t.Cleanup(func() {

@@ -63,7 +63,7 @@ type Lab struct {
 	mu          sync.Mutex
 	closers     []func() error // servers, captures: stopped before processes are killed
 	procs       []*os.Process
-	blockedUDP  []uint16
+	blocked     []blockedPort // dropped by the ISP
 	faultsTable bool
 	closeOnce   sync.Once
 	closeErr    error

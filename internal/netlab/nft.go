@@ -55,22 +55,37 @@ func (l *Lab) setupMasquerade() error {
 	return nil
 }
 
+// blockedPort is a transport port the ISP drops, both directions.
+type blockedPort struct {
+	proto byte // unix.IPPROTO_UDP, unix.IPPROTO_TCP
+	port  uint16
+}
+
 // BlockUDPAtISP makes the ISP drop forwarded UDP to and from port (e.g. the
 // WireGuard server's), as a censoring or broken network would.
 func (l *Lab) BlockUDPAtISP(port uint16) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !slices.Contains(l.blockedUDP, port) {
-		l.blockedUDP = append(l.blockedUDP, port)
-	}
-	return l.applyFaultsLocked()
+	return l.block(blockedPort{unix.IPPROTO_UDP, port}, true)
 }
 
 // UnblockUDPAtISP undoes BlockUDPAtISP.
 func (l *Lab) UnblockUDPAtISP(port uint16) error {
+	return l.block(blockedPort{unix.IPPROTO_UDP, port}, false)
+}
+
+// BlockTCPAtISP makes the ISP drop forwarded TCP to and from port: a peer
+// then reachable by uTP only (traffic leaving the VPN server crosses the
+// ISP too).
+func (l *Lab) BlockTCPAtISP(port uint16) error {
+	return l.block(blockedPort{unix.IPPROTO_TCP, port}, true)
+}
+
+func (l *Lab) block(b blockedPort, on bool) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.blockedUDP = slices.DeleteFunc(l.blockedUDP, func(p uint16) bool { return p == port })
+	l.blocked = slices.DeleteFunc(l.blocked, func(x blockedPort) bool { return x == b })
+	if on {
+		l.blocked = append(l.blocked, b)
+	}
 	return l.applyFaultsLocked()
 }
 
@@ -90,19 +105,19 @@ func (l *Lab) applyFaultsLocked() error {
 		c.AddTable(t)
 		c.AddChain(ch)
 	}
-	for _, port := range l.blockedUDP {
-		for _, off := range []uint32{0, 2} { // udp sport, udp dport
+	for _, b := range l.blocked {
+		for _, off := range []uint32{0, 2} { // sport, dport (UDP and TCP alike)
 			c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: []expr.Any{
 				&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
-				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_UDP}},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{b.proto}},
 				&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: off, Len: 2},
-				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(port)},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(b.port)},
 				&expr.Verdict{Kind: expr.VerdictDrop},
 			}})
 		}
 	}
 	if err := c.Flush(); err != nil {
-		return fmt.Errorf("netlab: isp fault rules (blocked udp %v): %w", l.blockedUDP, err)
+		return fmt.Errorf("netlab: isp fault rules (blocked %v): %w", l.blocked, err)
 	}
 	l.faultsTable = true
 	return nil

@@ -221,6 +221,8 @@ type TransmissionConfig struct {
 	// seeder on its own address matters: Transmission and libtorrent keep
 	// one connection per peer IP.)
 	BindIPv4 string
+	// UTP turns uTP on (off by default: TCP makes runs comparable).
+	UTP bool
 }
 
 // Transmission is a Debian transmission-daemon in a lab host, driven over
@@ -246,7 +248,7 @@ func StartTransmission(ctx context.Context, cfg TransmissionConfig) (*Transmissi
 		"dht-enabled":                    false,
 		"lpd-enabled":                    false,
 		"pex-enabled":                    false,
-		"utp-enabled":                    false,
+		"utp-enabled":                    cfg.UTP,
 		"port-forwarding-enabled":        false,
 		"peer-port":                      cfg.PeerPort,
 		"peer-port-random-on-start":      false,

@@ -45,6 +45,7 @@ type Config struct {
 	DownloadDir     string
 	ListenPort      int
 	DHT             bool
+	UTP             bool // the worker starts in the tunnel's private namespace
 	DHTBootstrap    []string
 	Encryption      string
 	MaxDownloadRate int64
