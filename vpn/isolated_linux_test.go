@@ -12,6 +12,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/wgtorrent/wgtorrent/internal/netlab"
+	"github.com/wgtorrent/wgtorrent/internal/netlab/labtest"
 	"github.com/wgtorrent/wgtorrent/internal/netns"
 	"github.com/wgtorrent/wgtorrent/internal/testenv"
 	"github.com/wgtorrent/wgtorrent/vpn"
@@ -23,7 +24,7 @@ import (
 // lab's client host) gains no route, rule or interface.
 func TestTunnelInPrivateNamespace(t *testing.T) {
 	testenv.NeedPrograms(t, "wireguard-go", "wg")
-	lab := netlab.NewT(t, netlab.Options{})
+	lab := labtest.New(t, netlab.Options{})
 	srv, err := lab.StartDebianWGServer(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -25,6 +25,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/wgtorrent/wgtorrent/internal/netlab"
+	"github.com/wgtorrent/wgtorrent/internal/netlab/labtest"
 )
 
 // daemonRPCAddr is where the daemon's RPC listens in the client namespace
@@ -60,7 +61,7 @@ type daemonLab struct {
 
 func newDaemonLab(t *testing.T, locals int) *daemonLab {
 	t.Helper()
-	netlab.SkipIfNotRoot(t)
+	labtest.SkipIfNotRoot(t)
 	needPrograms(t, "wireguard-go", "wg", "tcpdump", "mktorrent", "opentracker", "transmission-daemon")
 	lab, srv, conf := newLab(t, netlab.Options{})
 	d := &daemonLab{lab: lab, srv: srv, conf: conf}

@@ -19,6 +19,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/wgtorrent/wgtorrent/internal/netlab"
+	"github.com/wgtorrent/wgtorrent/internal/netlab/labtest"
 )
 
 // swarm is a lab with a Debian wireguard-go VPN server, random content, an
@@ -67,7 +68,7 @@ func newSwarm(t *testing.T, seeder bool) *swarm {
 	if seeder {
 		need = append(need, "transmission-daemon")
 	}
-	netlab.SkipIfNotRoot(t)
+	labtest.SkipIfNotRoot(t)
 	needPrograms(t, need...)
 	lab, srv, conf := newLab(t, netlab.Options{})
 	s := &swarm{lab: lab, srv: srv, conf: conf}
@@ -362,7 +363,7 @@ func TestUploadToAria2(t *testing.T) {
 // a message naming the problem, before anything is brought up. It runs in a
 // lab namespace so that a regression could not touch the host's network.
 func TestDownloadBadInput(t *testing.T) {
-	lab := netlab.NewT(t, netlab.Options{})
+	lab := labtest.New(t, netlab.Options{})
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "wg0.conf")
 	must(t, os.WriteFile(conf, []byte(fmt.Sprintf(

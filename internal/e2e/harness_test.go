@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/wgtorrent/wgtorrent/internal/netlab"
+	"github.com/wgtorrent/wgtorrent/internal/netlab/labtest"
 	"github.com/wgtorrent/wgtorrent/internal/testenv"
 )
 
@@ -50,9 +51,9 @@ func TestMain(m *testing.M) {
 // host, and writes the client's config file.
 func newLab(t *testing.T, opt netlab.Options) (*netlab.Lab, netlab.WGServer, string) {
 	t.Helper()
-	netlab.SkipIfNotRoot(t)
+	labtest.SkipIfNotRoot(t)
 	needPrograms(t, "wireguard-go", "wg")
-	lab := netlab.NewT(t, opt)
+	lab := labtest.New(t, opt)
 	srv, err := lab.StartDebianWGServer(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -14,14 +14,12 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
-	"github.com/wgtorrent/wgtorrent/internal/testenv"
 )
 
 // Interface names. Leaf hosts (client, vpn, peer) have one uplink, HostIface;
@@ -137,11 +135,21 @@ func New(ctx context.Context, opt Options) (l *Lab, err error) {
 	return l, nil
 }
 
-// NewT builds a lab for a test, skipping the test when not run as root, and
-// closes the lab when the test ends. Diagnostics go to t.Logf.
-func NewT(t testing.TB, opt Options) *Lab {
+// TB is the part of testing.TB that NewT uses (netlab does not import
+// testing: the binary's demo uses netlab).
+type TB interface {
+	Helper()
+	Logf(format string, args ...any)
+	Errorf(format string, args ...any)
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+}
+
+// NewT builds a lab for a test and closes it when the test ends;
+// diagnostics go to t.Logf. The caller makes sure it runs as root first
+// (labtest.New does both).
+func NewT(t TB, opt Options) *Lab {
 	t.Helper()
-	SkipIfNotRoot(t)
 	if opt.Logf == nil {
 		opt.Logf = t.Logf
 	}
@@ -155,13 +163,6 @@ func NewT(t testing.TB, opt Options) *Lab {
 		}
 	})
 	return l
-}
-
-// SkipIfNotRoot stops t unless the process can create network namespaces:
-// it skips, or fails where lab tests are required (see testenv).
-func SkipIfNotRoot(t testing.TB) {
-	t.Helper()
-	testenv.NeedRoot(t, "netlab creates network namespaces, veth links and nftables rules")
 }
 
 func (l *Lab) logf(format string, args ...any) {

@@ -22,7 +22,7 @@ import (
 const whoamiPort = 7070
 
 func TestLabBuildAndClose(t *testing.T) {
-	SkipIfNotRoot(t)
+	skipIfNotRoot(t)
 	l, err := New(context.Background(), Options{IPv6Uplink: true, IPv6Tunnel: true, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +70,7 @@ func labNamespaces(t *testing.T, id string) []string {
 }
 
 func TestDirectPath(t *testing.T) {
-	l := NewT(t, Options{IPv6Uplink: true})
+	l := newT(t, Options{IPv6Uplink: true})
 	stop, err := l.Peer.ServeWhoAmI(whoamiPort)
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +101,7 @@ func TestDirectPath(t *testing.T) {
 
 func TestTunnelDebianServer(t *testing.T) {
 	testenv.NeedPrograms(t, "wireguard-go", "wg", "tcpdump")
-	l := NewT(t, Options{})
+	l := newT(t, Options{})
 	srv, err := l.StartDebianWGServer(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +111,7 @@ func TestTunnelDebianServer(t *testing.T) {
 
 func TestTunnelBuiltinServer(t *testing.T) {
 	testenv.NeedPrograms(t, "tcpdump")
-	l := NewT(t, Options{})
+	l := newT(t, Options{})
 	srv, err := l.StartBuiltinWGServer(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -193,7 +193,7 @@ func TestServerRestartKeepsKeys(t *testing.T) {
 			if tc.needs != "" {
 				testenv.NeedPrograms(t, tc.needs)
 			}
-			l := NewT(t, Options{IPv6Uplink: true, IPv6Tunnel: true})
+			l := newT(t, Options{IPv6Uplink: true, IPv6Tunnel: true})
 			srv, err := tc.start(l, context.Background())
 			if err != nil {
 				t.Fatal(err)
@@ -240,7 +240,7 @@ func TestServerRestartKeepsKeys(t *testing.T) {
 }
 
 func TestBlockUDPAtISP(t *testing.T) {
-	l := NewT(t, Options{})
+	l := newT(t, Options{})
 	pc, err := l.Peer.ListenUDP(":9999")
 	if err != nil {
 		t.Fatal(err)
@@ -365,3 +365,14 @@ func parseClientConfig(cfg string) (priv, peerPub wgKey, endpoint netip.AddrPort
 }
 
 var _ = net.IPv4len
+
+// newT is labtest.New, which this package's own tests cannot import.
+func newT(t *testing.T, opt Options) *Lab {
+	skipIfNotRoot(t)
+	return NewT(t, opt)
+}
+
+func skipIfNotRoot(t *testing.T) {
+	t.Helper()
+	testenv.NeedRoot(t, "netlab creates network namespaces, veth links and nftables rules")
+}
