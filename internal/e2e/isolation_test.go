@@ -245,7 +245,13 @@ func TestIsolatedDownloadAsNobody(t *testing.T) {
 	if after := netState(t, s.lab.Client); after != before {
 		t.Errorf("the client host changed:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
-	for _, root := range []string{out, data} {
+	assertOwnedBy(t, nobody, out, data)
+}
+
+// assertOwnedBy: every file and directory under roots belongs to uid.
+func assertOwnedBy(t *testing.T, uid uint32, roots ...string) {
+	t.Helper()
+	for _, root := range roots {
 		must(t, filepath.WalkDir(root, func(path string, _ fs.DirEntry, err error) error {
 			if err != nil {
 				return err
@@ -254,8 +260,8 @@ func TestIsolatedDownloadAsNobody(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if st := fi.Sys().(*syscall.Stat_t); st.Uid != nobody {
-				t.Errorf("%s is owned by uid %d, not nobody", path, st.Uid)
+			if st := fi.Sys().(*syscall.Stat_t); st.Uid != uid {
+				t.Errorf("%s is owned by uid %d, not %d", path, st.Uid, uid)
 			}
 			return nil
 		}))

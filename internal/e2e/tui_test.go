@@ -312,3 +312,50 @@ func (tt *tmuxTerm) waitExit(within time.Duration) int {
 		time.Sleep(100 * time.Millisecond) // polling another process's exit
 	}
 }
+
+// TestTUIAsNobody: the TUI run by an ordinary user without any capability
+// (nobody, a read-write TUN node arranged for it as a desktop has one):
+// wgtorrent runs itself again in a user namespace, keeps the terminal, the
+// bar says the tunnel is up in namespace isolation, a magnet typed in
+// downloads whole, q exits 0, every file is nobody's, nothing leaks.
+func TestTUIAsNobody(t *testing.T) {
+	needPrograms(t, "tmux", "setpriv", "unshare", "mknod", "mount")
+	s := newSwarm(t, true)
+	const nobody = 65534
+	dir, bin, conf := nobodyDir(t, "wgt-e2e-tui-", s.srv.ClientConfig(), nobody)
+	out, data, tunDir := filepath.Join(dir, "out"), filepath.Join(dir, "data"), filepath.Join(dir, "tundev")
+	for _, d := range []string{out, data, tunDir} {
+		must(t, os.Mkdir(d, 0o755))
+	}
+	for _, d := range []string{out, data} {
+		must(t, os.Chown(d, nobody, nobody))
+	}
+	capt := startLeakCapture(t, s.lab, s.srv.Endpoint())
+	term := startTmux(t, s.lab.Client.NetNS, "unshare", tunNodeWrapper(tunDir, "setpriv",
+		fmt.Sprintf("--reuid=%d", nobody), fmt.Sprintf("--regid=%d", nobody), "--clear-groups", "--",
+		"env", "HOME="+dir, bin, "tui", "--config", conf, "--out", out, "--data", data, "--no-dht")...)
+	t.Cleanup(func() {
+		if t.Failed() {
+			logTail(t, filepath.Join(data, "wgtorrent.log"), 60)
+		}
+	})
+	up := term.waitFor(30*time.Second, "the tunnel bar saying the tunnel is up", tunnelUp)
+	if !strings.Contains(up, "(isolated)") {
+		t.Errorf("the bar does not say the isolation is the private namespace:\n%s", firstLines(up, 3))
+	}
+	term.keys("a")
+	term.waitFor(5*time.Second, "the add dialog", func(sc string) bool { return strings.Contains(sc, "Add torrent") })
+	term.typeText(s.tor.magnet(s.lab))
+	term.keys("Enter")
+	term.waitFor(60*time.Second, "the torrent at 100% and seeding", func(sc string) bool {
+		p, ok := rowProgress(sc, s.tor.Name)
+		return ok && p == 100 && strings.Contains(rowOf(sc, s.tor.Name), "seeding")
+	})
+	s.tor.assertIdentical(t, "TUI download as nobody", out)
+	term.keys("q")
+	if code := term.waitExit(30 * time.Second); code != 0 {
+		t.Errorf("exit status %d after q, want 0; pane:\n%s", code, term.screen())
+	}
+	capt.assertNoLeaks(t, "TUI as nobody")
+	assertOwnedBy(t, nobody, out, data)
+}
