@@ -20,6 +20,8 @@
 //
 // # Leak checklist (anacrolix v1.59.1, read from its source)
 //
+// The code of it is confine.go, in the same order.
+//
 //   - Peer listeners (TCP): anacrolix's own use an unbound ListenConfig, so
 //     DisableTCP=true and we AddListener our own, bound, on the tunnel
 //     address(es) and ListenPort.

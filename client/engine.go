@@ -9,9 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"net"
 	"net/netip"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -261,11 +259,13 @@ func New(ctx context.Context, o Options) (_ *Engine, err error) {
 	return e, nil
 }
 
-// config builds the anacrolix configuration with all of its own socket
-// making switched off; attachNetwork then adds ours.
+// config builds the anacrolix configuration: confine (confine.go) switches
+// off every socket anacrolix would make and hands it ours; the rest is the
+// engine's behaviour.
 func (e *Engine) config() *torrent.ClientConfig {
 	o := e.o
 	cfg := torrent.NewDefaultClientConfig()
+	e.confine(cfg)
 	cfg.Slogger = slog.New(dropMessages{e.log.With("part", "anacrolix").Handler(), anacrolixNoise})
 	// Every info dictionary passes ValidateInfo before the engine uses it:
 	// storage is opened first thing once the info is known, from a
@@ -275,43 +275,7 @@ func (e *Engine) config() *torrent.ClientConfig {
 	cfg.Callbacks.PeerConnReadExtensionMessage = append(cfg.Callbacks.PeerConnReadExtensionMessage,
 		newMetadataWatch(e.refuseInfo).onExtension)
 	cfg.Seed = o.Seed
-	cfg.Bep20 = PeerIDPrefix
-	cfg.ExtendedHandshakeClientVersion = ClientVersion
-	cfg.HTTPUserAgent = UserAgent
-	cfg.UpnpID = ""
-
-	// No built-in sockets: anacrolix's listeners and uTP sockets are not
-	// bound to a device, so TCP, uTP and the DHT socket are all ours.
-	cfg.DisableTCP = true
-	cfg.DisableUTP = true // made by anacrolix in the process's namespace: see Options.UTP
-	cfg.NoDHT = true
-	cfg.ListenPort = 0
-	cfg.ListenHost = func(string) string { return e.face.preferred().String() }
-	cfg.DialForPeerConns = false
-	if o.UTP {
-		// uTP sockets dial as well as listen; TCP stays ours (DisableTCP).
-		cfg.DisableUTP = false
-		cfg.DialForPeerConns = true
-		cfg.ListenPort = o.ListenPort
-	}
-	cfg.DisableIPv4 = !o.Binding.IPv4.IsValid()
-	cfg.DisableIPv6 = !o.Binding.IPv6.IsValid()
-	if o.PublicIPv4.IsValid() {
-		cfg.PublicIp4 = o.PublicIPv4.AsSlice()
-	}
-	if o.PublicIPv6.IsValid() {
-		cfg.PublicIp6 = o.PublicIPv6.AsSlice()
-	}
-
 	o.Encryption.apply(cfg)
-	cfg.NoDefaultPortForwarding = true // no UPnP/SSDP on the LAN
-	cfg.DisableWebtorrent = true       // WebRTC ICE would gather every local address
-
-	cfg.TrackerDialContext = e.face.DialContext
-	cfg.TrackerListenPacket = e.face.ListenPacket
-	cfg.LookupTrackerIp = e.lookupTrackerIP
-	cfg.HTTPDialContext = e.face.DialContext // webseeds, xs= metainfo sources
-	cfg.HTTPProxy = nil                      // never the environment's proxy
 
 	// anacrolix v1.59.1 stops serving a connection after it has uploaded
 	// twice MaxAllocPeerRequestDataPerConn (1 MiB by default): the
@@ -341,89 +305,11 @@ func (e *Engine) config() *torrent.ClientConfig {
 	})
 	cfg.DownloadRateLimiter = e.down
 	cfg.UploadRateLimiter = e.up
-	// Never anacrolix's default (router.bittorrent.com & co. through the
-	// system resolver): only nodes dhtLoop resolved through the tunnel,
-	// of the socket's family. (DhtStartingNodes is told the socket's
-	// network, always "udp": choosing by it gave no node at all.)
-	cfg.DhtStartingNodes = func(string) dht.StartingNodesGetter {
-		return func() ([]dht.Addr, error) { return nil, nil }
-	}
-	cfg.ConfigureAnacrolixDhtServer = func(sc *dht.ServerConfig) {
-		ua, _ := sc.Conn.LocalAddr().(*net.UDPAddr)
-		is4 := ua != nil && ua.IP.To4() != nil
-		sc.StartingNodes = func() ([]dht.Addr, error) { return e.bootstrapNodes(is4), nil }
-	}
 	// anacrolix's per-torrent announcer retries a failed announce at once:
 	// with no DHT node known it logged 768,748 lines in 25 s. dhtLoop
 	// announces instead.
 	cfg.PeriodicallyAnnounceTorrentsToDht = false
 	return cfg
-}
-
-// attachNetwork opens the bound listeners, dialers and DHT sockets.
-func (e *Engine) attachNetwork() error {
-	port := e.o.ListenPort
-	if e.o.UTP && port == 0 {
-		// TCP on uTP's port: peers learn one port.
-		port = e.cl.LocalPort()
-	}
-	dhtPort := func() int {
-		if e.o.UTP {
-			return 0 // uTP holds the UDP port
-		}
-		return port
-	}
-	fams := []struct {
-		addr     netip.Addr
-		tcp, udp string
-	}{
-		{e.o.Binding.IPv4, "tcp4", "udp4"},
-		{e.o.Binding.IPv6, "tcp6", "udp6"},
-	}
-	for _, f := range fams {
-		if !f.addr.IsValid() {
-			continue
-		}
-		l, err := e.face.listenTCP(f.tcp, netip.AddrPortFrom(f.addr, uint16(port)))
-		if err != nil {
-			return err
-		}
-		e.sockets = append(e.sockets, l)
-		if port == 0 {
-			// Same port on every socket: peers learn one port.
-			port = l.Addr().(*net.TCPAddr).Port
-		}
-		e.cl.AddListener(limitedListener{l, &e.conns})
-		e.cl.AddDialer(limitedDialer{torrent.NetworkDialer{Network: f.tcp, Dialer: e.face.peerDialer(f.tcp)}, &e.conns, e.face})
-
-		if !e.o.DHT {
-			continue
-		}
-		pc, err := e.face.listenPacket(f.udp, netip.AddrPortFrom(f.addr, uint16(dhtPort())))
-		if err != nil {
-			return err
-		}
-		e.sockets = append(e.sockets, pc)
-		ds, err := e.cl.NewAnacrolixDhtServer(pc)
-		if err != nil {
-			return fmt.Errorf("client: start DHT on %s: %w", pc.LocalAddr(), err)
-		}
-		e.dhts = append(e.dhts, ds)
-		e.cl.AddDhtServer(torrent.AnacrolixDhtServerWrapper{Server: ds})
-	}
-	return nil
-}
-
-func (e *Engine) lookupTrackerIP(u *url.URL) ([]net.IP, error) {
-	ips, err := e.face.lookupTrackerIP(u)
-	s := trackerSeen{at: time.Now()}
-	if err != nil {
-		s.err = err.Error()
-	}
-	e.trackerMu.Lock()
-	e.trackers[u.Host] = s
-	e.trackerMu.Unlock()
-	return ips, err
 }
 
 // Close stops the engine: peers are disconnected, state is saved, every
@@ -774,11 +660,6 @@ func (e *Engine) whenInfo(en *entry, saveMeta bool) {
 		f.SetPriority(piecePriority(prios[i]))
 	}
 	e.notify()
-}
-
-// isUTP: anacrolix names a uTP connection's network after its UDP socket.
-func isUTP(pc *torrent.PeerConn) bool {
-	return strings.HasPrefix(pc.Network, "udp") || strings.HasPrefix(pc.Network, "utp")
 }
 
 // capPeerRequests keeps our outstanding requests below what the peer

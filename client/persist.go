@@ -91,8 +91,12 @@ func (s store) load() (recs []record, metas [][]byte, errs []error) {
 			continue
 		}
 		var r record
-		if err := json.Unmarshal(b, &r); err != nil || r.InfoHash+".json" != name {
-			errs = append(errs, fmt.Errorf("client: saved torrent %s is corrupt: %v", name, err))
+		if err := json.Unmarshal(b, &r); err != nil {
+			errs = append(errs, fmt.Errorf("client: saved torrent %s is corrupt: %w", name, err))
+			continue
+		}
+		if r.InfoHash+".json" != name {
+			errs = append(errs, fmt.Errorf("client: saved torrent %s holds info hash %q, not its name's", name, r.InfoHash))
 			continue
 		}
 		mi, err := os.ReadFile(s.metainfoPath(r.InfoHash))
