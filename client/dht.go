@@ -162,7 +162,7 @@ func (e *Engine) announceDHT(running func(metainfo.Hash) (time.Time, bool), set 
 	failed := 0
 	var lastErr error
 	for _, en := range ens {
-		want := !paused[en.ih] && (e.o.Seed || !isComplete(en.t))
+		want := !paused[en.ih] && (e.o.Seed || !e.isComplete(en))
 		since, ok := running(en.ih)
 		if ok && (!want || time.Since(since) > dhtAnnounceSpan) {
 			set(en.ih, nil)

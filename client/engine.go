@@ -147,6 +147,9 @@ type entry struct {
 	rec      record
 	err      string
 	checking bool
+	// doneUnsaved: rec.DoneAt was noted by a Stats call; the sampler
+	// saves it.
+	doneUnsaved bool
 
 	sampled           bool
 	lastRead, lastOut int64
@@ -325,7 +328,8 @@ func (e *Engine) Close() error {
 	for _, en := range e.torrents {
 		// The sampler notes completion once a second: a download that
 		// completes and exits at once would otherwise never save it.
-		done := noteDone(&en.rec, isComplete(en.t), time.Now())
+		done, _ := wantedLeft(en.t, unwanted(&en.rec))
+		done = noteDone(&en.rec, done, time.Now())
 		changed := e.foldCounters(en) || done
 		// Every other change was saved when it was made; rewriting the
 		// records of idle torrents made a seedbox's shutdown a synced

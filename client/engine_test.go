@@ -442,3 +442,48 @@ func TestRestoreOnly(t *testing.T) {
 		t.Errorf("the library lost torrents: %d restored, want 2", n)
 	}
 }
+
+// TestPartialSelectionCompletes: with one file unselected, the torrent is
+// done (seeding, DoneAt set, WaitComplete returns, ETA 0) once the others
+// are verified, as Transmission and the *arr tools count it, while the
+// unselected file's own pieces are never fetched.
+func TestPartialSelectionCompletes(t *testing.T) {
+	seed, root, mi, id := seeder(t, Options{})
+	dl := t.TempDir()
+	leech := newEngine(t, Options{DataDir: t.TempDir(), DownloadDir: dl})
+	if _, err := leech.AddMetainfo(context.Background(), mi, AddOptions{Paused: true}); err != nil {
+		t.Fatal(err)
+	}
+	files, err := leech.Files(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := -1
+	for i, f := range files {
+		if strings.HasSuffix(f.Path, "b.bin") {
+			big = i
+		}
+	}
+	if big < 0 {
+		t.Fatalf("no b.bin among %+v", files)
+	}
+	if err := leech.SetFilePriority(id, big, PriorityOff); err != nil {
+		t.Fatal(err)
+	}
+	if err := leech.Resume(id); err != nil {
+		t.Fatal(err)
+	}
+	leech.dialAgain(metainfo.NewHashFromHex(string(id)), selfAddr(seed))
+	waitDone(t, leech, id, 30*time.Second)
+	st, _ := leech.Get(id)
+	if st.State != StateSeeding || st.DoneAt.IsZero() || st.ETA != 0 || st.BytesCompleted >= st.Length {
+		t.Errorf("after the selected files: %+v; want seeding, DoneAt set, ETA 0, and not the whole torrent", st)
+	}
+	for _, name := range []string{"a.bin", "sub/deep/c.txt"} {
+		want, _ := os.ReadFile(filepath.Join(root, "payload", name))
+		got, err := os.ReadFile(filepath.Join(dl, "payload", name))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s: %v, identical %v", name, err, bytes.Equal(got, want))
+		}
+	}
+}

@@ -41,7 +41,7 @@ func (e *Engine) sample(now time.Time) {
 		st := en.t.Stats()
 		read := st.BytesReadUsefulData.Int64()
 		out := st.BytesWrittenData.Int64()
-		complete := isComplete(en.t)
+		complete := e.isComplete(en)
 		e.mu.Lock()
 		if en.sampled {
 			dt := now.Sub(en.lastAt).Seconds()
@@ -54,7 +54,8 @@ func (e *Engine) sample(now time.Time) {
 		}
 		en.sampled, en.lastRead, en.lastOut, en.lastAt = true, read, out, now
 		var save *record
-		if noteDone(&en.rec, complete, now) {
+		if noteDone(&en.rec, complete, now) || en.doneUnsaved {
+			en.doneUnsaved = false
 			r := en.rec
 			save = &r
 		}
@@ -90,7 +91,69 @@ func raiseNextPieces(t *torrent.Torrent, n int) {
 
 // isComplete: every wanted piece of a torrent whose info is known is
 // verified.
-func isComplete(t *torrent.Torrent) bool { return t.Info() != nil && t.Complete().Bool() }
+// isComplete: every wanted piece is verified. Pieces only of files set to
+// PriorityOff are not wanted: a torrent with some files unselected is done,
+// and seeds what it has, once the selected ones are, as in Transmission
+// (Sonarr and Radarr import a download only then).
+func (e *Engine) isComplete(en *entry) bool {
+	e.mu.Lock()
+	off := unwanted(&en.rec)
+	e.mu.Unlock()
+	done, _ := wantedLeft(en.t, off)
+	return done
+}
+
+// unwanted is the set of files set to PriorityOff (nil: none). With e.mu.
+func unwanted(rec *record) map[int]bool {
+	var off map[int]bool
+	for i, p := range rec.FilePriorities {
+		if p == PriorityOff {
+			if off == nil {
+				off = map[int]bool{}
+			}
+			off[i] = true
+		}
+	}
+	return off
+}
+
+// wantedLeft says whether every wanted piece is verified, and how many
+// bytes of wanted pieces are not. The files come from the record, not from
+// anacrolix's piece priorities: those are all "none" until whenInfo sets
+// them, which would make every new torrent look done.
+func wantedLeft(t *torrent.Torrent, off map[int]bool) (done bool, left int64) {
+	info := t.Info()
+	if info == nil {
+		return false, 0
+	}
+	if t.Complete().Bool() {
+		return true, 0
+	}
+	var want []bool // nil: every piece
+	if len(off) > 0 {
+		want = make([]bool, t.NumPieces())
+		for i, f := range t.Files() {
+			if !off[i] {
+				for p := f.BeginPieceIndex(); p < f.EndPieceIndex(); p++ {
+					want[p] = true
+				}
+			}
+		}
+	}
+	pl, length, start := info.PieceLength, t.Length(), 0
+	for _, r := range t.PieceStateRuns() {
+		end := start + r.Length
+		if !r.Complete {
+			for p := start; p < end; p++ {
+				if want == nil || want[p] {
+					left += min(int64(p+1)*pl, length) - int64(p)*pl
+				}
+			}
+		}
+		start = end
+	}
+	return left == 0, left
+}
 
 // noteDone records when a torrent first completed and says whether rec
 // changed (and should be saved).
@@ -167,10 +230,11 @@ func (e *Engine) WaitComplete(ctx context.Context, id TorrentID) error {
 		if msg != "" {
 			return fmt.Errorf("client: torrent %s: %s", id, msg)
 		}
-		if en.t.Complete().Bool() {
+		if e.isComplete(en) {
 			return nil
 		}
-		// Storage errors arrive without a Complete change: recheck each second.
+		// Storage errors, and the last wanted piece of a partial selection,
+		// arrive without a Complete change: recheck each second.
 		select {
 		case <-done:
 		case <-ctx.Done():
@@ -227,9 +291,13 @@ func (e *Engine) stats(en *entry) Stats {
 	haveInfo := t.Info() != nil
 	complete := false
 	checking := false
+	var left int64
 	if haveInfo {
 		s.Length = t.Length()
-		complete = t.Complete().Bool()
+		e.mu.Lock()
+		off := unwanted(&en.rec)
+		e.mu.Unlock()
+		complete, left = wantedLeft(t, off)
 		// anacrolix's BytesCompleted counts blocks not yet verified too.
 		pl, start := t.Info().PieceLength, int64(0)
 		for _, r := range t.PieceStateRuns() {
@@ -248,6 +316,10 @@ func (e *Engine) stats(en *entry) Stats {
 		s.Name = string(en.id)
 	}
 	e.mu.Lock()
+	if noteDone(&en.rec, complete, time.Now()) {
+		// Seen done here first: DoneAt must not lag what State says.
+		en.doneUnsaved = true
+	}
 	s.Error = en.err
 	s.DownloadRate = int64(en.down)
 	s.UploadRate = int64(en.up)
@@ -279,7 +351,7 @@ func (e *Engine) stats(en *entry) Stats {
 		s.State = StateDownloading
 	}
 	if s.State == StateDownloading && s.DownloadRate > 0 {
-		s.ETA = time.Duration(float64(s.Length-s.Have())/float64(s.DownloadRate)) * time.Second
+		s.ETA = time.Duration(float64(left)/float64(s.DownloadRate)) * time.Second
 	}
 	if complete {
 		s.ETA = 0

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -680,4 +681,64 @@ func randomHash(t *testing.T) string {
 	_, err := rand.Read(b[:])
 	must(t, err)
 	return hex.EncodeToString(b[:])
+}
+
+// TestDaemonPartialSelectionFinishes: a torrent added with one file
+// unwanted is done, as Transmission says it and Sonarr/Radarr read it,
+// once the wanted files are: status 6 (seeding), leftUntilDone 0,
+// percentDone 1, doneDate set; the unwanted file is not downloaded.
+func TestDaemonPartialSelectionFinishes(t *testing.T) {
+	d := newDaemonLab(t, 0)
+	cl := d.lab.Client
+	out := t.TempDir()
+	p := startWgtorrent(t, cl, daemonArgs(d.conf, t.TempDir(), out)...)
+	c := newRPCClient(cl, daemonRPCAddr, "", "")
+	c.waitHealth(t, p, 200, 30*time.Second)
+	id := c.addFile(t, d.main.File, map[string]any{"paused": true})
+	var files struct {
+		Torrents []struct {
+			Files []struct {
+				Name string `json:"name"`
+			} `json:"files"`
+		} `json:"torrents"`
+	}
+	c.call(t, "torrent-get", map[string]any{"ids": []int{id}, "fields": []string{"files"}}, &files)
+	unwanted := -1
+	for i, f := range files.Torrents[0].Files {
+		if strings.HasSuffix(f.Name, "sub/beta.bin") {
+			unwanted = i
+		}
+	}
+	if unwanted < 0 {
+		t.Fatalf("no sub/beta.bin among %+v", files)
+	}
+	c.call(t, "torrent-set", map[string]any{"ids": []int{id}, "files-unwanted": []int{unwanted}}, nil)
+	c.call(t, "torrent-start", map[string]any{"ids": []int{id}}, nil)
+	c.waitTorrent(t, p, id, 60*time.Second, "seeding", func(x daemonTorrent) bool { return x.Status == 6 })
+	var got struct {
+		Torrents []struct {
+			LeftUntilDone int64   `json:"leftUntilDone"`
+			PercentDone   float64 `json:"percentDone"`
+			DoneDate      int64   `json:"doneDate"`
+			HaveValid     int64   `json:"haveValid"`
+			TotalSize     int64   `json:"totalSize"`
+		} `json:"torrents"`
+	}
+	c.call(t, "torrent-get", map[string]any{"ids": []int{id},
+		"fields": []string{"leftUntilDone", "percentDone", "doneDate", "haveValid", "totalSize"}}, &got)
+	if len(got.Torrents) != 1 {
+		t.Fatalf("torrent-get: %+v", got)
+	}
+	g := got.Torrents[0]
+	if g.LeftUntilDone != 0 || g.PercentDone != 1 || g.DoneDate == 0 || g.HaveValid >= g.TotalSize {
+		t.Errorf("a finished partial selection: %+v; want leftUntilDone 0, percentDone 1, doneDate set, not the whole torrent", g)
+	}
+	for _, f := range []string{"alpha.bin", "gamma.dat"} {
+		want, _ := os.ReadFile(filepath.Join(d.main.Root, d.main.Name, f))
+		have, err := os.ReadFile(filepath.Join(out, d.main.Name, f))
+		if err != nil || !bytes.Equal(have, want) {
+			t.Errorf("%s: %v, identical %v", f, err, bytes.Equal(have, want))
+		}
+	}
+	stopDaemon(t, p)
 }
