@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -306,5 +307,8 @@ func (s *Server) serveRPC(w http.ResponseWriter, r *http.Request) {
 		out = []byte(`{"result":"internal error: cannot encode response","arguments":{}}`)
 	}
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+	// Always a length, as Transmission sends: without it Go chunks answers
+	// over 2 KiB, and transmission.el (Emacs) waits on them forever.
+	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 	w.Write(out)
 }

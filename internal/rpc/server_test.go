@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -912,5 +913,24 @@ func TestRunFollowsEngineAndStops(t *testing.T) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("Run did not return after cancel")
+	}
+}
+
+// TestLargeAnswerHasContentLength: an answer over Go's 2 KiB chunking
+// threshold still says its length and is not chunked (transmission.el
+// waits forever on a chunked one).
+func TestLargeAnswerHasContentLength(t *testing.T) {
+	h := newHarness(t)
+	for i := range 20 {
+		h.mustCall("torrent-add", map[string]any{"filename": fmt.Sprintf("magnet:?xt=urn:btih:%040x", i+1)})
+	}
+	body := `{"method":"torrent-get","arguments":{"fields":["id","name","hashString","status","percentDone"]}}`
+	resp, text := h.post("/transmission/rpc", body, map[string]string{sessionHeader: h.sid})
+	if len(text) <= 2048 {
+		t.Fatalf("torrent-get answered %d bytes: too small to test chunking", len(text))
+	}
+	if resp.ContentLength != int64(len(text)) || len(resp.TransferEncoding) != 0 {
+		t.Errorf("Content-Length %d, Transfer-Encoding %v for a %d-byte answer; want the length, not chunked",
+			resp.ContentLength, resp.TransferEncoding, len(text))
 	}
 }
