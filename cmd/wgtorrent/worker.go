@@ -143,6 +143,8 @@ func (daemonWorkerCmd) Run(ctx context.Context, log *slog.Logger) error {
 			Version:         cfg.Version,
 			ConfigDir:       cfg.ConfigDir,
 			PeerPort:        eng.ListenPort(),
+			DHT:             cfg.DHT,
+			UTP:             cfg.UTP,
 			Encryption:      client.Encryption(cfg.Encryption),
 			Tunnel:          tunnel,
 			KillSwitchDrops: func() uint64 { return latest.Load().KillSwitchDrops },

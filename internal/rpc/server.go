@@ -53,6 +53,9 @@ type Options struct {
 	ConfigDir string
 	// PeerPort is reported as peer-port.
 	PeerPort int
+	// DHT and UTP say whether the engine runs them (dht-enabled,
+	// utp-enabled).
+	DHT, UTP bool
 	// Encryption is the engine's policy, reported as encryption ("": the
 	// engine's default).
 	Encryption client.Encryption

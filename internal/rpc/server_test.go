@@ -278,7 +278,7 @@ func TestSessionGet(t *testing.T) {
 	for k, want := range map[string]any{
 		"rpc-version": 17.0, "rpc-version-minimum": 1.0, "download-dir": "/dl", "seedRatioLimit": 2.0,
 		"seedRatioLimited": false, "idle-seeding-limit": 30.0, "idle-seeding-limit-enabled": false,
-		"speed-limit-down-enabled": false, "dht-enabled": true, "encryption": "tolerated", "utp-enabled": false,
+		"speed-limit-down-enabled": false, "dht-enabled": false, "encryption": "tolerated", "utp-enabled": false,
 	} {
 		if a[k] != want {
 			t.Errorf("%s = %v, want %v", k, a[k], want)
@@ -933,4 +933,37 @@ func TestLargeAnswerHasContentLength(t *testing.T) {
 		t.Errorf("Content-Length %d, Transfer-Encoding %v for a %d-byte answer; want the length, not chunked",
 			resp.ContentLength, resp.TransferEncoding, len(text))
 	}
+}
+
+// TestSessionSetUnsupported: a setting wgtorrent does not implement is an
+// error naming it when a client asks to change it (never "success" for
+// nothing), while the same value sent back, as clients that save every
+// setting do, passes; dht-enabled and utp-enabled say what the engine runs.
+func TestSessionSetUnsupported(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.DHT, o.UTP = true, true })
+	a := h.mustCall("session-get", nil)
+	if a["dht-enabled"] != true || a["utp-enabled"] != true {
+		t.Errorf("dht-enabled %v, utp-enabled %v; want what the engine runs (true, true)", a["dht-enabled"], a["utp-enabled"])
+	}
+	for _, c := range []struct {
+		name string
+		val  any
+	}{
+		{"alt-speed-enabled", true}, {"peer-port", 51413}, {"dht-enabled", false}, {"pex-enabled", false},
+		{"peer-limit-global", 500}, {"cache-size-mb", 64}, {"script-torrent-done-enabled", true},
+		{"incomplete-dir-enabled", true}, {"start-added-torrents", false},
+	} {
+		res, _ := h.call("session-set", map[string]any{c.name: c.val})
+		if res == success || !strings.Contains(res, c.name) || !strings.Contains(res, "not supported") {
+			t.Errorf("session-set %s=%v: %q; want an error naming it as not supported", c.name, c.val, res)
+		}
+	}
+	// Everything session-get said, sent back (Flood's save), passes.
+	back := map[string]any{}
+	for k, v := range a {
+		back[k] = v
+	}
+	back["download-dir-free-space"] = 12345 // read-only: ignored
+	h.mustCall("session-set", back)
+	h.mustCall("session-set", map[string]any{"speed-limit-down": 100, "speed-limit-down-enabled": true})
 }

@@ -3,7 +3,9 @@ package rpc
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"path/filepath"
+	"reflect"
 	"time"
 
 	"github.com/wgtorrent/wgtorrent/client"
@@ -81,10 +83,10 @@ func (s *Server) sessionGet(_ context.Context, a args) (any, error) {
 		"port-forwarding-enabled":      false, // no UPnP/NAT-PMP: it would talk to the LAN router
 		"peer-limit-global":            200,
 		"peer-limit-per-torrent":       50,
-		"dht-enabled":                  true,
+		"dht-enabled":                  s.o.DHT,
 		"pex-enabled":                  true,
-		"lpd-enabled":                  false, // local discovery would announce on the LAN
-		"utp-enabled":                  false, // TCP only
+		"lpd-enabled":                  false,   // local discovery would announce on the LAN
+		"utp-enabled":                  s.o.UTP, // only the daemon in namespace mode
 		"encryption":                   s.encryption(),
 		"blocklist-enabled":            false,
 		"blocklist-size":               0,
@@ -131,7 +133,55 @@ func filterFields(all map[string]any, fields []string) map[string]any {
 	return out
 }
 
-func (s *Server) sessionSet(_ context.Context, a args) (any, error) {
+// sessionSetHandled are the session-set arguments wgtorrent acts on.
+var sessionSetHandled = map[string]bool{
+	"download-dir": true, "downloadDir": true, "download_dir": true,
+	"speed-limit-down": true, "speedLimitDown": true, "speed_limit_down": true,
+	"speed-limit-down-enabled": true, "speedLimitDownEnabled": true, "speed_limit_down_enabled": true,
+	"speed-limit-up": true, "speedLimitUp": true, "speed_limit_up": true,
+	"speed-limit-up-enabled": true, "speedLimitUpEnabled": true, "speed_limit_up_enabled": true,
+	"seedRatioLimited": true, "seed_ratio_limited": true, "seedRatioLimit": true, "seed_ratio_limit": true,
+	"idle-seeding-limit-enabled": true, "idleSeedingLimitEnabled": true, "idle_seeding_limit_enabled": true,
+	"idle-seeding-limit": true, "idleSeedingLimit": true, "idle_seeding_limit": true,
+	"encryption": true,
+}
+
+// sessionReadOnly are session-get fields a client cannot set (Transmission
+// ignores them): a client saving every setting sends them back as read.
+var sessionReadOnly = map[string]bool{
+	"version": true, "rpc-version": true, "rpc-version-minimum": true, "rpc-version-semver": true,
+	"session-id": true, "config-dir": true, "download-dir-free-space": true, "blocklist-size": true,
+	"units": true, "wgtorrent-tunnel": true,
+}
+
+// unsupportedChange names a session setting wgtorrent does not implement
+// that a asks to change: "success" would say it was done. The same value
+// as session-get reports passes (clients such as Flood send every setting
+// back on save).
+func (s *Server) unsupportedChange(ctx context.Context, a args) error {
+	cur, err := s.sessionGet(ctx, args{})
+	if err != nil {
+		return err
+	}
+	all := cur.(map[string]any)
+	for name, raw := range a {
+		now, known := all[name]
+		if !known || sessionSetHandled[name] || sessionReadOnly[name] {
+			continue
+		}
+		var want, have any
+		b, _ := json.Marshal(now)
+		if json.Unmarshal(raw, &want) != nil || json.Unmarshal(b, &have) != nil || !reflect.DeepEqual(want, have) {
+			return errorf("session-set: %q is not supported by wgtorrent: it stays %s", name, b)
+		}
+	}
+	return nil
+}
+
+func (s *Server) sessionSet(ctx context.Context, a args) (any, error) {
+	if err := s.unsupportedChange(ctx, a); err != nil {
+		return nil, err
+	}
 	next := s.st.sess
 	var fail error
 	setStr := func(dst *string, names ...string) {
