@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -424,9 +425,23 @@ func parseTorrentSet(a args) (torrentSetArgs, error) {
 		o.hasDown && o.downLimit < 0, o.hasUp && o.upLimit < 0:
 		return o, errorf("limits must not be negative")
 	}
-	for _, k := range []string{"trackerAdd", "trackerRemove", "trackerReplace", "trackerList", "location"} {
+	for _, k := range []string{"trackerAdd", "trackerRemove", "trackerReplace", "trackerList", "location", "queuePosition"} {
 		if a.has(k) {
 			return o, errorf("torrent-set: %q is not supported yet", k)
+		}
+	}
+	// Settings torrent-get reports at a value wgtorrent does not let
+	// change: that value passes (a client echoing what it read), another
+	// is refused rather than answered "success" and dropped.
+	for _, f := range []struct {
+		name string
+		keep any
+	}{{"bandwidthPriority", 0.0}, {"peer-limit", 50.0}, {"honorsSessionLimits", true}} {
+		if _, raw, ok := a.raw(f.name); ok {
+			var v any
+			if json.Unmarshal(raw, &v) != nil || v != f.keep {
+				return o, errorf("torrent-set: %q is not supported by wgtorrent: it stays %v", f.name, f.keep)
+			}
 		}
 	}
 	return o, nil

@@ -967,3 +967,20 @@ func TestSessionSetUnsupported(t *testing.T) {
 	h.mustCall("session-set", back)
 	h.mustCall("session-set", map[string]any{"speed-limit-down": 100, "speed-limit-down-enabled": true})
 }
+
+// TestTorrentSetUnsupported: torrent-set of a setting wgtorrent keeps fixed
+// is refused by name unless it is the value torrent-get reports.
+func TestTorrentSetUnsupported(t *testing.T) {
+	h := newHarness(t)
+	h.mustCall("torrent-add", map[string]any{"filename": fmt.Sprintf("magnet:?xt=urn:btih:%040x", 7)})
+	for _, c := range []struct {
+		name string
+		val  any
+	}{{"bandwidthPriority", 1}, {"peer-limit", 200}, {"honorsSessionLimits", false}, {"queuePosition", 0}} {
+		res, _ := h.call("torrent-set", map[string]any{"ids": []int{1}, c.name: c.val})
+		if res == success || !strings.Contains(res, c.name) {
+			t.Errorf("torrent-set %s=%v: %q; want an error naming it", c.name, c.val, res)
+		}
+	}
+	h.mustCall("torrent-set", map[string]any{"ids": []int{1}, "bandwidthPriority": 0, "peer-limit": 50, "honorsSessionLimits": true})
+}
