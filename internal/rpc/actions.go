@@ -27,9 +27,12 @@ func (s *Server) torrentAdd(ctx context.Context, a args) (any, error) {
 	if err != nil {
 		return nil, &rpcError{err.Error()}
 	}
-	paused, _, err := a.boolean("paused")
+	paused, hasPaused, err := a.boolean("paused")
 	if err != nil {
 		return nil, &rpcError{err.Error()}
+	}
+	if !hasPaused {
+		paused = s.st.sess.AddPaused // start-added-torrents
 	}
 	labels, hasLabels, err := a.strings("labels")
 	if err != nil {

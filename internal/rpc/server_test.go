@@ -951,7 +951,7 @@ func TestSessionSetUnsupported(t *testing.T) {
 	}{
 		{"alt-speed-enabled", true}, {"peer-port", 51413}, {"dht-enabled", false}, {"pex-enabled", false},
 		{"peer-limit-global", 500}, {"cache-size-mb", 64}, {"script-torrent-done-enabled", true},
-		{"incomplete-dir-enabled", true}, {"start-added-torrents", false},
+		{"incomplete-dir-enabled", true},
 	} {
 		res, _ := h.call("session-set", map[string]any{c.name: c.val})
 		if res == success || !strings.Contains(res, c.name) || !strings.Contains(res, "not supported") {
@@ -983,4 +983,22 @@ func TestTorrentSetUnsupported(t *testing.T) {
 		}
 	}
 	h.mustCall("torrent-set", map[string]any{"ids": []int{1}, "bandwidthPriority": 0, "peer-limit": 50, "honorsSessionLimits": true})
+}
+
+// TestStartAddedTorrents: transmission-remote --start-paused (session-set
+// start-added-torrents false) makes torrent-add without "paused" add the
+// torrent stopped; an explicit "paused" still wins; session-get says so.
+func TestStartAddedTorrents(t *testing.T) {
+	h := newHarness(t)
+	h.mustCall("session-set", map[string]any{"start-added-torrents": false})
+	if a := h.mustCall("session-get", nil); a["start-added-torrents"] != false {
+		t.Errorf("start-added-torrents reads back %v", a["start-added-torrents"])
+	}
+	id := func(a map[string]any) any { return a["torrent-added"].(map[string]any)["id"] }
+	first := id(h.mustCall("torrent-add", map[string]any{"filename": fmt.Sprintf("magnet:?xt=urn:btih:%040x", 1)}))
+	second := id(h.mustCall("torrent-add", map[string]any{"filename": fmt.Sprintf("magnet:?xt=urn:btih:%040x", 2), "paused": false}))
+	got := torrents(t, h.mustCall("torrent-get", map[string]any{"ids": []any{first, second}, "fields": []string{"id", "status"}}))
+	if len(got) != 2 || got[0]["status"] != 0.0 || got[1]["status"] == 0.0 {
+		t.Errorf("after --start-paused: %v; want the first stopped (0), the second (paused false) running", got)
+	}
 }

@@ -92,7 +92,7 @@ func (s *Server) sessionGet(_ context.Context, a args) (any, error) {
 		"blocklist-size":               0,
 		"blocklist-url":                "",
 		"cache-size-mb":                4,
-		"start-added-torrents":         true,
+		"start-added-torrents":         !sess.AddPaused,
 		"rename-partial-files":         false,
 		"trash-original-torrent-files": false,
 		"download-queue-enabled":       false,
@@ -143,7 +143,7 @@ var sessionSetHandled = map[string]bool{
 	"seedRatioLimited": true, "seed_ratio_limited": true, "seedRatioLimit": true, "seed_ratio_limit": true,
 	"idle-seeding-limit-enabled": true, "idleSeedingLimitEnabled": true, "idle_seeding_limit_enabled": true,
 	"idle-seeding-limit": true, "idleSeedingLimit": true, "idle_seeding_limit": true,
-	"encryption": true,
+	"encryption": true, "start-added-torrents": true,
 }
 
 // sessionReadOnly are session-get fields a client cannot set (Transmission
@@ -216,6 +216,9 @@ func (s *Server) sessionSet(ctx context.Context, a args) (any, error) {
 	setBool(&next.SpeedLimitUpEnabled, "speed-limit-up-enabled", "speedLimitUpEnabled", "speed_limit_up_enabled")
 	setBool(&next.SeedRatioLimited, "seedRatioLimited", "seed_ratio_limited")
 	setBool(&next.IdleSeedingLimitEnabled, "idle-seeding-limit-enabled", "idleSeedingLimitEnabled", "idle_seeding_limit_enabled")
+	start := !next.AddPaused
+	setBool(&start, "start-added-torrents")
+	next.AddPaused = !start
 	idle := int64(next.IdleSeedingLimit)
 	setInt(&idle, "idle-seeding-limit", "idleSeedingLimit", "idle_seeding_limit")
 	if v, ok, err := a.number("seedRatioLimit", "seed_ratio_limit"); err != nil {

@@ -56,6 +56,9 @@ type sessionState struct {
 	SpeedLimitDownEnabled bool  `json:"speedLimitDownEnabled"`
 	SpeedLimitUp          int64 `json:"speedLimitUp"`
 	SpeedLimitUpEnabled   bool  `json:"speedLimitUpEnabled"`
+	// AddPaused is start-added-torrents turned off: torrent-add without a
+	// "paused" argument adds the torrent stopped.
+	AddPaused bool `json:"addPaused,omitempty"`
 }
 
 type persisted struct {
