@@ -321,15 +321,18 @@ func (f fileSets) plan(files []client.File) ([]client.Priority, error) {
 		return nil
 	}
 	// Transmission has three levels and a separate wanted flag; we have
-	// off/normal/high, so low counts as normal and an unwanted file stays
-	// off whatever its level.
+	// off/normal/high (anacrolix has nothing below normal): low is refused
+	// rather than read back as normal, and an unwanted file stays off
+	// whatever its level.
+	if f.hasLow {
+		return nil, errorf("priority-low is not supported by wgtorrent: files are normal or high (or unwanted)")
+	}
 	for _, step := range []struct {
 		has bool
 		idx []int
 		fn  func(int)
 	}{
 		{f.hasNormal, f.normal, func(i int) { high[i] = false }},
-		{f.hasLow, f.low, func(i int) { high[i] = false }},
 		{f.hasHigh, f.high, func(i int) { high[i] = true }},
 		{f.hasW, f.wanted, func(i int) { wanted[i] = true }},
 		{f.hasU, f.unwanted, func(i int) { wanted[i] = false }},

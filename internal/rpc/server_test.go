@@ -841,7 +841,7 @@ func TestFilePlan(t *testing.T) {
 		{"unwant all", fileSets{hasU: true}, P(off, off, off), false},
 		{"high on unwanted stays off", fileSets{hasHigh: true, high: []int{1}}, P(norm, off, high), false},
 		{"high and wanted", fileSets{hasHigh: true, high: []int{1}, hasW: true, wanted: []int{1}}, P(norm, high, high), false},
-		{"low is normal", fileSets{hasLow: true, low: []int{2}}, P(norm, off, norm), false},
+		{"low is refused, not read back as normal", fileSets{hasLow: true, low: []int{2}}, nil, true},
 		{"out of range", fileSets{hasU: true, unwanted: []int{3}}, nil, true},
 	} {
 		got, err := tc.sets.plan(files)
