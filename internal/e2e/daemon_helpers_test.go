@@ -495,3 +495,17 @@ func nobodyDir(t *testing.T, prefix, config string, uid int) (dir, bin, conf str
 	must(t, os.Chown(conf, uid, uid))
 	return dir, bin, conf
 }
+
+// nobodyWorkDirs makes, in a nobodyDir, the download and state folders
+// (uid's) and the folder tunNodeWrapper mounts its TUN node on.
+func nobodyWorkDirs(t *testing.T, dir string, uid int) (out, data, tunDir string) {
+	t.Helper()
+	out, data, tunDir = filepath.Join(dir, "out"), filepath.Join(dir, "data"), filepath.Join(dir, "tundev")
+	for _, d := range []string{out, data, tunDir} {
+		must(t, os.Mkdir(d, 0o755))
+	}
+	for _, d := range []string{out, data} {
+		must(t, os.Chown(d, uid, uid))
+	}
+	return out, data, tunDir
+}

@@ -205,13 +205,7 @@ func TestIsolatedDownloadAsNobody(t *testing.T) {
 	s := newSwarm(t, true)
 	const nobody = 65534
 	dir, bin, conf := nobodyDir(t, "wgt-e2e-nobody-", s.srv.ClientConfig(), nobody)
-	out, data, tunDir := filepath.Join(dir, "out"), filepath.Join(dir, "data"), filepath.Join(dir, "tundev")
-	for _, d := range []string{out, data, tunDir} {
-		must(t, os.Mkdir(d, 0o755))
-	}
-	for _, p := range []string{out, data} {
-		must(t, os.Chown(p, nobody, nobody))
-	}
+	out, data, tunDir := nobodyWorkDirs(t, dir, nobody)
 
 	before := netState(t, s.lab.Client)
 	capt := startLeakCapture(t, s.lab, s.srv.Endpoint())

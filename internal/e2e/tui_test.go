@@ -323,13 +323,7 @@ func TestTUIAsNobody(t *testing.T) {
 	s := newSwarm(t, true)
 	const nobody = 65534
 	dir, bin, conf := nobodyDir(t, "wgt-e2e-tui-", s.srv.ClientConfig(), nobody)
-	out, data, tunDir := filepath.Join(dir, "out"), filepath.Join(dir, "data"), filepath.Join(dir, "tundev")
-	for _, d := range []string{out, data, tunDir} {
-		must(t, os.Mkdir(d, 0o755))
-	}
-	for _, d := range []string{out, data} {
-		must(t, os.Chown(d, nobody, nobody))
-	}
+	out, data, tunDir := nobodyWorkDirs(t, dir, nobody)
 	capt := startLeakCapture(t, s.lab, s.srv.Endpoint())
 	term := startTmux(t, s.lab.Client.NetNS, "unshare", tunNodeWrapper(tunDir, "setpriv",
 		fmt.Sprintf("--reuid=%d", nobody), fmt.Sprintf("--regid=%d", nobody), "--clear-groups", "--",
