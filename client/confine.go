@@ -92,12 +92,6 @@ func (e *Engine) attachNetwork() error {
 		// TCP on uTP's port: peers learn one port.
 		port = e.cl.LocalPort()
 	}
-	dhtPort := func() int {
-		if e.o.UTP {
-			return 0 // uTP holds the UDP port
-		}
-		return port
-	}
 	fams := []struct {
 		addr     netip.Addr
 		tcp, udp string
@@ -124,7 +118,11 @@ func (e *Engine) attachNetwork() error {
 		if !e.o.DHT {
 			continue
 		}
-		pc, err := e.face.listenPacket(f.udp, netip.AddrPortFrom(f.addr, uint16(dhtPort())))
+		dhtPort := port
+		if e.o.UTP {
+			dhtPort = 0 // uTP holds the UDP port
+		}
+		pc, err := e.face.listenPacket(f.udp, netip.AddrPortFrom(f.addr, uint16(dhtPort)))
 		if err != nil {
 			return err
 		}

@@ -89,18 +89,21 @@ func raiseNextPieces(t *torrent.Torrent, n int) {
 	}
 }
 
-// isComplete: every wanted piece of a torrent whose info is known is
-// verified.
 // isComplete: every wanted piece is verified. Pieces only of files set to
 // PriorityOff are not wanted: a torrent with some files unselected is done,
 // and seeds what it has, once the selected ones are, as in Transmission
 // (Sonarr and Radarr import a download only then).
 func (e *Engine) isComplete(en *entry) bool {
+	done, _ := e.wantedLeft(en)
+	return done
+}
+
+// wantedLeft is wantedLeft for en, its file priorities read under e.mu.
+func (e *Engine) wantedLeft(en *entry) (done bool, left int64) {
 	e.mu.Lock()
 	off := unwanted(&en.rec)
 	e.mu.Unlock()
-	done, _ := wantedLeft(en.t, off)
-	return done
+	return wantedLeft(en.t, off)
 }
 
 // unwanted is the set of files set to PriorityOff (nil: none). With e.mu.
@@ -294,10 +297,7 @@ func (e *Engine) stats(en *entry) Stats {
 	var left int64
 	if haveInfo {
 		s.Length = t.Length()
-		e.mu.Lock()
-		off := unwanted(&en.rec)
-		e.mu.Unlock()
-		complete, left = wantedLeft(t, off)
+		complete, left = e.wantedLeft(en)
 		// anacrolix's BytesCompleted counts blocks not yet verified too.
 		pl, start := t.Info().PieceLength, int64(0)
 		for _, r := range t.PieceStateRuns() {
