@@ -13,8 +13,8 @@ DEB_PKGS := wireguard-go wireguard-tools opentracker transmission-daemon transmi
 # included): all but the e2e tests, which drive the built binary and take
 # most of the suite's time, and the bench.
 RACE_PKGS := ./client/... ./internal/rpc ./tui/... ./killswitch/... ./vpn/... ./cmd/... \
-             ./internal/atomicfile ./internal/daemon ./internal/headless ./internal/netlab \
-             ./internal/testenv ./internal/worker ./internal/session
+             ./internal/atomicfile ./internal/daemon ./internal/headless ./internal/lab/netlab \
+             ./internal/lab/testenv ./internal/worker ./internal/session
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: build test race check deps lint demo bench clean fuzz fuzz-short
@@ -33,7 +33,7 @@ race:
 # What CI runs on a fresh machine: install the test peers, then test, then
 # test again under the race detector, then fuzz the add path briefly. Every
 # lab test must run: one that lacks root or a program fails instead of
-# skipping (internal/testenv).
+# skipping (internal/lab/testenv).
 check: export WGTORRENT_REQUIRE_LAB := 1
 check: deps test race fuzz-short
 
@@ -65,7 +65,7 @@ demo: build
 # wgtorrent vs aria2c, transmission and qBittorrent in a namespace lab (root,
 # `make deps`; ~10 min on 2 cores). BENCH_FLAGS e.g. "-size 512 -runs 5".
 bench: build
-	$(GO) run ./internal/bench/cmd/wgtorrent-bench -wgtorrent $(BIN) -out bench-results $(BENCH_FLAGS)
+	$(GO) run ./internal/lab/bench/cmd/wgtorrent-bench -wgtorrent $(BIN) -out bench-results $(BENCH_FLAGS)
 
 clean:
 	rm -rf bin

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/anacrolix/torrent/bencode"
-	"github.com/wgtorrent/wgtorrent/internal/scriptedpeer"
+	"github.com/wgtorrent/wgtorrent/internal/lab/scriptedpeer"
 )
 
 // FuzzAddInfo drives the whole add path with a real engine on loopback and

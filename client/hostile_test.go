@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/anacrolix/torrent/bencode"
-	"github.com/wgtorrent/wgtorrent/internal/scriptedpeer"
+	"github.com/wgtorrent/wgtorrent/internal/lab/scriptedpeer"
 )
 
 // startScriptedPeer serves info on loopback.

@@ -19,7 +19,7 @@ import (
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
 
-	"github.com/wgtorrent/wgtorrent/internal/testenv"
+	"github.com/wgtorrent/wgtorrent/internal/lab/testenv"
 )
 
 const netnsChildEnv = "WGTORRENT_CLIENT_NETNS_CHILD"

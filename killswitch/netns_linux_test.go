@@ -14,7 +14,7 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
-	"github.com/wgtorrent/wgtorrent/internal/testenv"
+	"github.com/wgtorrent/wgtorrent/internal/lab/testenv"
 )
 
 // Small namespace lab for the root tests: fresh anonymous namespaces (gone

@@ -11,10 +11,10 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"github.com/wgtorrent/wgtorrent/internal/netlab"
-	"github.com/wgtorrent/wgtorrent/internal/netlab/labtest"
+	"github.com/wgtorrent/wgtorrent/internal/lab/netlab"
+	"github.com/wgtorrent/wgtorrent/internal/lab/netlab/labtest"
+	"github.com/wgtorrent/wgtorrent/internal/lab/testenv"
 	"github.com/wgtorrent/wgtorrent/internal/netns"
-	"github.com/wgtorrent/wgtorrent/internal/testenv"
 	"github.com/wgtorrent/wgtorrent/vpn"
 )
 

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/wgtorrent/wgtorrent/internal/demo"
+	"github.com/wgtorrent/wgtorrent/internal/lab/demo"
 )
 
 type demoCmd struct{}

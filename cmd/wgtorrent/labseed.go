@@ -9,7 +9,7 @@ import (
 	"os"
 
 	"github.com/wgtorrent/wgtorrent/client"
-	"github.com/wgtorrent/wgtorrent/internal/netlab"
+	"github.com/wgtorrent/wgtorrent/internal/lab/netlab"
 )
 
 // labSeedCmd seeds a torrent WITHOUT a tunnel, for the demo's peer host. It

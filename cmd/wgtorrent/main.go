@@ -2,6 +2,10 @@
 // a WireGuard tunnel, behind a kill switch. main parses flags and environment
 // (WGTORRENT_<FLAG>), builds the pieces and runs them under one context that
 // SIGINT and SIGTERM cancel.
+//
+// wgtorrent is Linux only: the tunnel, the kill switch and the private
+// namespace are Linux kernel interfaces (TUN, netlink, nftables, namespaces),
+// so the packages that use them carry no stubs for other systems.
 package main
 
 import (

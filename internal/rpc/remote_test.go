@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wgtorrent/wgtorrent/internal/testenv"
+	"github.com/wgtorrent/wgtorrent/internal/lab/testenv"
 )
 
 // TestTransmissionRemote drives the harness with Debian's

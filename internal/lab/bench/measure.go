@@ -1,0 +1,296 @@
+//go:build linux
+
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/wgtorrent/wgtorrent/internal/lab/netlab"
+)
+
+// clockTick is USER_HZ, the unit of /proc/<pid>/stat times: 100 on Linux.
+const clockTick = 100.0
+
+// cpuSeconds reads the user+system CPU time of a running process.
+func cpuSeconds(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name may hold spaces: fields start after the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("bench: /proc/%d/stat: no ')'", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("bench: /proc/%d/stat: %d fields", pid, len(f))
+	}
+	ut, err1 := strconv.ParseFloat(f[11], 64) // field 14, utime
+	st, err2 := strconv.ParseFloat(f[12], 64) // field 15, stime
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("bench: /proc/%d/stat: bad times %q %q", pid, f[11], f[12])
+	}
+	return (ut + st) / clockTick, nil
+}
+
+// usage is what wait4 reported for an exited child.
+type usage struct {
+	CPU float64 // user+system seconds
+}
+
+// machineCPU reads the busy and total CPU time of the whole machine, in
+// clock ticks, from the first line of /proc/stat.
+func machineCPU() (busy, total uint64, err error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return 0, 0, fmt.Errorf("bench: unexpected /proc/stat line %q", line)
+	}
+	for i, v := range f[1:] {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("bench: /proc/stat field %d: %w", i+1, err)
+		}
+		total += n
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return busy, total, nil
+}
+
+func exitUsage(ps *os.ProcessState) usage {
+	if ps == nil {
+		return usage{}
+	}
+	ru, ok := ps.SysUsage().(*syscall.Rusage)
+	if !ok {
+		return usage{}
+	}
+	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+	return usage{CPU: tv(ru.Utime) + tv(ru.Stime)}
+}
+
+// txSampler records the bytes a host's interface has sent, every 20ms: the
+// seeders all live on the peer host, so its uplink counter tells when the
+// payload started and stopped flowing whatever the leecher is, with the same
+// clock for every client (their own progress reports differ in period).
+type txSampler struct {
+	stop chan struct{}
+	done chan struct{}
+
+	mu      sync.Mutex
+	t0      time.Time
+	samples []sample
+}
+
+type sample struct {
+	at         time.Duration // since t0
+	bytes      uint64
+	busy, jiff uint64 // machine CPU (machineCPU)
+}
+
+func startTxSampler(h *netlab.Host, iface string, t0 time.Time) (*txSampler, error) {
+	nl, err := netlink.NewHandleAt(h.NsHandle())
+	if err != nil {
+		return nil, fmt.Errorf("bench: netlink in %s: %w", h.NetNS, err)
+	}
+	link, err := nl.LinkByName(iface)
+	if err != nil {
+		nl.Close()
+		return nil, fmt.Errorf("bench: %s: link %s: %w", h.Name, iface, err)
+	}
+	idx := link.Attrs().Index
+	s := &txSampler{stop: make(chan struct{}), done: make(chan struct{}), t0: t0}
+	read := func() {
+		l, err := nl.LinkByIndex(idx)
+		if err != nil || l.Attrs().Statistics == nil {
+			return
+		}
+		busy, jiff, _ := machineCPU()
+		s.mu.Lock()
+		s.samples = append(s.samples, sample{time.Since(t0), l.Attrs().Statistics.TxBytes, busy, jiff})
+		s.mu.Unlock()
+	}
+	read()
+	go func() {
+		defer close(s.done)
+		defer nl.Close()
+		tk := time.NewTicker(20 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			select {
+			case <-s.stop:
+				read()
+				return
+			case <-tk.C:
+				read()
+			}
+		}
+	}()
+	return s, nil
+}
+
+// finish stops sampling and returns when the first payload block had left
+// (16 KiB sent) and when the last one had (all but 64 KiB of what was sent
+// by now: after that only announces, haves and keep-alives move), and how
+// busy the machine's CPUs were from the start until then (%).
+func (s *txSampler) finish() (first, last time.Duration, total uint64, busyPct float64) {
+	close(s.stop)
+	<-s.done
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.samples) < 2 {
+		return 0, 0, 0, 0
+	}
+	base := s.samples[0].bytes
+	total = s.samples[len(s.samples)-1].bytes - base
+	first, last = -1, -1
+	for _, sm := range s.samples {
+		sent := sm.bytes - base
+		if first < 0 && sent >= 16<<10 {
+			first = sm.at
+		}
+		if last < 0 && sent+64<<10 >= total {
+			last = sm.at
+			if d := sm.jiff - s.samples[0].jiff; d > 0 {
+				busyPct = 100 * float64(sm.busy-s.samples[0].busy) / float64(d)
+			}
+		}
+	}
+	return first, last, total, busyPct
+}
+
+// sameTree reports whether dir/name holds the same bytes as the seeders'
+// copy under root/name.
+func sameTree(root, dir, name string) error {
+	return filepath.WalkDir(filepath.Join(root, name), func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		return sameFile(p, filepath.Join(dir, rel))
+	})
+}
+
+func sameFile(a, b string) error {
+	fa, err := os.Open(a)
+	if err != nil {
+		return err
+	}
+	defer fa.Close()
+	fb, err := os.Open(b)
+	if err != nil {
+		return fmt.Errorf("bench: downloaded copy: %w", err)
+	}
+	defer fb.Close()
+	ba, bb := make([]byte, 1<<20), make([]byte, 1<<20)
+	for off := int64(0); ; {
+		na, ea := io.ReadFull(fa, ba)
+		nb, _ := io.ReadFull(fb, bb)
+		if na != nb || !bytes.Equal(ba[:na], bb[:nb]) {
+			return fmt.Errorf("bench: %s differs from the seeded file near offset %d", b, off)
+		}
+		off += int64(na)
+		if ea != nil {
+			return nil
+		}
+	}
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// pollUntil calls ok every interval until it returns true or an error, or
+// the context ends.
+func pollUntil(ctx context.Context, interval time.Duration, ok func() (bool, error)) error {
+	for {
+		done, err := ok()
+		if err != nil || done {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(interval): // polling an external program's progress
+		}
+	}
+}
+
+// hwmWatcher follows a process's peak resident set (VmHWM). wait4's
+// ru_maxrss cannot serve: exec folds the parent's peak into the child's, so
+// every child would report at least the bench process's own size.
+type hwmWatcher struct {
+	stop chan struct{}
+	done chan struct{}
+	peak float64 // MiB
+}
+
+func watchHWM(pid int) *hwmWatcher {
+	w := &hwmWatcher{stop: make(chan struct{}), done: make(chan struct{})}
+	read := func() {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			return
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+				f := strings.Fields(v) // "123456 kB"
+				if len(f) > 0 {
+					if kb, err := strconv.ParseFloat(f[0], 64); err == nil {
+						w.peak = max(w.peak, kb/1024)
+					}
+				}
+			}
+		}
+	}
+	go func() {
+		defer close(w.done)
+		tk := time.NewTicker(50 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			read()
+			select {
+			case <-w.stop:
+				read()
+				return
+			case <-tk.C:
+			}
+		}
+	}()
+	return w
+}
+
+// finish stops watching and returns the peak seen, in MiB.
+func (w *hwmWatcher) finish() float64 {
+	close(w.stop)
+	<-w.done
+	return w.peak
+}
