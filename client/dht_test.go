@@ -2,7 +2,6 @@ package client
 
 import (
 	"bytes"
-	"context"
 	"log/slog"
 	"strings"
 	"sync"
@@ -48,7 +47,7 @@ func TestUnreachableDHTBootstrapLogIsBounded(t *testing.T) {
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("start-up took %s with an unreachable DHT bootstrap", d)
 	}
-	if _, err := e.Add(context.Background(), "magnet:?xt=urn:btih:"+strings.Repeat("ab", 20), AddOptions{}); err != nil {
+	if _, err := addSource(e, "magnet:?xt=urn:btih:"+strings.Repeat("ab", 20), AddOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	const span = 30 * time.Second

@@ -125,7 +125,7 @@ func TestEncryption(t *testing.T) {
 			tap := newWiretap(t, selfAddr(seed))
 			dl := t.TempDir()
 			leech := newEngine(t, Options{DataDir: t.TempDir(), DownloadDir: dl, Encryption: tc.leech})
-			if _, err := leech.AddMetainfo(context.Background(), mi, AddOptions{Peers: []netip.AddrPort{tap.addr()}}); err != nil {
+			if _, err := addMetainfo(leech, mi, AddOptions{Peers: []netip.AddrPort{tap.addr()}}); err != nil {
 				t.Fatal(err)
 			}
 			waitDone(t, leech, id, 30*time.Second)

@@ -3,7 +3,6 @@ package client
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -392,116 +391,19 @@ func (e *Engine) RateLimits() (down, up int64) {
 // ListenPort is the port peers can reach us on (inside the tunnel).
 func (e *Engine) ListenPort() int { return e.cl.LocalPort() }
 
-// Add adds a torrent from a magnet URI, a 40-hex info hash or a .torrent
-// file path.
-func (e *Engine) Add(ctx context.Context, source string, opts AddOptions) (TorrentID, error) {
-	src, err := parseSource(source)
+// Add adds the torrent of src; a SourceFile is read here, as the engine's
+// user.
+func (e *Engine) Add(_ context.Context, src Source, opts AddOptions) (TorrentID, error) {
+	src, err := src.Load()
 	if err != nil {
 		return "", err
+	}
+	if src.spec == nil {
+		return "", errors.New("client: empty source: make one with ParseSource or ParseMetainfo")
 	}
 	rec := e.newRecord(src.spec.InfoHash, opts)
 	rec.Magnet = src.magnet
-	id, err := e.add(src.spec, rec, src.metainfo, opts.Peers, false)
-	if err != nil && src.path != "" && !errors.Is(err, ErrDuplicate) {
-		return "", fmt.Errorf("client: torrent file %q: %w", src.path, err)
-	}
-	return id, err
-}
-
-// SourceID is the ID the torrent of source (as for Add) will have.
-func SourceID(source string) (TorrentID, error) {
-	src, err := parseSource(source)
-	if err != nil {
-		return "", err
-	}
-	return TorrentID(src.spec.InfoHash.HexString()), nil
-}
-
-// CheckSource tells whether Add would accept source, without adding it, so
-// front ends can refuse bad input before anything starts.
-func CheckSource(source string) error {
-	_, err := parseSource(source)
-	return err
-}
-
-// source is a parsed Add argument.
-type source struct {
-	spec     *torrent.TorrentSpec
-	magnet   string // for magnets and bare hashes
-	metainfo []byte // for .torrent files
-	path     string
-}
-
-func parseSource(s string) (source, error) {
-	s = strings.TrimSpace(s)
-	switch {
-	case strings.HasPrefix(strings.ToLower(s), "magnet:"):
-		return parseMagnet(s)
-	case isHexInfoHash(s):
-		return parseMagnet("magnet:?xt=urn:btih:" + strings.ToLower(s))
-	}
-	b, err := os.ReadFile(s)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return source{}, fmt.Errorf("client: %q is not a magnet link, a 40-digit hex info hash, or an existing .torrent file: %w", s, err)
-		}
-		return source{}, fmt.Errorf("client: read torrent file %q: %w", s, err)
-	}
-	spec, err := parseMetainfo(b)
-	if err != nil {
-		return source{}, fmt.Errorf("client: torrent file %q: %w", s, err)
-	}
-	return source{spec: spec, metainfo: b, path: s}, nil
-}
-
-func isHexInfoHash(s string) bool {
-	if len(s) != 40 {
-		return false
-	}
-	_, err := hex.DecodeString(s)
-	return err == nil
-}
-
-func parseMagnet(uri string) (source, error) {
-	spec, err := torrent.TorrentSpecFromMagnetUri(uri)
-	if err != nil {
-		return source{}, fmt.Errorf("client: bad magnet link: %w", err)
-	}
-	if spec.InfoHash.IsZero() {
-		return source{}, errors.New("client: bad magnet link: no BitTorrent v1 info hash (xt=urn:btih:...)")
-	}
-	return source{spec: spec, magnet: uri}, nil
-}
-
-func parseMetainfo(b []byte) (*torrent.TorrentSpec, error) {
-	mi, err := metainfo.Load(bytes.NewReader(b))
-	if err != nil {
-		return nil, fmt.Errorf("client: not a valid .torrent file: %w", err)
-	}
-	info, err := mi.UnmarshalInfo()
-	if err != nil {
-		return nil, fmt.Errorf("client: not a valid .torrent file: %w", err)
-	}
-	if err := ValidateInfo(&info); err != nil {
-		return nil, fmt.Errorf("client: %w", err)
-	}
-	spec, err := torrent.TorrentSpecFromMetaInfoErr(mi)
-	if err != nil {
-		return nil, fmt.Errorf("client: not a valid .torrent file: %w", err)
-	}
-	if spec.InfoHash.IsZero() {
-		return nil, errors.New("client: .torrent file has no BitTorrent v1 info hash (v2-only torrents are not supported)")
-	}
-	return spec, nil
-}
-
-// AddMetainfo adds a torrent from the bytes of a .torrent file.
-func (e *Engine) AddMetainfo(_ context.Context, b []byte, opts AddOptions) (TorrentID, error) {
-	spec, err := parseMetainfo(b)
-	if err != nil {
-		return "", err
-	}
-	return e.add(spec, e.newRecord(spec.InfoHash, opts), b, opts.Peers, false)
+	return e.add(src.torrentSpec(), rec, src.mi, opts.Peers, false)
 }
 
 func (e *Engine) newRecord(ih metainfo.Hash, opts AddOptions) record {

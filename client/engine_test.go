@@ -140,7 +140,7 @@ func seeder(t *testing.T, o Options) (*Engine, string, []byte, TorrentID) {
 	o.DownloadDir = root
 	o.Seed = true
 	e := newEngine(t, o)
-	id, err := e.AddMetainfo(context.Background(), mi, AddOptions{})
+	id, err := addMetainfo(e, mi, AddOptions{})
 	if err != nil {
 		t.Fatalf("seeder AddMetainfo: %v", err)
 	}
@@ -192,7 +192,7 @@ func TestDownloadFromSeeder(t *testing.T) {
 	seed, root, mi, id := seeder(t, Options{})
 	dl := t.TempDir()
 	leech := newEngine(t, Options{DataDir: t.TempDir(), DownloadDir: dl})
-	got, err := leech.AddMetainfo(context.Background(), mi, AddOptions{Peers: []netip.AddrPort{selfAddr(seed)}})
+	got, err := addMetainfo(leech, mi, AddOptions{Peers: []netip.AddrPort{selfAddr(seed)}})
 	if err != nil || got != id {
 		t.Fatalf("AddMetainfo = %q, %v; want %q", got, err, id)
 	}
@@ -213,7 +213,7 @@ func TestDownloadFromSeeder(t *testing.T) {
 	}
 
 	// A second add of the same torrent says so and names it.
-	_, err = leech.AddMetainfo(context.Background(), mi, AddOptions{})
+	_, err = addMetainfo(leech, mi, AddOptions{})
 	var dup *DuplicateError
 	if !errors.Is(err, ErrDuplicate) || !errors.As(err, &dup) || dup.ID != id {
 		t.Errorf("duplicate add: %v", err)
@@ -225,7 +225,7 @@ func TestMagnetFromPeer(t *testing.T) {
 	dl := t.TempDir()
 	leech := newEngine(t, Options{DataDir: t.TempDir(), DownloadDir: dl})
 	magnet := "magnet:?xt=urn:btih:" + string(id) + "&dn=payload"
-	got, err := leech.Add(context.Background(), magnet, AddOptions{Peers: []netip.AddrPort{selfAddr(seed)}})
+	got, err := addSource(leech, magnet, AddOptions{Peers: []netip.AddrPort{selfAddr(seed)}})
 	if err != nil || got != id {
 		t.Fatalf("Add magnet = %q, %v", got, err)
 	}
@@ -241,7 +241,7 @@ func TestRestartResumes(t *testing.T) {
 	seed, root, mi, id := seeder(t, Options{})
 	dataDir, dl := t.TempDir(), t.TempDir()
 	leech := newEngine(t, Options{DataDir: dataDir, DownloadDir: dl})
-	if _, err := leech.AddMetainfo(context.Background(), mi, AddOptions{Peers: []netip.AddrPort{selfAddr(seed)}}); err != nil {
+	if _, err := addMetainfo(leech, mi, AddOptions{Peers: []netip.AddrPort{selfAddr(seed)}}); err != nil {
 		t.Fatal(err)
 	}
 	waitDone(t, leech, id, 30*time.Second)
@@ -307,15 +307,15 @@ func TestAddErrors(t *testing.T) {
 		name, source, want string
 	}{
 		{"magnet without hash", "magnet:?dn=foo", "no BitTorrent v1 info hash"},
-		{"magnet bad hash", "magnet:?xt=urn:btih:zzzz", "bad magnet link"},
+		{"magnet bad hash", "magnet:?xt=urn:btih:zzzz", "must be 40 hex or 32 base32 digits"},
 		{"magnet two hashes", "magnet:?xt=urn:btih:" + strings.Repeat("a", 40) + "&xt=urn:btih:" + strings.Repeat("b", 40), "more than one infohash"},
-		{"missing file", filepath.Join(t.TempDir(), "nope.torrent"), "not a magnet link, a 40-digit hex info hash, or an existing .torrent file"},
+		{"missing file", filepath.Join(t.TempDir(), "nope.torrent"), "not a magnet link, an info hash, or an existing .torrent file"},
 		{"short hash", strings.Repeat("a", 39), "not a magnet link"},
 		{"not hex", strings.Repeat("g", 40), "not a magnet link"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := e.Add(context.Background(), tc.source, AddOptions{})
+			_, err := addSource(e, tc.source, AddOptions{})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("Add(%q) error = %v, want it to mention %q", tc.source, err, tc.want)
 			}
@@ -323,16 +323,16 @@ func TestAddErrors(t *testing.T) {
 	}
 	junk := filepath.Join(t.TempDir(), "junk.torrent")
 	os.WriteFile(junk, []byte("not bencode"), 0o644)
-	if _, err := e.Add(context.Background(), junk, AddOptions{}); err == nil || !strings.Contains(err.Error(), "not a valid .torrent file") {
+	if _, err := addSource(e, junk, AddOptions{}); err == nil || !strings.Contains(err.Error(), "not a valid .torrent file") {
 		t.Errorf("junk torrent: %v", err)
 	}
 	// A bare info hash is accepted (as a magnet) and a second add is a duplicate.
 	h := strings.Repeat("ab", 20)
-	id, err := e.Add(context.Background(), strings.ToUpper(h), AddOptions{Paused: true})
+	id, err := addSource(e, strings.ToUpper(h), AddOptions{Paused: true})
 	if err != nil || id != TorrentID(h) {
 		t.Fatalf("Add(hash) = %q, %v", id, err)
 	}
-	if _, err := e.Add(context.Background(), "magnet:?xt=urn:btih:"+h, AddOptions{}); !errors.Is(err, ErrDuplicate) {
+	if _, err := addSource(e, "magnet:?xt=urn:btih:"+h, AddOptions{}); !errors.Is(err, ErrDuplicate) {
 		t.Errorf("duplicate via magnet: %v", err)
 	}
 	if _, err := e.Get("nope"); !errors.Is(err, ErrNotFound) {
@@ -344,7 +344,7 @@ func TestPauseStopsTransfer(t *testing.T) {
 	// A slow seeder so the download is still running when we pause.
 	seed, _, mi, id := seeder(t, Options{MaxUploadRate: 200_000})
 	leech := newEngine(t, Options{DataDir: t.TempDir(), DownloadDir: t.TempDir()})
-	if _, err := leech.AddMetainfo(context.Background(), mi, AddOptions{Peers: []netip.AddrPort{selfAddr(seed)}}); err != nil {
+	if _, err := addMetainfo(leech, mi, AddOptions{Peers: []netip.AddrPort{selfAddr(seed)}}); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(20 * time.Second)
@@ -385,7 +385,7 @@ func TestUnwritableDownloadDir(t *testing.T) {
 	bad := filepath.Join(parent, "file-not-dir")
 	os.WriteFile(bad, nil, 0o644)
 	leech := newEngine(t, Options{DataDir: t.TempDir(), DownloadDir: t.TempDir()})
-	got, err := leech.AddMetainfo(context.Background(), mi, AddOptions{DownloadDir: filepath.Join(bad, "x"), Peers: []netip.AddrPort{selfAddr(seed)}})
+	got, err := addMetainfo(leech, mi, AddOptions{DownloadDir: filepath.Join(bad, "x"), Peers: []netip.AddrPort{selfAddr(seed)}})
 	if err != nil || got != id {
 		t.Fatalf("AddMetainfo: %v", err)
 	}
@@ -402,7 +402,7 @@ func TestRemoveDeletesData(t *testing.T) {
 	seed, _, mi, id := seeder(t, Options{})
 	dl := t.TempDir()
 	leech := newEngine(t, Options{DataDir: t.TempDir(), DownloadDir: dl})
-	leech.AddMetainfo(context.Background(), mi, AddOptions{Peers: []netip.AddrPort{selfAddr(seed)}})
+	addMetainfo(leech, mi, AddOptions{Peers: []netip.AddrPort{selfAddr(seed)}})
 	waitDone(t, leech, id, 30*time.Second)
 	if err := leech.Remove(id, true); err != nil {
 		t.Fatalf("Remove: %v", err)
@@ -425,7 +425,7 @@ func TestRestoreOnly(t *testing.T) {
 	var ids []TorrentID
 	e := newEngine(t, Options{DataDir: dataDir, DownloadDir: t.TempDir()})
 	for _, name := range []string{"one", "two"} {
-		id, err := e.AddMetainfo(context.Background(), makeContent(t, t.TempDir(), name), AddOptions{Paused: true})
+		id, err := addMetainfo(e, makeContent(t, t.TempDir(), name), AddOptions{Paused: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -451,7 +451,7 @@ func TestPartialSelectionCompletes(t *testing.T) {
 	seed, root, mi, id := seeder(t, Options{})
 	dl := t.TempDir()
 	leech := newEngine(t, Options{DataDir: t.TempDir(), DownloadDir: dl})
-	if _, err := leech.AddMetainfo(context.Background(), mi, AddOptions{Paused: true}); err != nil {
+	if _, err := addMetainfo(leech, mi, AddOptions{Paused: true}); err != nil {
 		t.Fatal(err)
 	}
 	files, err := leech.Files(id)
@@ -486,4 +486,21 @@ func TestPartialSelectionCompletes(t *testing.T) {
 			t.Errorf("%s: %v, identical %v", name, err, bytes.Equal(got, want))
 		}
 	}
+}
+
+// addMetainfo and addSource add as the front ends do: parse, then Add.
+func addMetainfo(c Controller, mi []byte, opts AddOptions) (TorrentID, error) {
+	src, err := ParseMetainfo(mi)
+	if err != nil {
+		return "", err
+	}
+	return c.Add(context.Background(), src, opts)
+}
+
+func addSource(c Controller, s string, opts AddOptions) (TorrentID, error) {
+	src, err := ParseSource(s)
+	if err != nil {
+		return "", err
+	}
+	return c.Add(context.Background(), src, opts)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/anacrolix/torrent/bencode"
+
 	"github.com/wgtorrent/wgtorrent/internal/lab/scriptedpeer"
 )
 
@@ -89,10 +90,10 @@ func FuzzAddInfo(f *testing.F) {
 			}
 		}
 		try(func() (TorrentID, error) {
-			return e.AddMetainfo(context.Background(), scriptedpeer.TorrentFile(info), AddOptions{Peers: peers})
+			return addMetainfo(e, scriptedpeer.TorrentFile(info), AddOptions{Peers: peers})
 		})
 		try(func() (TorrentID, error) {
-			return e.Add(context.Background(), scriptedpeer.Magnet(info), AddOptions{Peers: peers})
+			return addSource(e, scriptedpeer.Magnet(info), AddOptions{Peers: peers})
 		})
 	})
 }

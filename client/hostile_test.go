@@ -1,7 +1,6 @@
 package client
 
 import (
-	"context"
 	"errors"
 	"net"
 	"net/netip"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/anacrolix/torrent/bencode"
+
 	"github.com/wgtorrent/wgtorrent/internal/lab/scriptedpeer"
 )
 
@@ -55,7 +55,7 @@ func TestHugePieceLengthRefused(t *testing.T) {
 
 	dataDir, dl := t.TempDir(), t.TempDir()
 	e := newEngine(t, Options{DataDir: dataDir, DownloadDir: dl})
-	_, err := e.AddMetainfo(context.Background(), scriptedpeer.TorrentFile(info), AddOptions{Peers: []netip.AddrPort{paddr}})
+	_, err := addMetainfo(e, scriptedpeer.TorrentFile(info), AddOptions{Peers: []netip.AddrPort{paddr}})
 	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), `"piece length"`) || !strings.Contains(err.Error(), "268435456") {
 		t.Fatalf("AddMetainfo of a 2^40 piece length = %v, want refused naming the field and the limit", err)
 	}
@@ -63,17 +63,19 @@ func TestHugePieceLengthRefused(t *testing.T) {
 	if err := os.WriteFile(f, scriptedpeer.TorrentFile(info), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Add(context.Background(), f, AddOptions{}); !errors.Is(err, ErrRefused) {
+	if _, err := addSource(e, f, AddOptions{}); !errors.Is(err, ErrRefused) {
 		t.Fatalf("Add(%s) = %v, want refused", f, err)
 	}
-	if err := CheckSource(f); !errors.Is(err, ErrRefused) {
-		t.Fatalf("CheckSource(%s) = %v, want refused", f, err)
+	if src, err := ParseSource(f); err != nil {
+		t.Fatalf("ParseSource(%s) = %v", f, err)
+	} else if _, err := src.Load(); !errors.Is(err, ErrRefused) {
+		t.Fatalf("Load(%s) = %v, want refused", f, err)
 	}
 
-	if _, err := e.AddMetainfo(context.Background(), mi, AddOptions{Peers: []netip.AddrPort{selfAddr(seed)}}); err != nil {
+	if _, err := addMetainfo(e, mi, AddOptions{Peers: []netip.AddrPort{selfAddr(seed)}}); err != nil {
 		t.Fatal(err)
 	}
-	id, err := e.Add(context.Background(), scriptedpeer.Magnet(info), AddOptions{Peers: []netip.AddrPort{paddr}})
+	id, err := addSource(e, scriptedpeer.Magnet(info), AddOptions{Peers: []netip.AddrPort{paddr}})
 	if err != nil {
 		t.Fatalf("Add magnet: %v", err)
 	}
@@ -112,7 +114,7 @@ func TestRestoreRefusesSavedHostileTorrent(t *testing.T) {
 	_, _, mi, goodID := seeder(t, Options{})
 	dataDir := t.TempDir()
 	e := newEngine(t, Options{DataDir: dataDir, DownloadDir: t.TempDir()})
-	if _, err := e.AddMetainfo(context.Background(), mi, AddOptions{Paused: true}); err != nil {
+	if _, err := addMetainfo(e, mi, AddOptions{Paused: true}); err != nil {
 		t.Fatal(err)
 	}
 	e.Close()
@@ -152,7 +154,7 @@ func TestMagnetMetadataAnacrolixRefuses(t *testing.T) {
 				t.Fatal(err)
 			}
 			peer, paddr := startScriptedPeer(t, info)
-			id, err := e.Add(context.Background(), scriptedpeer.Magnet(info), AddOptions{Peers: []netip.AddrPort{paddr}})
+			id, err := addSource(e, scriptedpeer.Magnet(info), AddOptions{Peers: []netip.AddrPort{paddr}})
 			if err != nil {
 				t.Fatalf("Add magnet: %v", err)
 			}

@@ -12,8 +12,8 @@ import (
 // need from the engine. *Engine implements it; tests of front ends can use a
 // fake.
 type Controller interface {
-	Add(ctx context.Context, source string, opts AddOptions) (TorrentID, error)
-	AddMetainfo(ctx context.Context, metainfo []byte, opts AddOptions) (TorrentID, error)
+	// Add adds the torrent of src (ParseSource, ParseMetainfo).
+	Add(ctx context.Context, src Source, opts AddOptions) (TorrentID, error)
 	Remove(id TorrentID, deleteData bool) error
 	Pause(id TorrentID) error
 	Resume(id TorrentID) error

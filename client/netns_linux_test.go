@@ -85,7 +85,7 @@ func TestSocketsStayOnInterface(t *testing.T) {
 	withTrackers := []byte(sb.String())
 
 	seed := newEngine(t, Options{Binding: bind, DataDir: t.TempDir(), DownloadDir: root, Seed: true, DHT: true})
-	id, err := seed.AddMetainfo(context.Background(), withTrackers, AddOptions{})
+	id, err := addMetainfo(seed, withTrackers, AddOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestSocketsStayOnInterface(t *testing.T) {
 	dl := t.TempDir()
 	leech := newEngine(t, Options{Binding: bind, DataDir: t.TempDir(), DownloadDir: dl, DHT: true})
 	lureAddr := netip.MustParseAddrPort(lure.Addr().String())
-	if _, err := leech.AddMetainfo(context.Background(), withTrackers, AddOptions{
+	if _, err := addMetainfo(leech, withTrackers, AddOptions{
 		Peers: []netip.AddrPort{lureAddr, netip.AddrPortFrom(tunnelIP, uint16(seed.ListenPort()))},
 	}); err != nil {
 		t.Fatal(err)
@@ -200,7 +200,7 @@ func TestDiskFull(t *testing.T) {
 
 	seed, seedRoot, mi, id := seeder(t, Options{})
 	leech := newEngine(t, Options{DataDir: t.TempDir(), DownloadDir: small})
-	if _, err := leech.AddMetainfo(context.Background(), mi, AddOptions{Peers: []netip.AddrPort{selfAddr(seed)}}); err != nil {
+	if _, err := addMetainfo(leech, mi, AddOptions{Peers: []netip.AddrPort{selfAddr(seed)}}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

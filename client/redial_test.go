@@ -2,7 +2,6 @@ package client
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"net"
 	"net/netip"
@@ -199,7 +198,7 @@ func TestRedialAfterRefusal(t *testing.T) {
 		t.Fatal(err)
 	}
 	ap, conns := refusingSeeder(t, m.HashInfoBytes())
-	if _, err := e.AddMetainfo(context.Background(), mi, AddOptions{Peers: []netip.AddrPort{ap}}); err != nil {
+	if _, err := addMetainfo(e, mi, AddOptions{Peers: []netip.AddrPort{ap}}); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.After(30 * time.Second)

@@ -118,12 +118,8 @@ func (r *Restartable) WaitComplete(ctx context.Context, id TorrentID) error {
 	}
 }
 
-func (r *Restartable) Add(ctx context.Context, source string, opts AddOptions) (TorrentID, error) {
-	return r.cur().Add(ctx, source, opts)
-}
-
-func (r *Restartable) AddMetainfo(ctx context.Context, mi []byte, opts AddOptions) (TorrentID, error) {
-	return r.cur().AddMetainfo(ctx, mi, opts)
+func (r *Restartable) Add(ctx context.Context, src Source, opts AddOptions) (TorrentID, error) {
+	return r.cur().Add(ctx, src, opts)
 }
 
 func (r *Restartable) Remove(id TorrentID, deleteData bool) error {

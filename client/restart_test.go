@@ -22,7 +22,7 @@ func TestRestartKeepsTorrents(t *testing.T) {
 	}
 	t.Cleanup(func() { r.Close() })
 	changes := r.Subscribe(context.Background())
-	if _, err := r.AddMetainfo(context.Background(), mi, AddOptions{Peers: []netip.AddrPort{selfAddr(seed)}, Paused: true}); err != nil {
+	if _, err := addMetainfo(r, mi, AddOptions{Peers: []netip.AddrPort{selfAddr(seed)}, Paused: true}); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.Restart(context.Background()); err != nil {

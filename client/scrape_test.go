@@ -107,7 +107,7 @@ func TestTrackersShowScrapedCounts(t *testing.T) {
 			announce := tracker(t)
 			mi := withTracker(t, makeContent(t, t.TempDir(), "payload"), announce)
 			e := newEngine(t, Options{DataDir: t.TempDir(), DownloadDir: t.TempDir()})
-			id, err := e.AddMetainfo(context.Background(), mi, AddOptions{Paused: false})
+			id, err := addMetainfo(e, mi, AddOptions{Paused: false})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -2,7 +2,6 @@ package client
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"errors"
 	"net/netip"
@@ -41,13 +40,13 @@ func TestSeedsPastAllocLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	seed := newEngine(t, Options{DataDir: t.TempDir(), DownloadDir: root, Seed: true})
-	id, err := seed.AddMetainfo(context.Background(), buf.Bytes(), AddOptions{})
+	id, err := addMetainfo(seed, buf.Bytes(), AddOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	waitDone(t, seed, id, 20*time.Second)
 	leech := newEngine(t, Options{DataDir: t.TempDir(), DownloadDir: t.TempDir()})
-	if _, err := leech.AddMetainfo(context.Background(), buf.Bytes(), AddOptions{Peers: []netip.AddrPort{selfAddr(seed)}}); err != nil {
+	if _, err := addMetainfo(leech, buf.Bytes(), AddOptions{Peers: []netip.AddrPort{selfAddr(seed)}}); err != nil {
 		t.Fatal(err)
 	}
 	waitDone(t, leech, id, 30*time.Second)
@@ -95,7 +94,7 @@ func TestSetLocationMovesData(t *testing.T) {
 func TestTorrentRateLimit(t *testing.T) {
 	seed, root, mi, id := seeder(t, Options{})
 	leech := newEngine(t, Options{DataDir: t.TempDir(), DownloadDir: t.TempDir()})
-	if _, err := leech.AddMetainfo(context.Background(), mi, AddOptions{Paused: true, Peers: []netip.AddrPort{selfAddr(seed)}}); err != nil {
+	if _, err := addMetainfo(leech, mi, AddOptions{Paused: true, Peers: []netip.AddrPort{selfAddr(seed)}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := leech.SetTorrentRateLimits(id, 100_000, 0); err != nil {

@@ -27,7 +27,7 @@ func TestUTPDownload(t *testing.T) {
 	if la := leech.cl.ListenAddrs(); len(la) != 2 || la[0].Network() == la[1].Network() || port(la[0]) != port(la[1]) {
 		t.Errorf("listen addresses %v: want uTP and TCP on one port", la)
 	}
-	id, err := leech.AddMetainfo(context.Background(), mi, AddOptions{Peers: []netip.AddrPort{seedAddr}})
+	id, err := addMetainfo(leech, mi, AddOptions{Peers: []netip.AddrPort{seedAddr}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestUTPPeerDroppedUnderTorrentLimit(t *testing.T) {
 	seedAddr := utpSeeder(t, root, mi)
 	dl := t.TempDir()
 	leech := newEngine(t, Options{DataDir: t.TempDir(), DownloadDir: dl, UTP: true})
-	id, err := leech.AddMetainfo(context.Background(), mi, AddOptions{Paused: true})
+	id, err := addMetainfo(leech, mi, AddOptions{Paused: true})
 	if err != nil {
 		t.Fatal(err)
 	}

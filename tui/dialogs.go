@@ -1,10 +1,8 @@
 package tui
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -27,69 +25,21 @@ type dialog interface {
 
 func dialogWidth(width int) int { return min(max(width-4, 20), 76) }
 
-// validateSource checks what the user typed in the add dialog before the
-// engine sees it and returns it in the form to hand to Engine.Add.
-func validateSource(s string) (string, error) {
+// validateSource parses what the user typed in the add dialog (a leading
+// ~/ is the home directory, as in a shell) and reads a .torrent file, so
+// that the dialog can say what is wrong before the engine sees it.
+func validateSource(s string) (client.Source, error) {
 	s = strings.TrimSpace(s)
-	switch {
-	case s == "":
-		return "", errors.New("enter a magnet link or the path of a .torrent file")
-	case strings.HasPrefix(strings.ToLower(s), "magnet:"):
-		if !strings.HasPrefix(strings.ToLower(s), "magnet:?") {
-			return "", errors.New("a magnet link starts with magnet:?")
-		}
-		q, err := url.ParseQuery(s[len("magnet:?"):])
-		if err != nil {
-			return "", fmt.Errorf("magnet link is not well formed: %w", err)
-		}
-		for _, xt := range q["xt"] {
-			if h, ok := strings.CutPrefix(strings.ToLower(xt), "urn:btih:"); ok {
-				if !validBTIH(h) {
-					return "", fmt.Errorf("info hash %q must be 40 hex or 32 base32 characters", h)
-				}
-				return s, nil
-			}
-		}
-		return "", errors.New("magnet link has no BitTorrent info hash (xt=urn:btih:…)")
-	case len(s) == 40 && isHex(s):
-		return s, nil
-	}
-	path := s
-	if rest, ok := strings.CutPrefix(path, "~/"); ok {
+	if rest, ok := strings.CutPrefix(s, "~/"); ok {
 		if home, err := os.UserHomeDir(); err == nil {
-			path = filepath.Join(home, rest)
+			s = filepath.Join(home, rest)
 		}
 	}
-	fi, err := os.Stat(path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return "", fmt.Errorf("no such file: %s", path)
-	case err != nil:
-		return "", fmt.Errorf("cannot read %s: %w", path, err)
-	case fi.IsDir():
-		return "", fmt.Errorf("%s is a directory; give a .torrent file", path)
+	src, err := client.ParseSource(s)
+	if err != nil {
+		return client.Source{}, err
 	}
-	return path, nil
-}
-
-func isHex(s string) bool {
-	_, err := hex.DecodeString(s)
-	return err == nil
-}
-
-func validBTIH(h string) bool {
-	switch len(h) {
-	case 40:
-		return isHex(h)
-	case 32:
-		for _, c := range strings.ToUpper(h) {
-			if !(c >= 'A' && c <= 'Z' || c >= '2' && c <= '7') {
-				return false
-			}
-		}
-		return true
-	}
-	return false
+	return src.Load()
 }
 
 // addDialog asks for a magnet link or .torrent path and shows why it was
@@ -120,7 +70,15 @@ func (d *addDialog) update(m *model, msg tea.KeyMsg) tea.Cmd {
 			return nil
 		}
 		src, err := validateSource(d.input.Value())
-		if err != nil {
+		var in *client.InputError
+		switch {
+		case errors.As(err, &in):
+			d.err = in.Reason // without the package prefix: the user typed it
+			if in.Err != nil {
+				d.err += ": " + in.Err.Error()
+			}
+			return nil
+		case err != nil:
 			d.err = err.Error()
 			return nil
 		}

@@ -31,9 +31,9 @@ type Options struct {
 	// switch as last measured in the kernel ("armed", "broken", "unknown",
 	// "off"). It must not block.
 	KillSwitchState func() string
-	ForwardedPort   int      // shown when non-zero
-	AddPaths        []string // magnets or .torrent paths to add on start
-	DownloadDir     string   // AddOptions.DownloadDir for torrents added here ("" = engine default)
+	ForwardedPort   int             // shown when non-zero
+	Add             []client.Source // added on start
+	DownloadDir     string          // AddOptions.DownloadDir for torrents added here ("" = engine default)
 }
 
 const (
@@ -156,7 +156,7 @@ type (
 
 func (m *model) Init() tea.Cmd {
 	cmds := []tea.Cmd{m.refreshCmd(), m.tickCmd()}
-	for _, src := range m.opt.AddPaths {
+	for _, src := range m.opt.Add {
 		cmds = append(cmds, m.addCmd(src, false))
 	}
 	return tea.Batch(cmds...)
@@ -206,12 +206,12 @@ func (m *model) detailCmd() tea.Cmd {
 	}
 }
 
-func (m *model) addCmd(source string, fromDialog bool) tea.Cmd {
+func (m *model) addCmd(src client.Source, fromDialog bool) tea.Cmd {
 	engine, ctx := m.engine, m.ctx
 	opts := client.AddOptions{DownloadDir: m.opt.DownloadDir}
 	return func() tea.Msg {
-		id, err := engine.Add(ctx, source, opts)
-		return addedMsg{source: source, id: id, err: err, fromDialog: fromDialog}
+		id, err := engine.Add(ctx, src, opts)
+		return addedMsg{source: src.String(), id: id, err: err, fromDialog: fromDialog}
 	}
 }
 

@@ -263,7 +263,7 @@ func TestAddDialogValidationError(t *testing.T) {
 	hs.keys("a")
 	hs.waitFor("Add torrent")
 	hs.keys("magnet:?dn=nohash", "enter")
-	hs.waitFor("no BitTorrent info hash")
+	hs.waitFor("no BitTorrent v1 info hash")
 	hs.keys("esc")
 	v := hs.finalView()
 	hs.noCall()
@@ -360,7 +360,7 @@ func TestRemoveConfirm(t *testing.T) {
 func TestAddDialogSubmits(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "x.torrent")
-	metainfo := []byte("d4:infod4:name1:xee")
+	metainfo := clienttest.Metainfo("x")
 	if err := os.WriteFile(file, metainfo, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -394,7 +394,11 @@ func TestAddDuplicateSelectsExisting(t *testing.T) {
 func TestAddPathsOnStart(t *testing.T) {
 	const magnet = "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567&dn=new+torrent"
 	opt := armed()
-	opt.AddPaths = []string{magnet}
+	src, err := client.ParseSource(magnet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt.Add = []client.Source{src}
 	hs := start(t, 100, 30, opt, nil)
 	hs.expectCall("add %s dir=/srv/torrents paused=false", magnet)
 	hs.waitFor("new torrent")

@@ -159,7 +159,10 @@ func ResolveEndpoints(ctx context.Context, cfg *Config, r *net.Resolver) ([]neti
 			continue
 		}
 		ips, err := r.LookupNetIP(ctx, "ip", p.EndpointHost)
-		if err != nil || len(ips) == 0 {
+		if err == nil && len(ips) == 0 {
+			err = errors.New("no addresses") // else the message would print %!w(<nil>)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("vpn: resolve endpoint %s: %w (check the Endpoint line and your DNS)", p.Endpoint(), err)
 		}
 		// Prefer IPv4: it works on every uplink.

@@ -5,17 +5,17 @@
 package clienttest
 
 import (
+	"bytes"
 	"context"
-	"crypto/sha1"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/anacrolix/torrent/bencode"
+	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/wgtorrent/wgtorrent/client"
 )
@@ -48,20 +48,17 @@ type Fake struct {
 	down, up int64
 	clock    time.Time // AddedAt of the last torrent added without one
 	subs     []chan struct{}
-	lists    int // List calls
+	lists    int                                 // List calls
+	steps    map[client.TorrentID][]client.Stats // Script
+	changed  chan struct{}                       // closed and replaced at every change
 }
 
 var _ client.Controller = (*Fake)(nil)
 
 // New returns an empty fake.
 func New() *Fake {
-	return &Fake{called: make(chan struct{}), addErr: map[string]error{}, clock: time.Unix(1_700_000_000, 0)}
-}
-
-// HashOf is the ID AddMetainfo gives to metainfo.
-func HashOf(metainfo []byte) client.TorrentID {
-	h := sha1.Sum(metainfo)
-	return client.TorrentID(hex.EncodeToString(h[:]))
+	return &Fake{called: make(chan struct{}), changed: make(chan struct{}), addErr: map[string]error{},
+		steps: map[client.TorrentID][]client.Stats{}, clock: time.Unix(1_700_000_000, 0)}
 }
 
 // Put adds t directly (test setup, not recorded), replacing a torrent with
@@ -70,6 +67,7 @@ func HashOf(metainfo []byte) client.TorrentID {
 func (f *Fake) Put(t Torrent) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	defer f.bump()
 	if t.Stats.AddedAt.IsZero() {
 		f.clock = f.clock.Add(time.Second)
 		t.Stats.AddedAt = f.clock
@@ -86,6 +84,7 @@ func (f *Fake) Put(t Torrent) {
 func (f *Fake) Edit(id client.TorrentID, fn func(*Torrent)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	defer f.bump()
 	i := f.index(id)
 	if i < 0 {
 		panic(fmt.Sprintf("clienttest: Edit of unknown torrent %s", id))
@@ -172,6 +171,22 @@ func (f *Fake) record(format string, a ...any) {
 	f.calls = append(f.calls, fmt.Sprintf(format, a...))
 	close(f.called)
 	f.called = make(chan struct{})
+	f.bump()
+}
+
+// bump wakes WaitComplete: a torrent may have changed.
+func (f *Fake) bump() {
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
+// Script makes the torrent id (added already or later) report steps, one
+// a Get, the last one from then on: a download that tests drive to its end
+// (WaitComplete sees it). The ID of each step is set to id.
+func (f *Fake) Script(id client.TorrentID, steps ...client.Stats) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.steps[id] = steps
 }
 
 func (f *Fake) index(id client.TorrentID) int {
@@ -200,71 +215,48 @@ func (f *Fake) change(verb string, id client.TorrentID, fn func(*Torrent), args 
 	return nil
 }
 
-func isHash(s string) bool {
-	if len(s) != 40 {
-		return false
-	}
-	_, err := hex.DecodeString(s)
-	return err == nil
-}
-
-// Add accepts a magnet link with a hex info hash (its dn names the
-// torrent), a bare hex info hash, or the path of a file that AddMetainfo
-// would accept.
-func (f *Fake) Add(_ context.Context, source string, opts client.AddOptions) (client.TorrentID, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var id client.TorrentID
-	var name string
-	withFiles := false
-	switch lower := strings.ToLower(source); {
-	case strings.HasPrefix(lower, "magnet:"):
-		u, err := url.Parse(source)
-		if err != nil {
-			return "", fmt.Errorf("clienttest: add %q: %w", source, err)
-		}
-		h, ok := strings.CutPrefix(u.Query().Get("xt"), "urn:btih:")
-		if h = strings.ToLower(h); !ok || !isHash(h) {
-			return "", errors.New("client: bad magnet link")
-		}
-		id, name = client.TorrentID(h), u.Query().Get("dn")
-	case isHash(lower):
-		id = client.TorrentID(lower)
-	default:
-		b, err := os.ReadFile(source)
-		if err != nil {
-			return "", fmt.Errorf("client: %q is not a magnet link or a torrent file: %w", source, err)
-		}
-		if id, err = checkMetainfo(b); err != nil {
-			return "", err
-		}
-		name, withFiles = "meta-"+string(id[:6]), true
-	}
-	f.record("add %s dir=%s paused=%v", source, opts.DownloadDir, opts.Paused)
-	if err := f.addErr[source]; err != nil {
-		return "", err
-	}
-	return f.addLocked(id, name, opts, withFiles)
-}
-
-// AddMetainfo accepts anything that starts like a bencoded dictionary; the
-// torrent gets two files of 2 and 1 MiB.
-func (f *Fake) AddMetainfo(_ context.Context, b []byte, opts client.AddOptions) (client.TorrentID, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	id, err := checkMetainfo(b)
+// Add takes a parsed source as the engine does: a SourceFile is read
+// (client.Source.Load), so a missing or broken file fails here as there.
+// The torrent is named by the magnet's dn or the .torrent's name; one from
+// a .torrent gets two files of 2 and 1 MiB. The call is recorded as
+// "add <source> dir=<dir> paused=<bool>", the source as Source.String says.
+func (f *Fake) Add(_ context.Context, src client.Source, opts client.AddOptions) (client.TorrentID, error) {
+	src, err := src.Load()
 	if err != nil {
 		return "", err
 	}
-	f.record("addmeta %s dir=%s paused=%v", id, opts.DownloadDir, opts.Paused)
-	return f.addLocked(id, "meta-"+string(id[:6]), opts, true)
+	if src.ID() == "" {
+		return "", errors.New("clienttest: empty source")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("add %s dir=%s paused=%v", src, opts.DownloadDir, opts.Paused)
+	if err := f.addErr[src.String()]; err != nil {
+		return "", err
+	}
+	return f.addLocked(src.ID(), src.Name(), opts, src.Kind() == client.SourceMetainfo)
 }
 
-func checkMetainfo(b []byte) (client.TorrentID, error) {
-	if len(b) == 0 || b[0] != 'd' {
-		return "", errors.New("client: not a bencoded torrent")
+// Metainfo is a valid .torrent of one 3 MiB file called name, for tests
+// that add one from bytes or a file.
+func Metainfo(name string) []byte {
+	info := metainfo.Info{Name: name, PieceLength: 1 << 18, Length: 3 << 20, Pieces: make([]byte, 20*12)}
+	mi := metainfo.MetaInfo{InfoBytes: bencode.MustMarshal(info)}
+	var b bytes.Buffer
+	if err := mi.Write(&b); err != nil {
+		panic(err)
 	}
-	return HashOf(b), nil
+	return b.Bytes()
+}
+
+// HashOf is the ID of the torrent of a .torrent's bytes ("" if they are not
+// one).
+func HashOf(b []byte) client.TorrentID {
+	src, err := client.ParseMetainfo(b)
+	if err != nil {
+		return ""
+	}
+	return src.ID()
 }
 
 func (f *Fake) addLocked(id client.TorrentID, name string, opts client.AddOptions, withFiles bool) (client.TorrentID, error) {
@@ -342,6 +334,14 @@ func (f *Fake) Get(id client.TorrentID) (client.Stats, error) {
 	t, err := f.get(id)
 	if err != nil {
 		return client.Stats{}, err
+	}
+	if steps := f.steps[id]; len(steps) > 0 {
+		t.Stats = steps[0]
+		t.Stats.ID = id
+		if len(steps) > 1 {
+			f.steps[id] = steps[1:]
+		}
+		f.bump()
 	}
 	return t.Stats, nil
 }
@@ -435,10 +435,33 @@ func (f *Fake) Subscribe(ctx context.Context) <-chan struct{} {
 	return ch
 }
 
-// WaitComplete never sees a torrent complete: it returns when ctx ends.
-func (f *Fake) WaitComplete(ctx context.Context, _ client.TorrentID) error {
-	<-ctx.Done()
-	return ctx.Err()
+// WaitComplete returns once the torrent's stats say complete (seeding, or
+// every byte verified with DoneAt set), or fails as the engine does: for a
+// torrent in error, removed, or unknown.
+func (f *Fake) WaitComplete(ctx context.Context, id client.TorrentID) error {
+	for {
+		f.mu.Lock()
+		t, err := f.get(id)
+		changed := f.changed
+		var st client.Stats
+		if t != nil {
+			st = t.Stats
+		}
+		f.mu.Unlock()
+		switch {
+		case err != nil:
+			return err
+		case st.State == client.StateError:
+			return fmt.Errorf("client: torrent %s: %s", id, st.Error)
+		case st.State == client.StateSeeding || !st.DoneAt.IsZero():
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 func (f *Fake) Close() error { return nil }

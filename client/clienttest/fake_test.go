@@ -3,8 +3,6 @@ package clienttest
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -13,40 +11,33 @@ import (
 	"github.com/wgtorrent/wgtorrent/client"
 )
 
-func TestAddSources(t *testing.T) {
-	hash := strings.Repeat("ab", 20)
-	path := filepath.Join(t.TempDir(), "x.torrent")
-	if err := os.WriteFile(path, []byte("d4:infoe"), 0o600); err != nil {
+func TestFakeContract(t *testing.T) {
+	Contract(t, func(*testing.T) client.Controller { return New() })
+}
+
+// TestScriptDrivesCompletion: a scripted download ends, and WaitComplete
+// sees it end, as headless waits on the engine.
+func TestScriptDrivesCompletion(t *testing.T) {
+	f := New()
+	src, err := client.ParseSource(strings.Repeat("cd", 20))
+	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct {
-		source, wantID, wantName string
-		wantErr                  bool
-	}{
-		{"magnet:?xt=urn:btih:" + strings.ToUpper(hash) + "&dn=A+B", hash, "A B", false},
-		{hash, hash, "", false},
-		{path, string(HashOf([]byte("d4:infoe"))), "meta-" + string(HashOf([]byte("d4:infoe")))[:6], false},
-		{"magnet:?dn=nohash", "", "", true},
-		{"/no/such.torrent", "", "", true},
-	} {
-		f := New()
-		id, err := f.Add(t.Context(), tc.source, client.AddOptions{DownloadDir: "/dl"})
-		if (err != nil) != tc.wantErr || string(id) != tc.wantID {
-			t.Errorf("Add(%q) = %q, %v; want %q, error %v", tc.source, id, err, tc.wantID, tc.wantErr)
-			continue
+	id, err := f.Add(t.Context(), src, client.AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Script(id, client.Stats{State: client.StateDownloading, Length: 100, BytesCompleted: 50},
+		client.Stats{State: client.StateSeeding, Length: 100, BytesCompleted: 100})
+	done := make(chan error, 1)
+	go func() { done <- f.WaitComplete(t.Context(), id) }()
+	for _, want := range []client.State{client.StateDownloading, client.StateSeeding, client.StateSeeding} {
+		if st, _ := f.Get(id); st.State != want || st.ID != id {
+			t.Fatalf("Get = %+v, want %s", st, want)
 		}
-		if tc.wantErr {
-			if c := f.Calls(); len(c) != 0 {
-				t.Errorf("Add(%q) failed but recorded %q", tc.source, c)
-			}
-			continue
-		}
-		if st, _ := f.Get(id); st.Name != tc.wantName || st.DownloadDir != "/dl" {
-			t.Errorf("Add(%q): stats %+v, want name %q in /dl", tc.source, st, tc.wantName)
-		}
-		if _, err := f.Add(t.Context(), tc.source, client.AddOptions{}); !errors.Is(err, client.ErrDuplicate) {
-			t.Errorf("second Add(%q) = %v, want a duplicate", tc.source, err)
-		}
+	}
+	if err := <-done; err != nil {
+		t.Errorf("WaitComplete = %v", err)
 	}
 }
 
@@ -64,7 +55,11 @@ func TestCallsAndFailures(t *testing.T) {
 	if err := f.SetFilePriority("a", 3, client.PriorityHigh); err == nil {
 		t.Error("SetFilePriority of a missing file succeeded")
 	}
-	if _, err := f.Add(t.Context(), magnet, client.AddOptions{}); err != boom {
+	src, err := client.ParseSource(magnet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Add(t.Context(), src, client.AddOptions{}); err != boom {
 		t.Errorf("Add with FailAdd = %v", err)
 	}
 	_ = f.SetFilePriority("a", 0, client.PriorityOff)

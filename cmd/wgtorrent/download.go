@@ -72,12 +72,9 @@ func (f engineFlags) options(log *slog.Logger) client.Options {
 // Without --data the state goes to DATA/oneshot/<digest of the torrents>,
 // so the same download run again resumes, and the TUI's library (and its
 // lock, held while the TUI runs) is left alone.
-func (f *engineFlags) oneShotState(sources []string) error {
+func (f *engineFlags) oneShotState(sources []client.Source) error {
 	for _, s := range sources {
-		id, err := client.SourceID(s)
-		if err != nil {
-			return err
-		}
+		id := s.ID()
 		if !slices.Contains(f.restoreOnly, id) {
 			f.restoreOnly = append(f.restoreOnly, id)
 		}
@@ -92,6 +89,23 @@ func (f *engineFlags) oneShotState(sources []string) error {
 		f.Data = filepath.Join(f.Data, "oneshot", hex.EncodeToString(h.Sum(nil))[:16])
 	}
 	return nil
+}
+
+// parseSources parses what the user gave and reads the .torrent files, so
+// a typo fails before anything starts and each file is read once.
+func parseSources(args []string) ([]client.Source, error) {
+	var out []client.Source
+	for _, a := range args {
+		src, err := client.ParseSource(a)
+		if err == nil {
+			src, err = src.Load()
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, src)
+	}
+	return out, nil
 }
 
 // rate is a byte rate given with or without units.
@@ -124,19 +138,18 @@ type downloadCmd struct {
 func (c *downloadCmd) isolation() session.Isolation { return c.resolve(session.IsolationNamespace) }
 
 func (c *downloadCmd) Run(ctx context.Context, log *slog.Logger, ls logSettings) error {
-	sources := append(append(append([]string{}, c.Magnet...), c.Torrent...), c.Sources...)
+	args := append(append(append([]string{}, c.Magnet...), c.Torrent...), c.Sources...)
 	// Nothing to download on a terminal: the interactive TUI.
-	if len(sources) == 0 && !c.JSON && isatty.IsTerminal(os.Stdout.Fd()) {
+	if len(args) == 0 && !c.JSON && isatty.IsTerminal(os.Stdout.Fd()) {
 		return runTUI(ctx, ls, c.tunnelFlags, c.engineFlags, nil, c.LogFile)
 	}
-	if len(sources) == 0 {
+	if len(args) == 0 {
 		return fmt.Errorf("%w: nothing to download: give --magnet URI, --torrent FILE or an info hash", headless.ErrInput)
 	}
 	// Refuse bad input before anything touches the network.
-	for _, s := range sources {
-		if err := client.CheckSource(s); err != nil {
-			return fmt.Errorf("%w: %w", headless.ErrInput, err)
-		}
+	sources, err := parseSources(args)
+	if err != nil {
+		return fmt.Errorf("%w: %w", headless.ErrInput, err)
 	}
 	if err := client.CheckWritableDir(c.Out); err != nil {
 		return fmt.Errorf("%w: --out: %w", headless.ErrInput, err)

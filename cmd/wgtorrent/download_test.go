@@ -17,8 +17,15 @@ func TestOneShotState(t *testing.T) {
 	b := strings.Repeat("B", 40)
 	want := []client.TorrentID{client.TorrentID(strings.Repeat("a", 40)), client.TorrentID(strings.Repeat("b", 40))}
 
+	srcs := func(args ...string) []client.Source {
+		s, err := parseSources(args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
 	f := engineFlags{Data: defaultDataDir()}
-	if err := f.oneShotState([]string{a, b, a}); err != nil {
+	if err := f.oneShotState(srcs(a, b, a)); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(f.restoreOnly, want) {
@@ -32,21 +39,21 @@ func TestOneShotState(t *testing.T) {
 	}
 	// The same torrents in another order: the same state (resume works).
 	g := engineFlags{Data: defaultDataDir()}
-	if err := g.oneShotState([]string{b, a}); err != nil || g.Data != f.Data {
+	if err := g.oneShotState(srcs(b, a)); err != nil || g.Data != f.Data {
 		t.Errorf("same torrents, other order: state %s (%v), want %s", g.Data, err, f.Data)
 	}
 	// Another torrent: other state.
 	h := engineFlags{Data: defaultDataDir()}
-	if err := h.oneShotState([]string{a}); err != nil || h.Data == f.Data {
+	if err := h.oneShotState(srcs(a)); err != nil || h.Data == f.Data {
 		t.Errorf("other torrents share state %s (%v)", h.Data, err)
 	}
 	// --data given: used as is, still only the torrents given.
 	mine := t.TempDir()
 	d := engineFlags{Data: mine}
-	if err := d.oneShotState([]string{a}); err != nil || d.Data != mine || len(d.restoreOnly) != 1 {
+	if err := d.oneShotState(srcs(a)); err != nil || d.Data != mine || len(d.restoreOnly) != 1 {
 		t.Errorf("--data %s became %s, restoreOnly %v (%v)", mine, d.Data, d.restoreOnly, err)
 	}
-	if err := (&engineFlags{}).oneShotState([]string{"/nonexistent.torrent"}); err == nil {
+	if _, err := parseSources([]string{a, "/nonexistent.torrent"}); err == nil {
 		t.Error("a missing source was accepted")
 	}
 }

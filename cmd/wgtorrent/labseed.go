@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"os"
 
 	"github.com/wgtorrent/wgtorrent/client"
 	"github.com/wgtorrent/wgtorrent/internal/lab/netlab"
@@ -39,11 +38,11 @@ func (c *labSeedCmd) Run(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 	defer eng.Close()
-	mi, err := os.ReadFile(c.Torrent)
+	src, err := client.ParseSource(c.Torrent)
 	if err != nil {
 		return err
 	}
-	id, err := eng.AddMetainfo(ctx, mi, client.AddOptions{})
+	id, err := eng.Add(ctx, src, client.AddOptions{})
 	if err != nil {
 		return err
 	}

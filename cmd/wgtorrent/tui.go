@@ -34,10 +34,9 @@ func runTUI(ctx context.Context, ls logSettings, tf tunnelFlags, ef engineFlags,
 	if !isatty.IsTerminal(os.Stdout.Fd()) {
 		return fmt.Errorf("the TUI needs a terminal: give --magnet/--torrent for a headless download, or use `wgtorrent daemon`")
 	}
-	for _, s := range sources {
-		if err := client.CheckSource(s); err != nil {
-			return fmt.Errorf("%w: %w", errInput, err)
-		}
+	add, err := parseSources(sources)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errInput, err)
 	}
 	if err := os.MkdirAll(ef.Data, 0o700); err != nil {
 		return err
@@ -60,7 +59,7 @@ func runTUI(ctx context.Context, ls logSettings, tf tunnelFlags, ef engineFlags,
 		return tui.Run(ctx, eng, s.Tunnel, tui.Options{
 			KillSwitch:      s.KillSwitchState(),
 			KillSwitchState: s.KillSwitchState,
-			AddPaths:        sources,
+			Add:             add,
 			DownloadDir:     ef.Out,
 		})
 	})

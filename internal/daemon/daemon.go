@@ -153,12 +153,19 @@ func (w *watcher) scan(ctx context.Context) {
 		if fi, err := os.Stat(p); err != nil || time.Since(fi.ModTime()) < time.Second {
 			continue
 		}
-		b, err := os.ReadFile(p)
-		if err != nil {
+		src, err := client.ParseSource(p)
+		if err == nil {
+			src, err = src.Load()
+		}
+		var in *client.InputError
+		if err != nil && !errors.As(err, &in) {
 			w.log.Warn("watch folder: read", "file", p, "err", err)
 			continue
 		}
-		id, err := w.eng.AddMetainfo(ctx, b, w.opts)
+		var id client.TorrentID
+		if err == nil {
+			id, err = w.eng.Add(ctx, src, w.opts)
+		}
 		suffix := ".added"
 		switch {
 		case errors.Is(err, client.ErrDuplicate):

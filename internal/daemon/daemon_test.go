@@ -7,48 +7,41 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wgtorrent/wgtorrent/client"
+	"github.com/wgtorrent/wgtorrent/client/clienttest"
 	"github.com/wgtorrent/wgtorrent/vpn"
 )
-
-type addOnly struct {
-	client.Controller
-	added [][]byte
-}
-
-func (a *addOnly) AddMetainfo(_ context.Context, b []byte, _ client.AddOptions) (client.TorrentID, error) {
-	switch string(b) {
-	case "dup":
-		return "", &client.DuplicateError{ID: "x"}
-	case "bad":
-		return "", errors.New("client: not a valid .torrent file")
-	}
-	a.added = append(a.added, b)
-	return "x", nil
-}
 
 func TestWatcherAddsOnceAndKeepsFiles(t *testing.T) {
 	dir := t.TempDir()
 	old := time.Now().Add(-time.Minute)
-	for name, body := range map[string]string{"good.torrent": "good", "dup.torrent": "dup", "bad.torrent": "bad", "fresh.torrent": "fresh"} {
+	eng := clienttest.New()
+	dup := clienttest.Metainfo("dup")
+	eng.Put(clienttest.Torrent{Stats: client.Stats{ID: clienttest.HashOf(dup)}})
+	for name, body := range map[string][]byte{"good.torrent": clienttest.Metainfo("good"), "dup.torrent": dup,
+		"bad.torrent": []byte("bad"), "fresh.torrent": clienttest.Metainfo("fresh")} {
 		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		if err := os.WriteFile(p, body, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		if name != "fresh.torrent" {
 			os.Chtimes(p, old, old)
 		}
 	}
-	eng := &addOnly{}
 	w := &watcher{dir: dir, eng: eng, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	w.scan(context.Background())
 	w.scan(context.Background())
-	if len(eng.added) != 1 || string(eng.added[0]) != "good" {
-		t.Errorf("added %q, want only good once", eng.added)
+	var added []string
+	for _, st := range eng.List() {
+		added = append(added, st.Name)
+	}
+	if !slices.Equal(added, []string{"", "good"}) {
+		t.Errorf("torrents %q, want the one there and good, added once", added)
 	}
 	names, _ := filepath.Glob(filepath.Join(dir, "*"))
 	var got []string

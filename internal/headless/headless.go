@@ -24,7 +24,7 @@ type Tunnel interface{ Status() vpn.Status }
 
 // Options for Run.
 type Options struct {
-	Sources    []string // magnet links, .torrent paths or info hashes
+	Sources    []client.Source // parsed by client.ParseSource
 	Add        client.AddOptions
 	Seed       bool          // keep seeding once complete
 	SeedRatio  float64       // with Seed: stop at this upload ratio (0 = no limit)
@@ -79,8 +79,12 @@ func Run(ctx context.Context, eng client.Controller, tun Tunnel, o Options) erro
 		if errors.As(err, &dup) {
 			id, err = dup.ID, nil
 		}
-		if err != nil {
+		var in *client.InputError
+		if errors.As(err, &in) {
 			return fmt.Errorf("%w: %w", ErrInput, err)
+		}
+		if err != nil {
+			return err
 		}
 		ids = append(ids, id)
 	}

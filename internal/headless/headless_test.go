@@ -6,44 +6,31 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/wgtorrent/wgtorrent/client"
+	"github.com/wgtorrent/wgtorrent/client/clienttest"
 	"github.com/wgtorrent/wgtorrent/vpn"
 )
 
-// fakeEngine completes a torrent a step at each Get; only the methods Run
-// uses are implemented.
-type fakeEngine struct {
-	client.Controller
-	mu     sync.Mutex
-	added  []string
-	addErr error
-	steps  []client.Stats
-	gets   int
-}
-
-func (f *fakeEngine) Add(_ context.Context, src string, _ client.AddOptions) (client.TorrentID, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.addErr != nil {
-		return "", f.addErr
+// scripted is an engine whose one torrent (ID aaaa…) reports steps, one
+// a Get, and the source that adds it.
+func scripted(t *testing.T, steps ...client.Stats) (*clienttest.Fake, []client.Source) {
+	t.Helper()
+	src, err := client.ParseSource(testHash)
+	if err != nil {
+		t.Fatal(err)
 	}
-	f.added = append(f.added, src)
-	return "aaaa", nil
+	f := clienttest.New()
+	f.Script(src.ID(), steps...)
+	return f, []client.Source{src}
 }
 
-func (f *fakeEngine) Get(client.TorrentID) (client.Stats, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	st := f.steps[min(f.gets, len(f.steps)-1)]
-	f.gets++
-	return st, nil
-}
+const testHash = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 
 type fakeTunnel struct{}
 
@@ -52,18 +39,18 @@ func (fakeTunnel) Status() vpn.Status {
 }
 
 func stats(done, length int64, state client.State, ratio float64) client.Stats {
-	return client.Stats{ID: "aaaa", Name: "x", BytesCompleted: done, Length: length, State: state, Ratio: ratio, ETA: -1}
+	return client.Stats{Name: "x", BytesCompleted: done, Length: length, State: state, Ratio: ratio, ETA: -1}
 }
 
 func TestRunReportsJSONUntilComplete(t *testing.T) {
-	eng := &fakeEngine{steps: []client.Stats{
+	eng, sources := scripted(t,
 		stats(0, 0, client.StateMetadata, 0),
 		stats(50, 100, client.StateDownloading, 0),
 		stats(100, 100, client.StateSeeding, 0),
-	}}
+	)
 	var out bytes.Buffer
 	err := Run(context.Background(), eng, fakeTunnel{}, Options{
-		Sources: []string{"magnet:?xt=urn:btih:aaaa"}, Out: &out, Interval: time.Millisecond, KillSwitch: "armed",
+		Sources: sources, Out: &out, Interval: time.Millisecond, KillSwitch: "armed",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -76,41 +63,49 @@ func TestRunReportsJSONUntilComplete(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[2]), &last); err != nil {
 		t.Fatal(err)
 	}
-	if last.BytesCompleted != 100 || last.Length != 100 || last.TunnelState != "up" || last.KillSwitch != "armed" || last.InfoHash != "aaaa" ||
+	if last.BytesCompleted != 100 || last.Length != 100 || last.TunnelState != "up" || last.KillSwitch != "armed" || last.InfoHash != testHash ||
 		len(last.TunnelWarnings) != 1 {
 		t.Errorf("last line %+v", last)
 	}
 }
 
 func TestRunSeedsUntilRatio(t *testing.T) {
-	eng := &fakeEngine{steps: []client.Stats{
+	eng, sources := scripted(t,
 		stats(100, 100, client.StateSeeding, 0.5),
 		stats(100, 100, client.StateSeeding, 1.0),
 		stats(100, 100, client.StateSeeding, 2.0),
-	}}
+	)
 	var out bytes.Buffer
 	err := Run(context.Background(), eng, fakeTunnel{}, Options{
-		Sources: []string{"x"}, Out: &out, Interval: time.Millisecond, Seed: true, SeedRatio: 2,
+		Sources: sources, Out: &out, Interval: time.Millisecond, Seed: true, SeedRatio: 2,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if eng.gets != 3 {
-		t.Errorf("stopped after %d reports, want 3 (ratio 2 reached at the third)", eng.gets)
+	if n := strings.Count(out.String(), "\n"); n != 3 {
+		t.Errorf("stopped after %d reports, want 3 (ratio 2 reached at the third)", n)
 	}
 }
 
 func TestRunErrors(t *testing.T) {
-	bad := &fakeEngine{addErr: errors.New("client: bad magnet link: no info hash")}
-	err := Run(context.Background(), bad, fakeTunnel{}, Options{Sources: []string{"magnet:?"}, Out: &bytes.Buffer{}})
-	if !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), "bad magnet") {
-		t.Errorf("bad source: %v, want ErrInput naming the problem", err)
+	missing, err := client.ParseSource(filepath.Join(t.TempDir(), "gone.torrent"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := Run(context.Background(), bad, fakeTunnel{}, Options{Out: &bytes.Buffer{}}); !errors.Is(err, ErrInput) {
+	err = Run(context.Background(), clienttest.New(), fakeTunnel{}, Options{Sources: []client.Source{missing}, Out: &bytes.Buffer{}})
+	if !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), "gone.torrent") {
+		t.Errorf("missing file: %v, want ErrInput naming it", err)
+	}
+	if err := Run(context.Background(), clienttest.New(), fakeTunnel{}, Options{Out: &bytes.Buffer{}}); !errors.Is(err, ErrInput) {
 		t.Errorf("no sources: %v, want ErrInput", err)
 	}
-	full := &fakeEngine{steps: []client.Stats{{ID: "aaaa", Name: "x", Length: 100, State: client.StateError, Error: "disk full: no space left on device"}}}
-	err = Run(context.Background(), full, fakeTunnel{}, Options{Sources: []string{"x"}, Out: &bytes.Buffer{}, Interval: time.Millisecond})
+	engErr, sources := scripted(t, client.Stats{Name: "x"})
+	engErr.FailAdd(sources[0].String(), errors.New("client: engine closed"))
+	if err := Run(context.Background(), engErr, fakeTunnel{}, Options{Sources: sources, Out: &bytes.Buffer{}}); err == nil || errors.Is(err, ErrInput) {
+		t.Errorf("engine failure: %v, want an error that is not the user's input", err)
+	}
+	full, sources := scripted(t, client.Stats{Name: "x", Length: 100, State: client.StateError, Error: "disk full: no space left on device"})
+	err = Run(context.Background(), full, fakeTunnel{}, Options{Sources: sources, Out: &bytes.Buffer{}, Interval: time.Millisecond})
 	if err == nil || !strings.Contains(err.Error(), "disk full") || !strings.Contains(err.Error(), "paused") {
 		t.Errorf("torrent error: %v, want the message and that the torrent is paused", err)
 	}
@@ -125,8 +120,8 @@ func TestRunStopsWhenNobodyReads(t *testing.T) {
 	}
 	r.Close()
 	defer w.Close()
-	eng := &fakeEngine{steps: []client.Stats{stats(50, 100, client.StateDownloading, 0)}}
-	err = Run(context.Background(), eng, fakeTunnel{}, Options{Sources: []string{"x"}, Out: w, Interval: time.Millisecond})
+	eng, sources := scripted(t, stats(50, 100, client.StateDownloading, 0))
+	err = Run(context.Background(), eng, fakeTunnel{}, Options{Sources: sources, Out: w, Interval: time.Millisecond})
 	if !errors.Is(err, syscall.EPIPE) {
 		t.Fatalf("Run with its reader gone: %v, want EPIPE", err)
 	}

@@ -61,28 +61,35 @@ func (s *Server) torrentAdd(ctx context.Context, a args) (any, error) {
 		if derr != nil {
 			return nil, errorf("metainfo is not valid base64: %v", derr)
 		}
-		id, err = s.engine.AddMetainfo(ctx, b, opts)
+		src, perr := client.ParseMetainfo(b)
+		if perr != nil {
+			return nil, errorf("torrent-add: %v", perr)
+		}
+		id, err = s.engine.Add(ctx, src, opts)
 	case hasFile && filename != "":
 		lower := strings.ToLower(strings.TrimSpace(filename))
 		if strings.HasPrefix(lower, "http://") || strings.HasPrefix(lower, "https://") {
 			return nil, errorf("torrent-add: wgtorrent does not download .torrent URLs (the request would leave outside the VPN tunnel); send the file's contents as \"metainfo\" or a magnet link")
 		}
-		if strings.HasPrefix(lower, "magnet:") || isHash(lower) {
-			id, err = s.engine.Add(ctx, filename, opts)
-			break
+		src, perr := client.ParseSource(filename)
+		if perr != nil {
+			return nil, errorf("torrent-add: %v", perr)
 		}
-		b, rerr := s.readTorrentFile(filename)
-		if rerr != nil {
-			return nil, rerr
+		if src.Kind() == client.SourceFile {
+			// A path on this machine: read here, under the RPC's own
+			// rules (confined, bounded), not the engine's.
+			b, rerr := s.readTorrentFile(src.Path())
+			if rerr != nil {
+				return nil, rerr
+			}
+			if src, perr = client.ParseMetainfo(b); perr != nil {
+				// The parser's error quotes what it read: not a byte of a
+				// local file goes back to the caller.
+				s.log.Info("rpc: torrent-add of a local file refused", "path", filename, "err", perr)
+				return nil, errorf("torrent-add: %q is not a .torrent file wgtorrent can add", filename)
+			}
 		}
-		id, err = s.engine.AddMetainfo(ctx, b, opts)
-		var dup *client.DuplicateError
-		if err != nil && !errors.As(err, &dup) {
-			// The parser's error quotes what it read: not a byte of a
-			// local file goes back to the caller.
-			s.log.Info("rpc: torrent-add of a local file refused", "path", filename, "err", err)
-			return nil, errorf("torrent-add: %q is not a .torrent file wgtorrent can add", filename)
-		}
+		id, err = s.engine.Add(ctx, src, opts)
 	default:
 		return nil, errorf("torrent-add needs \"filename\" (magnet link or path) or \"metainfo\" (base64)")
 	}

@@ -468,16 +468,16 @@ func TestTorrentGetTransmissionRemoteList(t *testing.T) {
 
 func TestTorrentAdd(t *testing.T) {
 	h := newHarness(t)
-	meta := "d8:announce22:http://tracker.test/a4:infod4:name3:fooee"
-	metaID := string(clienttest.HashOf([]byte(meta)))
+	meta := clienttest.Metainfo("foo")
+	metaID := string(clienttest.HashOf(meta))
 	// Sonarr's shape: metainfo + download-dir + paused.
-	a := h.mustCall("torrent-add", map[string]any{"metainfo": base64.StdEncoding.EncodeToString([]byte(meta)),
+	a := h.mustCall("torrent-add", map[string]any{"metainfo": base64.StdEncoding.EncodeToString(meta),
 		"download-dir": "/dl/tv", "paused": true, "labels": []string{"sonarr"}})
 	added, ok := a["torrent-added"].(map[string]any)
 	if !ok || added["id"] != 3.0 || added["hashString"] != metaID || added["name"] == "" {
 		t.Fatalf("answer %v", a)
 	}
-	if c := h.fake.Calls(); !reflect.DeepEqual(c, []string{"addmeta " + metaID + " dir=/dl/tv paused=true"}) {
+	if c := h.fake.Calls(); !reflect.DeepEqual(c, []string{"add " + metaID + " dir=/dl/tv paused=true"}) {
 		t.Errorf("engine calls %v", c)
 	}
 	a = h.mustCall("torrent-get", map[string]any{"ids": []any{3}, "fields": []string{"labels", "status"}})
@@ -485,7 +485,7 @@ func TestTorrentAdd(t *testing.T) {
 		t.Errorf("added torrent: %v", l)
 	}
 	// The same again: success, torrent-duplicate, same id.
-	a = h.mustCall("torrent-add", map[string]any{"metainfo": base64.StdEncoding.EncodeToString([]byte(meta))})
+	a = h.mustCall("torrent-add", map[string]any{"metainfo": base64.StdEncoding.EncodeToString(meta)})
 	if d, ok := a["torrent-duplicate"].(map[string]any); !ok || d["id"] != 3.0 || d["hashString"] != metaID {
 		t.Errorf("duplicate: %v", a)
 	}
@@ -495,9 +495,9 @@ func TestTorrentAdd(t *testing.T) {
 	if ad := a["torrent-added"].(map[string]any); ad["id"] != 4.0 || ad["name"] != "Thing" {
 		t.Errorf("magnet: %v", a)
 	}
-	// A local .torrent path is read by the engine.
+	// A local .torrent path is read by the RPC (confined, bounded).
 	p := filepath.Join(t.TempDir(), "x.torrent")
-	os.WriteFile(p, []byte("d4:infod4:name3:bariee"), 0o600)
+	os.WriteFile(p, clienttest.Metainfo("bar"), 0o600)
 	a = h.mustCall("torrent-add", map[string]any{"filename": p, "files-unwanted": []int{1}})
 	ad := a["torrent-added"].(map[string]any)
 	f, _ := h.fake.Files(client.TorrentID(ad["hashString"].(string)))
