@@ -137,7 +137,7 @@ func resolveEndpoints(ctx context.Context, cfg *vpn.Config, r *net.Resolver, cac
 // refreshThroughTunnel looks the host-name endpoints up again through the
 // tunnel's DNS and keeps the answers for the next start. The running tunnel
 // keeps its address: the kill switch allows that one only.
-func refreshThroughTunnel(ctx context.Context, cfg *vpn.Config, t *vpn.Tunnel, cache endpointCache, log *slog.Logger) {
+func refreshThroughTunnel(ctx context.Context, cfg *vpn.Config, t Tunnel, cache endpointCache, log *slog.Logger) {
 	var local netip.Addr
 	for _, a := range t.Addresses() {
 		if a.Addr().Is4() {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/wgtorrent/wgtorrent/killswitch"
-	"github.com/wgtorrent/wgtorrent/vpn"
 )
 
 // guardEvery is how often the guard reads the kill switch and the routing
@@ -31,7 +30,7 @@ type guard struct {
 	why       string
 	checked   time.Time
 	routesBad bool
-	tunnel    *vpn.Tunnel
+	tunnel    Tunnel
 	// devRoutesMissing: routes through the interface were missing at the
 	// last check. They are put back only when missing twice in a row: the
 	// supervisor, rebuilding a deleted interface, adds them a moment after
@@ -97,7 +96,7 @@ func (g *guard) stopAndWait() {
 	}
 }
 
-func (g *guard) setTunnel(t *vpn.Tunnel) {
+func (g *guard) setTunnel(t Tunnel) {
 	g.mu.Lock()
 	g.tunnel = t
 	g.mu.Unlock()

@@ -68,7 +68,7 @@ func startIsolated(ctx context.Context, o Options, cfg *vpn.Config, iface string
 		}
 	}
 	s.guard.start(s)
-	t, err := vpn.Up(ctx, cfg, vpn.Options{
+	t, err := vpnUp(ctx, cfg, vpn.Options{
 		Interface:        iface,
 		FwMark:           mark,
 		Endpoints:        endpoints,

@@ -54,9 +54,9 @@ type Options struct {
 // Session is a tunnel with its kill switch.
 type Session struct {
 	Config *vpn.Config
-	Tunnel *vpn.Tunnel
+	Tunnel Tunnel
 	Mode   killswitch.Mode
-	fw     killswitch.Firewall
+	fw     Firewall
 	log    *slog.Logger
 	engine *client.Restartable
 	wg     sync.WaitGroup
@@ -74,7 +74,13 @@ type Session struct {
 // Start claims the network namespace, arms the kill switch and brings the
 // tunnel up. A second instance in the same namespace gets ErrOwned and
 // touches nothing.
-func Start(ctx context.Context, o Options) (_ *Session, err error) {
+func Start(ctx context.Context, o Options) (*Session, error) {
+	return start(ctx, o, killswitch.Firewall{}, vpnUp)
+}
+
+// start is Start with the kill switch and the tunnel given: the unit tests
+// pass fakes to pin the order and the failure paths without root.
+func start(ctx context.Context, o Options, fw Firewall, up upFunc) (_ *Session, err error) {
 	log := o.Logger
 	if log == nil {
 		log = slog.Default()
@@ -108,7 +114,7 @@ func Start(ctx context.Context, o Options) (_ *Session, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{Config: cfg, Mode: mode, log: log, owner: owner}
+	s := &Session{Config: cfg, Mode: mode, log: log, owner: owner, fw: fw}
 	defer func() {
 		if err != nil {
 			s.guard.stopAndWait()
@@ -146,7 +152,7 @@ func Start(ctx context.Context, o Options) (_ *Session, err error) {
 	// The guard watches the kill switch from now on (the handshake may take
 	// seconds); the routing once the tunnel is there.
 	s.guard.start(s)
-	t, err := vpn.Up(ctx, cfg, vpn.Options{
+	t, err := up(ctx, cfg, vpn.Options{
 		Interface:        iface,
 		FwMark:           mark,
 		Endpoints:        endpoints,
