@@ -99,7 +99,7 @@ type Engine struct {
 	log   *slog.Logger
 	face  *netFace
 	cl    *torrent.Client
-	st    store
+	st    recordStore
 	files *filestore.Store
 	down  *rate.Limiter
 	up    *rate.Limiter
@@ -189,7 +189,7 @@ func New(ctx context.Context, o Options) (_ *Engine, err error) {
 		o:        o,
 		log:      log,
 		face:     face,
-		st:       store{dir: savedDir},
+		st:       recordStore{dir: savedDir},
 		torrents: map[metainfo.Hash]*entry{},
 		subs:     map[chan struct{}]struct{}{},
 		trackers: map[string]trackerSeen{},

@@ -37,12 +37,14 @@ type record struct {
 	Refused string `json:"refused,omitempty"`
 }
 
-type store struct{ dir string }
+// recordStore is the directory of saved torrents: a record and, once known, the
+// metainfo of each.
+type recordStore struct{ dir string }
 
-func (s store) recordPath(ih string) string   { return filepath.Join(s.dir, ih+".json") }
-func (s store) metainfoPath(ih string) string { return filepath.Join(s.dir, ih+".torrent") }
+func (s recordStore) recordPath(ih string) string   { return filepath.Join(s.dir, ih+".json") }
+func (s recordStore) metainfoPath(ih string) string { return filepath.Join(s.dir, ih+".torrent") }
 
-func (s store) saveRecord(r record) error {
+func (s recordStore) saveRecord(r record) error {
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return fmt.Errorf("client: encode state of %s: %w", r.InfoHash, err)
@@ -50,12 +52,12 @@ func (s store) saveRecord(r record) error {
 	return writeFileAtomic(s.recordPath(r.InfoHash), b)
 }
 
-func (s store) saveMetainfo(ih string, b []byte) error {
+func (s recordStore) saveMetainfo(ih string, b []byte) error {
 	return writeFileAtomic(s.metainfoPath(ih), b)
 }
 
 // metainfo returns the saved .torrent of ih, or nil if only a magnet is known.
-func (s store) metainfo(ih string) ([]byte, error) {
+func (s recordStore) metainfo(ih string) ([]byte, error) {
 	b, err := os.ReadFile(s.metainfoPath(ih))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -63,7 +65,7 @@ func (s store) metainfo(ih string) ([]byte, error) {
 	return b, err
 }
 
-func (s store) remove(ih string) error {
+func (s recordStore) remove(ih string) error {
 	var errs []error
 	for _, p := range []string{s.recordPath(ih), s.metainfoPath(ih)} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -75,7 +77,7 @@ func (s store) remove(ih string) error {
 
 // load returns every saved record with its metainfo bytes (nil for a magnet
 // whose info never arrived). Broken files are reported, not fatal.
-func (s store) load() (recs []record, metas [][]byte, errs []error) {
+func (s recordStore) load() (recs []record, metas [][]byte, errs []error) {
 	ents, err := os.ReadDir(s.dir)
 	if err != nil {
 		return nil, nil, []error{fmt.Errorf("client: read saved torrents: %w", err)}

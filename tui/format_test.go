@@ -12,6 +12,7 @@ import (
 
 	"github.com/wgtorrent/wgtorrent/client"
 	"github.com/wgtorrent/wgtorrent/client/clienttest"
+	"github.com/wgtorrent/wgtorrent/killswitch"
 	"github.com/wgtorrent/wgtorrent/vpn"
 )
 
@@ -161,7 +162,7 @@ func TestTunnelBarMeasuredKillSwitch(t *testing.T) {
 	m := &model{bar: tunnelBar{killArmed: true}}
 	for _, tc := range []struct {
 		state         vpn.State
-		ks            string
+		ks            killswitch.State
 		want, notWant string
 	}{
 		{ks: "armed", state: vpn.StateUp, want: "kill switch armed", notWant: "NOT IN PLACE"},

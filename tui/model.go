@@ -21,16 +21,16 @@ import (
 	"github.com/muesli/termenv"
 
 	"github.com/wgtorrent/wgtorrent/client"
+	"github.com/wgtorrent/wgtorrent/killswitch"
 	"github.com/wgtorrent/wgtorrent/vpn"
 )
 
 // Options are what the UI shows about the surroundings and does on start.
 type Options struct {
-	KillSwitch string // "armed" or "off" (anything but "armed" is shown as off); the state at start
+	KillSwitch killswitch.State // the state at start (anything but armed is shown as off)
 	// KillSwitchState, when set, is polled with the tunnel status: the kill
-	// switch as last measured in the kernel ("armed", "broken", "unknown",
-	// "off"). It must not block.
-	KillSwitchState func() string
+	// switch as last measured in the kernel. It must not block.
+	KillSwitchState func() killswitch.State
 	ForwardedPort   int             // shown when non-zero
 	Add             []client.Source // added on start
 	DownloadDir     string          // AddOptions.DownloadDir for torrents added here ("" = engine default)
@@ -91,7 +91,7 @@ func newModel(ctx context.Context, engine client.Controller, tunnel Tunnel, opt 
 		help:      h,
 		width:     80,
 		height:    24,
-		bar:       tunnelBar{killArmed: opt.KillSwitch == "armed", port: opt.ForwardedPort},
+		bar:       tunnelBar{killArmed: opt.KillSwitch == killswitch.StateArmed, port: opt.ForwardedPort},
 		list:      newTorrentList(),
 	}
 }
@@ -129,7 +129,7 @@ type (
 		status    vpn.Status
 		hasStatus bool
 		// killSwitch is the measured kill switch state; "" when not polled.
-		killSwitch string
+		killSwitch killswitch.State
 		down, up   int64 // rate limits
 		at         time.Time
 	}
@@ -333,8 +333,8 @@ func (m *model) applyRefresh(msg refreshMsg) {
 		m.bar.observe(msg.status, msg.at)
 	}
 	if msg.killSwitch != "" {
-		m.bar.killArmed = msg.killSwitch != "off"
-		m.bar.killBroken = msg.killSwitch != "off" && msg.killSwitch != "armed"
+		m.bar.killArmed = msg.killSwitch != killswitch.StateOff
+		m.bar.killBroken = msg.killSwitch != killswitch.StateOff && msg.killSwitch != killswitch.StateArmed
 	}
 	m.list.setStats(msg.stats)
 	m.downLimit, m.upLimit = msg.down, msg.up

@@ -57,10 +57,10 @@ type tunnelCmd struct {
 // kill switch and the routing were found missing or changed and put back.
 type tunnelLine struct {
 	vpn.Status
-	KillSwitch         string `json:"killswitch"`
-	Routing            string `json:"routing"`
-	KillSwitchRestores uint64 `json:"killswitch_restores"`
-	RoutingRestores    uint64 `json:"routing_restores"`
+	KillSwitch         killswitch.State `json:"killswitch"`
+	Routing            string           `json:"routing"`
+	KillSwitchRestores uint64           `json:"killswitch_restores"`
+	RoutingRestores    uint64           `json:"routing_restores"`
 }
 
 // isolation: the tunnel command shows what a daemon or container would

@@ -21,6 +21,7 @@ import (
 	"github.com/wgtorrent/wgtorrent/internal/session"
 	"github.com/wgtorrent/wgtorrent/internal/sockdiag"
 	"github.com/wgtorrent/wgtorrent/internal/worker"
+	"github.com/wgtorrent/wgtorrent/killswitch"
 	"github.com/wgtorrent/wgtorrent/vpn"
 )
 
@@ -148,7 +149,7 @@ func (daemonWorkerCmd) Run(ctx context.Context, log *slog.Logger) error {
 			Encryption:      client.Encryption(cfg.Encryption),
 			Tunnel:          tunnel,
 			KillSwitchDrops: func() uint64 { return latest.Load().KillSwitchDrops },
-			KillSwitch: func() (string, uint64, uint64) {
+			KillSwitch: func() (killswitch.State, uint64, uint64) {
 				r := latest.Load()
 				return r.KillSwitchState, r.KillSwitchRestores, r.RoutingRestores
 			},

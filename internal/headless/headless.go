@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wgtorrent/wgtorrent/client"
+	"github.com/wgtorrent/wgtorrent/killswitch"
 	"github.com/wgtorrent/wgtorrent/vpn"
 )
 
@@ -26,15 +27,15 @@ type Tunnel interface{ Status() vpn.Status }
 type Options struct {
 	Sources    []client.Source // parsed by client.ParseSource
 	Add        client.AddOptions
-	Seed       bool          // keep seeding once complete
-	SeedRatio  float64       // with Seed: stop at this upload ratio (0 = no limit)
-	SeedTime   time.Duration // with Seed: stop after seeding this long (0 = no limit)
-	JSON       bool          // JSON lines even on a terminal
-	Terminal   bool          // Out is a terminal: draw progress bars
-	KillSwitch string        // "armed" or "off", for the report, when KillSwitchState is nil
+	Seed       bool             // keep seeding once complete
+	SeedRatio  float64          // with Seed: stop at this upload ratio (0 = no limit)
+	SeedTime   time.Duration    // with Seed: stop after seeding this long (0 = no limit)
+	JSON       bool             // JSON lines even on a terminal
+	Terminal   bool             // Out is a terminal: draw progress bars
+	KillSwitch killswitch.State // for the report, when KillSwitchState is nil
 	// KillSwitchState, when set, gives the kill switch as last measured in
 	// the kernel ("armed", "broken", "unknown", "off") for every report.
-	KillSwitchState func() string
+	KillSwitchState func() killswitch.State
 	Out             io.Writer
 	Interval        time.Duration // report interval, default 1s
 }
@@ -133,7 +134,7 @@ func Run(ctx context.Context, eng client.Controller, tun Tunnel, o Options) erro
 	}
 }
 
-func snapshot(eng client.Controller, tun Tunnel, ids []client.TorrentID, ks string) ([]Line, error) {
+func snapshot(eng client.Controller, tun Tunnel, ids []client.TorrentID, ks killswitch.State) ([]Line, error) {
 	tst := tun.Status()
 	tunnelState := string(tst.State)
 	lines := make([]Line, 0, len(ids))
@@ -162,7 +163,7 @@ func snapshot(eng client.Controller, tun Tunnel, ids []client.TorrentID, ks stri
 			TunnelState:    tunnelState,
 			TunnelWarnings: tst.Warnings,
 			Isolation:      tst.Isolation,
-			KillSwitch:     ks,
+			KillSwitch:     string(ks),
 		})
 	}
 	return lines, nil

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/wgtorrent/wgtorrent/client"
+	"github.com/wgtorrent/wgtorrent/killswitch"
 	"github.com/wgtorrent/wgtorrent/vpn"
 )
 
@@ -62,7 +63,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-var killSwitchStates = []string{"armed", "broken", "unknown", "off"}
+var killSwitchStates = []killswitch.State{killswitch.StateArmed, killswitch.StateBroken, killswitch.StateUnknown, killswitch.StateOff}
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
 	s := c.s
@@ -115,7 +116,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			if st == state {
 				v = 1
 			}
-			ch <- prometheus.MustNewConstMetric(descKSState, prometheus.GaugeValue, v, st)
+			ch <- prometheus.MustNewConstMetric(descKSState, prometheus.GaugeValue, v, string(st))
 		}
 		ch <- prometheus.MustNewConstMetric(descKSRestored, prometheus.CounterValue, float64(ks))
 		ch <- prometheus.MustNewConstMetric(descRtRestored, prometheus.CounterValue, float64(rt))

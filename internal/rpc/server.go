@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wgtorrent/wgtorrent/client"
+	"github.com/wgtorrent/wgtorrent/killswitch"
 	"github.com/wgtorrent/wgtorrent/vpn"
 )
 
@@ -68,11 +69,11 @@ type Options struct {
 	Tunnel func() vpn.Status
 	// KillSwitchDrops, when set, feeds the dropped-packets counter.
 	KillSwitchDrops func() uint64
-	// KillSwitch, when set, feeds the measured kill switch gauge ("armed"
-	// and the other states) and the counters of restorations: times the
+	// KillSwitch, when set, feeds the measured kill switch gauge (one
+	// series a state) and the counters of restorations: times the
 	// kill switch and the tunnel's routing were found missing or changed
 	// under the running process and put back.
-	KillSwitch func() (state string, killSwitchRestores, routingRestores uint64)
+	KillSwitch func() (state killswitch.State, killSwitchRestores, routingRestores uint64)
 	Logger     *slog.Logger
 	// Now is the clock (tests); nil = time.Now.
 	Now func() time.Time
@@ -101,7 +102,7 @@ type Server struct {
 	// mu serialises RPCs, as Transmission's single thread does, and guards
 	// the store and what follows.
 	mu           sync.Mutex
-	st           *store
+	st           *stateStore
 	removed      []removal
 	lastActive   map[client.TorrentID]time.Time
 	filesAdded   int64

@@ -67,9 +67,9 @@ type persisted struct {
 	Torrents []*torrentState `json:"torrents"`
 }
 
-// store is the id table and settings. Not safe for concurrent use: the
+// stateStore is the id table and settings. Not safe for concurrent use: the
 // Server's mutex guards it.
-type store struct {
+type stateStore struct {
 	path   string // "" = memory only
 	next   int
 	sess   sessionState
@@ -82,8 +82,8 @@ func defaultSession() sessionState {
 	return sessionState{SeedRatioLimit: 2, IdleSeedingLimit: 30, SpeedLimitDown: 100, SpeedLimitUp: 100}
 }
 
-func openStore(dir string) (*store, error) {
-	st := &store{
+func openStore(dir string) (*stateStore, error) {
+	st := &stateStore{
 		next:   1,
 		sess:   defaultSession(),
 		byHash: map[client.TorrentID]*torrentState{},
@@ -121,7 +121,7 @@ func openStore(dir string) (*store, error) {
 }
 
 // save replaces the state file atomically (temp file + rename).
-func (st *store) save() error {
+func (st *stateStore) save() error {
 	if st.path == "" {
 		return nil
 	}
@@ -142,7 +142,7 @@ func (st *store) save() error {
 
 // ensure returns the entry for hash, creating it with the next id. The
 // boolean says whether it was created (and the store needs saving).
-func (st *store) ensure(hash client.TorrentID) (*torrentState, bool) {
+func (st *stateStore) ensure(hash client.TorrentID) (*torrentState, bool) {
 	if t := st.byHash[hash]; t != nil {
 		return t, false
 	}
@@ -153,7 +153,7 @@ func (st *store) ensure(hash client.TorrentID) (*torrentState, bool) {
 	return t, true
 }
 
-func (st *store) forget(hash client.TorrentID) {
+func (st *stateStore) forget(hash client.TorrentID) {
 	if t := st.byHash[hash]; t != nil {
 		delete(st.byID, t.ID)
 		delete(st.byHash, hash)

@@ -26,7 +26,7 @@ const staleAfter = 2 * time.Second
 // kill switch still stands) but stops the tunnel.
 type guard struct {
 	mu        sync.Mutex
-	st        string
+	st        killswitch.State
 	why       string
 	checked   time.Time
 	routesBad bool
@@ -102,18 +102,18 @@ func (g *guard) setTunnel(t Tunnel) {
 	g.mu.Unlock()
 }
 
-func (g *guard) set(st, why string) {
+func (g *guard) set(st killswitch.State, why string) {
 	g.mu.Lock()
 	g.st, g.why, g.checked = st, why, time.Now()
 	g.mu.Unlock()
 }
 
-// state is the last measurement, or StateUnknown when there is none recent.
-func (g *guard) state() string {
+// state is the last measurement, or killswitch.StateUnknown when there is none recent.
+func (g *guard) state() killswitch.State {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.st == "" || time.Since(g.checked) > staleAfter {
-		return StateUnknown
+		return killswitch.StateUnknown
 	}
 	return g.st
 }
@@ -140,9 +140,9 @@ func (g *guard) check(s *Session) {
 		err := s.fw.Verify(s.rs)
 		switch {
 		case err == nil:
-			g.set(StateArmed, "")
+			g.set(killswitch.StateArmed, "")
 		case errors.Is(err, killswitch.ErrNotInstalled) || errors.Is(err, killswitch.ErrChanged):
-			g.set(StateBroken, err.Error())
+			g.set(killswitch.StateBroken, err.Error())
 			g.ksRestores.Add(1)
 			s.log.Error("kill switch missing or changed under a running wgtorrent: putting it back", "err", err)
 			began := time.Now()
@@ -155,10 +155,10 @@ func (g *guard) check(s *Session) {
 				s.log.Error("kill switch put back but reads differently", "err", err)
 				break
 			}
-			g.set(StateArmed, "")
+			g.set(killswitch.StateArmed, "")
 			s.log.Warn("kill switch put back", "took", time.Since(began))
 		default:
-			g.set(StateUnknown, err.Error())
+			g.set(killswitch.StateUnknown, err.Error())
 			s.log.Warn("kill switch state unknown: cannot read the kernel's tables", "err", err)
 		}
 	}

@@ -282,18 +282,10 @@ func (s *Session) StartEngine(ctx context.Context, o client.Options) (*client.Re
 	return eng, nil
 }
 
-// Kill switch states, as the front ends show them.
-const (
-	StateArmed   = "armed"   // the kernel holds our table as applied (measured within the last second or so)
-	StateBroken  = "broken"  // the table is missing or changed; being put back
-	StateUnknown = "unknown" // not measured recently (the kernel could not be read)
-	StateOff     = "off"     // --killswitch off
-)
-
 // KillSwitchState is the kill switch as last measured in the kernel.
-func (s *Session) KillSwitchState() string {
+func (s *Session) KillSwitchState() killswitch.State {
 	if s.Mode == killswitch.ModeOff {
-		return StateOff
+		return killswitch.StateOff
 	}
 	return s.guard.state()
 }
@@ -302,9 +294,9 @@ func (s *Session) KillSwitchState() string {
 // why not otherwise.
 func (s *Session) KillSwitchArmed() (bool, error) {
 	switch st := s.KillSwitchState(); st {
-	case StateArmed:
+	case killswitch.StateArmed:
 		return true, nil
-	case StateOff:
+	case killswitch.StateOff:
 		return false, nil
 	default:
 		return false, fmt.Errorf("kill switch %s: %s", st, s.guard.problem())

@@ -156,7 +156,7 @@ func TestStartAndCloseOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st := s.KillSwitchState(); st != StateArmed {
+	if st := s.KillSwitchState(); st != killswitch.StateArmed {
 		t.Errorf("state %q after start, want armed", st)
 	}
 	if fw.applied == nil || !strings.Contains(fw.applied.String(), "192.0.2.1") {
@@ -244,7 +244,7 @@ func TestCloseByMode(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if mode == killswitch.ModeOff && s.KillSwitchState() != StateOff {
+		if mode == killswitch.ModeOff && s.KillSwitchState() != killswitch.StateOff {
 			t.Errorf("off: state %q", s.KillSwitchState())
 		}
 		s.Close()
@@ -264,7 +264,7 @@ func TestGuardPutsBack(t *testing.T) {
 	}
 	defer s.Close()
 	wantCalls(t, c, "fw.apply", "fw.apply", "tun.up")
-	if ks, _ := s.Restores(); ks != 1 || s.KillSwitchState() != StateArmed {
+	if ks, _ := s.Restores(); ks != 1 || s.KillSwitchState() != killswitch.StateArmed {
 		t.Errorf("restores %d, state %q; want 1, armed", ks, s.KillSwitchState())
 	}
 

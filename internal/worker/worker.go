@@ -32,6 +32,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wgtorrent/wgtorrent/killswitch"
 	"github.com/wgtorrent/wgtorrent/vpn"
 )
 
@@ -70,12 +71,12 @@ type Report struct {
 	// in JSON.
 	LastHandshakeNanos int64 `json:"last_handshake_nanos"`
 	KillSwitchArmed    bool  `json:"killswitch_armed"`
-	// KillSwitchState is the measured state as the front ends show it
-	// (armed, broken, unknown, off), with how often the parent had to put
-	// the kill switch and the routing back.
-	KillSwitchState    string `json:"killswitch_state"`
-	KillSwitchRestores uint64 `json:"killswitch_restores"`
-	RoutingRestores    uint64 `json:"routing_restores"`
+	// KillSwitchState is the measured state as the front ends show it,
+	// with how often the parent had to put the kill switch and the routing
+	// back.
+	KillSwitchState    killswitch.State `json:"killswitch_state"`
+	KillSwitchRestores uint64           `json:"killswitch_restores"`
+	RoutingRestores    uint64           `json:"routing_restores"`
 	// KillSwitchError is why the kill switch's state could not be read.
 	KillSwitchError string `json:"killswitch_error,omitempty"`
 	KillSwitchDrops uint64 `json:"killswitch_drops"`
