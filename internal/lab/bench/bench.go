@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -27,6 +28,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+
 	"github.com/wgtorrent/wgtorrent/internal/lab/netlab"
 )
 
@@ -185,7 +187,7 @@ func Run(ctx context.Context, opt Options) (*Results, error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("bench: needs root to build network namespaces (run `sudo make bench`)")
 	}
-	need := []string{"mktorrent", "transmission-daemon", "qbittorrent-nox", "iperf3", "wireguard-go", "wg"}
+	need := []string{"transmission-daemon", "qbittorrent-nox", "iperf3", "wireguard-go", "wg"}
 	for _, c := range opt.Clients {
 		switch c {
 		case ClientAria2:
@@ -264,7 +266,7 @@ func (e *env) setup(ctx context.Context) error {
 	size := int64(e.opt.SizeMiB) << 20
 	files := []netlab.ContentFile{{Path: "main.bin", Size: size - size/8 + 12345}, {Path: "extra/second.bin", Size: size/8 - 12345}}
 	e.opt.Logf("generating %d MiB of content", e.opt.SizeMiB)
-	if e.tor, err = lab.MakeTorrent(ctx, e.dir, "wgt-bench-"+lab.ID, announce, files); err != nil {
+	if e.tor, err = netlab.MakeTorrent(e.dir, netlab.TorrentSpec{Name: "wgt-bench-" + lab.ID, Files: files, Announce: announce}); err != nil {
 		return err
 	}
 	// Each seeder has its own address on the peer host, as in a real swarm:
@@ -292,11 +294,17 @@ func (e *env) setup(ctx context.Context) error {
 		return err
 	}
 	e.stops = append(e.stops, e.seeds.close)
-	stop, err := e.startStaticTracker(seeders)
+	// opentracker would list each seeder under the address its announce
+	// came from, the peer host's main one, not the address its peer socket
+	// is bound to: several seeders would then share one IP, and clients that
+	// keep one connection per IP (Transmission) would use one seeder.
+	trk, err := lab.Peer.StartTracker(trackerPort, netlab.TrackerOptions{
+		Peers: seeders, Interval: time.Minute, MinInterval: 30 * time.Second,
+	})
 	if err != nil {
-		return err
+		return fmt.Errorf("bench: %w", err)
 	}
-	e.stops = append(e.stops, stop)
+	e.stops = append(e.stops, func() { _ = trk.Close() })
 	for i := range e.opt.Seeders {
 		tm, err := netlab.StartTransmission(ctx, netlab.TransmissionConfig{
 			Host:        lab.Peer,
@@ -320,21 +328,35 @@ func (e *env) setup(ctx context.Context) error {
 	seed := lab.Peer.Command(context.Background(), e.opt.Wgtorrent, "lab-seed", "--torrent", e.tor.File,
 		"--dir", e.tor.Root, "--bind", lab.Peer.Addr4.String(), "--port", fmt.Sprint(labSeedPort),
 		"--data", filepath.Join(e.dir, "labseed-state"), "--log-level", "warn")
-	if e.labSeed, err = waitStdoutLine(ctx, seed, 60*time.Second, func(l string) bool { return l == "seeding" }); err != nil {
+	if e.labSeed, err = startProc(seed); err != nil {
 		return fmt.Errorf("bench: wgtorrent lab-seed: %w", err)
 	}
 	// Stopped before the lab goes: a clean exit writes its CPU profile
 	// (WGTORRENT_CPUPROFILE) and its state.
-	e.stops = append(e.stops, func() { e.labSeed.stop(syscall.SIGTERM, 10*time.Second) })
+	e.stops = append(e.stops, func() { e.labSeed.Stop(syscall.SIGTERM, 10*time.Second) })
+	if _, err := e.labSeed.WaitLine(ctx, 0, 60*time.Second, "seeding", isLine("seeding")); err != nil {
+		return fmt.Errorf("bench: wgtorrent lab-seed: %w", err)
+	}
 	return nil
+}
+
+// seederAddr is the peer host's address for transmission seeder i: .3, .4, …
+func (e *env) seederAddr(i int) netip.Addr {
+	a := e.lab.Peer.Addr4.As4()
+	a[3] += byte(1 + i)
+	return netip.AddrFrom4(a)
+}
+
+func ipNet(a netip.Addr, bits int) *net.IPNet {
+	return &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(bits, a.BitLen())}
 }
 
 // seedersAlive fails once a seeder of ours has exited: every later run would
 // measure a smaller swarm.
 func (e *env) seedersAlive() error {
 	select {
-	case <-e.labSeed.exited:
-		return fmt.Errorf("bench: wgtorrent lab-seed exited (%v); stderr:\n%s", e.labSeed.waitErr, tail(e.labSeed.stderr.String(), 2000))
+	case <-e.labSeed.Exited():
+		return fmt.Errorf("bench: wgtorrent lab-seed exited (%v); stderr:\n%s", e.labSeed.Err(), netlab.Tail(e.labSeed.Stderr(), 2000))
 	default:
 		return nil
 	}

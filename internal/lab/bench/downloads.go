@@ -105,7 +105,7 @@ func (e *env) downloadOnce(ctx context.Context, client string, round int) (r Dow
 	seeded0, _ := e.seeds.read()
 	var tun0 float64
 	if th != nil {
-		tun0, _ = cpuSeconds(th.cmd.Process.Pid)
+		tun0, _ = cpuSeconds(th.Cmd.Process.Pid)
 	}
 	l, err := e.launch(ctx, client, out, state, &r)
 	if err != nil {
@@ -120,7 +120,7 @@ func (e *env) downloadOnce(ctx context.Context, client string, round int) (r Dow
 		r.CPUS, _ = cpuSeconds(l.pid)
 	}
 	if th != nil {
-		tun1, _ := cpuSeconds(th.cmd.Process.Pid)
+		tun1, _ := cpuSeconds(th.Cmd.Process.Pid)
 		r.TunnelCPUS = tun1 - tun0
 	}
 	first, last, total, busy := sampler.finish()
@@ -143,7 +143,7 @@ func (e *env) downloadOnce(ctx context.Context, client string, round int) (r Dow
 	if total < uint64(e.tor.Size) {
 		return fail(fmt.Errorf("the seeders' host sent %d bytes, less than the content (%d): the data came from elsewhere?", total, e.tor.Size))
 	}
-	if err := sameTree(e.tor.Root, out, e.tor.Name); err != nil {
+	if err := netlab.SameTree(filepath.Join(e.tor.Root, e.tor.Name), filepath.Join(out, e.tor.Name)); err != nil {
 		return fail(err)
 	}
 	return r
@@ -169,12 +169,12 @@ func (e *env) launch(ctx context.Context, client, out, state string, r *Download
 
 func procLeecher(p *proc, sig syscall.Signal, exitsItself bool, waitDone func(context.Context) error) *leecher {
 	return &leecher{
-		pid:         p.cmd.Process.Pid,
+		pid:         p.Cmd.Process.Pid,
 		waitDone:    waitDone,
 		exitsItself: exitsItself,
 		stop: func() usage {
-			p.stop(sig, 15*time.Second)
-			return p.usage()
+			p.Stop(sig, 15*time.Second)
+			return usageOf(p)
 		},
 	}
 }
@@ -182,16 +182,15 @@ func procLeecher(p *proc, sig syscall.Signal, exitsItself bool, waitDone func(co
 // waitExit waits until p exits and fails unless it exited 0.
 func waitExit(p *proc) func(context.Context) error {
 	return func(ctx context.Context) error {
+		name := filepath.Base(p.Cmd.Path)
 		select {
-		case <-p.exited:
+		case <-p.Exited():
 		case <-ctx.Done():
-			return fmt.Errorf("%s not done: %w; stderr:\n%s", filepath.Base(p.cmd.Path), ctx.Err(), tail(p.stderr.String(), 2000))
+			return fmt.Errorf("%s not done: %w; stderr:\n%s", name, ctx.Err(), netlab.Tail(p.Stderr(), 2000))
 		}
-		if p.waitErr != nil {
-			p.mu.Lock()
-			lines := p.lines[max(0, len(p.lines)-10):]
-			p.mu.Unlock()
-			return fmt.Errorf("%s: %v; stdout tail %q; stderr:\n%s", filepath.Base(p.cmd.Path), p.waitErr, lines, tail(p.stderr.String(), 2000))
+		if err := p.Err(); err != nil {
+			lines := p.Lines(p.Len() - 10)
+			return fmt.Errorf("%s: %v; stdout tail %q; stderr:\n%s", name, err, lines, netlab.Tail(p.Stderr(), 2000))
 		}
 		return nil
 	}
@@ -211,21 +210,20 @@ func (e *env) launchWgtorrent(out, state, isolation string, r *DownloadRun) (*le
 		return nil, err
 	}
 	return procLeecher(p, syscall.SIGINT, true, func(ctx context.Context) error {
-		if _, up, err := p.waitLine(ctx, 60*time.Second, "tunnel_state up", jsonField("tunnel_state", "up")); err == nil {
-			r.TunnelUpS = up.Seconds()
+		if up, err := p.WaitLine(ctx, 0, 60*time.Second, "tunnel_state up", jsonField("tunnel_state", "up")); err == nil {
+			r.TunnelUpS = up.After.Seconds()
 		}
 		if err := waitExit(p)(ctx); err != nil {
 			return err
 		}
 		// The last status line must say complete.
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		for i := len(p.lines) - 1; i >= 0; i-- {
+		lines := p.Lines(0)
+		for i := len(lines) - 1; i >= 0; i-- {
 			var m struct {
 				BytesCompleted int64 `json:"bytes_completed"`
 				Length         int64 `json:"length"`
 			}
-			if json.Unmarshal([]byte(p.lines[i]), &m) == nil && m.Length > 0 {
+			if json.Unmarshal([]byte(lines[i]), &m) == nil && m.Length > 0 {
 				if m.BytesCompleted != m.Length {
 					return fmt.Errorf("wgtorrent exited at %d of %d bytes", m.BytesCompleted, m.Length)
 				}
@@ -251,7 +249,7 @@ func (e *env) launchLabSeedLeecher(out, state string) (*leecher, error) {
 		return nil, err
 	}
 	return procLeecher(p, syscall.SIGTERM, false, func(ctx context.Context) error {
-		_, _, err := p.waitLine(ctx, e.opt.RunTimeout, "seeding", func(l string) bool { return l == "seeding" })
+		_, err := p.WaitLine(ctx, 0, e.opt.RunTimeout, "seeding", isLine("seeding"))
 		return err
 	}), nil
 }

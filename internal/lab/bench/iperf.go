@@ -28,8 +28,8 @@ func (e *env) iperfAll(ctx context.Context) ([]IperfRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer sp.stop(syscall.SIGTERM, 5*time.Second)
-	if _, _, err := sp.waitLine(ctx, 10*time.Second, "iperf3 server listening", func(l string) bool {
+	defer sp.Stop(syscall.SIGTERM, 5*time.Second)
+	if _, err := sp.WaitLine(ctx, 0, 10*time.Second, "iperf3 server listening", func(l string) bool {
 		return strings.Contains(l, "listening")
 	}); err != nil {
 		return nil, err
@@ -111,7 +111,7 @@ func (e *env) startDebianClient(ctx context.Context) (stop func(), err error) {
 		return nil, err
 	}
 	stop = func() {
-		p.stop(syscall.SIGTERM, 5*time.Second) // it removes its interface and socket
+		p.Stop(syscall.SIGTERM, 5*time.Second) // it removes its interface and socket
 		_ = os.Remove(sock)
 	}
 	defer func() {
@@ -121,8 +121,8 @@ func (e *env) startDebianClient(ctx context.Context) (stop func(), err error) {
 	}()
 	if err := pollUntil(ctx, 20*time.Millisecond, func() (bool, error) {
 		select {
-		case <-p.exited:
-			return false, fmt.Errorf("bench: wireguard-go exited: %v: %s", p.waitErr, p.stderr)
+		case <-p.Exited():
+			return false, fmt.Errorf("bench: wireguard-go exited: %v: %s", p.Err(), p.Stderr())
 		default:
 		}
 		_, err := os.Stat(sock)

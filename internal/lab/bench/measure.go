@@ -6,9 +6,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -177,43 +175,6 @@ func (s *txSampler) finish() (first, last time.Duration, total uint64, busyPct f
 		}
 	}
 	return first, last, total, busyPct
-}
-
-// sameTree reports whether dir/name holds the same bytes as the seeders'
-// copy under root/name.
-func sameTree(root, dir, name string) error {
-	return filepath.WalkDir(filepath.Join(root, name), func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		return sameFile(p, filepath.Join(dir, rel))
-	})
-}
-
-func sameFile(a, b string) error {
-	fa, err := os.Open(a)
-	if err != nil {
-		return err
-	}
-	defer fa.Close()
-	fb, err := os.Open(b)
-	if err != nil {
-		return fmt.Errorf("bench: downloaded copy: %w", err)
-	}
-	defer fb.Close()
-	ba, bb := make([]byte, 1<<20), make([]byte, 1<<20)
-	for off := int64(0); ; {
-		na, ea := io.ReadFull(fa, ba)
-		nb, _ := io.ReadFull(fb, bb)
-		if na != nb || !bytes.Equal(ba[:na], bb[:nb]) {
-			return fmt.Errorf("bench: %s differs from the seeded file near offset %d", b, off)
-		}
-		off += int64(na)
-		if ea != nil {
-			return nil
-		}
-	}
 }
 
 func median(xs []float64) float64 {

@@ -80,8 +80,8 @@ func (q *qbittorrent) waitTorrent(ctx context.Context, done func(progress float6
 	api := fmt.Sprintf("http://127.0.0.1:%d/api/v2/torrents/info", q.webUI)
 	return pollUntil(ctx, 100*time.Millisecond, func() (bool, error) {
 		select {
-		case <-q.p.exited:
-			return false, fmt.Errorf("qbittorrent-nox exited: %v; stderr:\n%s", q.p.waitErr, tail(q.p.stderr.String(), 2000))
+		case <-q.p.Exited():
+			return false, fmt.Errorf("qbittorrent-nox exited: %v; stderr:\n%s", q.p.Err(), netlab.Tail(q.p.Stderr(), 2000))
 		default:
 		}
 		resp, err := q.hc.Get(api)
@@ -128,7 +128,7 @@ func (e *env) startQbittorrentSeeder(ctx context.Context, addr string) error {
 	if err != nil {
 		return err
 	}
-	e.stops = append(e.stops, func() { q.p.stop(syscall.SIGTERM, 15*time.Second) })
+	e.stops = append(e.stops, func() { q.p.Stop(syscall.SIGTERM, 15*time.Second) })
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	return q.waitTorrent(ctx, func(progress float64, state string) bool {

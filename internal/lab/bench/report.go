@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/wgtorrent/wgtorrent/internal/lab/netlab"
 )
 
 // clientSummary is the medians of one client's successful runs.
@@ -94,7 +96,7 @@ func (res *Results) Markdown() string {
 		p("|---:|---:|---:|---:|---:|")
 		for _, s := range res.Scale {
 			if s.Error != "" {
-				p("| %d | error: %s | | | |", s.Torrents, strings.ReplaceAll(tail(s.Error, 200), "\n", " "))
+				p("| %d | error: %s | | | |", s.Torrents, strings.ReplaceAll(netlab.Tail(s.Error, 200), "\n", " "))
 				continue
 			}
 			p("| %d | %.1f | %.0f | %.1f | %.1f |", s.Torrents, s.AddS, s.RSSMiB, s.IdleCPUPct, s.RestartS)

@@ -4,7 +4,6 @@ package bench
 
 import (
 	"context"
-	crand "crypto/rand"
 	"encoding/base64"
 	"fmt"
 	"os"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/anacrolix/torrent/bencode"
-	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/wgtorrent/wgtorrent/internal/lab/netlab"
 )
@@ -60,24 +58,20 @@ func (e *env) scaleOnce(ctx context.Context, n int) (ScaleRun, error) {
 	}
 	// Small single-file torrents, no tracker: their data is already in out,
 	// so the daemon verifies and seeds them.
+	files := make([]netlab.ContentFile, n)
+	for i := range files {
+		files[i] = netlab.ContentFile{Path: fmt.Sprintf("scale-%04d.bin", i), Size: 64 << 10}
+	}
+	if _, err := netlab.WriteContent(out, files); err != nil {
+		return r, err
+	}
 	metas := make([]string, n)
-	buf := make([]byte, 64<<10)
-	for i := range n {
-		_, _ = crand.Read(buf)
-		name := fmt.Sprintf("scale-%04d.bin", i)
-		p := filepath.Join(out, name)
-		if err := os.WriteFile(p, buf, 0o644); err != nil {
-			return r, err
-		}
-		info := metainfo.Info{PieceLength: 16 << 10}
-		if err := info.BuildFromFilePath(p); err != nil {
-			return r, err
-		}
-		ib, err := bencode.Marshal(info)
+	for i, f := range files {
+		mi, err := netlab.BuildTorrent(filepath.Join(out, f.Path), "", 16<<10)
 		if err != nil {
 			return r, err
 		}
-		mb, err := bencode.Marshal(metainfo.MetaInfo{InfoBytes: ib})
+		mb, err := bencode.Marshal(mi)
 		if err != nil {
 			return r, err
 		}
@@ -88,7 +82,7 @@ func (e *env) scaleOnce(ctx context.Context, n int) (ScaleRun, error) {
 	if err != nil {
 		return r, err
 	}
-	defer p.stop(syscall.SIGTERM, 30*time.Second)
+	defer p.Stop(syscall.SIGTERM, 30*time.Second)
 	start := time.Now()
 	for i, m := range metas {
 		if err := rpc.Call("torrent-add", map[string]any{"metainfo": m, "download-dir": out}, nil); err != nil {
@@ -106,7 +100,7 @@ func (e *env) scaleOnce(ctx context.Context, n int) (ScaleRun, error) {
 		return r, ctx.Err()
 	case <-time.After(3 * time.Second):
 	}
-	pid := p.cmd.Process.Pid
+	pid := p.Cmd.Process.Pid
 	c0, err := cpuSeconds(pid)
 	if err != nil {
 		return r, err
@@ -127,16 +121,16 @@ func (e *env) scaleOnce(ctx context.Context, n int) (ScaleRun, error) {
 	}
 
 	// A seedbox restarts (upgrades, reboots): how long until all seed again.
-	p.stop(syscall.SIGTERM, 30*time.Second)
-	if p.waitErr != nil {
-		return r, fmt.Errorf("daemon stop: %v: %s", p.waitErr, tail(p.stderr.String(), 2000))
+	p.Stop(syscall.SIGTERM, 30*time.Second)
+	if err := p.Err(); err != nil {
+		return r, fmt.Errorf("daemon stop: %v: %s", err, netlab.Tail(p.Stderr(), 2000))
 	}
 	start = time.Now()
 	p2, rpc, err := e.startDaemon(ctx, data, out)
 	if err != nil {
 		return r, fmt.Errorf("restart: %w", err)
 	}
-	defer p2.stop(syscall.SIGTERM, 30*time.Second)
+	defer p2.Stop(syscall.SIGTERM, 30*time.Second)
 	if err := waitSeeding(ctx, rpc, n); err != nil {
 		return r, fmt.Errorf("restart: %w", err)
 	}
@@ -156,13 +150,13 @@ func (e *env) startDaemon(ctx context.Context, data, out string) (*proc, *netlab
 	rpc := netlab.NewTransmissionClient(e.lab.Client, daemonRPC)
 	if err := pollUntil(ctx, 100*time.Millisecond, func() (bool, error) {
 		select {
-		case <-p.exited:
-			return false, fmt.Errorf("wgtorrent daemon exited: %v: %s", p.waitErr, tail(p.stderr.String(), 2000))
+		case <-p.Exited():
+			return false, fmt.Errorf("wgtorrent daemon exited: %v: %s", p.Err(), netlab.Tail(p.Stderr(), 2000))
 		default:
 		}
 		return rpc.Call("session-get", nil, nil) == nil, nil
 	}); err != nil {
-		p.stop(syscall.SIGTERM, 30*time.Second)
+		p.Stop(syscall.SIGTERM, 30*time.Second)
 		return nil, nil, err
 	}
 	return p, rpc, nil

@@ -6,7 +6,6 @@
 package demo
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -74,28 +73,29 @@ func Run(ctx context.Context, out io.Writer, self string) error {
 	cmd := lab.Client.Command(tctx, self, "--config", conf, "--torrent", sw.torrent, "--out", got,
 		"--data", filepath.Join(dir, "client-state"), "--json", "--no-dht", "--max-download-rate", "6MiB")
 	cmd.Stderr = prefixWriter(out, "   [wgtorrent] ")
-	stdout, err := cmd.StdoutPipe()
+	client, err := netlab.StartProc(cmd, parseStatus)
 	if err != nil {
-		return err
+		return fmt.Errorf("demo: client: %w", err)
 	}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("demo: start client: %w", err)
-	}
-	lines := make(chan status, 64)
-	go readStatus(stdout, lines)
-	progress := func(until func(status) bool, timeout time.Duration) (status, error) {
-		return waitFor(ctx, lines, timeout, func(s status) bool {
+	next := 0 // the first status line not yet shown
+	progress := func(what string, until func(status) bool, timeout time.Duration) error {
+		m, err := client.WaitLine(ctx, next, timeout, what, func(s status) bool {
 			say("   %5.1f%%  %8s/s  peers %d  tunnel %-6s kill switch %s", s.percent(), humanize.IBytes(uint64(s.DownloadRate)), s.Peers, s.TunnelState, s.KillSwitch)
 			return until(s)
 		})
+		if err != nil {
+			return fmt.Errorf("demo: client: %w", err)
+		}
+		next = m.Index + 1
+		return nil
 	}
 
-	if _, err := progress(func(s status) bool { return s.percent() >= 20 }, 60*time.Second); err != nil {
+	if err := progress("20% downloaded", func(s status) bool { return s.percent() >= 20 }, 60*time.Second); err != nil {
 		return err
 	}
 	// The engine lives in a private network namespace (the default
 	// isolation): probe from there, where its traffic starts.
-	inner, release, err := lab.Client.PrivateNetNS(cmd.Process.Pid)
+	inner, release, err := lab.Client.PrivateNetNS(client.Cmd.Process.Pid)
 	if err != nil {
 		return fmt.Errorf("demo: the client's private namespace: %w", err)
 	}
@@ -118,7 +118,7 @@ func Run(ctx context.Context, out io.Writer, self string) error {
 	if err := srv.Stop(); err != nil {
 		return err
 	}
-	if _, err := progress(func(s status) bool { return s.TunnelState == "stale" || s.TunnelState == "down" }, 60*time.Second); err != nil {
+	if err := progress("the tunnel stale or down", func(s status) bool { return s.TunnelState == "stale" || s.TunnelState == "down" }, 60*time.Second); err != nil {
 		return err
 	}
 	dctx, dcancel := context.WithTimeout(ctx, 2*time.Second)
@@ -133,17 +133,17 @@ func Run(ctx context.Context, out io.Writer, self string) error {
 	if err := srv.Start(); err != nil {
 		return err
 	}
-	if _, err := progress(func(s status) bool { return s.BytesCompleted >= s.Length && s.Length > 0 }, 120*time.Second); err != nil {
+	if err := progress("the download complete", func(s status) bool { return s.BytesCompleted >= s.Length && s.Length > 0 }, 120*time.Second); err != nil {
 		return err
 	}
-	go func() {
-		for range lines { // let the client finish writing
-		}
-	}()
-	if err := cmd.Wait(); err != nil {
+	// Complete, the client exits by itself.
+	if _, err := client.Wait(ctx, time.Minute); err != nil {
 		return fmt.Errorf("demo: client: %w", err)
 	}
-	if err := sameTree(sw.content, filepath.Join(got, sw.name)); err != nil {
+	if err := client.Err(); err != nil {
+		return fmt.Errorf("demo: client: %w", err)
+	}
+	if err := netlab.SameTree(sw.content, filepath.Join(got, sw.name)); err != nil {
 		return fmt.Errorf("demo: downloaded data differs: %w", err)
 	}
 	say("== download complete and verified: every file is identical to the seeder's")
@@ -177,36 +177,10 @@ func (s status) percent() float64 {
 	return 100 * float64(s.BytesCompleted+s.BytesUnchecked) / float64(s.Length)
 }
 
-func readStatus(r io.Reader, ch chan<- status) {
-	defer close(ch)
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		var s status
-		if json.Unmarshal(sc.Bytes(), &s) == nil {
-			ch <- s
-		}
-	}
-}
-
-// waitFor hands every status line to ok until it returns true.
-func waitFor(ctx context.Context, ch <-chan status, timeout time.Duration, ok func(status) bool) (status, error) {
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	for {
-		select {
-		case s, open := <-ch:
-			if !open {
-				return status{}, errors.New("demo: the client exited early (see its log above)")
-			}
-			if ok(s) {
-				return s, nil
-			}
-		case <-t.C:
-			return status{}, fmt.Errorf("demo: nothing happened within %s", timeout)
-		case <-ctx.Done():
-			return status{}, ctx.Err()
-		}
-	}
+// parseStatus keeps the client's JSON status lines.
+func parseStatus(line string) (status, bool) {
+	var s status
+	return s, json.Unmarshal([]byte(line), &s) == nil
 }
 
 type linePrefixer struct {

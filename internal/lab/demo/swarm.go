@@ -1,25 +1,17 @@
 package demo
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"net/http"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
-
-	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/wgtorrent/wgtorrent/internal/lab/netlab"
 )
@@ -40,73 +32,65 @@ type swarm struct {
 
 const demoName = "wgtorrent-demo"
 
-func startSwarm(ctx context.Context, lab *netlab.Lab, dir, self string, out io.Writer) (*swarm, error) {
-	sw := &swarm{name: demoName}
-	seedDir := filepath.Join(dir, "seeder")
-	sw.content = filepath.Join(seedDir, demoName)
-	var err error
-	if sw.size, sw.files, err = generate(sw.content); err != nil {
-		return nil, fmt.Errorf("demo: generate content: %w", err)
-	}
+// demoContent is a large file and a small one in a subdirectory, so the
+// torrent has several files.
+var demoContent = []netlab.ContentFile{
+	{Path: "video.bin", Size: 48 << 20},
+	{Path: "extras/readme.bin", Size: 1<<20 + 12345},
+}
 
+func startSwarm(ctx context.Context, lab *netlab.Lab, dir, self string, out io.Writer) (*swarm, error) {
+	sw := &swarm{name: demoName, files: len(demoContent)}
 	seederUp := make(chan struct{})
 	var once sync.Once
-	trk := newTracker(func(from netip.AddrPort) {
-		sw.mu.Lock()
-		if !slices.Contains(sw.seen, from) {
-			sw.seen = append(sw.seen, from)
-		}
-		sw.mu.Unlock()
-		if from.Addr() == lab.Peer.Addr4 {
-			once.Do(func() { close(seederUp) })
-		}
+	// The demo's own tracker, not opentracker: it tells which addresses
+	// announced, and the demo needs nothing but this binary.
+	trk, err := lab.Peer.StartTracker(6969, netlab.TrackerOptions{
+		Interval: 5 * time.Second,
+		OnAnnounce: func(from netip.AddrPort) {
+			sw.mu.Lock()
+			if !slices.Contains(sw.seen, from) {
+				sw.seen = append(sw.seen, from)
+			}
+			sw.mu.Unlock()
+			if from.Addr() == lab.Peer.Addr4 {
+				once.Do(func() { close(seederUp) })
+			}
+		},
 	})
-	ln, err := lab.Peer.ListenTCP(lab.Peer.Addr4.String() + ":6969")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("demo: %w", err)
 	}
-	hs := &http.Server{Handler: trk, ReadHeaderTimeout: 5 * time.Second}
-	go hs.Serve(ln)
-	sw.closers = append(sw.closers, func() { hs.Close() })
-	sw.announce = fmt.Sprintf("http://%s:6969/announce", lab.Peer.Addr4)
+	sw.closers = append(sw.closers, func() { _ = trk.Close() })
+	sw.announce = trk.Announce
 
-	sw.torrent = filepath.Join(dir, demoName+".torrent")
-	if err := writeTorrent(sw.content, sw.announce, sw.torrent); err != nil {
+	tor, err := netlab.MakeTorrent(dir, netlab.TorrentSpec{Name: demoName, Files: demoContent, Announce: sw.announce})
+	if err != nil {
 		sw.close()
-		return nil, err
+		return nil, fmt.Errorf("demo: generate content: %w", err)
 	}
-	cmd := lab.Peer.Command(ctx, self, "lab-seed", "--torrent", sw.torrent, "--dir", seedDir,
+	sw.content, sw.torrent, sw.size = filepath.Join(tor.Root, tor.Name), tor.File, tor.Size
+	cmd := lab.Peer.Command(ctx, self, "lab-seed", "--torrent", sw.torrent, "--dir", tor.Root,
 		"--bind", lab.Peer.Addr4.String(), "--data", filepath.Join(dir, "seeder-state"), "--log-level", "error")
 	cmd.Stderr = prefixWriter(out, "   [seeder] ")
-	seeding := make(chan struct{})
-	stdout, err := cmd.StdoutPipe()
+	seeder, err := netlab.StartProc(cmd, netlab.Text)
 	if err != nil {
 		sw.close()
-		return nil, err
+		return nil, fmt.Errorf("demo: seeder: %w", err)
 	}
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if sc.Text() == "seeding" {
-				close(seeding)
-			}
-		}
-	}()
-	if err := cmd.Start(); err != nil {
+	sw.closers = append(sw.closers, func() { seeder.Stop(syscall.SIGKILL, time.Second) })
+	if _, err := seeder.WaitLine(ctx, 0, 30*time.Second, "seeding", func(l string) bool { return l == "seeding" }); err != nil {
 		sw.close()
-		return nil, fmt.Errorf("demo: start seeder: %w", err)
+		return nil, fmt.Errorf("demo: the seeder did not verify its data: %w", err)
 	}
-	sw.closers = append(sw.closers, func() { cmd.Process.Kill(); cmd.Wait() })
-	for _, ready := range []chan struct{}{seeding, seederUp} {
-		select {
-		case <-ready:
-		case <-time.After(30 * time.Second):
-			sw.close()
-			return nil, errors.New("demo: the seeder did not verify its data and announce within 30s")
-		case <-ctx.Done():
-			sw.close()
-			return nil, ctx.Err()
-		}
+	select {
+	case <-seederUp:
+	case <-time.After(30 * time.Second):
+		sw.close()
+		return nil, errors.New("demo: the seeder did not announce within 30s")
+	case <-ctx.Done():
+		sw.close()
+		return nil, ctx.Err()
 	}
 	return sw, nil
 }
@@ -126,85 +110,4 @@ func (sw *swarm) close() {
 		sw.closers[i]()
 	}
 	sw.closers = nil
-}
-
-// generate writes random content: a large file and a small one in a
-// subdirectory, so the torrent has several files.
-func generate(dir string) (size int64, files int, err error) {
-	entries := []struct {
-		path string
-		size int64
-	}{{"video.bin", 48 << 20}, {"extras/readme.bin", 1<<20 + 12345}}
-	for _, e := range entries {
-		p := filepath.Join(dir, e.path)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return 0, 0, err
-		}
-		f, err := os.Create(p)
-		if err != nil {
-			return 0, 0, err
-		}
-		_, err = io.CopyN(f, rand.Reader, e.size)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return 0, 0, err
-		}
-		size += e.size
-	}
-	return size, len(entries), nil
-}
-
-func writeTorrent(content, announce, path string) error {
-	info := metainfo.Info{PieceLength: 256 << 10}
-	if err := info.BuildFromFilePath(content); err != nil {
-		return fmt.Errorf("demo: build torrent: %w", err)
-	}
-	mi := metainfo.MetaInfo{Announce: announce, CreatedBy: "wgtorrent demo", CreationDate: time.Now().Unix()}
-	var err error
-	if mi.InfoBytes, err = encodeInfo(info); err != nil {
-		return err
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return mi.Write(f)
-}
-
-// sameTree compares every file under a with its twin under b by SHA-256.
-func sameTree(a, b string) error {
-	return filepath.WalkDir(a, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(a, p)
-		ha, err := fileHash(p)
-		if err != nil {
-			return err
-		}
-		hb, err := fileHash(filepath.Join(b, rel))
-		if err != nil {
-			return err
-		}
-		if !bytes.Equal(ha, hb) {
-			return fmt.Errorf("%s differs", rel)
-		}
-		return nil
-	})
-}
-
-func fileHash(p string) ([]byte, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return nil, err
-	}
-	return h.Sum(nil), nil
 }

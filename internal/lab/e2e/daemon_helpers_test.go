@@ -6,12 +6,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	crand "crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -20,9 +18,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/anacrolix/torrent/bencode"
-	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/wgtorrent/wgtorrent/internal/lab/netlab"
 	"github.com/wgtorrent/wgtorrent/internal/lab/netlab/labtest"
@@ -62,7 +57,7 @@ type daemonLab struct {
 func newDaemonLab(t *testing.T, locals int) *daemonLab {
 	t.Helper()
 	labtest.SkipIfNotRoot(t)
-	needPrograms(t, "wireguard-go", "wg", "tcpdump", "mktorrent", "opentracker", "transmission-daemon")
+	needPrograms(t, "wireguard-go", "wg", "tcpdump", "opentracker", "transmission-daemon")
 	lab, srv, conf := newLab(t, netlab.Options{})
 	d := &daemonLab{lab: lab, srv: srv, conf: conf}
 	d.main = makeTorrent(t, lab, daemonContent)
@@ -80,39 +75,11 @@ func newDaemonLab(t *testing.T, locals int) *daemonLab {
 	return d
 }
 
-// makeLocalTorrent writes random files and builds their .torrent in
-// process (64 KiB pieces), announcing to the lab's tracker. Unlike
-// makeTorrent it takes a name, so several can share a download directory.
+// makeLocalTorrent is makeTorrent with a name, so that several can share
+// a download directory, and 64 KiB pieces.
 func makeLocalTorrent(t *testing.T, lab *netlab.Lab, name string, files []netlab.ContentFile) *swarmTorrent {
 	t.Helper()
-	base := t.TempDir()
-	st := &swarmTorrent{&netlab.Torrent{Root: filepath.Join(base, "seed"), Name: name, Files: files}}
-	var seed [32]byte
-	_, _ = crand.Read(seed[:])
-	rng := rand.NewChaCha8(seed)
-	for _, f := range files {
-		p := filepath.Join(st.Root, name, f.Path)
-		must(t, os.MkdirAll(filepath.Dir(p), 0o755))
-		b := make([]byte, f.Size)
-		_, _ = rng.Read(b) // ChaCha8.Read never fails
-		must(t, os.WriteFile(p, b, 0o644))
-		st.Size += f.Size
-	}
-	info := metainfo.Info{PieceLength: 64 << 10}
-	must(t, info.BuildFromFilePath(filepath.Join(st.Root, name)))
-	ib, err := bencode.Marshal(info)
-	must(t, err)
-	mi := metainfo.MetaInfo{
-		InfoBytes: ib,
-		Announce:  fmt.Sprintf("http://%s:%d/announce", lab.Peer.Addr4, trackerPort),
-	}
-	st.File = filepath.Join(base, name+".torrent")
-	f, err := os.Create(st.File)
-	must(t, err)
-	must(t, mi.Write(f))
-	must(t, f.Close())
-	st.InfoHash = mi.HashInfoBytes().HexString()
-	return st
+	return makeNamedTorrent(t, lab, netlab.TorrentSpec{Name: name, Files: files, PieceLength: 64 << 10})
 }
 
 // remote runs Debian's transmission-remote (3.00) against the daemon in
@@ -368,8 +335,8 @@ func (c *rpcClient) waitTorrent(t *testing.T, p *proc, id int, within time.Durat
 			return x
 		}
 		select {
-		case <-p.exited:
-			t.Fatalf("daemon exited (%v) before torrent %d %s; stderr:\n%s", p.err, id, what, p.stderr.String())
+		case <-p.Exited():
+			t.Fatalf("daemon exited (%v) before torrent %d %s; stderr:\n%s", p.Err(), id, what, p.Stderr())
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -393,8 +360,8 @@ func (c *rpcClient) waitHealth(t *testing.T, p *proc, want int, within time.Dura
 			return strings.TrimSpace(body), time.Since(start)
 		}
 		select {
-		case <-p.exited:
-			t.Fatalf("daemon exited (%v) while waiting for /healthz %d; stderr:\n%s", p.err, want, p.stderr.String())
+		case <-p.Exited():
+			t.Fatalf("daemon exited (%v) while waiting for /healthz %d; stderr:\n%s", p.Err(), want, p.Stderr())
 		default:
 		}
 		if time.Since(start) > within {
@@ -404,36 +371,14 @@ func (c *rpcClient) waitHealth(t *testing.T, p *proc, want int, within time.Dura
 	}
 }
 
-// startInNS runs name with args in h's namespace as a proc (stderr kept,
-// JSON stdout lines collected), killed at the end of the test.
-func startInNS(t *testing.T, h *netlab.Host, env []string, name string, args ...string) *proc {
-	t.Helper()
-	p := &proc{t: t, stderr: &netlab.SyncBuffer{}, next: make(chan struct{}), exited: make(chan struct{})}
-	p.cmd = h.Command(context.Background(), name, args...)
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stderr = p.stderr
-	out, err := p.cmd.StdoutPipe()
-	must(t, err)
-	must(t, p.cmd.Start())
-	go p.read(out)
-	t.Cleanup(func() {
-		p.signal(syscall.SIGKILL)
-		<-p.exited
-		if t.Failed() {
-			t.Logf("%s %s stderr:\n%s", name, strings.Join(args, " "), p.stderr.String())
-		}
-	})
-	return p
-}
-
 // stopDaemon sends SIGTERM and fails t unless the daemon exits 0 within
 // 10 s; it returns how long the stop took.
 func stopDaemon(t *testing.T, p *proc) time.Duration {
 	t.Helper()
 	start := time.Now()
-	p.signal(syscall.SIGTERM)
+	p.Signal(syscall.SIGTERM)
 	if code := p.wait(10 * time.Second); code != 0 {
-		t.Errorf("daemon exit status %d after SIGTERM, want 0; stderr:\n%s", code, p.stderr.String())
+		t.Errorf("daemon exit status %d after SIGTERM, want 0; stderr:\n%s", code, p.Stderr())
 	}
 	return time.Since(start)
 }

@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -22,6 +21,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+
 	"github.com/wgtorrent/wgtorrent/internal/lab/netlab"
 	"github.com/wgtorrent/wgtorrent/vpn"
 )
@@ -255,7 +255,7 @@ func TestDaemonRestartRecovery(t *testing.T) {
 	if part.complete() {
 		t.Fatalf("main torrent already complete at the 60%% mark (%v)", part)
 	}
-	p2.signal(syscall.SIGKILL)
+	p2.Signal(syscall.SIGKILL)
 	p2.wait(5 * time.Second)
 	t.Logf("SIGKILLed at %v", part)
 	upAtSIGKILL := d.seed.stats(t, d.main.InfoHash).UploadedEver
@@ -459,8 +459,8 @@ func TestDaemonBadRequests(t *testing.T) {
 	c.call(t, "session-get", nil, nil)
 	c.waitHealth(t, p, http.StatusOK, 5*time.Second)
 	select {
-	case <-p.exited:
-		t.Fatalf("daemon exited: %v", p.err)
+	case <-p.Exited():
+		t.Fatalf("daemon exited: %v", p.Err())
 	default:
 	}
 	stopDaemon(t, p)
@@ -554,7 +554,7 @@ func TestDaemonOnlyNetAdmin(t *testing.T) {
 	lanSide := newRPCClient(lab.ISP, rpcOn, user, pass)
 	body, took := lanSide.waitHealth(t, p, http.StatusOK, 20*time.Second)
 	t.Logf("/healthz from the LAN side: %q after %s", body, took.Round(100*time.Millisecond))
-	status := procStatus(t, p.cmd.Process.Pid)
+	status := procStatus(t, p.Cmd.Process.Pid)
 	t.Logf("daemon process: %s", status)
 	for _, want := range []string{"Uid:\t65534", "CapEff:\t0000000000001000", "CapPrm:\t0000000000001000"} {
 		if !strings.Contains(status, want) {
@@ -734,10 +734,8 @@ func TestDaemonPartialSelectionFinishes(t *testing.T) {
 		t.Errorf("a finished partial selection: %+v; want leftUntilDone 0, percentDone 1, doneDate set, not the whole torrent", g)
 	}
 	for _, f := range []string{"alpha.bin", "gamma.dat"} {
-		want, _ := os.ReadFile(filepath.Join(d.main.Root, d.main.Name, f))
-		have, err := os.ReadFile(filepath.Join(out, d.main.Name, f))
-		if err != nil || !bytes.Equal(have, want) {
-			t.Errorf("%s: %v, identical %v", f, err, bytes.Equal(have, want))
+		if err := netlab.SameFile(filepath.Join(d.main.Root, d.main.Name, f), filepath.Join(out, d.main.Name, f)); err != nil {
+			t.Error(err)
 		}
 	}
 	stopDaemon(t, p)

@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -64,7 +63,7 @@ func (s *swarm) assertTrackerSeesVPN(t *testing.T) {
 
 func newSwarm(t *testing.T, seeder bool) *swarm {
 	t.Helper()
-	need := []string{"wireguard-go", "wg", "tcpdump", "mktorrent", "opentracker"}
+	need := []string{"wireguard-go", "wg", "tcpdump", "opentracker"}
 	if seeder {
 		need = append(need, "transmission-daemon")
 	}
@@ -111,13 +110,6 @@ func assertStatusLine(t *testing.T, m map[string]any, infoHash string) {
 	}
 }
 
-// linesSince returns p's status lines from index from on.
-func linesSince(p *proc, from int) []map[string]any {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return slices.Clone(p.lines[min(from, len(p.lines)):])
-}
-
 // TestDownloadTorrentFile: a multi-file torrent from a transmission seeder,
 // found through opentracker, arrives byte-identical through the tunnel; the
 // tracker knows the client only by the VPN server's address, and nothing
@@ -142,7 +134,7 @@ func TestDownloadTorrentFile(t *testing.T) {
 		t.Errorf("transmission uploaded %d bytes, less than the content (%d): the data came from elsewhere?", seeder.UploadedEver, s.tor.Size)
 	}
 
-	p.signal(syscall.SIGINT)
+	p.Signal(syscall.SIGINT)
 	if code := p.wait(20 * time.Second); code != 0 {
 		t.Errorf("exit status %d after SIGINT while seeding, want 0", code)
 	}
@@ -202,8 +194,8 @@ func TestDownloadSurvivesVPNServerKill(t *testing.T) {
 	// Data already in flight when the server died may still complete a
 	// piece; after that, nothing can arrive.
 	time.Sleep(3 * time.Second) // a measurement window, not a synchronisation
-	from := statusLines(p)
-	frozen := linesSince(p, from-1)[0]
+	from := p.Len()
+	frozen := p.Lines(from - 1)[0]
 	// The client has nothing to send while it waits for data, so the
 	// tunnel notices only with the next persistent keepalive (25 s in the
 	// lab's config) plus 15 s without an answer.
@@ -211,7 +203,7 @@ func TestDownloadSurvivesVPNServerKill(t *testing.T) {
 		return m["tunnel_state"] == "stale" || m["tunnel_state"] == "down"
 	})
 	t.Logf("tunnel_state %v %s after the server stopped", stale["tunnel_state"], time.Since(stopped).Round(100*time.Millisecond))
-	window := linesSince(p, from)
+	window := p.Lines(from)
 	window = window[:staleAt-from+1]
 	for _, m := range window {
 		if num(m, "bytes_completed") != num(frozen, "bytes_completed") {
@@ -261,9 +253,9 @@ func TestDownloadResumesAfterSIGKILL(t *testing.T) {
 		_, err := os.Stat(record)
 		return atLeast(0.4)(m) && err == nil
 	})
-	p.signal(syscall.SIGKILL)
+	p.Signal(syscall.SIGKILL)
 	p.wait(10 * time.Second)
-	last := linesSince(p, statusLines(p)-1)[0]
+	last := p.Lines(p.Len() - 1)[0]
 	if complete(last) {
 		t.Fatalf("complete before the SIGKILL: the rate limit did not hold (%v)", at)
 	}
@@ -341,7 +333,7 @@ func TestUploadToAria2(t *testing.T) {
 			t.Logf("aria2c fetched %d bytes in %s", s.tor.Size, time.Since(start).Round(100*time.Millisecond))
 		}
 	case <-time.After(80 * time.Second):
-		t.Fatalf("aria2c not done after 80s; output:\n%s\nwgtorrent's last status: %v", ariaLog.String(), linesSince(p, statusLines(p)-1))
+		t.Fatalf("aria2c not done after 80s; output:\n%s\nwgtorrent's last status: %v", ariaLog.String(), p.Lines(p.Len()-1))
 	}
 	up := p.waitLine(10*time.Second, "upload ratio >= 1", func(m map[string]any) bool {
 		r, _ := m["ratio"].(float64)
@@ -349,7 +341,7 @@ func TestUploadToAria2(t *testing.T) {
 	})
 	t.Logf("wgtorrent after the upload: %v", up)
 
-	p.signal(syscall.SIGINT)
+	p.Signal(syscall.SIGINT)
 	if code := p.wait(20 * time.Second); code != 0 {
 		t.Errorf("wgtorrent exit status %d after SIGINT, want 0", code)
 	}
@@ -432,10 +424,10 @@ func TestDownloadSurvivesInterfaceDeletion(t *testing.T) {
 	must(t, err)
 	must(t, s.lab.Client.Netlink().LinkDel(link))
 	if code := p.wait(120 * time.Second); code != 0 {
-		t.Fatalf("exit status %d, want 0 (complete); stderr:\n%s", code, p.stderr.String())
+		t.Fatalf("exit status %d, want 0 (complete); stderr:\n%s", code, p.Stderr())
 	}
-	if !strings.Contains(p.stderr.String(), "engine restarted on the rebuilt tunnel") {
-		t.Errorf("the engine was not restarted on the rebuilt interface; stderr:\n%s", p.stderr.String())
+	if !strings.Contains(p.Stderr(), "engine restarted on the rebuilt tunnel") {
+		t.Errorf("the engine was not restarted on the rebuilt interface; stderr:\n%s", p.Stderr())
 	}
 	s.assertCleanEnd(t, capt, "tunnel interface deleted mid-download", out)
 }

@@ -4,16 +4,12 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -70,67 +66,37 @@ func needPrograms(t *testing.T, names ...string) {
 	testenv.NeedPrograms(t, names...)
 }
 
-// proc is a wgtorrent process in a lab namespace whose JSON status lines
-// are collected as they arrive.
+// proc is a program in a lab namespace (wgtorrent, mostly) whose JSON
+// status lines are collected as they arrive; its lower-case methods fail
+// the test instead of returning errors.
 type proc struct {
-	t      *testing.T
-	cmd    *netlab.Cmd
-	stderr *netlab.SyncBuffer
-
-	mu     sync.Mutex
-	lines  []map[string]any
-	next   chan struct{} // closed and replaced on every new line
-	exited chan struct{}
-	err    error
+	*netlab.Proc[map[string]any]
+	t *testing.T
 }
 
 // startWgtorrent runs the wgtorrentBin with args in h's namespace. It is killed at
 // the end of the test if still running.
 func startWgtorrent(t *testing.T, h *netlab.Host, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, stderr: &netlab.SyncBuffer{}, next: make(chan struct{}), exited: make(chan struct{})}
-	p.cmd = h.Command(context.Background(), wgtorrentBin, args...)
-	p.cmd.Stderr = p.stderr
-	out, err := p.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go p.read(out)
+	return startInNS(t, h, nil, wgtorrentBin, args...)
+}
+
+// startInNS runs name with args in h's namespace, with env added to the
+// environment, as a proc killed at the end of the test.
+func startInNS(t *testing.T, h *netlab.Host, env []string, name string, args ...string) *proc {
+	t.Helper()
+	cmd := h.Command(context.Background(), name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	np, err := netlab.StartProc(cmd, netlab.JSONObject)
+	must(t, err)
+	p := &proc{Proc: np, t: t}
 	t.Cleanup(func() {
-		p.signal(syscall.SIGKILL)
-		<-p.exited
+		p.Stop(syscall.SIGKILL, 10*time.Second)
 		if t.Failed() {
-			t.Logf("wgtorrent %s stderr:\n%s", strings.Join(args, " "), p.stderr.String())
+			t.Logf("%s %s stderr:\n%s", filepath.Base(name), strings.Join(args, " "), p.Stderr())
 		}
 	})
 	return p
-}
-
-func (p *proc) read(r io.Reader) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
-	for sc.Scan() {
-		var m map[string]any
-		if json.Unmarshal(sc.Bytes(), &m) != nil {
-			continue
-		}
-		p.mu.Lock()
-		p.lines = append(p.lines, m)
-		close(p.next)
-		p.next = make(chan struct{})
-		p.mu.Unlock()
-	}
-	p.err = p.cmd.Wait()
-	close(p.exited)
-}
-
-func (p *proc) signal(sig syscall.Signal) {
-	if p.cmd.Process != nil {
-		_ = p.cmd.Process.Signal(sig)
-	}
 }
 
 // waitLine waits for a status line that satisfies ok, and returns it.
@@ -144,28 +110,11 @@ func (p *proc) waitLine(timeout time.Duration, what string, ok func(map[string]a
 // returns the index of the line found.
 func waitLineSince(p *proc, from int, timeout time.Duration, what string, ok func(map[string]any) bool) (map[string]any, int) {
 	p.t.Helper()
-	deadline := time.After(timeout)
-	for seen := from; ; {
-		p.mu.Lock()
-		lines, next := p.lines, p.next
-		p.mu.Unlock()
-		for ; seen < len(lines); seen++ {
-			if ok(lines[seen]) {
-				return lines[seen], seen
-			}
-		}
-		select {
-		case <-next:
-		case <-p.exited:
-			p.t.Fatalf("wgtorrent exited (%v) before %s; stderr:\n%s", p.err, what, p.stderr.String())
-		case <-deadline:
-			last := "none"
-			if len(lines) > 0 {
-				last = fmt.Sprint(lines[len(lines)-1])
-			}
-			p.t.Fatalf("no %s within %s; last status line: %s", what, timeout, last)
-		}
+	m, err := p.WaitLine(context.Background(), from, timeout, what, ok)
+	if err != nil {
+		p.t.Fatal(err)
 	}
+	return m.Line, m.Index
 }
 
 // waitState waits for a status line whose tunnel state is want.
@@ -177,13 +126,9 @@ func (p *proc) waitState(timeout time.Duration, key, want string) map[string]any
 // wait waits for the process to exit and returns its exit code.
 func (p *proc) wait(timeout time.Duration) int {
 	p.t.Helper()
-	select {
-	case <-p.exited:
-	case <-time.After(timeout):
-		p.t.Fatalf("wgtorrent still running after %s; stderr:\n%s", timeout, p.stderr.String())
+	code, err := p.Wait(context.Background(), timeout)
+	if err != nil {
+		p.t.Fatalf("%v; stderr:\n%s", err, p.Stderr())
 	}
-	if p.cmd.ProcessState == nil {
-		return -1
-	}
-	return p.cmd.ProcessState.ExitCode()
+	return code
 }

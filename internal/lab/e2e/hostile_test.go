@@ -32,7 +32,7 @@ func startHostilePeer(t *testing.T, lab *netlab.Lab, info []byte) (*scriptedpeer
 
 func assertNoPanic(t *testing.T, who string, p *proc) {
 	t.Helper()
-	if s := p.stderr.String(); strings.Contains(s, "panic:") || strings.Contains(s, "goroutine ") {
+	if s := p.Stderr(); strings.Contains(s, "panic:") || strings.Contains(s, "goroutine ") {
 		t.Errorf("%s panicked:\n%s", who, s)
 	}
 }
@@ -60,7 +60,7 @@ func TestHostilePieceLength(t *testing.T) {
 	t.Run("torrent file", func(t *testing.T) {
 		p := startWgtorrent(t, cl, args("--torrent", file, "--peer", paddr.String())...)
 		code := p.wait(30 * time.Second)
-		stderr := p.stderr.String()
+		stderr := p.Stderr()
 		if code != 2 || !strings.Contains(stderr, `"piece length"`) || !strings.Contains(stderr, "268435456") {
 			t.Errorf("exit %d, stderr %q; want 2 and an error naming the piece length and its limit", code, stderr)
 		}

@@ -47,7 +47,7 @@ func TestIsolatedDownload(t *testing.T) {
 	done := p.waitLine(60*time.Second, "download complete", complete)
 	assertStatusLine(t, done, s.tor.InfoHash)
 	s.assertTrackerSeesVPN(t)
-	p.signal(syscall.SIGINT)
+	p.Signal(syscall.SIGINT)
 	if code := p.wait(20 * time.Second); code != 0 {
 		t.Errorf("exit status %d after SIGINT, want 0", code)
 	}
@@ -86,12 +86,12 @@ func TestIsolatedVPNServerKill(t *testing.T) {
 	}
 	must(t, s.srv.Stop())
 	time.Sleep(3 * time.Second) // data in flight may still land; a measurement window
-	from := statusLines(p)
-	frozen := linesSince(p, from-1)[0]
+	from := p.Len()
+	frozen := p.Lines(from - 1)[0]
 	_, staleAt := waitLineSince(p, from, 60*time.Second, "tunnel_state stale or down", func(m map[string]any) bool {
 		return m["tunnel_state"] == "stale" || m["tunnel_state"] == "down"
 	})
-	for _, m := range linesSince(p, from)[:staleAt-from+1] {
+	for _, m := range p.Lines(from)[:staleAt-from+1] {
 		if num(m, "bytes_completed") != num(frozen, "bytes_completed") {
 			t.Errorf("progress while the VPN server was down: %d -> %d", num(frozen, "bytes_completed"), num(m, "bytes_completed"))
 			break
@@ -214,7 +214,7 @@ func TestIsolatedDownloadAsNobody(t *testing.T) {
 	p := startInNS(t, s.lab.Client, []string{"HOME=" + dir}, "unshare", tunNodeWrapper(tunDir, "setpriv",
 		append([]string{fmt.Sprintf("--reuid=%d", nobody), fmt.Sprintf("--regid=%d", nobody), "--clear-groups", "--", bin}, args...)...)...)
 	first := p.waitLine(30*time.Second, "a status line", func(map[string]any) bool { return true })
-	status := procStatus(t, p.cmd.Process.Pid)
+	status := procStatus(t, p.Cmd.Process.Pid)
 	t.Logf("the process nobody started: %s", status)
 	for _, want := range []string{"Uid:\t65534", "CapEff:\t0000000000000000", "CapPrm:\t0000000000000000"} {
 		if !strings.Contains(status, want) {
@@ -230,9 +230,9 @@ func TestIsolatedDownloadAsNobody(t *testing.T) {
 		t.Errorf("the client host changed while wgtorrent runs:\nbefore:\n%s\nduring:\n%s", before, during)
 	}
 	s.assertTrackerSeesVPN(t)
-	p.signal(syscall.SIGINT)
+	p.Signal(syscall.SIGINT)
 	if code := p.wait(20 * time.Second); code != 0 {
-		t.Errorf("exit status %d after SIGINT, want 0; stderr:\n%s", code, p.stderr.String())
+		t.Errorf("exit status %d after SIGINT, want 0; stderr:\n%s", code, p.Stderr())
 	}
 	s.tor.assertIdentical(t, "download as nobody", out)
 	capt.assertNoLeaks(t, "download as nobody")
@@ -280,10 +280,10 @@ func TestIsolatedDaemon(t *testing.T) {
 	c := newRPCClient(cl, daemonRPCAddr, "", "")
 	c.waitHealth(t, p, 200, 30*time.Second)
 
-	priv, closePriv, err := cl.PrivateNetNS(p.cmd.Process.Pid)
+	priv, closePriv, err := cl.PrivateNetNS(p.Cmd.Process.Pid)
 	must(t, err)
 	defer closePriv()
-	workers := childPIDs(t, p.cmd.Process.Pid)
+	workers := childPIDs(t, p.Cmd.Process.Pid)
 	if len(workers) != 1 {
 		t.Fatalf("the daemon has %d child processes (%v), want its worker", len(workers), workers)
 	}
@@ -339,7 +339,7 @@ func childPIDs(t *testing.T, pid int) []int {
 // TCP port the ISP drops: the torrent can only come by uTP. It comes
 // whole, Transmission lists the connection as uTP, and nothing leaks.
 func TestIsolatedDaemonUTP(t *testing.T) {
-	needPrograms(t, "mktorrent", "opentracker", "transmission-daemon")
+	needPrograms(t, "opentracker", "transmission-daemon")
 	lab, srv, conf := newLab(t, netlab.Options{})
 	tor := makeTorrent(t, lab, daemonContent)
 	startTracker(t, lab, tor.InfoHash)

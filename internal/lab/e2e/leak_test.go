@@ -50,7 +50,7 @@ func leakKillSwitchFaults(t *testing.T, iso string) {
 		p.waitState(20*time.Second, "state", "up")
 		from := lab.Client
 		if iso == "namespace" {
-			h, release, err := lab.Client.PrivateNetNS(p.cmd.Process.Pid)
+			h, release, err := lab.Client.PrivateNetNS(p.Cmd.Process.Pid)
 			must(t, err)
 			t.Cleanup(release)
 			from = h
@@ -105,7 +105,7 @@ func leakKillSwitchFaults(t *testing.T, iso string) {
 						return
 					}
 					if time.Now().After(deadline) {
-						t.Fatalf("wgt0 not rebuilt within 15s; wgtorrent stderr:\n%s", p.stderr.String())
+						t.Fatalf("wgt0 not rebuilt within 15s; wgtorrent stderr:\n%s", p.Stderr())
 					}
 					time.Sleep(50 * time.Millisecond) // polling the kernel's link list
 				}
@@ -116,7 +116,7 @@ func leakKillSwitchFaults(t *testing.T, iso string) {
 		ok := t.Run(f.name, func(t *testing.T) {
 			capt := startLeakCapture(t, lab, srv.Endpoint())
 			stopProbes := backgroundProber(from, tg)
-			before := statusLines(p)
+			before := p.Len()
 			f.inject(t)
 			if f.dead {
 				assertNoneReached(t, "during "+f.name, probeRound(from, tg))
@@ -154,7 +154,7 @@ func leakKillSwitchFaults(t *testing.T, iso string) {
 	t.Run("SIGKILLAndRestart", func(t *testing.T) {
 		capt := startLeakCapture(t, lab, srv.Endpoint())
 		stopProbes := backgroundProber(from, tg)
-		p.signal(syscall.SIGKILL)
+		p.Signal(syscall.SIGKILL)
 		p.wait(10 * time.Second)
 		if iso == "host" && !killSwitchPresent(t, lab.Client) {
 			t.Error("kill switch gone after SIGKILL: a crash must leave the client blocked")
@@ -178,7 +178,7 @@ func leakKillSwitchFaults(t *testing.T, iso string) {
 		capt.assertNoLeaks(t, "SIGKILL and restart")
 		rec.assertNeverSaw(t, client...)
 
-		p2.signal(syscall.SIGTERM)
+		p2.Signal(syscall.SIGTERM)
 		if code := p2.wait(15 * time.Second); code != 0 {
 			t.Errorf("exit status %d after SIGTERM, want 0", code)
 		}
@@ -312,11 +312,11 @@ func TestKillSwitchOffCaptureSeesLeak(t *testing.T) {
 	nl := lab.Client.Netlink()
 	link, err := nl.LinkByName("wgt0")
 	must(t, err)
-	p.signal(syscall.SIGSTOP)
+	p.Signal(syscall.SIGSTOP)
 	must(t, nl.LinkDel(link))
 	rs := probeAll(lab.Client, peer, 0)
 	_, err = nl.LinkByName("wgt0")
-	p.signal(syscall.SIGCONT)
+	p.Signal(syscall.SIGCONT)
 	leaks := capt.stop(t)
 	t.Logf("wgt0 deleted, wgtorrent stopped; plain probes to the peer:\n  %s\ncaptured:\n  %s",
 		joinResults(rs), strings.Join(leaks, "\n  "))

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -72,8 +73,8 @@ func (a *announceLog) waitFor(t *testing.T, p *proc, within time.Duration, want 
 			return
 		}
 		select {
-		case <-p.exited:
-			t.Fatalf("wgtorrent exited (%v) before announcing %v; stderr:\n%s", p.err, want, p.stderr.String())
+		case <-p.Exited():
+			t.Fatalf("wgtorrent exited (%v) before announcing %v; stderr:\n%s", p.Err(), want, p.Stderr())
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -141,7 +142,7 @@ func TestOneShotAnnouncesOnlyItsTorrent(t *testing.T) {
 			if seen := tr.hashes(); !slices.Equal(seen, []string{mine}) {
 				t.Errorf("the tracker saw %v, want only %s (saved: %v)", seen, mine, saved)
 			}
-			p.signal(2) // SIGINT: a normal stop
+			p.Signal(syscall.SIGINT) // a normal stop
 			p.wait(20 * time.Second)
 			assertNothingLeft(t, cl)
 			if _, err := os.Stat(filepath.Join(library, "torrents", mine+".json")); tc.args == nil && err == nil {

@@ -46,7 +46,7 @@ func TestSecondInstanceRefused(t *testing.T) {
 
 	capt := startLeakCapture(t, lab, srv.Endpoint())
 	stopProbes := backgroundProber(lab.Client, tg)
-	pid := fmt.Sprintf("PID %d", p.cmd.Process.Pid)
+	pid := fmt.Sprintf("PID %d", p.Cmd.Process.Pid)
 	for _, extra := range [][]string{{"--interface", "wgt1"}, nil, {"--killswitch", "off", "--interface", "wgt2"}} {
 		start := time.Now()
 		out, code := runWgtorrent(t, lab.Client, append([]string{"tunnel", "--config", conf, "--json"}, extra...)...)
@@ -62,7 +62,7 @@ func TestSecondInstanceRefused(t *testing.T) {
 	}
 
 	// The first one: still everything in place, measured so.
-	n := statusLines(p)
+	n := p.Len()
 	line, _ := waitLineSince(p, n, 5*time.Second, "a status line after the second instance", func(map[string]any) bool { return true })
 	if line["killswitch"] != "armed" || line["routing"] != "ok" || line["state"] != "up" {
 		t.Errorf("first instance status %v: want state up, killswitch armed, routing ok", line)
@@ -102,7 +102,7 @@ func TestSecondInstanceRefused(t *testing.T) {
 		t.Errorf("claiming another network namespace while the client's is owned: %v", err)
 	}
 
-	p.signal(syscall.SIGTERM)
+	p.Signal(syscall.SIGTERM)
 	if code := p.wait(15 * time.Second); code != 0 {
 		t.Errorf("exit status %d after SIGTERM, want 0", code)
 	}
@@ -127,7 +127,7 @@ func TestKillSwitchRestoredWhenDeleted(t *testing.T) {
 	capt := startLeakCapture(t, lab, srv.Endpoint())
 	stopProbes := backgroundProber(lab.Client, tg)
 	time.Sleep(500 * time.Millisecond) // probes before the deletion: a baseline that must not leak
-	n := statusLines(p)
+	n := p.Len()
 
 	deleted := time.Now()
 	deleteKillSwitchAndRules(t, lab.Client)
@@ -146,7 +146,7 @@ func TestKillSwitchRestoredWhenDeleted(t *testing.T) {
 		time.Sleep(5 * time.Millisecond) // polling the kernel: the product's own guard is what is measured
 	}
 	if restored.IsZero() {
-		t.Fatalf("kill switch and rules not back within 5 s; stderr:\n%s", p.stderr.String())
+		t.Fatalf("kill switch and rules not back within 5 s; stderr:\n%s", p.Stderr())
 	}
 	window := restored.Sub(deleted)
 	t.Logf("kill switch and ip rules deleted: kill switch back after %s, rules too after %s",
@@ -161,8 +161,8 @@ func TestKillSwitchRestoredWhenDeleted(t *testing.T) {
 	})
 	t.Logf("status after the deletion: killswitch %v (restores %v), routing %v (restores %v)",
 		line["killswitch"], line["killswitch_restores"], line["routing"], line["routing_restores"])
-	if !strings.Contains(p.stderr.String(), "kill switch missing or changed") {
-		t.Errorf("no error logged for the deleted kill switch; stderr:\n%s", p.stderr.String())
+	if !strings.Contains(p.Stderr(), "kill switch missing or changed") {
+		t.Errorf("no error logged for the deleted kill switch; stderr:\n%s", p.Stderr())
 	}
 
 	time.Sleep(time.Second) // probes after the restore
@@ -194,7 +194,7 @@ func TestKillSwitchRestoredWhenDeleted(t *testing.T) {
 	capt.assertNoLeaks(t, "after the restore")
 	_ = rec // the peer may have seen the client inside the window; that is the window's leak
 
-	p.signal(syscall.SIGTERM)
+	p.Signal(syscall.SIGTERM)
 	if code := p.wait(15 * time.Second); code != 0 {
 		t.Errorf("exit status %d after SIGTERM, want 0", code)
 	}
@@ -296,7 +296,7 @@ func TestInboundSpoofAndARP(t *testing.T) {
 		t.Errorf("the client answered ARP for its tunnel address %s on the uplink", netlab.TunnelClient4)
 	}
 
-	p.signal(syscall.SIGTERM)
+	p.Signal(syscall.SIGTERM)
 	if code := p.wait(15 * time.Second); code != 0 {
 		t.Errorf("exit status %d after SIGTERM, want 0", code)
 	}
@@ -433,7 +433,7 @@ func TestPersistHostNameRestartAndFailedStart(t *testing.T) {
 		t.Fatal("the first start did not look the endpoint up through the lab's resolver: the test does not test what it says")
 	}
 	t.Logf("first start: %d DNS queries in plaintext before arming (the documented cost of a host name)", first)
-	p.signal(syscall.SIGTERM)
+	p.Signal(syscall.SIGTERM)
 	if code := p.wait(15 * time.Second); code != 0 {
 		t.Fatalf("exit %d after SIGTERM", code)
 	}
@@ -451,7 +451,7 @@ func TestPersistHostNameRestartAndFailedStart(t *testing.T) {
 		t.Errorf("the restart sent %d DNS queries outside the tunnel; want none (the kept address)", q-first)
 	}
 	capt.assertNoLeaks(t, "persist restart with a host-name endpoint")
-	p2.signal(syscall.SIGTERM)
+	p2.Signal(syscall.SIGTERM)
 	if code := p2.wait(15 * time.Second); code != 0 {
 		t.Fatalf("exit %d after SIGTERM", code)
 	}
@@ -490,7 +490,7 @@ func TestInstancesInTwoNamespaces(t *testing.T) {
 		waitThroughTunnel(t, x.lab, 10*time.Second)
 	}
 	for _, p := range []*proc{pa, pb} {
-		p.signal(syscall.SIGTERM)
+		p.Signal(syscall.SIGTERM)
 		if code := p.wait(15 * time.Second); code != 0 {
 			t.Errorf("exit status %d after SIGTERM, want 0", code)
 		}

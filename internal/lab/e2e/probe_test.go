@@ -571,29 +571,12 @@ func waitThroughTunnelFrom(t *testing.T, lab *netlab.Lab, h *netlab.Host, within
 // whose state is one of states, and returns it ("" on timeout). Unlike
 // proc.waitLine it does not fail the test, so subtests can use it.
 func awaitState(p *proc, after int, within time.Duration, states ...string) string {
-	deadline := time.After(within)
-	for seen := after; ; {
-		p.mu.Lock()
-		lines, next := p.lines, p.next
-		p.mu.Unlock()
-		for ; seen < len(lines); seen++ {
-			if st, _ := lines[seen]["state"].(string); slices.Contains(states, st) {
-				return st
-			}
-		}
-		select {
-		case <-next:
-		case <-p.exited:
-			return ""
-		case <-deadline:
-			return ""
-		}
+	m, err := p.WaitLine(context.Background(), after, within, "state "+strings.Join(states, " or "), func(m map[string]any) bool {
+		st, _ := m["state"].(string)
+		return slices.Contains(states, st)
+	})
+	if err != nil {
+		return ""
 	}
-}
-
-// statusLines is how many status lines p has printed so far.
-func statusLines(p *proc) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.lines)
+	return m.Line["state"].(string)
 }

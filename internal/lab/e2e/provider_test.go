@@ -85,9 +85,9 @@ func TestProviderFiles(t *testing.T) {
 				if _, has := up["warnings"]; has != wantWarnings {
 					t.Errorf("status warnings %v, want warnings: %v", up["warnings"], wantWarnings)
 				}
-				p.signal(syscall.SIGTERM)
+				p.Signal(syscall.SIGTERM)
 				if code := p.wait(15 * time.Second); code != 0 {
-					t.Fatalf("exit status %d after SIGTERM; stderr:\n%s", code, p.stderr.String())
+					t.Fatalf("exit status %d after SIGTERM; stderr:\n%s", code, p.Stderr())
 				}
 				assertNothingLeft(t, lab.Client)
 			})
@@ -168,9 +168,7 @@ func TestStatusFollowsTheServer(t *testing.T) {
 	p := startWgtorrent(t, lab.Client, "tunnel", "--config", conf, "--json")
 	_, first := waitLineSince(p, 0, 20*time.Second, "state=up", func(m map[string]any) bool { return m["state"] == "up" })
 	last, _ := waitLineSince(p, first+4, 15*time.Second, "five status lines", func(map[string]any) bool { return true })
-	p.mu.Lock()
-	lines := slices.Clone(p.lines[first:])
-	p.mu.Unlock()
+	lines := p.Lines(first)
 	for i, m := range lines {
 		if m["state"] != "up" || m["endpoint"] != srv.Endpoint().String() {
 			t.Errorf("status line %d after the handshake: state %v endpoint %v, want up and the server's %s", i, m["state"], m["endpoint"], srv.Endpoint())
@@ -183,7 +181,7 @@ func TestStatusFollowsTheServer(t *testing.T) {
 	if p0, p1 := peers[0].(map[string]any), peers[1].(map[string]any); p0["server"] != false || p1["server"] != true || p1["endpoint"] != srv.Endpoint().String() || p0["last_handshake_unix"].(float64) != 0 {
 		t.Errorf("peers %v: want the office peer first without a handshake, the server second", peers)
 	}
-	p.signal(syscall.SIGTERM)
+	p.Signal(syscall.SIGTERM)
 	if code := p.wait(15 * time.Second); code != 0 {
 		t.Fatalf("exit status %d", code)
 	}

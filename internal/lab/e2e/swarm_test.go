@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/netip"
@@ -39,13 +38,17 @@ var defaultContent = []netlab.ContentFile{
 type swarmTorrent struct{ *netlab.Torrent }
 
 // makeTorrent writes files of random bytes under a fresh directory and
-// makes a multi-file torrent of them with mktorrent, announcing to the
-// lab's tracker.
+// makes a multi-file torrent of them, announcing to the lab's tracker.
 func makeTorrent(t *testing.T, lab *netlab.Lab, files []netlab.ContentFile) *swarmTorrent {
 	t.Helper()
-	needPrograms(t, "mktorrent")
-	announce := fmt.Sprintf("http://%s:%d/announce", lab.Peer.Addr4, trackerPort)
-	nt, err := lab.MakeTorrent(context.Background(), t.TempDir(), "wgt-content-"+lab.ID, announce, files)
+	return makeNamedTorrent(t, lab, netlab.TorrentSpec{Name: "wgt-content-" + lab.ID, Files: files})
+}
+
+// makeNamedTorrent is makeTorrent with spec's name and piece length.
+func makeNamedTorrent(t *testing.T, lab *netlab.Lab, spec netlab.TorrentSpec) *swarmTorrent {
+	t.Helper()
+	spec.Announce = fmt.Sprintf("http://%s:%d/announce", lab.Peer.Addr4, trackerPort)
+	nt, err := netlab.MakeTorrent(t.TempDir(), spec)
 	must(t, err)
 	return &swarmTorrent{nt}
 }
@@ -67,29 +70,12 @@ func (st *swarmTorrent) copyTo(t *testing.T, dir string) {
 	}
 }
 
-// assertIdentical fails t unless dir/Name holds every file of the content
-// with the same bytes.
+// assertIdentical fails t unless dir/Name holds the content, the same
+// files with the same bytes.
 func (st *swarmTorrent) assertIdentical(t *testing.T, who, dir string) {
 	t.Helper()
-	for _, f := range st.Files {
-		want, err := os.ReadFile(filepath.Join(st.Root, st.Name, f.Path))
-		must(t, err)
-		got, err := os.ReadFile(filepath.Join(dir, st.Name, f.Path))
-		if err != nil {
-			t.Errorf("%s: %v", who, err)
-			continue
-		}
-		if !bytes.Equal(got, want) {
-			first := -1
-			for i := range min(len(got), len(want)) {
-				if got[i] != want[i] {
-					first = i
-					break
-				}
-			}
-			t.Errorf("%s: %s differs from the seeded file: %d bytes, want %d; first differing byte at %d",
-				who, f.Path, len(got), len(want), first)
-		}
+	if err := netlab.SameTree(filepath.Join(st.Root, st.Name), filepath.Join(dir, st.Name)); err != nil {
+		t.Errorf("%s: %v", who, err)
 	}
 }
 
@@ -183,8 +169,7 @@ func startSeeder(t *testing.T, lab *netlab.Lab, st *swarmTorrent, opts ...func(*
 			"fields": []string{"status", "percentDone", "uploadedEver", "errorString", "trackerStats", "peers"}}, &raw)
 		t.Logf("transmission's torrent at the end: %v (%v)", raw, err)
 	})
-	nt := &netlab.Torrent{Root: st.Root, Name: st.Name, Size: st.Size, File: st.File, InfoHash: st.InfoHash}
-	must(t, tm.Seed(context.Background(), nt, 20*time.Second))
+	must(t, tm.Seed(context.Background(), st.Torrent, 20*time.Second))
 	return tm
 }
 

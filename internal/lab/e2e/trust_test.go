@@ -114,7 +114,7 @@ func TestDaemonWorkerUnprivileged(t *testing.T) {
 	c := newRPCClient(cl, daemonRPCAddr, "", "")
 	c.waitHealth(t, p, http.StatusOK, 20*time.Second)
 
-	pid := childOf(t, p.cmd.Process.Pid)
+	pid := childOf(t, p.Cmd.Process.Pid)
 	status := procStatus(t, pid)
 	t.Logf("engine process %d:\n%s", pid, status)
 	for _, want := range []string{"Uid:\t65534\t65534\t65534\t65534", "CapInh:\t0000000000000000", "CapPrm:\t0000000000000000", "CapEff:\t0000000000000000", "CapAmb:\t0000000000000000"} {
@@ -125,7 +125,7 @@ func TestDaemonWorkerUnprivileged(t *testing.T) {
 	if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); !strings.Contains(string(b), "NoNewPrivs:\t1") {
 		t.Error("engine process may gain privileges (NoNewPrivs is not 1)")
 	}
-	if parent := procStatus(t, p.cmd.Process.Pid); !strings.Contains(parent, "Uid:\t0\t") {
+	if parent := procStatus(t, p.Cmd.Process.Pid); !strings.Contains(parent, "Uid:\t0\t") {
 		t.Errorf("the tunnel's half is not root:\n%s", parent)
 	}
 

@@ -53,9 +53,9 @@ func TestTunnelAgainstDebianServer(t *testing.T) {
 		return m["rx_bytes"].(float64) > rx0 && m["tx_bytes"].(float64) > tx0
 	})
 
-	p.signal(syscall.SIGINT)
+	p.Signal(syscall.SIGINT)
 	if code := p.wait(15 * time.Second); code != 0 {
-		t.Fatalf("exit status %d after SIGINT, want 0; stderr:\n%s", code, p.stderr.String())
+		t.Fatalf("exit status %d after SIGINT, want 0; stderr:\n%s", code, p.Stderr())
 	}
 	assertNothingLeft(t, lab.Client)
 }
@@ -66,7 +66,7 @@ func TestTunnelCrashLeftoversReplaced(t *testing.T) {
 	lab, conf := whoamiLab(t)
 	p := startWgtorrent(t, lab.Client, "tunnel", "--config", conf, "--json")
 	p.waitState(20*time.Second, "state", "up")
-	p.signal(syscall.SIGKILL)
+	p.Signal(syscall.SIGKILL)
 	p.wait(10 * time.Second)
 	if _, err := lab.Client.Netlink().LinkByName("wgt0"); err != nil {
 		t.Logf("interface gone with the process (%v); the kernel removes a TUN whose fd closes", err)
@@ -80,7 +80,7 @@ func TestTunnelCrashLeftoversReplaced(t *testing.T) {
 	if _, err := lab.Client.WhoAmI(context.Background(), "tcp", net.JoinHostPort(lab.Peer.Addr4.String(), "8080")); err != nil {
 		t.Fatalf("tunnel after restart: %v", err)
 	}
-	p2.signal(syscall.SIGTERM)
+	p2.Signal(syscall.SIGTERM)
 	if code := p2.wait(15 * time.Second); code != 0 {
 		t.Fatalf("exit status %d after SIGTERM, want 0", code)
 	}
@@ -210,7 +210,7 @@ func TestKillSwitchPersistLockdown(t *testing.T) {
 
 	p := startWgtorrent(t, lab.Client, "tunnel", "--config", conf, "--json", "--killswitch", "persist")
 	p.waitState(20*time.Second, "state", "up")
-	p.signal(syscall.SIGTERM)
+	p.Signal(syscall.SIGTERM)
 	if code := p.wait(15 * time.Second); code != 0 {
 		t.Fatalf("exit status %d, want 0", code)
 	}

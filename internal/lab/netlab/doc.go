@@ -18,4 +18,11 @@
 // the lab started. It talks to the kernel through netlink and nftables, never
 // by running `ip` or `nft`; third-party programs (wireguard-go, wg, tcpdump)
 // run only when a caller asks for them.
+//
+// Beside the namespaces it holds what the tests, the benchmark and the demo
+// all do around a lab: run a program and await its output lines (Proc),
+// generate content and its torrent (MakeTorrent), answer announces with a
+// tracker of its own (Tracker), drive Debian's opentracker and
+// transmission-daemon, and check a download against the seeders' copy
+// (SameTree).
 package netlab

@@ -3,15 +3,12 @@
 package netlab
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	crand "crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -22,80 +19,10 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 )
 
-// A swarm on the lab's peer host: generated content and its .torrent, a
-// Debian opentracker and transmission-daemon seeders. The e2e tests and the
-// benchmark (internal/bench) share these; they need the mktorrent,
+// A swarm on the lab's peer host: a Debian opentracker and
+// transmission-daemon seeders of a generated torrent (torrent.go). The e2e
+// tests and the benchmark (internal/lab/bench) share these; they need the
 // opentracker and transmission-daemon programs.
-
-// ContentFile is one file of generated content.
-type ContentFile struct {
-	Path string // relative to the torrent's top directory
-	Size int64
-}
-
-// Torrent is random content on disk and its .torrent.
-type Torrent struct {
-	Root     string // parent directory of Name: the seeders' download dir
-	Name     string // the torrent's name, its top directory
-	Files    []ContentFile
-	Size     int64
-	File     string // the .torrent
-	InfoHash string // v1, lower-case hex
-}
-
-// MakeTorrent writes files of random bytes under dir/seed/name and makes a
-// multi-file torrent of them with mktorrent (run on the peer host), announcing
-// to announce. The .torrent is dir/name.torrent.
-func (l *Lab) MakeTorrent(ctx context.Context, dir, name, announce string, files []ContentFile) (*Torrent, error) {
-	st := &Torrent{Root: filepath.Join(dir, "seed"), Name: name, Files: files}
-	var seed [32]byte
-	_, _ = crand.Read(seed[:])
-	rng := rand.NewChaCha8(seed)
-	buf := make([]byte, 64<<10)
-	for _, f := range files {
-		if err := writeRandomFile(filepath.Join(st.Root, name, f.Path), f.Size, rng, buf); err != nil {
-			return nil, fmt.Errorf("netlab: generate %s: %w", f.Path, err)
-		}
-		st.Size += f.Size
-	}
-	st.File = filepath.Join(dir, name+".torrent")
-	out, err := l.Peer.Command(ctx, "mktorrent", "-a", announce, "-o", st.File,
-		filepath.Join(st.Root, name)).CombinedOutput()
-	if err != nil {
-		return nil, fmt.Errorf("netlab: mktorrent %s: %w: %s", name, err, bytes.TrimSpace(out))
-	}
-	mi, err := metainfo.LoadFromFile(st.File)
-	if err != nil {
-		return nil, fmt.Errorf("netlab: load %s: %w", st.File, err)
-	}
-	st.InfoHash = mi.HashInfoBytes().HexString()
-	return st, nil
-}
-
-func writeRandomFile(p string, size int64, rng *rand.ChaCha8, buf []byte) error {
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
-	}
-	fh, err := os.Create(p)
-	if err != nil {
-		return err
-	}
-	w := bufio.NewWriterSize(fh, 1<<20)
-	for left := size; left > 0; {
-		n := min(int64(len(buf)), left)
-		_, _ = rng.Read(buf[:n]) // ChaCha8.Read never fails
-		if _, err := w.Write(buf[:n]); err != nil {
-			fh.Close()
-			return err
-		}
-		left -= n
-	}
-	if err := w.Flush(); err != nil {
-		fh.Close()
-		return err
-	}
-	return fh.Close()
-}
 
 // HTTPClient returns an HTTP client whose connections start in h's
 // namespace (use IP literals), never through the environment's proxy.
