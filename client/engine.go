@@ -82,6 +82,8 @@ type Options struct {
 	Encryption Encryption
 	// Rate limits in bytes/s, 0 = unlimited; see SetRateLimits.
 	MaxDownloadRate, MaxUploadRate int64
+	// SeedDefaults: see SetSeedDefaults.
+	SeedDefaults SeedDefaults
 	// PublicIPv4/6 are the VPN exit addresses to advertise in handshakes and
 	// announces, if known. Unset: nothing is advertised and peers/trackers
 	// use the source address they see.
@@ -127,6 +129,7 @@ type Engine struct {
 	torrents map[metainfo.Hash]*entry
 	subs     map[chan struct{}]struct{}
 	limits   [2]int64
+	seedDef  SeedDefaults
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -151,6 +154,7 @@ type entry struct {
 	doneUnsaved bool
 
 	sampled           bool
+	lastActive        time.Time // data last moved (zero: not since start)
 	lastRead, lastOut int64
 	lastAt            time.Time
 	down, up          float64
@@ -248,6 +252,7 @@ func New(ctx context.Context, o Options) (_ *Engine, err error) {
 		return nil, err
 	}
 	e.SetRateLimits(o.MaxDownloadRate, o.MaxUploadRate)
+	e.SetSeedDefaults(o.SeedDefaults)
 	e.restore()
 	e.wg.Add(2)
 	go e.sampler()
@@ -419,6 +424,7 @@ func (e *Engine) newRecord(ih metainfo.Hash, opts AddOptions) record {
 		DownloadDir: dir,
 		Paused:      opts.Paused,
 		Sequential:  opts.Sequential,
+		SeedGoal:    opts.SeedGoal,
 		AddedAt:     time.Now().Truncate(time.Second),
 	}
 	for _, p := range opts.Peers {
@@ -949,6 +955,47 @@ func (e *Engine) SetTorrentRateLimits(id TorrentID, down, up int64) error {
 	})
 	e.notify()
 	return err
+}
+
+// SetSeedGoal sets when the torrent stops seeding (kept across restarts).
+func (e *Engine) SetSeedGoal(id TorrentID, g SeedGoal) error {
+	if err := g.Check(); err != nil {
+		return err
+	}
+	en, err := e.get(id)
+	if err != nil {
+		return err
+	}
+	_, err = e.updateRecord(en, func(r *record) { r.SeedGoal = g })
+	e.notify()
+	return err
+}
+
+// SetSeedDefaults sets the goal of the torrents that follow the default.
+func (e *Engine) SetSeedDefaults(d SeedDefaults) {
+	e.mu.Lock()
+	e.seedDef = d
+	e.mu.Unlock()
+}
+
+// SeedDefaults is what SetSeedDefaults set.
+func (e *Engine) SeedDefaults() SeedDefaults {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.seedDef
+}
+
+// stopAtGoal stops a torrent that reached its seeding goal and marks it
+// finished.
+func (e *Engine) stopAtGoal(en *entry, ratio float64) {
+	en.t.DisallowDataDownload()
+	en.t.DisallowDataUpload()
+	en.t.SetMaxEstablishedConns(0)
+	if _, err := e.updateRecord(en, func(r *record) { r.Paused, r.Finished = true, true }); err != nil {
+		e.log.Error("saving torrent state", "torrent", en.id, "err", err)
+	}
+	e.log.Info("seeding goal reached, torrent stopped", "torrent", en.id, "ratio", ratio)
+	e.notify()
 }
 
 // SetSequential turns in-order downloading on or off (kept across restarts).

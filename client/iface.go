@@ -36,6 +36,11 @@ type Controller interface {
 	RateLimits() (down, up int64)
 	// SetTorrentRateLimits limits one torrent (bytes/s, 0 = none of its own).
 	SetTorrentRateLimits(id TorrentID, down, up int64) error
+	// SetSeedGoal sets when the torrent stops seeding; the engine stops
+	// it there (Stats.Finished). SetSeedDefaults sets the goal of those
+	// that follow the default.
+	SetSeedGoal(id TorrentID, g SeedGoal) error
+	SetSeedDefaults(d SeedDefaults)
 
 	// Subscribe returns a channel that receives a value (coalesced, never
 	// blocking the engine) whenever stats may have changed: about once a
@@ -89,6 +94,12 @@ type Stats struct {
 	Sequential     bool
 	// Per-torrent limits in bytes/s (0 = none of its own).
 	DownloadLimit, UploadLimit int64
+	SeedGoal                   SeedGoal
+	// Finished: the engine stopped the torrent at its seeding goal.
+	Finished bool
+	// LastActive is when data last moved (zero: not since the engine
+	// started).
+	LastActive time.Time
 }
 
 // Priority of a file. The zero value is PriorityNormal.
@@ -174,7 +185,8 @@ type AddOptions struct {
 	Sequential  bool // prefer pieces in order (for streaming); best effort
 	// Peers to contact directly, in addition to trackers/DHT (tests, the
 	// lab, magnet x.pe).
-	Peers []netip.AddrPort
+	Peers    []netip.AddrPort
+	SeedGoal SeedGoal // when it stops seeding
 }
 
 var (

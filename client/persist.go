@@ -26,6 +26,11 @@ type record struct {
 	DoneAt         time.Time        `json:"done_at,omitzero"`
 	FilePriorities map[int]Priority `json:"file_priorities,omitempty"`
 	Peers          []string         `json:"peers,omitempty"`
+	// SeedGoal is when the torrent stops seeding; Finished, that the
+	// engine stopped it there (Transmission's isFinished). A resumed
+	// torrent keeps Finished, so it is not stopped twice for one goal.
+	SeedGoal SeedGoal `json:"seed_goal,omitzero"`
+	Finished bool     `json:"finished,omitempty"`
 	// Per-torrent limits in bytes/s; 0 = none.
 	MaxDownloadRate int64 `json:"max_download_rate,omitempty"`
 	MaxUploadRate   int64 `json:"max_upload_rate,omitempty"`

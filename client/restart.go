@@ -122,6 +122,19 @@ func (r *Restartable) Add(ctx context.Context, src Source, opts AddOptions) (Tor
 	return r.cur().Add(ctx, src, opts)
 }
 
+func (r *Restartable) SetSeedGoal(id TorrentID, g SeedGoal) error {
+	return r.cur().SetSeedGoal(id, g)
+}
+
+// SetSeedDefaults holds across restarts: the new engine gets them.
+func (r *Restartable) SetSeedDefaults(d SeedDefaults) {
+	r.mu.Lock()
+	r.opts.SeedDefaults = d
+	e := r.e
+	r.mu.Unlock()
+	e.SetSeedDefaults(d)
+}
+
 func (r *Restartable) Remove(id TorrentID, deleteData bool) error {
 	return r.cur().Remove(id, deleteData)
 }

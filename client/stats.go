@@ -52,7 +52,20 @@ func (e *Engine) sample(now time.Time) {
 				en.up += a * (float64(out-en.lastOut)/dt - en.up)
 			}
 		}
+		if en.sampled && (read != en.lastRead || out != en.lastOut) {
+			en.lastActive = now
+		}
 		en.sampled, en.lastRead, en.lastOut, en.lastAt = true, read, out, now
+		var atGoal bool
+		var r float64
+		if complete && !en.rec.Paused && !en.rec.Finished && en.err == "" && en.t.Info() != nil {
+			last := en.lastActive
+			if last.IsZero() {
+				last = en.rec.DoneAt
+			}
+			r = ratio(en.rec.Uploaded+out, en.t.Length(), en.rec.Downloaded+read)
+			atGoal = en.rec.SeedGoal.reached(e.seedDef, r, last, now)
+		}
 		var save *record
 		if noteDone(&en.rec, complete, now) || en.doneUnsaved {
 			en.doneUnsaved = false
@@ -69,6 +82,9 @@ func (e *Engine) sample(now time.Time) {
 		}
 		if seq {
 			raiseNextPieces(en.t, 8)
+		}
+		if atGoal {
+			e.stopAtGoal(en, r)
 		}
 	}
 	e.notify()
@@ -330,6 +346,7 @@ func (e *Engine) stats(en *entry) Stats {
 	s.DownloadDir = en.rec.DownloadDir
 	s.Sequential = en.rec.Sequential
 	s.DownloadLimit, s.UploadLimit = en.rec.MaxDownloadRate, en.rec.MaxUploadRate
+	s.SeedGoal, s.Finished, s.LastActive = en.rec.SeedGoal, en.rec.Finished, en.lastActive
 	paused := en.rec.Paused
 	checking = checking || en.checking
 	e.mu.Unlock()

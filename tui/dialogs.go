@@ -163,29 +163,62 @@ func (d *removeDialog) help(k keyMap) helpKeys {
 }
 
 // limitsDialog edits rate limits in KiB/s (0 or empty = none): the global
-// ones, or one torrent's when id is set.
+// ones, or one torrent's when id is set, with the upload ratio at which the
+// engine stops seeding it.
 type limitsDialog struct {
-	inputs [2]textinput.Model // down, up
+	inputs []textinput.Model // down, up[, ratio]
 	focus  int
 	err    string
 	id     client.TorrentID
 	name   string
+	goal   client.SeedGoal
 }
 
 func newLimitsDialog(down, up int64) *limitsDialog {
 	d := &limitsDialog{}
 	for i, v := range []int64{down, up} {
-		ti := textinput.New()
-		ti.Prompt = [2]string{"download KiB/s: ", "upload   KiB/s: "}[i]
-		ti.CharLimit = 12
-		ti.Width = 16
+		ti := newField([]string{"download KiB/s: ", "upload   KiB/s: "}[i])
 		if v > 0 {
 			ti.SetValue(strconv.FormatInt(v/1024, 10))
 		}
-		d.inputs[i] = ti
+		d.inputs = append(d.inputs, ti)
 	}
 	d.inputs[0].Focus()
 	return d
+}
+
+func newTorrentLimitsDialog(id client.TorrentID, name string, down, up int64, goal client.SeedGoal) *limitsDialog {
+	d := newLimitsDialog(down, up)
+	d.id, d.name, d.goal = id, name, goal
+	ti := newField("seed to ratio:  ")
+	if goal.RatioMode == client.GoalOwn {
+		ti.SetValue(strconv.FormatFloat(goal.Ratio, 'g', -1, 64))
+	}
+	d.inputs = append(d.inputs, ti)
+	return d
+}
+
+func newField(prompt string) textinput.Model {
+	ti := textinput.New()
+	ti.Prompt = prompt
+	ti.CharLimit = 12
+	ti.Width = 16
+	return ti
+}
+
+// parseRatio reads the seeding goal's ratio: empty = none of its own.
+func parseRatio(s string, g client.SeedGoal) (client.SeedGoal, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		g.RatioMode, g.Ratio = client.GoalDefault, 0
+		return g, nil
+	}
+	r, err := strconv.ParseFloat(s, 64)
+	if err != nil || r < 0 || r > 1e6 {
+		return g, fmt.Errorf("%q is not a ratio (e.g. 2 or 0.5; empty = keep seeding)", s)
+	}
+	g.RatioMode, g.Ratio = client.GoalOwn, r
+	return g, nil
 }
 
 func parseKiB(s string) (int64, error) {
@@ -207,7 +240,7 @@ func (d *limitsDialog) update(m *model, msg tea.KeyMsg) tea.Cmd {
 		return nil
 	case key.Matches(msg, m.keys.Field):
 		d.inputs[d.focus].Blur()
-		d.focus = 1 - d.focus
+		d.focus = (d.focus + 1) % len(d.inputs)
 		return d.inputs[d.focus].Focus()
 	case key.Matches(msg, m.keys.Submit):
 		down, err := parseKiB(d.inputs[0].Value())
@@ -220,10 +253,16 @@ func (d *limitsDialog) update(m *model, msg tea.KeyMsg) tea.Cmd {
 			d.err = "upload: " + err.Error()
 			return nil
 		}
-		m.dialog = nil
 		if d.id != "" {
-			return m.torrentLimitsCmd(d.id, d.name, down, up)
+			goal, err := parseRatio(d.inputs[2].Value(), d.goal)
+			if err != nil {
+				d.err = "ratio: " + err.Error()
+				return nil
+			}
+			m.dialog = nil
+			return m.torrentLimitsCmd(d.id, d.name, down, up, goal)
 		}
+		m.dialog = nil
 		return m.limitsCmd(down, up)
 	}
 	var cmd tea.Cmd
@@ -235,12 +274,18 @@ func (d *limitsDialog) view(width int) string {
 	w := min(dialogWidth(width), 50)
 	title := "Speed limits (all torrents)"
 	if d.id != "" {
-		title = "Speed limits for " + d.name
+		title = "Limits for " + d.name
 	}
-	lines := []string{styleTitle.Render(lipgloss.NewStyle().MaxWidth(w - 4).Render(title)), d.inputs[0].View(), d.inputs[1].View()}
-	if d.err != "" {
+	lines := []string{styleTitle.Render(lipgloss.NewStyle().MaxWidth(w - 4).Render(title))}
+	for _, in := range d.inputs {
+		lines = append(lines, in.View())
+	}
+	switch {
+	case d.err != "":
 		lines = append(lines, styleErr.Render(lipgloss.NewStyle().Width(w-4).Render(d.err)))
-	} else {
+	case d.id != "":
+		lines = append(lines, styleDim.Render("0 or empty = unlimited; empty ratio = keep seeding"))
+	default:
 		lines = append(lines, styleDim.Render("0 or empty = unlimited"))
 	}
 	return styleDialog.Width(w).Render(strings.Join(lines, "\n"))

@@ -171,8 +171,11 @@ var listColumns = []column{
 	}},
 	{"State", 11, 8, sortState, false, func(s client.Stats, _ int) string {
 		txt := string(s.State)
-		if s.State == client.StateError && s.Error != "" {
+		switch {
+		case s.State == client.StateError && s.Error != "":
 			txt += ": " + s.Error
+		case s.State == client.StatePaused && s.Finished:
+			txt = "finished" // stopped at its seeding goal
 		}
 		return txt
 	}},

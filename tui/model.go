@@ -237,10 +237,14 @@ func (m *model) limitsCmd(down, up int64) tea.Cmd {
 	})
 }
 
-func (m *model) torrentLimitsCmd(id client.TorrentID, name string, down, up int64) tea.Cmd {
+func (m *model) torrentLimitsCmd(id client.TorrentID, name string, down, up int64, goal client.SeedGoal) tea.Cmd {
 	engine := m.engine
-	return action(fmt.Sprintf("%s: down %s, up %s", name, limitText(down), limitText(up)), func() error {
-		return engine.SetTorrentRateLimits(id, down, up)
+	text := fmt.Sprintf("%s: down %s, up %s", name, limitText(down), limitText(up))
+	if r, on := goal.RatioLimit(client.SeedDefaults{}); on {
+		text += fmt.Sprintf(", seeds to ratio %g", r)
+	}
+	return action(text, func() error {
+		return errors.Join(engine.SetTorrentRateLimits(id, down, up), engine.SetSeedGoal(id, goal))
 	})
 }
 
@@ -477,9 +481,7 @@ func (m *model) torrentKey(msg tea.KeyMsg) (tea.Cmd, bool) {
 	case key.Matches(msg, k.Verify):
 		return action("verifying "+name, func() error { return engine.Verify(id) }), true
 	case key.Matches(msg, k.TorrentLimits):
-		d := newLimitsDialog(s.DownloadLimit, s.UploadLimit)
-		d.id, d.name = id, name
-		m.dialog = d
+		m.dialog = newTorrentLimitsDialog(id, name, s.DownloadLimit, s.UploadLimit, s.SeedGoal)
 		return nil, true
 	case key.Matches(msg, k.Sequential):
 		on := !s.Sequential

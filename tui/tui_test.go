@@ -322,9 +322,25 @@ func TestTorrentLimits(t *testing.T) {
 	hs := start(t, 100, 30, armed(), nil)
 	hs.waitFor("Big Buck Bunny")
 	hs.keys("j", "T")
-	hs.waitFor("Speed limits for Big Buck Bunny")
-	hs.keys("500", "enter")
+	hs.waitFor("Limits for Big Buck Bunny")
+	hs.keys("500", "tab", "tab", "1.5", "enter")
 	hs.expectCall("torrent-limits %s 512000 0", idBunny)
+	hs.expectCall("seedgoal %s 1 1.5 0 0s", idBunny)
+	hs.waitFor("seeds to ratio 1.5")
+}
+
+// TestTorrentLimitsBadRatio: a ratio that is not one keeps the dialog open
+// saying why, and changes nothing.
+func TestTorrentLimitsBadRatio(t *testing.T) {
+	hs := start(t, 100, 30, armed(), nil)
+	hs.waitFor("Big Buck Bunny")
+	hs.keys("j", "T")
+	hs.waitFor("Limits for Big Buck Bunny")
+	hs.keys("tab", "tab", "two", "enter")
+	hs.waitFor(`"two" is not a ratio`)
+	if c := hs.eng.Calls(); len(c) != 0 {
+		t.Errorf("engine changed: %v", c)
+	}
 }
 
 func TestRemoveConfirm(t *testing.T) {

@@ -85,6 +85,31 @@ func Contract(t *testing.T, newController func(t *testing.T) client.Controller) 
 		}
 	})
 
+	t.Run("seed goal", func(t *testing.T) {
+		c := newController(t)
+		goal := client.SeedGoal{RatioMode: client.GoalOwn, Ratio: 1.5}
+		id, err := c.Add(t.Context(), parse(t, hash), client.AddOptions{DownloadDir: t.TempDir(), SeedGoal: goal})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st, _ := c.Get(id); st.SeedGoal != goal || st.Finished {
+			t.Errorf("added with a goal: %+v, finished %v", st.SeedGoal, st.Finished)
+		}
+		goal = client.SeedGoal{RatioMode: client.GoalNone, IdleMode: client.GoalOwn, Idle: 90e9}
+		if err := c.SetSeedGoal(id, goal); err != nil {
+			t.Fatal(err)
+		}
+		if st, _ := c.Get(id); st.SeedGoal != goal {
+			t.Errorf("goal set: %+v, want %+v", st.SeedGoal, goal)
+		}
+		if err := c.SetSeedGoal(id, client.SeedGoal{IdleMode: 7}); err == nil {
+			t.Error("idle mode 7 accepted")
+		}
+		if err := c.SetSeedGoal("0000000000000000000000000000000000000000", goal); !errors.Is(err, client.ErrNotFound) {
+			t.Errorf("goal of an unknown torrent: %v", err)
+		}
+	})
+
 	t.Run("lifecycle", func(t *testing.T) {
 		c := newController(t)
 		id, err := c.Add(t.Context(), parse(t, hash), client.AddOptions{DownloadDir: t.TempDir()})

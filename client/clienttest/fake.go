@@ -50,6 +50,7 @@ type Fake struct {
 	subs     []chan struct{}
 	lists    int                                 // List calls
 	steps    map[client.TorrentID][]client.Stats // Script
+	seedDef  client.SeedDefaults
 	changed  chan struct{}                       // closed and replaced at every change
 }
 
@@ -182,7 +183,8 @@ func (f *Fake) bump() {
 
 // Script makes the torrent id (added already or later) report steps, one
 // a Get, the last one from then on: a download that tests drive to its end
-// (WaitComplete sees it). The ID of each step is set to id.
+// (WaitComplete sees it). The ID of each step is set to id, and its
+// settings (seeding goal, directory, sequential, limits) stay as set.
 func (f *Fake) Script(id client.TorrentID, steps ...client.Stats) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -269,7 +271,7 @@ func (f *Fake) addLocked(id client.TorrentID, name string, opts client.AddOption
 		st = client.StatePaused
 	}
 	t := &Torrent{Stats: client.Stats{ID: id, Name: name, State: st, AddedAt: f.clock, DownloadDir: opts.DownloadDir,
-		ETA: -1, Sequential: opts.Sequential}}
+		ETA: -1, Sequential: opts.Sequential, SeedGoal: opts.SeedGoal}}
 	if withFiles {
 		t.Stats.Length = 3 << 20
 		t.Files = []client.File{
@@ -336,8 +338,12 @@ func (f *Fake) Get(id client.TorrentID) (client.Stats, error) {
 		return client.Stats{}, err
 	}
 	if steps := f.steps[id]; len(steps) > 0 {
+		// A step is what the download reports; the settings stay as set.
+		prev := t.Stats
 		t.Stats = steps[0]
 		t.Stats.ID = id
+		t.Stats.SeedGoal, t.Stats.DownloadDir, t.Stats.Sequential = prev.SeedGoal, prev.DownloadDir, prev.Sequential
+		t.Stats.DownloadLimit, t.Stats.UploadLimit = prev.DownloadLimit, prev.UploadLimit
 		if len(steps) > 1 {
 			f.steps[id] = steps[1:]
 		}
@@ -404,6 +410,31 @@ func (f *Fake) SetLocation(id client.TorrentID, dir string, move bool) error {
 
 func (f *Fake) SetTorrentRateLimits(id client.TorrentID, down, up int64) error {
 	return f.change("torrent-limits", id, func(t *Torrent) { t.Stats.DownloadLimit, t.Stats.UploadLimit = down, up }, down, up)
+}
+
+// SetSeedGoal is recorded as "seedgoal <id> <ratio mode> <ratio> <idle
+// mode> <idle>"; the fake never stops a torrent by itself (Edit sets
+// Finished).
+func (f *Fake) SetSeedGoal(id client.TorrentID, g client.SeedGoal) error {
+	if err := g.Check(); err != nil {
+		return err
+	}
+	return f.change("seedgoal", id, func(t *Torrent) { t.Stats.SeedGoal = g }, int(g.RatioMode), g.Ratio, int(g.IdleMode), g.Idle)
+}
+
+// SetSeedDefaults is not recorded (a front end sets it at every start);
+// SeedDefaults reads it.
+func (f *Fake) SetSeedDefaults(d client.SeedDefaults) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.seedDef = d
+}
+
+// SeedDefaults is what SetSeedDefaults set.
+func (f *Fake) SeedDefaults() client.SeedDefaults {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.seedDef
 }
 
 func (f *Fake) SetRateLimits(down, up int64) {

@@ -28,7 +28,7 @@ type Options struct {
 	Sources    []client.Source // parsed by client.ParseSource
 	Add        client.AddOptions
 	Seed       bool             // keep seeding once complete
-	SeedRatio  float64          // with Seed: stop at this upload ratio (0 = no limit)
+	SeedRatio  float64          // with Seed: each torrent's seeding goal (the engine stops it there; 0 = none)
 	SeedTime   time.Duration    // with Seed: stop after seeding this long (0 = no limit)
 	JSON       bool             // JSON lines even on a terminal
 	Terminal   bool             // Out is a terminal: draw progress bars
@@ -53,6 +53,7 @@ type Line struct {
 	Peers          int     `json:"peers"`
 	ETASeconds     int64   `json:"eta_seconds"`
 	Ratio          float64 `json:"ratio"`
+	Finished       bool    `json:"finished,omitempty"` // stopped at its seeding goal
 	Error          string  `json:"error,omitempty"`
 	TunnelState    string  `json:"tunnel_state"`
 	// Isolation: "namespace" (private network namespace) or "host".
@@ -73,12 +74,18 @@ func Run(ctx context.Context, eng client.Controller, tun Tunnel, o Options) erro
 	if len(o.Sources) == 0 {
 		return fmt.Errorf("%w: nothing to download: give --magnet, --torrent or an info hash", ErrInput)
 	}
+	// The engine keeps and enforces the goal; Run waits for it.
+	o.Add.SeedGoal = client.SeedGoal{RatioMode: client.GoalNone, IdleMode: client.GoalNone}
+	if o.Seed && o.SeedRatio > 0 {
+		o.Add.SeedGoal.RatioMode, o.Add.SeedGoal.Ratio = client.GoalOwn, o.SeedRatio
+	}
 	var ids []client.TorrentID
 	for _, src := range o.Sources {
 		id, err := eng.Add(ctx, src, o.Add)
 		var dup *client.DuplicateError
 		if errors.As(err, &dup) {
-			id, err = dup.ID, nil
+			// Already there (resumed): this run's goal holds.
+			id, err = dup.ID, eng.SetSeedGoal(dup.ID, o.Add.SeedGoal)
 		}
 		var in *client.InputError
 		if errors.As(err, &in) {
@@ -159,6 +166,7 @@ func snapshot(eng client.Controller, tun Tunnel, ids []client.TorrentID, ks kill
 			Peers:          st.PeersConnected,
 			ETASeconds:     eta,
 			Ratio:          st.Ratio,
+			Finished:       st.Finished,
 			Error:          st.Error,
 			TunnelState:    tunnelState,
 			TunnelWarnings: tst.Warnings,
@@ -195,7 +203,7 @@ func seedLimitReached(lines []Line, o Options, seeded time.Duration) bool {
 		return false
 	}
 	for _, l := range lines {
-		if l.Ratio < o.SeedRatio {
+		if !l.Finished {
 			return false
 		}
 	}

@@ -70,10 +70,12 @@ func TestRunReportsJSONUntilComplete(t *testing.T) {
 }
 
 func TestRunSeedsUntilRatio(t *testing.T) {
+	finished := stats(100, 100, client.StatePaused, 2.0)
+	finished.Finished = true // the engine stopped it at its goal
 	eng, sources := scripted(t,
 		stats(100, 100, client.StateSeeding, 0.5),
 		stats(100, 100, client.StateSeeding, 1.0),
-		stats(100, 100, client.StateSeeding, 2.0),
+		finished,
 	)
 	var out bytes.Buffer
 	err := Run(context.Background(), eng, fakeTunnel{}, Options{
@@ -83,7 +85,10 @@ func TestRunSeedsUntilRatio(t *testing.T) {
 		t.Fatal(err)
 	}
 	if n := strings.Count(out.String(), "\n"); n != 3 {
-		t.Errorf("stopped after %d reports, want 3 (ratio 2 reached at the third)", n)
+		t.Errorf("stopped after %d reports, want 3 (the engine stopped it at the third)", n)
+	}
+	if st, _ := eng.Get(sources[0].ID()); st.SeedGoal != (client.SeedGoal{RatioMode: client.GoalOwn, Ratio: 2, IdleMode: client.GoalNone}) {
+		t.Errorf("the torrent's goal: %+v, want ratio 2 of its own", st.SeedGoal)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/wgtorrent/wgtorrent/client"
 )
@@ -494,17 +495,24 @@ func (s *Server) torrentSet(_ context.Context, a args) (any, error) {
 		if o.hasLabels {
 			ts.Labels = o.labels
 		}
-		if o.hasRatio {
-			ts.SeedRatioLimit = o.ratio
-		}
-		if o.hasRatioMode {
-			ts.SeedRatioMode = int(o.ratioMode)
-		}
-		if o.hasIdle {
-			ts.SeedIdleLimit = int(o.idleLimit)
-		}
-		if o.hasIdleMode {
-			ts.SeedIdleMode = int(o.idleMode)
+		if o.hasRatio || o.hasRatioMode || o.hasIdle || o.hasIdleMode {
+			g := t.SeedGoal
+			if o.hasRatio {
+				g.Ratio = o.ratio
+			}
+			if o.hasRatioMode {
+				g.RatioMode = client.GoalMode(o.ratioMode)
+			}
+			if o.hasIdle {
+				g.Idle = time.Duration(o.idleLimit) * time.Minute
+			}
+			if o.hasIdleMode {
+				g.IdleMode = client.GoalMode(o.idleMode)
+			}
+			if err := s.engine.SetSeedGoal(t.ID, g); err != nil {
+				s.saveLocked()
+				return nil, errorf("torrent %s: %v", t.ID, err)
+			}
 		}
 		if o.hasDown {
 			ts.DownloadLimit = o.downLimit

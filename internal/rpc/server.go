@@ -165,6 +165,10 @@ func NewServer(engine client.Controller, health Health, o Options) (*Server, err
 	// follow the engine's order rather than the first client's query.
 	s.mu.Lock()
 	s.syncLocked()
+	// The engine enforces the seeding goals; the session's are its
+	// defaults.
+	engine.SetSeedDefaults(st.sess.seedDefaults())
+	s.migrateSeedGoalsLocked()
 	if st.sess.SpeedLimitDownEnabled || st.sess.SpeedLimitUpEnabled {
 		// A limit set over RPC outlives a restart, as in Transmission.
 		s.applyRateLimitsLocked()

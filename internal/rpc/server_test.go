@@ -2,7 +2,6 @@ package rpc
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -771,28 +770,66 @@ func TestMetrics(t *testing.T) {
 	}
 }
 
-func TestRunStopsAtSeedGoal(t *testing.T) {
+// TestSeedGoalsBelongToTheEngine: the RPC sets seeding goals and their
+// session defaults on the engine, which enforces them, and reads
+// isFinished from it.
+func TestSeedGoalsBelongToTheEngine(t *testing.T) {
 	h := newHarness(t)
+	if d := h.fake.SeedDefaults(); d != (client.SeedDefaults{Ratio: 2, Idle: 30 * time.Minute}) {
+		t.Errorf("session defaults given to the engine at start: %+v", d)
+	}
 	h.mustCall("session-set", map[string]any{"seedRatioLimit": 2.5, "seedRatioLimited": true})
-	h.srv.mu.Lock()
-	h.srv.enforceSeedGoalsLocked()
-	h.srv.mu.Unlock()
-	// B has ratio 3 >= 2.5: stopped and finished; A is still downloading.
-	if c := h.fake.Calls(); !slices.Contains(c, "pause "+hashB) || slices.Contains(c, "pause "+hashA) {
-		t.Errorf("calls %v", c)
+	h.mustCall("torrent-set", map[string]any{"ids": []any{2}, "seedRatioLimit": 1, "seedRatioMode": 1})
+	c := h.fake.Calls()
+	if d := h.fake.SeedDefaults(); !slices.Contains(c, "seedgoal "+hashB+" 1 1 0 0s") || d.Ratio != 2.5 || !d.RatioOn {
+		t.Errorf("calls %v, defaults %+v", c, d)
 	}
-	a := h.mustCall("torrent-get", map[string]any{"fields": []string{"isFinished", "status"}})
-	if l := torrents(t, a); l[1]["isFinished"] != true || l[1]["status"] != 0.0 || l[0]["isFinished"] != false {
-		t.Errorf("after goal: %v", l)
+	// The engine stopped B at its goal.
+	h.fake.Edit(client.TorrentID(hashB), func(t *clienttest.Torrent) {
+		t.Stats.State, t.Stats.Finished = client.StatePaused, true
+	})
+	a := h.mustCall("torrent-get", map[string]any{"fields": []string{"isFinished", "status", "seedRatioLimit", "seedRatioMode"}})
+	l := torrents(t, a)
+	if l[1]["isFinished"] != true || l[1]["status"] != 0.0 || l[1]["seedRatioLimit"] != 1.0 || l[1]["seedRatioMode"] != 1.0 ||
+		l[0]["isFinished"] != false || l[0]["seedRatioLimit"] != 2.5 {
+		t.Errorf("after the goal: %v", l)
 	}
-	// Started again by the user, it is not stopped a second time.
+	// Started again by the user: seeding, so not finished.
 	h.mustCall("torrent-start", map[string]any{"ids": []any{2}})
-	n := len(h.fake.Calls())
-	h.srv.mu.Lock()
-	h.srv.enforceSeedGoalsLocked()
-	h.srv.mu.Unlock()
-	if c := h.fake.Calls(); len(c) != n {
-		t.Errorf("stopped again: %v", c[n:])
+	if l := torrents(t, h.mustCall("torrent-get", map[string]any{"ids": []any{2}, "fields": []string{"isFinished"}})); l[0]["isFinished"] != false {
+		t.Errorf("restarted: %v", l)
+	}
+}
+
+// TestLegacySeedGoalsMove: goals an older version kept in rpc-state.json
+// go to the engine once, and out of the file.
+func TestLegacySeedGoalsMove(t *testing.T) {
+	dir := t.TempDir()
+	old := `{"nextId":3,"session":{"seedRatioLimit":2,"idleSeedingLimit":30},"torrents":[
+		{"id":1,"hash":"` + hashA + `","seedRatioLimit":1.5,"seedRatioMode":1,"seedIdleLimit":30,"seedIdleMode":0},
+		{"id":2,"hash":"` + hashB + `","seedRatioLimit":2,"seedRatioMode":0,"seedIdleLimit":30,"seedIdleMode":0}]}`
+	if err := os.WriteFile(filepath.Join(dir, stateFile), []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := clienttest.New()
+	seed(f)
+	h := newHarnessWith(t, f, dir)
+	var goals []string
+	for _, c := range h.fake.Calls() {
+		if strings.HasPrefix(c, "seedgoal ") {
+			goals = append(goals, c)
+		}
+	}
+	if !slices.Equal(goals, []string{"seedgoal " + hashA + " 1 1.5 0 30m0s"}) {
+		t.Errorf("goals handed over: %v", goals)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err != nil || strings.Contains(string(b), "seedRatioMode") {
+		t.Errorf("state file still holds goals (%v):\n%s", err, b)
+	}
+	l := torrents(t, h.mustCall("torrent-get", map[string]any{"ids": []any{1}, "fields": []string{"seedRatioLimit", "seedRatioMode"}}))
+	if l[0]["seedRatioLimit"] != 1.5 || l[0]["seedRatioMode"] != 1.0 {
+		t.Errorf("after the move: %v", l)
 	}
 }
 
@@ -864,55 +901,6 @@ func TestTorrentAddRefusesSpecialFiles(t *testing.T) {
 	}
 	if c := h.fake.Calls(); len(c) != 0 {
 		t.Errorf("engine changed: %v", c)
-	}
-}
-
-// TestRunWalksAtMostOnceASecond: every walk lists all torrents; a walk per
-// notification made adding 1000 torrents quadratic.
-func TestRunWalksAtMostOnceASecond(t *testing.T) {
-	h := newHarness(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	before := h.fake.ListCalls()
-	go h.srv.Run(ctx)
-	deadline := time.Now().Add(5 * time.Second)
-	for h.fake.ListCalls() == before {
-		if time.Now().After(deadline) {
-			t.Fatal("Run never walked the torrents")
-		}
-		h.fake.Notify()
-		time.Sleep(5 * time.Millisecond) // polling an external condition
-	}
-	walks := h.fake.ListCalls()
-	for range 50 {
-		h.fake.Notify()
-	}
-	time.Sleep(300 * time.Millisecond) // an absence: a walk per notification comes within microseconds
-	if got := h.fake.ListCalls(); got != walks {
-		t.Fatalf("%d walks for 50 notifications within 300 ms, want none before a second has passed", got-walks)
-	}
-}
-
-func TestRunFollowsEngineAndStops(t *testing.T) {
-	h := newHarness(t)
-	h.mustCall("torrent-set", map[string]any{"ids": []any{2}, "seedRatioLimit": 1, "seedRatioMode": 1})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { h.srv.Run(ctx); close(done) }()
-	// Wait for Run's subscription, then notify until the goal is enforced.
-	deadline := time.Now().Add(5 * time.Second)
-	for !slices.Contains(h.fake.Calls(), "pause "+hashB) {
-		if time.Now().After(deadline) {
-			t.Fatalf("Run did not stop B at its ratio; calls %v", h.fake.Calls())
-		}
-		h.fake.Notify()
-		time.Sleep(5 * time.Millisecond) // polling an external condition
-	}
-	cancel()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Run did not return after cancel")
 	}
 }
 

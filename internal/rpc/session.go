@@ -252,6 +252,7 @@ func (s *Server) sessionSet(ctx context.Context, a args) (any, error) {
 		next.DownloadDir = real
 	}
 	s.st.sess = next
+	s.engine.SetSeedDefaults(next.seedDefaults())
 	s.applyRateLimitsLocked()
 	s.saveLocked()
 	return nil, nil

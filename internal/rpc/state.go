@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"time"
 
 	"github.com/wgtorrent/wgtorrent/client"
 	"github.com/wgtorrent/wgtorrent/internal/atomicfile"
@@ -15,31 +16,26 @@ import (
 // stateFile is the name of the file in Options.DataDir.
 const stateFile = "rpc-state.json"
 
-// Seeding limit modes, as Transmission numbers them.
-const (
-	modeGlobal    = 0
-	modeSingle    = 1
-	modeUnlimited = 2
-)
-
 // torrentState is what the RPC layer remembers about one torrent beyond what
 // the engine knows.
 type torrentState struct {
-	ID             int              `json:"id"`
-	Hash           client.TorrentID `json:"hash"`
-	Labels         []string         `json:"labels,omitempty"`
-	SeedRatioLimit float64          `json:"seedRatioLimit"`
-	SeedRatioMode  int              `json:"seedRatioMode"`
-	SeedIdleLimit  int              `json:"seedIdleLimit"`
-	SeedIdleMode   int              `json:"seedIdleMode"`
-	// Per-torrent speed limits are stored and reported, not enforced: the
-	// engine only has client-wide limiters.
+	ID     int              `json:"id"`
+	Hash   client.TorrentID `json:"hash"`
+	Labels []string         `json:"labels,omitempty"`
+	// Seeding goals were kept here until the engine owned them: read once
+	// from an older state file, handed to the engine, and dropped.
+	LegacySeedRatioLimit float64 `json:"seedRatioLimit,omitempty"`
+	LegacySeedRatioMode  int     `json:"seedRatioMode,omitempty"`
+	LegacySeedIdleLimit  int     `json:"seedIdleLimit,omitempty"`
+	LegacySeedIdleMode   int     `json:"seedIdleMode,omitempty"`
+	// Per-torrent speed limits as Transmission sets them (kB/s, and
+	// whether in force); the engine holds the bytes/s in force.
 	DownloadLimit   int64 `json:"downloadLimit"`
 	DownloadLimited bool  `json:"downloadLimited"`
 	UploadLimit     int64 `json:"uploadLimit"`
 	UploadLimited   bool  `json:"uploadLimited"`
-	// Finished is set when Run paused the torrent because it reached its
-	// seeding goal; Transmission reports that as isFinished.
+	// Finished: stopped at its seeding goal before the engine kept that
+	// (client.Stats.Finished); never set any more.
 	Finished bool `json:"finished,omitempty"`
 }
 
@@ -75,6 +71,12 @@ type stateStore struct {
 	sess   sessionState
 	byHash map[client.TorrentID]*torrentState
 	byID   map[int]*torrentState
+}
+
+// seedDefaults is the goal of the torrents that follow the session's.
+func (s sessionState) seedDefaults() client.SeedDefaults {
+	return client.SeedDefaults{Ratio: s.SeedRatioLimit, RatioOn: s.SeedRatioLimited,
+		Idle: time.Duration(s.IdleSeedingLimit) * time.Minute, IdleOn: s.IdleSeedingLimitEnabled}
 }
 
 func defaultSession() sessionState {
@@ -146,7 +148,7 @@ func (st *stateStore) ensure(hash client.TorrentID) (*torrentState, bool) {
 	if t := st.byHash[hash]; t != nil {
 		return t, false
 	}
-	t := &torrentState{ID: st.next, Hash: hash, SeedIdleLimit: 30, SeedRatioLimit: 2}
+	t := &torrentState{ID: st.next, Hash: hash}
 	st.next++
 	st.byHash[hash] = t
 	st.byID[t.ID] = t

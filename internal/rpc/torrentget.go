@@ -141,13 +141,7 @@ func unix(t time.Time) int64 {
 }
 
 func (v *view) seedRatio() (limit float64, limited bool) {
-	switch v.ts.SeedRatioMode {
-	case modeSingle:
-		return v.ts.SeedRatioLimit, true
-	case modeUnlimited:
-		return 0, false
-	}
-	return v.s.st.sess.SeedRatioLimit, v.s.st.sess.SeedRatioLimited
+	return v.t.SeedGoal.RatioLimit(v.s.st.sess.seedDefaults())
 }
 
 func (v *view) magnet() string {
@@ -208,7 +202,7 @@ func (v *view) peersGetting() (n int) {
 
 func (v *view) isFinished() bool {
 	_, left := v.sizes()
-	return v.ts.Finished && left == 0 && v.t.State == client.StatePaused
+	return (v.t.Finished || v.ts.Finished) && left == 0 && v.t.State == client.StatePaused
 }
 
 // field returns the value of one torrent-get field; ok is false for names
@@ -400,16 +394,19 @@ func (v *view) field(name string, now time.Time) (any, bool) {
 	case "isPrivate":
 		return false, true
 	case "seedRatioLimit":
-		if v.ts.SeedRatioMode == modeGlobal {
+		if v.t.SeedGoal.RatioMode == client.GoalDefault {
 			return v.s.st.sess.SeedRatioLimit, true
 		}
-		return v.ts.SeedRatioLimit, true
+		return v.t.SeedGoal.Ratio, true
 	case "seedRatioMode":
-		return v.ts.SeedRatioMode, true
+		return int(v.t.SeedGoal.RatioMode), true
 	case "seedIdleLimit":
-		return v.ts.SeedIdleLimit, true
+		if v.t.SeedGoal.IdleMode == client.GoalDefault {
+			return v.s.st.sess.IdleSeedingLimit, true
+		}
+		return int(v.t.SeedGoal.Idle / time.Minute), true
 	case "seedIdleMode":
-		return v.ts.SeedIdleMode, true
+		return int(v.t.SeedGoal.IdleMode), true
 	case "downloadLimit":
 		return v.ts.DownloadLimit, true
 	case "downloadLimited":
