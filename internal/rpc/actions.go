@@ -246,7 +246,6 @@ func (s *Server) torrentRemove(_ context.Context, a args) (any, error) {
 		s.sessionStats.downGone += t.Downloaded
 		s.sessionStats.upGone += t.Uploaded
 		s.st.forget(t.ID)
-		delete(s.lastActive, t.ID)
 		return nil
 	})
 	s.pruneRemoved()

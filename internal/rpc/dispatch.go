@@ -132,13 +132,9 @@ func (s *Server) syncLocked() []client.Stats {
 	// New torrents get ids in the order they were added.
 	sort.SliceStable(list, func(i, j int) bool { return list[i].AddedAt.Before(list[j].AddedAt) })
 	changed := false
-	now := s.o.Now()
 	for _, t := range list {
 		if _, created := s.st.ensure(t.ID); created {
 			changed = true
-		}
-		if t.DownloadRate > 0 || t.UploadRate > 0 {
-			s.lastActive[t.ID] = now
 		}
 	}
 	if changed {

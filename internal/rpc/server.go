@@ -104,7 +104,6 @@ type Server struct {
 	mu           sync.Mutex
 	st           *stateStore
 	removed      []removal
-	lastActive   map[client.TorrentID]time.Time
 	filesAdded   int64
 	sessionStats sessionCounters
 }
@@ -149,14 +148,13 @@ func NewServer(engine client.Controller, health Health, o Options) (*Server, err
 		o.PeerUID = socketUID
 	}
 	s := &Server{
-		engine:     engine,
-		health:     health,
-		o:          o,
-		log:        o.Logger,
-		sessionID:  newSessionID(),
-		st:         st,
-		lastActive: map[client.TorrentID]time.Time{},
-		started:    o.Now(),
+		engine:    engine,
+		health:    health,
+		o:         o,
+		log:       o.Logger,
+		sessionID: newSessionID(),
+		st:        st,
+		started:   o.Now(),
 	}
 	if err := s.registerMetrics(); err != nil {
 		return nil, err

@@ -52,7 +52,7 @@ func seed(f *clienttest.Fake) {
 	f.Put(clienttest.Torrent{
 		Stats: client.Stats{ID: hashA, Name: "Show.S01E01", State: client.StateDownloading, Length: 3 << 20,
 			BytesCompleted: 1 << 20, DownloadRate: 50_000, UploadRate: 1_000, PeersConnected: 2, Downloaded: 1 << 20,
-			Uploaded: 1000, DownloadDir: "/dl/tv", ETA: 42 * time.Second, Ratio: 0.001},
+			Uploaded: 1000, DownloadDir: "/dl/tv", ETA: 42 * time.Second, Ratio: 0.001, LastActive: time.Unix(1_700_001_000, 0)},
 		Files: []client.File{
 			{Index: 0, Path: "Show.S01E01/ep.mkv", Length: 2 << 20, BytesCompleted: 1 << 20},
 			{Index: 1, Path: "Show.S01E01/sample.mkv", Length: 1 << 20, Priority: client.PriorityOff},

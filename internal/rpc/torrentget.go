@@ -41,7 +41,7 @@ func (s *Server) recentlyActive(t client.Stats, cut time.Time) bool {
 	case client.StateChecking, client.StateMetadata, client.StateDownloading:
 		return true
 	}
-	return t.AddedAt.After(cut) || s.lastActive[t.ID].After(cut)
+	return t.AddedAt.After(cut) || t.LastActive.After(cut)
 }
 
 // view computes one torrent's fields, asking the engine for files, peers,
@@ -282,7 +282,7 @@ func (v *view) field(name string, now time.Time) (any, bool) {
 	case "doneDate":
 		return unix(t.DoneAt), true
 	case "activityDate":
-		last := v.s.lastActive[t.ID]
+		last := t.LastActive
 		if last.IsZero() {
 			last = t.AddedAt
 		}
