@@ -5,10 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/anacrolix/torrent"
 
 	"github.com/wgtorrent/wgtorrent/internal/atomicfile"
 )
@@ -121,4 +125,55 @@ func writeFileAtomic(path string, b []byte) error {
 		return fmt.Errorf("client: save %s: %w", path, err)
 	}
 	return nil
+}
+
+// restore re-adds the torrents saved in DataDir.
+func (e *Engine) restore() {
+	recs, metas, errs := e.st.load()
+	for _, err := range errs {
+		e.log.Warn("saved torrent skipped", "err", err)
+	}
+	skipped := 0
+	for i, r := range recs {
+		if len(e.o.RestoreOnly) > 0 && !slices.Contains(e.o.RestoreOnly, TorrentID(r.InfoHash)) {
+			skipped++
+			continue
+		}
+		spec, err := e.savedSpec(r, metas[i])
+		if err != nil {
+			e.log.Warn("saved torrent skipped", "torrent", r.InfoHash, "err", err)
+			continue
+		}
+		var peers []netip.AddrPort
+		for _, p := range r.Peers {
+			if ap, err := netip.ParseAddrPort(p); err == nil {
+				peers = append(peers, ap)
+			}
+		}
+		if _, err := e.add(spec, r, metas[i], peers, true); err != nil {
+			e.log.Warn("saved torrent not restored", "torrent", r.InfoHash, "err", err)
+		}
+	}
+	if skipped > 0 {
+		e.log.Info("saved torrents left alone: not among those asked for", "count", skipped)
+	}
+}
+
+// savedSpec rebuilds a torrent from what was saved: its metainfo, or the
+// magnet link while the metadata was not known yet.
+func (e *Engine) savedSpec(r record, mi []byte) (*torrent.TorrentSpec, error) {
+	var spec *torrent.TorrentSpec
+	var err error
+	switch {
+	case mi != nil:
+		spec, err = parseMetainfo(mi)
+	case r.Magnet != "":
+		spec, err = torrent.TorrentSpecFromMagnetUri(r.Magnet)
+	default:
+		err = errors.New("neither metainfo nor magnet saved")
+	}
+	if err == nil && spec.InfoHash.HexString() != r.InfoHash {
+		err = fmt.Errorf("saved metainfo has info hash %s", spec.InfoHash.HexString())
+	}
+	return spec, err
 }

@@ -81,3 +81,44 @@ func (g SeedGoal) reached(d SeedDefaults, ratio float64, lastActive, now time.Ti
 	}
 	return false
 }
+
+// SetSeedGoal sets when the torrent stops seeding (kept across restarts).
+func (e *Engine) SetSeedGoal(id TorrentID, g SeedGoal) error {
+	if err := g.Check(); err != nil {
+		return err
+	}
+	en, err := e.get(id)
+	if err != nil {
+		return err
+	}
+	_, err = e.updateRecord(en, func(r *record) { r.SeedGoal = g })
+	e.notify()
+	return err
+}
+
+// SetSeedDefaults sets the goal of the torrents that follow the default.
+func (e *Engine) SetSeedDefaults(d SeedDefaults) {
+	e.mu.Lock()
+	e.seedDef = d
+	e.mu.Unlock()
+}
+
+// SeedDefaults is what SetSeedDefaults set.
+func (e *Engine) SeedDefaults() SeedDefaults {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.seedDef
+}
+
+// stopAtGoal stops a torrent that reached its seeding goal and marks it
+// finished.
+func (e *Engine) stopAtGoal(en *entry, ratio float64) {
+	en.t.DisallowDataDownload()
+	en.t.DisallowDataUpload()
+	en.t.SetMaxEstablishedConns(0)
+	if _, err := e.updateRecord(en, func(r *record) { r.Paused, r.Finished = true, true }); err != nil {
+		e.log.Error("saving torrent state", "torrent", en.id, "err", err)
+	}
+	e.log.Info("seeding goal reached, torrent stopped", "torrent", en.id, "ratio", ratio)
+	e.notify()
+}

@@ -51,7 +51,7 @@ type Fake struct {
 	lists    int                                 // List calls
 	steps    map[client.TorrentID][]client.Stats // Script
 	seedDef  client.SeedDefaults
-	changed  chan struct{}                       // closed and replaced at every change
+	changed  chan struct{} // closed and replaced at every change
 }
 
 var _ client.Controller = (*Fake)(nil)
