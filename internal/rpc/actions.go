@@ -513,28 +513,12 @@ func (s *Server) torrentSet(_ context.Context, a args) (any, error) {
 				return nil, errorf("torrent %s: %v", t.ID, err)
 			}
 		}
-		if o.hasDown {
-			ts.DownloadLimit = o.downLimit
-		}
-		if o.hasUp {
-			ts.UploadLimit = o.upLimit
-		}
-		if o.hasDownLimited {
-			ts.DownloadLimited = o.downLimited
-		}
-		if o.hasUpLimited {
-			ts.UploadLimited = o.upLimited
-		}
 		if o.hasDown || o.hasUp || o.hasDownLimited || o.hasUpLimited {
 			// Transmission's units: KB/s (1000 bytes), in force only
-			// while the matching *Limited flag is on.
-			var down, up int64
-			if ts.DownloadLimited {
-				down = ts.DownloadLimit * 1000
-			}
-			if ts.UploadLimited {
-				up = ts.UploadLimit * 1000
-			}
+			// while the matching *Limited flag is on. The engine holds
+			// what is in force; a value set while off is kept here.
+			down := torrentLimit(t.DownloadLimit, &ts.DownloadLimit, o.downLimit, o.hasDown, o.downLimited, o.hasDownLimited)
+			up := torrentLimit(t.UploadLimit, &ts.UploadLimit, o.upLimit, o.hasUp, o.upLimited, o.hasUpLimited)
 			if err := s.engine.SetTorrentRateLimits(t.ID, down, up); err != nil {
 				s.saveLocked()
 				return nil, errorf("torrent %s: %v", t.ID, err)
@@ -549,4 +533,24 @@ func (s *Server) torrentSet(_ context.Context, a args) (any, error) {
 	}
 	s.saveLocked()
 	return nil, nil
+}
+
+// torrentLimit is the bytes/s the engine enforces after a torrent-set of
+// one direction's limit: inForce is the engine's now, kept the kB/s
+// remembered while off. 0 kB/s in force means "stop" to Transmission and
+// "unlimited" to the engine: 1 byte/s is the closest.
+func torrentLimit(inForce int64, kept *int64, kB int64, hasKB, limited, hasLimited bool) int64 {
+	on := inForce > 0
+	if hasLimited {
+		on = limited
+	}
+	v := kBLimit(inForce, *kept)
+	if hasKB {
+		v = kB
+	}
+	*kept = v
+	if !on {
+		return 0
+	}
+	return max(v*1000, 1)
 }

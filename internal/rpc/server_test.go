@@ -990,3 +990,30 @@ func TestStartAddedTorrents(t *testing.T) {
 		t.Errorf("after --start-paused: %v; want the first stopped (0), the second (paused false) running", got)
 	}
 }
+
+// TestTorrentLimitsReadFromEngine: what is in force is the engine's, so a
+// limit set elsewhere shows; turned off, the value stays shown as
+// Transmission keeps it.
+func TestTorrentLimitsReadFromEngine(t *testing.T) {
+	h := newHarness(t)
+	h.fake.Edit(client.TorrentID(hashA), func(t *clienttest.Torrent) { t.Stats.DownloadLimit = 200_000 })
+	get := func() map[string]any {
+		return torrents(t, h.mustCall("torrent-get", map[string]any{"ids": []any{1},
+			"fields": []string{"downloadLimit", "downloadLimited", "uploadLimit", "uploadLimited"}}))[0]
+	}
+	if g := get(); g["downloadLimit"] != 200.0 || g["downloadLimited"] != true || g["uploadLimited"] != false {
+		t.Errorf("engine's limit: %v", g)
+	}
+	h.mustCall("torrent-set", map[string]any{"ids": []any{1}, "downloadLimited": false})
+	if c := h.fake.Calls(); !slices.Equal(c, []string{"torrent-limits " + hashA + " 0 0"}) {
+		t.Errorf("engine calls %v", c)
+	}
+	h.fake.Edit(client.TorrentID(hashA), func(t *clienttest.Torrent) { t.Stats.DownloadLimit = 0 })
+	if g := get(); g["downloadLimit"] != 200.0 || g["downloadLimited"] != false {
+		t.Errorf("turned off: %v, want 200 kept and not limited", g)
+	}
+	h.mustCall("torrent-set", map[string]any{"ids": []any{1}, "uploadLimit": 50, "uploadLimited": true})
+	if c := h.fake.Calls(); c[len(c)-1] != "torrent-limits "+hashA+" 0 50000" {
+		t.Errorf("engine calls %v", c)
+	}
+}

@@ -28,12 +28,11 @@ type torrentState struct {
 	LegacySeedRatioMode  int     `json:"seedRatioMode,omitempty"`
 	LegacySeedIdleLimit  int     `json:"seedIdleLimit,omitempty"`
 	LegacySeedIdleMode   int     `json:"seedIdleMode,omitempty"`
-	// Per-torrent speed limits as Transmission sets them (kB/s, and
-	// whether in force); the engine holds the bytes/s in force.
-	DownloadLimit   int64 `json:"downloadLimit"`
-	DownloadLimited bool  `json:"downloadLimited"`
-	UploadLimit     int64 `json:"uploadLimit"`
-	UploadLimited   bool  `json:"uploadLimited"`
+	// The per-torrent speed limits (kB/s) a client set while they are
+	// not in force: Transmission shows them so. What is in force is the
+	// engine's (client.Stats.DownloadLimit), read from it.
+	DownloadLimit int64 `json:"downloadLimit,omitempty"`
+	UploadLimit   int64 `json:"uploadLimit,omitempty"`
 	// Finished: stopped at its seeding goal before the engine kept that
 	// (client.Stats.Finished); never set any more.
 	Finished bool `json:"finished,omitempty"`

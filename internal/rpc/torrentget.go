@@ -200,6 +200,15 @@ func (v *view) peersGetting() (n int) {
 	return n
 }
 
+// kBLimit is a per-torrent limit as Transmission shows it: the one in force
+// (bytes/s in the engine) in kB/s, else the one last set while off.
+func kBLimit(inForce, kept int64) int64 {
+	if inForce > 0 {
+		return inForce / 1000
+	}
+	return kept
+}
+
 func (v *view) isFinished() bool {
 	_, left := v.sizes()
 	return (v.t.Finished || v.ts.Finished) && left == 0 && v.t.State == client.StatePaused
@@ -408,13 +417,13 @@ func (v *view) field(name string, now time.Time) (any, bool) {
 	case "seedIdleMode":
 		return int(v.t.SeedGoal.IdleMode), true
 	case "downloadLimit":
-		return v.ts.DownloadLimit, true
+		return kBLimit(t.DownloadLimit, v.ts.DownloadLimit), true
 	case "downloadLimited":
-		return v.ts.DownloadLimited, true
+		return t.DownloadLimit > 0, true
 	case "uploadLimit":
-		return v.ts.UploadLimit, true
+		return kBLimit(t.UploadLimit, v.ts.UploadLimit), true
 	case "uploadLimited":
-		return v.ts.UploadLimited, true
+		return t.UploadLimit > 0, true
 	case "honorsSessionLimits":
 		return true, true
 	case "bandwidthPriority":
