@@ -183,9 +183,9 @@ func checkLabels(labels []string) error {
 	return nil
 }
 
-// forEach runs fn on every selected torrent after selecting strictly.
+// forEach runs fn on every selected torrent.
 func (s *Server) forEach(a args, fn func(client.Stats) error) error {
-	list, err := s.selectLocked(a, true)
+	list, err := s.selectLocked(a)
 	if err != nil {
 		return err
 	}
@@ -267,7 +267,7 @@ func (s *Server) pruneRemoved() {
 // queueMove accepts and does nothing: the engine runs every torrent at
 // once, so there is no queue to reorder.
 func (s *Server) queueMove(_ context.Context, a args) (any, error) {
-	_, err := s.selectLocked(a, true)
+	_, err := s.selectLocked(a)
 	return nil, err
 }
 
@@ -465,7 +465,7 @@ func (s *Server) torrentSet(_ context.Context, a args) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	list, err := s.selectLocked(a, true)
+	list, err := s.selectLocked(a)
 	if err != nil {
 		return nil, err
 	}

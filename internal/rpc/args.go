@@ -138,11 +138,11 @@ func (a args) selector() (idSelector, error) {
 			}
 			sel.ids = append(sel.ids, int(x))
 		case string:
-			h := strings.ToLower(strings.TrimSpace(x))
-			if !isHash(h) {
-				return fmt.Errorf("argument \"ids\": %q is neither an id nor a 40-digit info hash", x)
+			// Anything but a hash names no torrent, as in Transmission
+			// (ids: ["1"] is an empty selection, not an error).
+			if h := strings.ToLower(strings.TrimSpace(x)); isHash(h) {
+				sel.hashes = append(sel.hashes, h)
 			}
-			sel.hashes = append(sel.hashes, h)
 		default:
 			return fmt.Errorf("argument \"ids\" must be an id, a hash, a list of them or \"recently-active\"")
 		}

@@ -154,7 +154,10 @@ func (s *Server) saveLocked() {
 // something) fails when an explicit id or hash matches nothing, so that a
 // typo changes nothing; torrent-get is lenient like Transmission, because
 // *arr tools learn that a torrent is gone from an empty answer.
-func (s *Server) selectLocked(a args, strict bool) ([]client.Stats, error) {
+// selectLocked returns the torrents "ids" names. Ids and hashes of no
+// torrent are passed over, as Transmission does: a remover that runs twice
+// must not fail the second time.
+func (s *Server) selectLocked(a args) ([]client.Stats, error) {
 	sel, err := a.selector()
 	if err != nil {
 		return nil, &rpcError{err.Error()}
@@ -181,18 +184,12 @@ func (s *Server) selectLocked(a args, strict bool) ([]client.Stats, error) {
 	for _, id := range sel.ids {
 		ts := s.st.byID[id]
 		if ts == nil || byHash[ts.Hash].ID == "" {
-			if strict {
-				return nil, errorf("no torrent with id %d", id)
-			}
 			continue
 		}
 		want[ts.Hash] = true
 	}
 	for _, h := range sel.hashes {
 		if byHash[client.TorrentID(h)].ID == "" {
-			if strict {
-				return nil, errorf("no torrent with hash %s", h)
-			}
 			continue
 		}
 		want[client.TorrentID(h)] = true

@@ -577,8 +577,8 @@ func TestOtherMethods(t *testing.T) {
 	if res, _ := h.call("free-space", map[string]any{"path": "relative"}); res == success {
 		t.Errorf("free-space relative path accepted")
 	}
-	if a := h.mustCall("port-test", nil); a["port-is-open"] != false {
-		t.Errorf("port-test: %v", a)
+	if res, a := h.call("port-test", nil); res == success || !strings.Contains(res, "not supported") {
+		t.Errorf("port-test answered %q %v: an untested port must not be reported", res, a)
 	}
 	a = h.mustCall("session-stats", nil)
 	if a["torrentCount"] != 2.0 || a["activeTorrentCount"] != 2.0 || a["downloadSpeed"] != 50_000.0 {
@@ -615,10 +615,6 @@ func TestBadRequests(t *testing.T) {
 		{"arguments not an object", `{"method":"torrent-stop","arguments":[1]}`},
 		{"ids wrong type", `{"method":"torrent-stop","arguments":{"ids":{"a":1}}}`},
 		{"ids fraction", `{"method":"torrent-stop","arguments":{"ids":[1.5]}}`},
-		{"ids bad hash", `{"method":"torrent-stop","arguments":{"ids":["zz"]}}`},
-		{"unknown id", `{"method":"torrent-remove","arguments":{"ids":[99]}}`},
-		{"one unknown among known", `{"method":"torrent-stop","arguments":{"ids":[1,99]}}`},
-		{"unknown hash", `{"method":"torrent-verify","arguments":{"ids":["` + strings.Repeat("0", 40) + `"]}}`},
 		{"delete flag wrong type", `{"method":"torrent-remove","arguments":{"ids":[1],"delete-local-data":"yes"}}`},
 		{"paused wrong type", `{"method":"torrent-add","arguments":{"filename":"magnet:?xt=urn:btih:` + hashB + `","paused":"no"}}`},
 		{"metainfo not base64", `{"method":"torrent-add","arguments":{"metainfo":"!!!"}}`},
@@ -1015,5 +1011,45 @@ func TestTorrentLimitsReadFromEngine(t *testing.T) {
 	h.mustCall("torrent-set", map[string]any{"ids": []any{1}, "uploadLimit": 50, "uploadLimited": true})
 	if c := h.fake.Calls(); c[len(c)-1] != "torrent-limits "+hashA+" 0 50000" {
 		t.Errorf("engine calls %v", c)
+	}
+}
+
+// TestUnknownIdsPassOver: as in Transmission, ids and hashes of no torrent
+// select nothing: a remover run twice succeeds, ids ["1"] lists nothing,
+// and a known id beside an unknown one is acted on.
+func TestUnknownIdsPassOver(t *testing.T) {
+	h := newHarness(t)
+	for _, body := range []string{
+		`{"method":"torrent-remove","arguments":{"ids":[99]}}`,
+		`{"method":"torrent-verify","arguments":{"ids":["` + strings.Repeat("0", 40) + `"]}}`,
+		`{"method":"torrent-stop","arguments":{"ids":["zz"]}}`,
+	} {
+		if res := h.raw(body); res["result"] != "success" {
+			t.Errorf("%s: %v", body, res)
+		}
+	}
+	if c := h.fake.Calls(); len(c) != 0 {
+		t.Errorf("engine changed: %v", c)
+	}
+	if l := torrents(t, h.mustCall("torrent-get", map[string]any{"ids": []any{"1"}, "fields": []string{"id"}})); len(l) != 0 {
+		t.Errorf(`ids ["1"]: %v, want none`, l)
+	}
+	h.mustCall("torrent-stop", map[string]any{"ids": []any{1, 99}})
+	if c := h.fake.Calls(); !slices.Equal(c, []string{"pause " + hashA}) {
+		t.Errorf("known beside unknown: %v", c)
+	}
+}
+
+// TestTransmissionDefaults: a torrent nothing happened to yet reads as in
+// Transmission: ratio not applicable, no manual announce, the default
+// limit of its own (not in force).
+func TestTransmissionDefaults(t *testing.T) {
+	h := newHarness(t)
+	h.mustCall("torrent-add", map[string]any{"filename": "magnet:?xt=urn:btih:" + strings.Repeat("e", 40)})
+	l := torrents(t, h.mustCall("torrent-get", map[string]any{"ids": []any{strings.Repeat("e", 40)},
+		"fields": []string{"uploadRatio", "manualAnnounceTime", "downloadLimit", "downloadLimited", "uploadLimit"}}))
+	want := map[string]any{"uploadRatio": -1.0, "manualAnnounceTime": -1.0, "downloadLimit": 100.0, "downloadLimited": false, "uploadLimit": 100.0}
+	if len(l) != 1 || !reflect.DeepEqual(l[0], want) {
+		t.Errorf("new torrent: %v, want %v", l, want)
 	}
 }

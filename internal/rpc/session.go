@@ -326,10 +326,11 @@ func (s *Server) freeSpace(_ context.Context, a args) (any, error) {
 	return map[string]any{"path": p, "size-bytes": free, "total_size": total}, nil
 }
 
-// portTest answers without testing: a real test needs an outside service
-// to connect back through the VPN, and we contact none.
+// portTest refuses: a real test needs an outside service to connect back
+// through the VPN, and wgtorrent contacts none. "Closed" would be a claim
+// nobody measured.
 func (s *Server) portTest(_ context.Context, _ args) (any, error) {
-	return map[string]any{"port-is-open": false, "ip_protocol": "ipv4"}, nil
+	return nil, errorf("port-test is not supported: it needs an outside service to connect back through the VPN, and wgtorrent contacts none")
 }
 
 // encryption is the engine's BitTorrent encryption policy.

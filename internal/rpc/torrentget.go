@@ -203,8 +203,11 @@ func (v *view) peersGetting() (n int) {
 // kBLimit is a per-torrent limit as Transmission shows it: the one in force
 // (bytes/s in the engine) in kB/s, else the one last set while off.
 func kBLimit(inForce, kept int64) int64 {
-	if inForce > 0 {
+	switch {
+	case inForce > 0:
 		return inForce / 1000
+	case kept == 0:
+		return 100 // Transmission's default for a torrent's own limit
 	}
 	return kept
 }
@@ -263,6 +266,9 @@ func (v *view) field(name string, now time.Time) (any, bool) {
 	case "etaIdle":
 		return -1, true
 	case "uploadRatio":
+		if t.Uploaded == 0 && t.Downloaded == 0 && t.BytesCompleted == 0 {
+			return -1, true // Transmission's "not applicable": nothing to divide by
+		}
 		return t.Ratio, true
 	case "peersConnected":
 		return t.PeersConnected, true
@@ -296,8 +302,10 @@ func (v *view) field(name string, now time.Time) (any, bool) {
 			last = t.AddedAt
 		}
 		return unix(last), true
-	case "dateCreated", "editDate", "manualAnnounceTime":
+	case "dateCreated", "editDate":
 		return 0, true
+	case "manualAnnounceTime":
+		return -1, true // as Transmission before any manual announce
 	case "labels":
 		if v.ts.Labels == nil {
 			return []string{}, true
@@ -508,7 +516,7 @@ func (s *Server) torrentGet(_ context.Context, a args) (any, error) {
 	if err != nil {
 		return nil, &rpcError{err.Error()}
 	}
-	list, err := s.selectLocked(a, false)
+	list, err := s.selectLocked(a)
 	if err != nil {
 		return nil, err
 	}
