@@ -243,8 +243,10 @@ func (s *Server) torrentRemove(_ context.Context, a args) (any, error) {
 		if ts := s.st.byHash[t.ID]; ts != nil {
 			s.removed = append(s.removed, removal{id: ts.ID, at: s.o.Now()})
 		}
-		s.sessionStats.downGone += t.Downloaded
-		s.sessionStats.upGone += t.Uploaded
+		b := s.sessionStats.base[t.ID]
+		s.sessionStats.downGone += t.Downloaded - b[0]
+		s.sessionStats.upGone += t.Uploaded - b[1]
+		delete(s.sessionStats.base, t.ID)
 		s.st.forget(t.ID)
 		return nil
 	})

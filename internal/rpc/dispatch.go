@@ -150,10 +150,6 @@ func (s *Server) saveLocked() {
 	}
 }
 
-// selectLocked resolves ids to torrents. strict (for methods that change
-// something) fails when an explicit id or hash matches nothing, so that a
-// typo changes nothing; torrent-get is lenient like Transmission, because
-// *arr tools learn that a torrent is gone from an empty answer.
 // selectLocked returns the torrents "ids" names. Ids and hashes of no
 // torrent are passed over, as Transmission does: a remover that runs twice
 // must not fail the second time.

@@ -114,8 +114,10 @@ type removal struct {
 }
 
 type sessionCounters struct {
-	// Bytes transferred by torrents that were removed during this session,
-	// so that session totals do not go backwards.
+	// base is each torrent's totals when this run first saw it (the
+	// engine's count over all runs); gone, what torrents removed during
+	// this run had transferred in it, so that totals do not go backwards.
+	base             map[client.TorrentID][2]int64
 	downGone, upGone int64
 }
 
@@ -148,13 +150,14 @@ func NewServer(engine client.Controller, health Health, o Options) (*Server, err
 		o.PeerUID = socketUID
 	}
 	s := &Server{
-		engine:    engine,
-		health:    health,
-		o:         o,
-		log:       o.Logger,
-		sessionID: newSessionID(),
-		st:        st,
-		started:   o.Now(),
+		engine:       engine,
+		health:       health,
+		o:            o,
+		log:          o.Logger,
+		sessionID:    newSessionID(),
+		st:           st,
+		started:      o.Now(),
+		sessionStats: sessionCounters{base: map[client.TorrentID][2]int64{}},
 	}
 	if err := s.registerMetrics(); err != nil {
 		return nil, err
@@ -162,7 +165,10 @@ func NewServer(engine client.Controller, health Health, o Options) (*Server, err
 	// Give every torrent the engine already has an id now, so that ids
 	// follow the engine's order rather than the first client's query.
 	s.mu.Lock()
-	s.syncLocked()
+	for _, t := range s.syncLocked() {
+		s.sessionStats.base[t.ID] = [2]int64{t.Downloaded, t.Uploaded}
+	}
+	st.current = func() transferStats { return s.currentStatsLocked(engine.List()) }
 	// The engine enforces the seeding goals; the session's are its
 	// defaults.
 	engine.SetSeedDefaults(st.sess.seedDefaults())

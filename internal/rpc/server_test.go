@@ -1053,3 +1053,27 @@ func TestTransmissionDefaults(t *testing.T) {
 		t.Errorf("new torrent: %v, want %v", l, want)
 	}
 }
+
+// TestSessionStatsCurrentAndCumulative: current counts this run only;
+// cumulative adds the runs before it, kept in the state file.
+func TestSessionStatsCurrentAndCumulative(t *testing.T) {
+	dir := t.TempDir()
+	f := clienttest.New()
+	seed(f)
+	h := newHarnessWith(t, f, dir)
+	f.Edit(client.TorrentID(hashA), func(t *clienttest.Torrent) { t.Stats.Downloaded += 500 })
+	stats := func(h *harness) (cur, cum map[string]any) {
+		a := h.mustCall("session-stats", nil)
+		return a["current-stats"].(map[string]any), a["cumulative-stats"].(map[string]any)
+	}
+	cur, cum := stats(h)
+	if cur["downloadedBytes"] != 500.0 || cum["downloadedBytes"] != 500.0 || cur["sessionCount"] != 1.0 || cum["sessionCount"] != 1.0 {
+		t.Errorf("first run: current %v, cumulative %v", cur, cum)
+	}
+	h.mustCall("torrent-set", map[string]any{"ids": []any{1}, "labels": []string{"x"}}) // saves
+	h2 := newHarnessWith(t, f, dir)
+	cur, cum = stats(h2)
+	if cur["downloadedBytes"] != 0.0 || cum["downloadedBytes"] != 500.0 || cur["sessionCount"] != 1.0 || cum["sessionCount"] != 2.0 {
+		t.Errorf("second run: current %v, cumulative %v", cur, cum)
+	}
+}

@@ -276,7 +276,7 @@ func (s *Server) applyRateLimitsLocked() {
 func (s *Server) sessionStatsMethod(_ context.Context, _ args) (any, error) {
 	list := s.syncLocked()
 	var active, paused int
-	var downRate, upRate, down, up int64
+	var downRate, upRate int64
 	for _, t := range list {
 		switch t.State {
 		case client.StatePaused, client.StateError:
@@ -286,29 +286,39 @@ func (s *Server) sessionStatsMethod(_ context.Context, _ args) (any, error) {
 		}
 		downRate += t.DownloadRate
 		upRate += t.UploadRate
-		down += t.Downloaded
-		up += t.Uploaded
 	}
-	secs := int64(s.o.Now().Sub(s.started) / time.Second)
-	// The engine counts bytes over all sessions and forgets removed
-	// torrents; both blocks report what it knows plus what removed
-	// torrents had transferred while we ran.
-	stats := map[string]any{
-		"uploadedBytes":   up + s.sessionStats.upGone,
-		"downloadedBytes": down + s.sessionStats.downGone,
-		"filesAdded":      s.filesAdded,
-		"sessionCount":    1,
-		"secondsActive":   secs,
-	}
+	cur := s.currentStatsLocked(list)
 	return map[string]any{
 		"activeTorrentCount": active,
 		"pausedTorrentCount": paused,
 		"torrentCount":       len(list),
 		"downloadSpeed":      downRate,
 		"uploadSpeed":        upRate,
-		"current-stats":      stats,
-		"cumulative-stats":   stats,
+		"current-stats":      cur.json(),
+		"cumulative-stats":   s.st.before.plus(cur).json(),
 	}, nil
+}
+
+// currentStatsLocked is this run's block: what every torrent transferred
+// since this run first saw it, and what removed ones had.
+func (s *Server) currentStatsLocked(list []client.Stats) transferStats {
+	cur := transferStats{
+		Downloaded: s.sessionStats.downGone, Uploaded: s.sessionStats.upGone,
+		FilesAdded: s.filesAdded, SessionCount: 1,
+		SecondsActive: int64(s.o.Now().Sub(s.started) / time.Second),
+	}
+	for _, t := range list {
+		b, ok := s.sessionStats.base[t.ID]
+		if !ok && t.AddedAt.Before(s.started.Truncate(time.Second)) {
+			// There before this run, unseen so far: its totals are
+			// earlier runs'.
+			b = [2]int64{t.Downloaded, t.Uploaded}
+			s.sessionStats.base[t.ID] = b
+		}
+		cur.Downloaded += t.Downloaded - b[0]
+		cur.Uploaded += t.Uploaded - b[1]
+	}
+	return cur
 }
 
 func (s *Server) freeSpace(_ context.Context, a args) (any, error) {

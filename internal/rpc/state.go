@@ -56,10 +56,32 @@ type sessionState struct {
 	AddPaused bool `json:"addPaused,omitempty"`
 }
 
+// transferStats is session-stats' block of totals.
+type transferStats struct {
+	Uploaded      int64 `json:"uploadedBytes"`
+	Downloaded    int64 `json:"downloadedBytes"`
+	FilesAdded    int64 `json:"filesAdded"`
+	SecondsActive int64 `json:"secondsActive"`
+	SessionCount  int64 `json:"sessionCount"`
+}
+
+func (a transferStats) plus(b transferStats) transferStats {
+	return transferStats{a.Uploaded + b.Uploaded, a.Downloaded + b.Downloaded, a.FilesAdded + b.FilesAdded,
+		a.SecondsActive + b.SecondsActive, a.SessionCount + b.SessionCount}
+}
+
+func (a transferStats) json() map[string]any {
+	return map[string]any{"uploadedBytes": a.Uploaded, "downloadedBytes": a.Downloaded,
+		"filesAdded": a.FilesAdded, "secondsActive": a.SecondsActive, "sessionCount": a.SessionCount}
+}
+
 type persisted struct {
 	NextID   int             `json:"nextId"`
 	Session  sessionState    `json:"session"`
 	Torrents []*torrentState `json:"torrents"`
+	// Cumulative is session-stats' cumulative block as of the last save:
+	// every earlier run, and this one so far.
+	Cumulative transferStats `json:"cumulative"`
 }
 
 // stateStore is the id table and settings. Not safe for concurrent use: the
@@ -68,7 +90,11 @@ type stateStore struct {
 	path   string // "" = memory only
 	next   int
 	sess   sessionState
-	byHash map[client.TorrentID]*torrentState
+	// before is the cumulative stats of the runs before this one;
+	// current, when set, gives this run's, for save.
+	before  transferStats
+	current func() transferStats
+	byHash  map[client.TorrentID]*torrentState
 	byID   map[int]*torrentState
 }
 
@@ -109,6 +135,7 @@ func openStore(dir string) (*stateStore, error) {
 		return nil, fmt.Errorf("rpc: parse state %q (move it away to start afresh): %w", st.path, err)
 	}
 	st.sess = p.Session
+	st.before = p.Cumulative
 	for _, t := range p.Torrents {
 		if t == nil || t.ID <= 0 || t.Hash == "" || st.byID[t.ID] != nil || st.byHash[t.Hash] != nil {
 			continue
@@ -126,7 +153,10 @@ func (st *stateStore) save() error {
 	if st.path == "" {
 		return nil
 	}
-	p := persisted{NextID: st.next, Session: st.sess}
+	p := persisted{NextID: st.next, Session: st.sess, Cumulative: st.before}
+	if st.current != nil {
+		p.Cumulative = st.before.plus(st.current())
+	}
 	for _, t := range st.byID {
 		p.Torrents = append(p.Torrents, t)
 	}
