@@ -63,6 +63,7 @@ func Run(ctx context.Context, eng client.Controller, health rpc.Health, o Option
 			serveErr <- err
 		}
 	})
+	wg.Go(func() { srv.Run(ctx) })
 	if o.WatchDir != "" {
 		w := &watcher{dir: o.WatchDir, eng: eng, log: log, opts: client.AddOptions{}}
 		wg.Go(func() { w.run(ctx, o.WatchEvery) })

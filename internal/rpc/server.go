@@ -101,11 +101,14 @@ type Server struct {
 
 	// mu serialises RPCs, as Transmission's single thread does, and guards
 	// the store and what follows.
-	mu           sync.Mutex
-	st           *stateStore
-	removed      []removal
-	filesAdded   int64
-	sessionStats sessionCounters
+	mu         sync.Mutex
+	st         *stateStore
+	removed    []removal
+	filesAdded int64
+	// altWasScheduled is whether the alt-speed schedule covered the last
+	// check: only a change of it turns the alt limits on or off.
+	altWasScheduled bool
+	sessionStats    sessionCounters
 }
 
 type removal struct {
@@ -173,7 +176,8 @@ func NewServer(engine client.Controller, health Health, o Options) (*Server, err
 	// defaults.
 	engine.SetSeedDefaults(st.sess.seedDefaults())
 	s.migrateSeedGoalsLocked()
-	if st.sess.SpeedLimitDownEnabled || st.sess.SpeedLimitUpEnabled {
+	s.altWasScheduled = st.sess.altScheduled(o.Now())
+	if st.sess.SpeedLimitDownEnabled || st.sess.SpeedLimitUpEnabled || st.sess.AltSpeedEnabled {
 		// A limit set over RPC outlives a restart, as in Transmission.
 		s.applyRateLimitsLocked()
 	}

@@ -933,7 +933,7 @@ func TestSessionSetUnsupported(t *testing.T) {
 		name string
 		val  any
 	}{
-		{"alt-speed-enabled", true}, {"peer-port", 51413}, {"dht-enabled", false}, {"pex-enabled", false},
+		{"peer-port", 51413}, {"dht-enabled", false}, {"pex-enabled", false},
 		{"peer-limit-global", 500}, {"cache-size-mb", 64}, {"script-torrent-done-enabled", true},
 		{"incomplete-dir-enabled", true},
 	} {
@@ -1075,5 +1075,73 @@ func TestSessionStatsCurrentAndCumulative(t *testing.T) {
 	cur, cum = stats(h2)
 	if cur["downloadedBytes"] != 0.0 || cum["downloadedBytes"] != 500.0 || cur["sessionCount"] != 1.0 || cum["sessionCount"] != 2.0 {
 		t.Errorf("second run: current %v, cumulative %v", cur, cum)
+	}
+}
+
+// TestAltSpeeds: turtle mode puts the alt limits in force and takes them
+// off again; session-get keeps telling the normal limits from the alt
+// ones; the schedule turns it on where its period begins and off where it
+// ends, and a user's toggle in between stands.
+func TestAltSpeeds(t *testing.T) {
+	h := newHarness(t)
+	h.mustCall("session-set", map[string]any{"speed-limit-down": 500, "speed-limit-down-enabled": true})
+	h.mustCall("session-set", map[string]any{"alt-speed-enabled": true, "alt-speed-down": 20})
+	h.mustCall("session-set", map[string]any{"alt-speed-enabled": false})
+	c := h.fake.Calls()
+	want := []string{"limits 500000 0", "limits 20000 50000", "limits 500000 0"}
+	if !slices.Equal(c, want) {
+		t.Errorf("engine limits %v, want %v", c, want)
+	}
+	h.mustCall("session-set", map[string]any{"alt-speed-enabled": true})
+	a := h.mustCall("session-get", nil)
+	if a["speed-limit-down"] != 500.0 || a["speed-limit-down-enabled"] != true || a["alt-speed-down"] != 20.0 || a["alt-speed-enabled"] != true {
+		t.Errorf("session-get under alt speeds: %v", a)
+	}
+	h.mustCall("session-set", map[string]any{"alt-speed-enabled": false})
+
+	// A schedule from 01:00 to 02:00 every day, in local time.
+	day := time.Date(2026, 12, 2, 0, 30, 0, 0, time.Local)
+	h.now = day
+	h.mustCall("session-set", map[string]any{"alt-speed-time-enabled": true, "alt-speed-time-begin": 60, "alt-speed-time-end": 120})
+	step := func(at time.Time, wantOn bool) {
+		t.Helper()
+		h.now = at
+		h.srv.mu.Lock()
+		h.srv.followAltScheduleLocked(at)
+		on := h.srv.st.sess.AltSpeedEnabled
+		h.srv.mu.Unlock()
+		if on != wantOn {
+			t.Errorf("at %s: alt speeds on = %v, want %v", at.Format("15:04"), on, wantOn)
+		}
+	}
+	step(day, false)
+	step(day.Add(45*time.Minute), true) // 01:15
+	h.mustCall("session-set", map[string]any{"alt-speed-enabled": false})
+	step(day.Add(50*time.Minute), false) // the user's toggle stands
+	step(day.Add(95*time.Minute), false) // 02:05: the period ended
+	step(day.Add(24*time.Hour+31*time.Minute), true)
+	if c := h.fake.Calls(); c[len(c)-1] != "limits 20000 50000" {
+		t.Errorf("the schedule's last call: %v", c)
+	}
+	if res, _ := h.call("session-set", map[string]any{"alt-speed-time-begin": 1440}); res == success {
+		t.Error("begin at minute 1440 accepted")
+	}
+}
+
+func TestAltScheduledOverMidnight(t *testing.T) {
+	s := sessionState{AltTimeEnabled: true, AltTimeBegin: 22 * 60, AltTimeEnd: 6 * 60, AltTimeDay: 1 << time.Friday}
+	for _, tc := range []struct {
+		at   time.Time
+		want bool
+	}{
+		{time.Date(2026, 12, 4, 23, 0, 0, 0, time.Local), true},  // Friday night
+		{time.Date(2026, 12, 5, 3, 0, 0, 0, time.Local), true},   // Saturday morning: Friday's period
+		{time.Date(2026, 12, 5, 23, 0, 0, 0, time.Local), false}, // Saturday night
+		{time.Date(2026, 12, 4, 3, 0, 0, 0, time.Local), false},  // Friday morning: Thursday's
+		{time.Date(2026, 12, 4, 12, 0, 0, 0, time.Local), false},
+	} {
+		if got := s.altScheduled(tc.at); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.at.Format("Mon 15:04"), got, tc.want)
+		}
 	}
 }

@@ -31,11 +31,18 @@ func (s *Server) sessionGet(_ context.Context, a args) (any, error) {
 	down, up := s.engine.RateLimits()
 	sess := s.st.sess
 	downKB, upKB := sess.SpeedLimitDown, sess.SpeedLimitUp
-	if down > 0 {
-		downKB = down / speedUnit
-	}
-	if up > 0 {
-		upKB = up / speedUnit
+	downOn, upOn := down > 0, up > 0
+	switch {
+	case sess.AltSpeedEnabled:
+		// The engine enforces the alt limits: the others are as stored.
+		downOn, upOn = sess.SpeedLimitDownEnabled, sess.SpeedLimitUpEnabled
+	default:
+		if down > 0 {
+			downKB = down / speedUnit
+		}
+		if up > 0 {
+			upKB = up / speedUnit
+		}
 	}
 	dir := s.downloadDir()
 	free := int64(-1)
@@ -64,16 +71,16 @@ func (s *Server) sessionGet(_ context.Context, a args) (any, error) {
 		"incomplete-dir":               dir,
 		"incomplete-dir-enabled":       false,
 		"speed-limit-down":             downKB,
-		"speed-limit-down-enabled":     down > 0,
+		"speed-limit-down-enabled":     downOn,
 		"speed-limit-up":               upKB,
-		"speed-limit-up-enabled":       up > 0,
-		"alt-speed-enabled":            false,
-		"alt-speed-down":               50,
-		"alt-speed-up":                 50,
-		"alt-speed-time-enabled":       false,
-		"alt-speed-time-begin":         540,
-		"alt-speed-time-end":           1020,
-		"alt-speed-time-day":           127,
+		"speed-limit-up-enabled":       upOn,
+		"alt-speed-enabled":            sess.AltSpeedEnabled,
+		"alt-speed-down":               sess.AltSpeedDown,
+		"alt-speed-up":                 sess.AltSpeedUp,
+		"alt-speed-time-enabled":       sess.AltTimeEnabled,
+		"alt-speed-time-begin":         sess.AltTimeBegin,
+		"alt-speed-time-end":           sess.AltTimeEnd,
+		"alt-speed-time-day":           sess.AltTimeDay,
 		"seedRatioLimit":               sess.SeedRatioLimit,
 		"seedRatioLimited":             sess.SeedRatioLimited,
 		"idle-seeding-limit":           sess.IdleSeedingLimit,
@@ -144,6 +151,10 @@ var sessionSetHandled = map[string]bool{
 	"idle-seeding-limit-enabled": true, "idleSeedingLimitEnabled": true, "idle_seeding_limit_enabled": true,
 	"idle-seeding-limit": true, "idleSeedingLimit": true, "idle_seeding_limit": true,
 	"encryption": true, "start-added-torrents": true,
+	"alt-speed-enabled": true, "alt_speed_enabled": true, "alt-speed-down": true, "alt_speed_down": true,
+	"alt-speed-up": true, "alt_speed_up": true, "alt-speed-time-enabled": true, "alt_speed_time_enabled": true,
+	"alt-speed-time-begin": true, "alt_speed_time_begin": true, "alt-speed-time-end": true, "alt_speed_time_end": true,
+	"alt-speed-time-day": true, "alt_speed_time_day": true,
 }
 
 // sessionReadOnly are session-get fields a client cannot set (Transmission
@@ -216,6 +227,13 @@ func (s *Server) sessionSet(ctx context.Context, a args) (any, error) {
 	setBool(&next.SpeedLimitUpEnabled, "speed-limit-up-enabled", "speedLimitUpEnabled", "speed_limit_up_enabled")
 	setBool(&next.SeedRatioLimited, "seedRatioLimited", "seed_ratio_limited")
 	setBool(&next.IdleSeedingLimitEnabled, "idle-seeding-limit-enabled", "idleSeedingLimitEnabled", "idle_seeding_limit_enabled")
+	setBool(&next.AltSpeedEnabled, "alt-speed-enabled", "alt_speed_enabled")
+	setInt(&next.AltSpeedDown, "alt-speed-down", "alt_speed_down")
+	setInt(&next.AltSpeedUp, "alt-speed-up", "alt_speed_up")
+	setBool(&next.AltTimeEnabled, "alt-speed-time-enabled", "alt_speed_time_enabled")
+	setInt(&next.AltTimeBegin, "alt-speed-time-begin", "alt_speed_time_begin")
+	setInt(&next.AltTimeEnd, "alt-speed-time-end", "alt_speed_time_end")
+	setInt(&next.AltTimeDay, "alt-speed-time-day", "alt_speed_time_day")
 	start := !next.AddPaused
 	setBool(&start, "start-added-torrents")
 	next.AddPaused = !start
@@ -243,6 +261,15 @@ func (s *Server) sessionSet(ctx context.Context, a args) (any, error) {
 	if idle > 1<<31-1 {
 		return nil, errorf("argument \"idle-seeding-limit\" is too large")
 	}
+	if next.AltTimeBegin >= 24*60 || next.AltTimeEnd >= 24*60 || next.AltTimeDay > 127 {
+		return nil, errorf("alt-speed-time-begin and -end are minutes after midnight (0 to 1439), alt-speed-time-day a mask of days (0 to 127)")
+	}
+	if next.AltTimeEnabled && (!s.st.sess.AltTimeEnabled || next.AltTimeBegin != s.st.sess.AltTimeBegin ||
+		next.AltTimeEnd != s.st.sess.AltTimeEnd || next.AltTimeDay != s.st.sess.AltTimeDay) {
+		// A schedule set or changed takes effect now, as in Transmission.
+		next.AltSpeedEnabled = next.altScheduled(s.o.Now())
+		s.altWasScheduled = next.AltSpeedEnabled
+	}
 	next.IdleSeedingLimit = int(idle)
 	if dir != s.downloadDir() {
 		real, err := confine("download-dir", dir, s.writableRoots())
@@ -258,11 +285,16 @@ func (s *Server) sessionSet(ctx context.Context, a args) (any, error) {
 	return nil, nil
 }
 
-// applyRateLimitsLocked pushes the stored limits to the engine. A limit of
-// 0 kB/s that is enabled means "stop" in Transmission, while 0 means
-// unlimited to the engine: 1 byte/s is the closest we have.
+// applyRateLimitsLocked pushes the stored limits to the engine: the alt
+// ones while they are on. A limit of 0 kB/s that is enabled means "stop"
+// in Transmission, while 0 means unlimited to the engine: 1 byte/s is the
+// closest we have.
 func (s *Server) applyRateLimitsLocked() {
 	sess := s.st.sess
+	if sess.AltSpeedEnabled {
+		s.engine.SetRateLimits(max(1, sess.AltSpeedDown*speedUnit), max(1, sess.AltSpeedUp*speedUnit))
+		return
+	}
 	var down, up int64
 	if sess.SpeedLimitDownEnabled {
 		down = max(1, sess.SpeedLimitDown*speedUnit)
@@ -346,4 +378,44 @@ func (s *Server) portTest(_ context.Context, _ args) (any, error) {
 // encryption is the engine's BitTorrent encryption policy.
 func (s *Server) encryption() string {
 	return string(cmp.Or(s.o.Encryption, client.EncryptionTolerated))
+}
+
+// Run follows the alt-speed schedule until ctx ends: where a scheduled
+// period begins the alt limits go on, where it ends they go off; a user's
+// toggle in between stands until the next boundary, as in Transmission.
+func (s *Server) Run(ctx context.Context) {
+	t := time.NewTicker(altScheduleEvery)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		s.followAltScheduleLocked(s.o.Now())
+		s.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// altScheduleEvery: the schedule has minutes for its unit.
+const altScheduleEvery = 20 * time.Second
+
+func (s *Server) followAltScheduleLocked(now time.Time) {
+	sess := &s.st.sess
+	if !sess.AltTimeEnabled {
+		return
+	}
+	in := sess.altScheduled(now)
+	if in == s.altWasScheduled {
+		return
+	}
+	s.altWasScheduled = in
+	if sess.AltSpeedEnabled == in {
+		return
+	}
+	sess.AltSpeedEnabled = in
+	s.log.Info("rpc: alt speed limits by schedule", "on", in)
+	s.applyRateLimitsLocked()
+	s.saveLocked()
 }

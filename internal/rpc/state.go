@@ -54,6 +54,36 @@ type sessionState struct {
 	// AddPaused is start-added-torrents turned off: torrent-add without a
 	// "paused" argument adds the torrent stopped.
 	AddPaused bool `json:"addPaused,omitempty"`
+	// Alternative ("turtle") speed limits in kB/s, in force instead of
+	// the others while AltSpeedEnabled; the schedule turns it on at
+	// AltTimeBegin and off at AltTimeEnd (minutes after local midnight)
+	// on the days of AltTimeDay (Sunday = 1, Monday = 2, ... Saturday = 64).
+	AltSpeedEnabled bool  `json:"altSpeedEnabled,omitempty"`
+	AltSpeedDown    int64 `json:"altSpeedDown"`
+	AltSpeedUp      int64 `json:"altSpeedUp"`
+	AltTimeEnabled  bool  `json:"altTimeEnabled,omitempty"`
+	AltTimeBegin    int64 `json:"altTimeBegin"`
+	AltTimeEnd      int64 `json:"altTimeEnd"`
+	AltTimeDay      int64 `json:"altTimeDay"`
+}
+
+// altScheduled says whether the alt-speed schedule covers t.
+func (s sessionState) altScheduled(t time.Time) bool {
+	if !s.AltTimeEnabled {
+		return false
+	}
+	m := int64(t.Hour()*60 + t.Minute())
+	day := t.Weekday()
+	in := m >= s.AltTimeBegin && m < s.AltTimeEnd
+	if s.AltTimeEnd < s.AltTimeBegin {
+		// Over midnight: the evening counts for today, the morning for
+		// the day the period began.
+		in = m >= s.AltTimeBegin
+		if m < s.AltTimeEnd {
+			in, day = true, (day+6)%7
+		}
+	}
+	return in && s.AltTimeDay&(1<<day) != 0
 }
 
 // transferStats is session-stats' block of totals.
@@ -87,15 +117,15 @@ type persisted struct {
 // stateStore is the id table and settings. Not safe for concurrent use: the
 // Server's mutex guards it.
 type stateStore struct {
-	path   string // "" = memory only
-	next   int
-	sess   sessionState
+	path string // "" = memory only
+	next int
+	sess sessionState
 	// before is the cumulative stats of the runs before this one;
 	// current, when set, gives this run's, for save.
 	before  transferStats
 	current func() transferStats
 	byHash  map[client.TorrentID]*torrentState
-	byID   map[int]*torrentState
+	byID    map[int]*torrentState
 }
 
 // seedDefaults is the goal of the torrents that follow the session's.
@@ -106,7 +136,8 @@ func (s sessionState) seedDefaults() client.SeedDefaults {
 
 func defaultSession() sessionState {
 	// Transmission's defaults.
-	return sessionState{SeedRatioLimit: 2, IdleSeedingLimit: 30, SpeedLimitDown: 100, SpeedLimitUp: 100}
+	return sessionState{SeedRatioLimit: 2, IdleSeedingLimit: 30, SpeedLimitDown: 100, SpeedLimitUp: 100,
+		AltSpeedDown: 50, AltSpeedUp: 50, AltTimeBegin: 540, AltTimeEnd: 1020, AltTimeDay: 127}
 }
 
 func openStore(dir string) (*stateStore, error) {
