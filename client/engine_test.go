@@ -203,6 +203,9 @@ func TestDownloadFromSeeder(t *testing.T) {
 	if st.State != StateSeeding || st.BytesCompleted != st.Length || st.Downloaded < st.Length {
 		t.Errorf("leecher stats after download: %+v", st)
 	}
+	if b, err := os.ReadFile(st.TorrentFile); err != nil || !bytes.Equal(b, mi) {
+		t.Errorf("TorrentFile %q: %v, or not the .torrent added", st.TorrentFile, err)
+	}
 	files, _ := leech.Files(id)
 	if len(files) != 3 {
 		t.Errorf("Files: %+v", files)

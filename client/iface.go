@@ -100,6 +100,9 @@ type Stats struct {
 	// LastActive is when data last moved (zero: not since the engine
 	// started).
 	LastActive time.Time
+	// TorrentFile is the engine's copy of the .torrent ("" until the info
+	// is known).
+	TorrentFile string
 }
 
 // Priority of a file. The zero value is PriorityNormal.

@@ -347,6 +347,9 @@ func (e *Engine) stats(en *entry) Stats {
 	s.Sequential = en.rec.Sequential
 	s.DownloadLimit, s.UploadLimit = en.rec.MaxDownloadRate, en.rec.MaxUploadRate
 	s.SeedGoal, s.Finished, s.LastActive = en.rec.SeedGoal, en.rec.Finished, en.lastActive
+	if haveInfo {
+		s.TorrentFile = e.st.metainfoPath(en.rec.InfoHash)
+	}
 	paused := en.rec.Paused
 	checking = checking || en.checking
 	e.mu.Unlock()

@@ -472,7 +472,9 @@ func (v *view) field(name string, now time.Time) (any, bool) {
 			return 0.0, true
 		}
 		return float64(p.Complete) / float64(p.Count), true
-	case "comment", "creator", "torrentFile", "group":
+	case "torrentFile":
+		return t.TorrentFile, true
+	case "comment", "creator", "group":
 		return "", true
 	case "isSequential", "sequentialDownload":
 		return t.Sequential, true
