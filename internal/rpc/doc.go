@@ -1,5 +1,7 @@
-// Package rpc serves the Transmission RPC protocol (rpc-version 17, the one
-// Transmission 4.0 speaks, with the legacy argument names of 3.00) over a
+// Package rpc serves the Transmission RPC protocol (rpc-version 16, the one
+// Transmission 3.00 speaks, also under the snake_case names of 4.0; it
+// claims no more than it implements: rpc-version 17 adds fields such as
+// availability and bandwidth groups that it does not have) over a
 // client.Controller, so that transmission-remote, Sonarr, Radarr and other
 // Transmission front ends can drive wgtorrent.
 //
@@ -14,11 +16,13 @@
 //   - Every path a caller names resolves, symlinks followed, inside the
 //     folders the daemon's owner chose (Options.DownloadDir, WritableRoots,
 //     ReadableRoots), and no error quotes a byte of a file it read.
-//   - Bad requests (malformed JSON, wrong argument types, unknown ids,
-//     oversized bodies) get an error and change nothing.
+//   - Bad requests (malformed JSON, wrong argument types, oversized
+//     bodies) get an error and change nothing; ids of no torrent select
+//     nothing, as in Transmission.
 //   - Integer torrent ids are stable across restarts: the id <-> info hash
-//     table, labels and seeding limits live in a JSON file in Options.DataDir,
-//     replaced atomically on every change.
+//     table, labels and session settings live in a JSON file in
+//     Options.DataDir, replaced atomically on every change; seeding goals
+//     and the limits in force are the engine's.
 //   - It never fetches anything itself: torrent-add with an http(s) URL is
 //     refused, because that request would leave outside the tunnel.
 //   - /healthz answers 200 only while the tunnel is healthy and the kill

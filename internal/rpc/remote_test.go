@@ -69,7 +69,7 @@ func TestTransmissionRemote(t *testing.T) {
 			expect(run("-t", "1", "-f"), "Show.S01E01/ep.mkv", "Show.S01E01/sample.mkv")
 			expect(run("-t", "1", "-pi"), "10.64.0.5", "Transmission 4.0.5")
 			expect(run("-t", "1", "-it"), "Tracker 0: tracker.test")
-			expect(run("-si"), "RPC version: 17", "4.0.5 (wgtorrent 0.1)", "/dl")
+			expect(run("-si"), "RPC version: 16", "3.00 (wgtorrent 0.1)", "/dl")
 			expect(run("-st"), "CURRENT SESSION", "TOTAL")
 			calls()
 

@@ -124,9 +124,12 @@ type sessionCounters struct {
 	downGone, upGone int64
 }
 
-// transmissionVersion is the Transmission release whose protocol we speak;
-// *arr tools need a version >= 2.40 in front.
-const transmissionVersion = "4.0.5"
+// transmissionVersion is the Transmission release whose protocol we speak
+// (rpcVersion); *arr tools need a version >= 2.40 in front.
+const (
+	transmissionVersion = "3.00"
+	rpcVersion          = 16
+)
 
 // NewServer opens (or creates) the state in o.DataDir and builds a server.
 func NewServer(engine client.Controller, health Health, o Options) (*Server, error) {

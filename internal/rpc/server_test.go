@@ -271,11 +271,11 @@ func TestHostWhitelist(t *testing.T) {
 func TestSessionGet(t *testing.T) {
 	h := newHarness(t)
 	a := h.mustCall("session-get", nil)
-	if v := a["version"]; v != "4.0.5 (wgtorrent 0.1)" {
+	if v := a["version"]; v != "3.00 (wgtorrent 0.1)" {
 		t.Errorf("version %v", v)
 	}
 	for k, want := range map[string]any{
-		"rpc-version": 17.0, "rpc-version-minimum": 1.0, "download-dir": "/dl", "seedRatioLimit": 2.0,
+		"rpc-version": 16.0, "rpc-version-minimum": 1.0, "download-dir": "/dl", "seedRatioLimit": 2.0,
 		"seedRatioLimited": false, "idle-seeding-limit": 30.0, "idle-seeding-limit-enabled": false,
 		"speed-limit-down-enabled": false, "dht-enabled": false, "encryption": "tolerated", "utp-enabled": false,
 	} {

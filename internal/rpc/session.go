@@ -61,9 +61,8 @@ func (s *Server) sessionGet(_ context.Context, a args) (any, error) {
 	}
 	all := map[string]any{
 		"version":                      s.version(),
-		"rpc-version":                  17,
+		"rpc-version":                  rpcVersion,
 		"rpc-version-minimum":          1,
-		"rpc-version-semver":           "5.3.0",
 		"session-id":                   s.sessionID,
 		"download-dir":                 dir,
 		"download-dir-free-space":      free,
