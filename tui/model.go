@@ -286,6 +286,19 @@ func (m *model) current() (client.Stats, bool) {
 
 func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
+	case tea.KeyMsg:
+		if msg.Type == tea.KeyRunes && len(msg.Runes) > 1 && !msg.Paste {
+			// Several letters in one read (key repeat, tmux, a slow SSH
+			// link) arrive as one message; the bindings match one key, so
+			// each letter is handled on its own, in order.
+			var cmds []tea.Cmd
+			for _, r := range msg.Runes {
+				_, cmd := m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}, Alt: msg.Alt})
+				cmds = append(cmds, cmd)
+			}
+			return m, tea.Batch(cmds...)
+		}
+		return m, m.handleKey(msg)
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
 		m.help.Width = msg.Width
@@ -314,9 +327,6 @@ func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 
 	case addedMsg:
 		return m, m.applyAdded(msg)
-
-	case tea.KeyMsg:
-		return m, m.handleKey(msg)
 
 	case tea.MouseMsg:
 		if msg.Action == tea.MouseActionPress && m.dialog == nil {

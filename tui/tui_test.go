@@ -300,6 +300,16 @@ func TestTunnelDownKillSwitchOff(t *testing.T) {
 	}
 }
 
+// TestSeveralLettersInOneRead: key repeat or tmux deliver "jjp" as one
+// message; every letter counts, in order.
+func TestSeveralLettersInOneRead(t *testing.T) {
+	hs := start(t, 100, 30, armed(), nil)
+	hs.waitFor("Big Buck Bunny")
+	hs.mark()
+	hs.tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("jjp")}) // two rows down: debian, paused
+	hs.expectCall("resume %s", idDebian)
+}
+
 func TestPauseCallsPause(t *testing.T) {
 	hs := start(t, 100, 30, armed(), nil)
 	hs.waitFor("Big Buck Bunny")
