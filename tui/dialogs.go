@@ -12,6 +12,7 @@ import (
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
+	"github.com/dustin/go-humanize"
 
 	"github.com/wgtorrent/wgtorrent/client"
 )
@@ -221,16 +222,21 @@ func parseRatio(s string, g client.SeedGoal) (client.SeedGoal, error) {
 	return g, nil
 }
 
+// parseKiB reads a rate: a bare number is KiB/s, one with a unit is as
+// the command line takes it (800k, 5M, 5MiB).
 func parseKiB(s string) (int64, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return 0, nil
 	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 || n > 1<<40 {
-		return 0, fmt.Errorf("%q is not a whole number of KiB/s (0 = unlimited)", s)
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil && n >= 0 && n <= 1<<40 {
+		return n * 1024, nil
 	}
-	return n * 1024, nil
+	n, err := humanize.ParseBytes(s)
+	if err != nil || n > 1<<50 {
+		return 0, fmt.Errorf("%q is not a rate: a number of KiB/s, or with a unit (800k, 5M, 5MiB); 0 = unlimited", s)
+	}
+	return int64(n), nil
 }
 
 func (d *limitsDialog) update(m *model, msg tea.KeyMsg) tea.Cmd {

@@ -241,3 +241,17 @@ func TestViewFitsEverySize(t *testing.T) {
 }
 
 func sizeMsg(s [2]int) tea.WindowSizeMsg { return tea.WindowSizeMsg{Width: s[0], Height: s[1]} }
+
+// TestParseKiB: the limit dialogs take what the command line takes.
+func TestParseKiB(t *testing.T) {
+	for in, want := range map[string]int64{"": 0, "0": 0, "500": 500 << 10, " 5M ": 5_000_000, "5MiB": 5 << 20, "800k": 800_000} {
+		if got, err := parseKiB(in); err != nil || got != want {
+			t.Errorf("parseKiB(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"-1", "fast", "5 parsecs"} {
+		if _, err := parseKiB(in); err == nil {
+			t.Errorf("parseKiB(%q) accepted", in)
+		}
+	}
+}

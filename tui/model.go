@@ -7,6 +7,7 @@
 package tui
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -148,6 +149,7 @@ type (
 	}
 	addedMsg struct {
 		source     string
+		name       string // the magnet's dn or the .torrent's name, if any
 		id         client.TorrentID
 		err        error
 		fromDialog bool
@@ -211,7 +213,7 @@ func (m *model) addCmd(src client.Source, fromDialog bool) tea.Cmd {
 	opts := client.AddOptions{DownloadDir: m.opt.DownloadDir}
 	return func() tea.Msg {
 		id, err := engine.Add(ctx, src, opts)
-		return addedMsg{source: src.String(), id: id, err: err, fromDialog: fromDialog}
+		return addedMsg{source: src.String(), name: src.Name(), id: id, err: err, fromDialog: fromDialog}
 	}
 }
 
@@ -402,7 +404,7 @@ func (m *model) applyAdded(msg addedMsg) tea.Cmd {
 	case msg.err != nil:
 		m.setMessage(fmt.Sprintf("add %s: %v", msg.source, msg.err), true)
 	default:
-		m.setMessage("added "+string(msg.id), false)
+		m.setMessage("added "+cmp.Or(msg.name, string(msg.id)), false)
 		m.list.selectID(msg.id)
 	}
 	return m.refreshCmd()
