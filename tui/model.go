@@ -49,6 +49,9 @@ type model struct {
 	tunnel Tunnel
 	opt    Options
 	ctx    context.Context
+	// quitAsked: quit was pressed with torrents running; the same key
+	// again quits, any other stays.
+	quitAsked bool
 
 	now       func() time.Time
 	tickEvery time.Duration // 0 disables the tick (tests send tickMsg)
@@ -410,6 +413,24 @@ func (m *model) applyAdded(msg addedMsg) tea.Cmd {
 	return m.refreshCmd()
 }
 
+// quit ends the TUI, and with it every transfer: with torrents running it
+// asks first, and the same key again confirms.
+func (m *model) quit() tea.Cmd {
+	running := 0
+	for _, s := range m.list.all {
+		switch s.State {
+		case client.StateDownloading, client.StateSeeding, client.StateMetadata, client.StateChecking, client.StateStalled:
+			running++
+		}
+	}
+	if running == 0 || m.quitAsked {
+		return tea.Quit
+	}
+	m.quitAsked = true
+	m.setMessage(fmt.Sprintf("%d torrents are running: q again to quit (they stop until wgtorrent starts again), any other key to stay", running), true)
+	return nil
+}
+
 func (m *model) moveCursor(delta int) {
 	if m.detail != nil {
 		m.detail.move(delta)
@@ -421,8 +442,13 @@ func (m *model) moveCursor(delta int) {
 func (m *model) pageSize() int { return max(m.height-8, 1) }
 
 func (m *model) handleKey(msg tea.KeyMsg) tea.Cmd {
-	if msg.Type == tea.KeyCtrlC {
-		return tea.Quit
+	quit := msg.Type == tea.KeyCtrlC || (m.dialog == nil && !m.list.filtering && key.Matches(msg, m.keys.Quit))
+	if quit {
+		return m.quit()
+	}
+	if m.quitAsked {
+		m.quitAsked = false
+		m.setMessage("", false) // declined: the question goes
 	}
 	if m.dialog != nil {
 		return m.dialog.update(m, msg)
@@ -432,8 +458,6 @@ func (m *model) handleKey(msg tea.KeyMsg) tea.Cmd {
 	}
 	k := m.keys
 	switch {
-	case key.Matches(msg, k.Quit):
-		return tea.Quit
 	case key.Matches(msg, k.Help):
 		m.help.ShowAll = !m.help.ShowAll
 		return nil

@@ -453,8 +453,28 @@ func TestSpeedLimitsDialog(t *testing.T) {
 	hs.waitFor("limit ↓ 500 KiB/s ↑ 100 KiB/s")
 }
 
+// TestQuit: with torrents running, q asks first; another key stays, the
+// same key again quits.
 func TestQuit(t *testing.T) {
 	hs := start(t, 100, 30, armed(), nil)
+	hs.waitFor("ubuntu-24.04")
+	hs.keys("q")
+	hs.waitFor("torrents are running: q again to quit")
+	hs.keys("j") // declined: the cursor moves, the question goes
+	hs.waitFor("Big Buck Bunny")
+	hs.keys("q")
+	hs.waitFor("torrents are running: q again to quit")
+	hs.keys("q")
+	hs.tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
+}
+
+// TestQuitIdle: nothing running, q quits at once.
+func TestQuitIdle(t *testing.T) {
+	hs := start(t, 100, 30, armed(), func(hs *harness) {
+		for _, st := range hs.eng.List() {
+			hs.eng.Edit(st.ID, func(t *clienttest.Torrent) { t.Stats.State = client.StatePaused })
+		}
+	})
 	hs.waitFor("ubuntu-24.04")
 	hs.keys("q")
 	hs.tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))

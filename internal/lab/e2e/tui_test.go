@@ -84,7 +84,7 @@ func TestTUIDownloadThroughTunnelOutage(t *testing.T) {
 	t.Logf("complete %s after the server restarted:\n%s", time.Since(restarted).Round(100*time.Millisecond), done)
 	s.tor.assertIdentical(t, "download in the TUI", out)
 
-	term.keys("q")
+	term.quit()
 	code := term.waitExit(30 * time.Second)
 	if code != 0 {
 		t.Errorf("wgtorrent exit status %d after q, want 0; pane:\n%s", code, term.screen())
@@ -299,6 +299,13 @@ func (tt *tmuxTerm) typeText(s string) {
 }
 
 // waitExit waits for the program to exit and returns its status.
+// quit presses q, which with torrents running asks first, and q again.
+func (tt *tmuxTerm) quit() {
+	tt.keys("q")
+	tt.waitFor(10*time.Second, "the question before quitting", func(sc string) bool { return strings.Contains(sc, "q again to quit") })
+	tt.keys("q")
+}
+
 func (tt *tmuxTerm) waitExit(within time.Duration) int {
 	tt.t.Helper()
 	deadline := time.Now().Add(within)
@@ -346,7 +353,7 @@ func TestTUIAsNobody(t *testing.T) {
 		return ok && p == 100 && strings.Contains(rowOf(sc, s.tor.Name), "seeding")
 	})
 	s.tor.assertIdentical(t, "TUI download as nobody", out)
-	term.keys("q")
+	term.quit()
 	if code := term.waitExit(30 * time.Second); code != 0 {
 		t.Errorf("exit status %d after q, want 0; pane:\n%s", code, term.screen())
 	}
