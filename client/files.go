@@ -108,3 +108,13 @@ func copyFile(from, to string) error {
 	}
 	return out.Close()
 }
+
+// FreeSpace is the bytes under path an unprivileged user may still write,
+// and the file system's size.
+func FreeSpace(path string) (free, total int64, err error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(path, &st); err != nil {
+		return 0, 0, fmt.Errorf("client: free space of %s: %w", path, err)
+	}
+	return int64(st.Bavail) * st.Bsize, int64(st.Blocks) * st.Bsize, nil
+}

@@ -166,7 +166,7 @@ func (e *Engine) savedSpec(r record, mi []byte) (*torrent.TorrentSpec, error) {
 	var err error
 	switch {
 	case mi != nil:
-		spec, err = parseMetainfo(mi)
+		spec, _, err = parseMetainfo(mi)
 	case r.Magnet != "":
 		spec, err = torrent.TorrentSpecFromMagnetUri(r.Magnet)
 	default:

@@ -43,6 +43,7 @@ type Source struct {
 	magnet string               // SourceMagnet: as given, or built from the hash
 	path   string               // SourceFile, and SourceMetainfo read by Load
 	mi     []byte               // SourceMetainfo
+	length int64                // SourceMetainfo: the torrent's size
 }
 
 // InputError is input the user has to fix. Reason reads on its own (a
@@ -88,11 +89,11 @@ func ParseSource(s string) (Source, error) {
 // ParseMetainfo checks the bytes of a .torrent file, including the limits
 // ValidateInfo sets, before anything is stored.
 func ParseMetainfo(b []byte) (Source, error) {
-	spec, err := parseMetainfo(b)
+	spec, length, err := parseMetainfo(b)
 	if err != nil {
 		return Source{}, err
 	}
-	return Source{kind: SourceMetainfo, spec: spec, mi: b}, nil
+	return Source{kind: SourceMetainfo, spec: spec, mi: b, length: length}, nil
 }
 
 // Load reads a SourceFile's file (a regular file of at most
@@ -106,7 +107,7 @@ func (s Source) Load() (Source, error) {
 	if err != nil {
 		return Source{}, err
 	}
-	spec, err := parseMetainfo(b)
+	spec, length, err := parseMetainfo(b)
 	if err != nil {
 		var in *InputError
 		if errors.As(err, &in) {
@@ -114,7 +115,7 @@ func (s Source) Load() (Source, error) {
 		}
 		return Source{}, err
 	}
-	return Source{kind: SourceMetainfo, spec: spec, mi: b, path: s.path}, nil
+	return Source{kind: SourceMetainfo, spec: spec, mi: b, path: s.path, length: length}, nil
 }
 
 func readTorrentFile(path string) ([]byte, error) {
@@ -165,6 +166,10 @@ func (s Source) Name() string {
 	}
 	return s.spec.DisplayName
 }
+
+// Length is a SourceMetainfo's size in bytes (0 for others: a magnet's is
+// unknown until its info arrives).
+func (s Source) Length() int64 { return s.length }
 
 // Path is the file a SourceFile names, or the one a SourceMetainfo was
 // loaded from ("" otherwise).
@@ -243,24 +248,25 @@ func parseMagnet(uri string) (Source, error) {
 	return Source{kind: SourceMagnet, spec: spec, magnet: uri}, nil
 }
 
-func parseMetainfo(b []byte) (*torrent.TorrentSpec, error) {
+// parseMetainfo checks a .torrent and returns its spec and size.
+func parseMetainfo(b []byte) (*torrent.TorrentSpec, int64, error) {
 	mi, err := metainfo.Load(bytes.NewReader(b))
 	if err != nil {
-		return nil, inputErr(err, "not a valid .torrent file")
+		return nil, 0, inputErr(err, "not a valid .torrent file")
 	}
 	info, err := mi.UnmarshalInfo()
 	if err != nil {
-		return nil, inputErr(err, "not a valid .torrent file")
+		return nil, 0, inputErr(err, "not a valid .torrent file")
 	}
 	if err := ValidateInfo(&info); err != nil {
-		return nil, &InputError{Reason: "refused .torrent file", Err: err}
+		return nil, 0, &InputError{Reason: "refused .torrent file", Err: err}
 	}
 	spec, err := torrent.TorrentSpecFromMetaInfoErr(mi)
 	if err != nil {
-		return nil, inputErr(err, "not a valid .torrent file")
+		return nil, 0, inputErr(err, "not a valid .torrent file")
 	}
 	if spec.InfoHash.IsZero() {
-		return nil, inputErr(nil, ".torrent file has no BitTorrent v1 info hash (v2-only torrents are not supported)")
+		return nil, 0, inputErr(nil, ".torrent file has no BitTorrent v1 info hash (v2-only torrents are not supported)")
 	}
-	return spec, nil
+	return spec, info.TotalLength(), nil
 }

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -49,16 +50,35 @@ type addDialog struct {
 	input textinput.Model
 	err   string
 	busy  bool
+	dir   string // where the torrent goes ("" = the engine's default)
+	free  int64  // bytes free there when the dialog opened; -1 unknown
 }
 
-func newAddDialog(width int) *addDialog {
+func newAddDialog(width int, dir string) *addDialog {
 	ti := textinput.New()
 	ti.Prompt = "> "
 	ti.Placeholder = "magnet:?xt=urn:btih:… or /path/to/file.torrent"
 	ti.CharLimit = 4096
 	ti.Width = dialogWidth(width) - 6
 	ti.Focus()
-	return &addDialog{input: ti}
+	d := &addDialog{input: ti, dir: dir, free: -1}
+	if dir != "" {
+		if free, _, err := client.FreeSpace(existingParent(dir)); err == nil {
+			d.free = free
+		}
+	}
+	return d
+}
+
+// existingParent is dir, or the nearest folder above it that exists (the
+// engine creates the rest).
+func existingParent(dir string) string {
+	for {
+		if _, err := os.Stat(dir); err == nil || filepath.Dir(dir) == dir {
+			return dir
+		}
+		dir = filepath.Dir(dir)
+	}
 }
 
 func (d *addDialog) update(m *model, msg tea.KeyMsg) tea.Cmd {
@@ -83,6 +103,11 @@ func (d *addDialog) update(m *model, msg tea.KeyMsg) tea.Cmd {
 			d.err = err.Error()
 			return nil
 		}
+		if n := src.Length(); d.free >= 0 && n > d.free {
+			// Files are allocated in full: it would fail at the first write.
+			d.err = fmt.Sprintf("%s needs %s; %s has %s free", cmp.Or(src.Name(), "the torrent"), humanBytes(n), d.dir, humanBytes(d.free))
+			return nil
+		}
 		d.err, d.busy = "", true
 		return m.addCmd(src, true)
 	}
@@ -103,6 +128,8 @@ func (d *addDialog) view(width int) string {
 		lines = append(lines, styleDim.Render("adding…"))
 	case d.err != "":
 		lines = append(lines, styleErr.Render(lipgloss.NewStyle().Width(w-4).Render(d.err)))
+	case d.free >= 0:
+		lines = append(lines, styleDim.Render(truncate(fmt.Sprintf("%s free in %s", humanBytes(d.free), d.dir), w-4)))
 	default:
 		lines = append(lines, "")
 	}

@@ -255,3 +255,27 @@ func TestParseKiB(t *testing.T) {
 		}
 	}
 }
+
+// TestAddDialogRefusesTooBig: a .torrent larger than the free space of
+// its folder is refused before anything is added (files are allocated in
+// full, so it would fail at the first write).
+func TestAddDialogRefusesTooBig(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "big.torrent")
+	if err := os.WriteFile(path, clienttest.Metainfo("big.iso"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eng := clienttest.New()
+	m := newModel(t.Context(), eng, newFakeTunnel(), Options{})
+	d := newAddDialog(80, "")
+	d.dir, d.free = "/srv/small", 1<<20
+	d.input.SetValue(path)
+	m.dialog = d
+	d.update(m, tea.KeyMsg{Type: tea.KeyEnter})
+	if !strings.Contains(d.err, "big.iso needs 3.0 MiB; /srv/small has 1.0 MiB free") || m.dialog == nil {
+		t.Errorf("dialog error %q, open %v", d.err, m.dialog != nil)
+	}
+	d.free = 1 << 30
+	if cmd := d.update(m, tea.KeyMsg{Type: tea.KeyEnter}); cmd == nil || d.err != "" {
+		t.Errorf("with room: error %q, command %v", d.err, cmd != nil)
+	}
+}

@@ -462,7 +462,7 @@ func (m *model) handleKey(msg tea.KeyMsg) tea.Cmd {
 		m.help.ShowAll = !m.help.ShowAll
 		return nil
 	case key.Matches(msg, k.Add):
-		m.dialog = newAddDialog(m.width)
+		m.dialog = newAddDialog(m.width, m.opt.DownloadDir)
 		return nil
 	case key.Matches(msg, k.Limits):
 		m.dialog = newLimitsDialog(m.downLimit, m.upLimit)

@@ -47,7 +47,7 @@ func (s *Server) sessionGet(_ context.Context, a args) (any, error) {
 	dir := s.downloadDir()
 	free := int64(-1)
 	if dir != "" {
-		if n, _, err := freeSpace(dir); err == nil {
+		if n, _, err := client.FreeSpace(dir); err == nil {
 			free = n
 		}
 	}
@@ -360,9 +360,9 @@ func (s *Server) freeSpace(_ context.Context, a args) (any, error) {
 	if !ok || !filepath.IsAbs(p) {
 		return nil, errorf("free-space needs an absolute \"path\"")
 	}
-	free, total, err := freeSpace(p)
+	free, total, err := client.FreeSpace(p)
 	if err != nil {
-		return nil, errorf("free-space %q: %v", p, err)
+		return nil, errorf("free-space: %v", err)
 	}
 	return map[string]any{"path": p, "size-bytes": free, "total_size": total}, nil
 }
