@@ -113,12 +113,6 @@ func (e *Engine) SeedDefaults() SeedDefaults {
 // stopAtGoal stops a torrent that reached its seeding goal and marks it
 // finished.
 func (e *Engine) stopAtGoal(en *entry, ratio float64) {
-	en.t.DisallowDataDownload()
-	en.t.DisallowDataUpload()
-	en.t.SetMaxEstablishedConns(0)
-	if _, err := e.updateRecord(en, func(r *record) { r.Paused, r.Finished = true, true }); err != nil {
-		e.log.Error("saving torrent state", "torrent", en.id, "err", err)
-	}
+	e.stop(en, func(r *record) { r.Paused, r.Finished = true, true })
 	e.log.Info("seeding goal reached, torrent stopped", "torrent", en.id, "ratio", ratio)
-	e.notify()
 }

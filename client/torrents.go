@@ -260,11 +260,15 @@ func (e *Engine) Pause(id TorrentID) error {
 	return nil
 }
 
-func (e *Engine) pause(en *entry) {
+func (e *Engine) pause(en *entry) { e.stop(en, func(r *record) { r.Paused = true }) }
+
+// stop halts the torrent's transfers and saves the record as mark leaves
+// it (paused, and maybe more).
+func (e *Engine) stop(en *entry, mark func(r *record)) {
 	en.t.DisallowDataDownload()
 	en.t.DisallowDataUpload()
 	en.t.SetMaxEstablishedConns(0)
-	if _, err := e.updateRecord(en, func(r *record) { r.Paused = true }); err != nil {
+	if _, err := e.updateRecord(en, mark); err != nil {
 		e.log.Error("saving torrent state", "torrent", en.id, "err", err)
 	}
 	e.notify()
