@@ -140,8 +140,7 @@ func (d *addDialog) help(k keyMap) helpKeys { return k.dialogHelp(k.Submit, k.Ca
 
 // removeDialog confirms a removal and asks whether the data goes too.
 type removeDialog struct {
-	id         client.TorrentID
-	name       string
+	torrents   []client.Stats
 	deleteData bool
 }
 
@@ -157,7 +156,7 @@ func (d *removeDialog) update(m *model, msg tea.KeyMsg) tea.Cmd {
 		d.deleteData = !d.deleteData
 	case key.Matches(msg, m.keys.Submit), msg.String() == "y":
 		m.dialog = nil
-		return m.removeCmd(d.id, d.name, d.deleteData)
+		return m.removeCmd(d.torrents, d.deleteData)
 	}
 	return nil
 }
@@ -174,7 +173,7 @@ func (d *removeDialog) view(width int) string {
 	}
 	lines := []string{
 		styleTitle.Render("Remove torrent"),
-		truncate(d.name, w-4),
+		truncate(what(d.torrents), w-4),
 		"",
 		keep + "  " + del,
 	}
@@ -194,12 +193,11 @@ func (d *removeDialog) help(k keyMap) helpKeys {
 // ones, or one torrent's when id is set, with the upload ratio at which the
 // engine stops seeding it.
 type limitsDialog struct {
-	inputs []textinput.Model // down, up[, ratio]
-	focus  int
-	err    string
-	id     client.TorrentID
-	name   string
-	goal   client.SeedGoal
+	inputs   []textinput.Model // down, up[, ratio]
+	focus    int
+	err      string
+	torrents []client.Stats // a torrent's own limits, or nil: the global ones
+	goal     client.SeedGoal
 }
 
 func newLimitsDialog(down, up int64) *limitsDialog {
@@ -215,9 +213,9 @@ func newLimitsDialog(down, up int64) *limitsDialog {
 	return d
 }
 
-func newTorrentLimitsDialog(id client.TorrentID, name string, down, up int64, goal client.SeedGoal) *limitsDialog {
+func newTorrentLimitsDialog(ts []client.Stats, down, up int64, goal client.SeedGoal) *limitsDialog {
 	d := newLimitsDialog(down, up)
-	d.id, d.name, d.goal = id, name, goal
+	d.torrents, d.goal = ts, goal
 	ti := newField("seed to ratio:  ")
 	if goal.RatioMode == client.GoalOwn {
 		ti.SetValue(strconv.FormatFloat(goal.Ratio, 'g', -1, 64))
@@ -286,14 +284,14 @@ func (d *limitsDialog) update(m *model, msg tea.KeyMsg) tea.Cmd {
 			d.err = "upload: " + err.Error()
 			return nil
 		}
-		if d.id != "" {
+		if d.torrents != nil {
 			goal, err := parseRatio(d.inputs[2].Value(), d.goal)
 			if err != nil {
 				d.err = "ratio: " + err.Error()
 				return nil
 			}
 			m.dialog = nil
-			return m.torrentLimitsCmd(d.id, d.name, down, up, goal)
+			return m.torrentLimitsCmd(d.torrents, down, up, goal)
 		}
 		m.dialog = nil
 		return m.limitsCmd(down, up)
@@ -306,8 +304,8 @@ func (d *limitsDialog) update(m *model, msg tea.KeyMsg) tea.Cmd {
 func (d *limitsDialog) view(width int) string {
 	w := min(dialogWidth(width), 50)
 	title := "Speed limits (all torrents)"
-	if d.id != "" {
-		title = "Limits for " + d.name
+	if d.torrents != nil {
+		title = "Limits for " + what(d.torrents)
 	}
 	lines := []string{styleTitle.Render(lipgloss.NewStyle().MaxWidth(w - 4).Render(title))}
 	for _, in := range d.inputs {
@@ -316,7 +314,7 @@ func (d *limitsDialog) view(width int) string {
 	switch {
 	case d.err != "":
 		lines = append(lines, styleErr.Render(lipgloss.NewStyle().Width(w-4).Render(d.err)))
-	case d.id != "":
+	case d.torrents != nil:
 		lines = append(lines, styleDim.Render("0 or empty = unlimited; empty ratio = keep seeding"))
 	default:
 		lines = append(lines, styleDim.Render("0 or empty = unlimited"))

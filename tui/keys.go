@@ -8,6 +8,7 @@ type keyMap struct {
 	Open, Back, NextTab, PrevTab            key.Binding
 	Sort, Reverse, Filter                   key.Binding
 	Add, Pause, Remove, Priority            key.Binding
+	Mark, MarkAll                           key.Binding
 	Limits, TorrentLimits                   key.Binding
 	Reannounce, Verify, Sequential          key.Binding
 	Help, Quit                              key.Binding
@@ -38,6 +39,8 @@ func defaultKeys() keyMap {
 		Pause:         b([]string{"p"}, "p", "pause/resume"),
 		Remove:        b([]string{"x", "delete"}, "x", "remove"),
 		Priority:      b([]string{" "}, "space", "file priority"),
+		Mark:          b([]string{" "}, "space", "mark"),
+		MarkAll:       b([]string{"A"}, "A", "mark all shown"),
 		Limits:        b([]string{"L"}, "L", "speed limits"),
 		TorrentLimits: b([]string{"T"}, "T", "torrent speed limits"),
 		Reannounce:    b([]string{"r"}, "r", "reannounce"),
@@ -68,7 +71,7 @@ func (k keyMap) listHelp() helpKeys {
 		short: []key.Binding{k.Open, k.Add, k.Pause, k.Remove, k.Filter, k.Sort, k.Help, k.Quit},
 		full: [][]key.Binding{
 			{k.Up, k.Down, k.Top, k.Bottom, k.PageUp, k.PageDown},
-			{k.Open, k.Filter, k.Sort, k.Reverse},
+			{k.Open, k.Filter, k.Sort, k.Reverse, k.Mark, k.MarkAll, k.Back},
 			{k.Add, k.Pause, k.Remove, k.Verify, k.Reannounce},
 			{k.Sequential, k.TorrentLimits, k.Limits, k.Help, k.Quit},
 		},

@@ -45,6 +45,9 @@ type torrentList struct {
 
 	filter    textinput.Model
 	filtering bool // the filter input has focus
+
+	// marked torrents: the actions apply to them when there are any.
+	marked map[client.TorrentID]bool
 }
 
 func newTorrentList() torrentList {
@@ -57,7 +60,66 @@ func newTorrentList() torrentList {
 
 func (l *torrentList) setStats(all []client.Stats) {
 	l.all = all
+	for id := range l.marked {
+		if !slices.ContainsFunc(all, func(s client.Stats) bool { return s.ID == id }) {
+			delete(l.marked, id) // removed
+		}
+	}
 	l.rebuild()
+}
+
+// toggleMark marks or unmarks the row under the cursor and moves down, so
+// that Space Space Space marks three rows.
+func (l *torrentList) toggleMark() {
+	s, ok := l.current()
+	if !ok {
+		return
+	}
+	if l.marked == nil {
+		l.marked = map[client.TorrentID]bool{}
+	}
+	if l.marked[s.ID] {
+		delete(l.marked, s.ID)
+	} else {
+		l.marked[s.ID] = true
+	}
+	l.move(1)
+}
+
+// markAll marks every row shown (after a filter, those it shows); with
+// all of them marked already, it clears the marks.
+func (l *torrentList) markAll() {
+	if l.marked == nil {
+		l.marked = map[client.TorrentID]bool{}
+	}
+	all := true
+	for _, s := range l.rows {
+		all = all && l.marked[s.ID]
+	}
+	if all {
+		clear(l.marked)
+		return
+	}
+	for _, s := range l.rows {
+		l.marked[s.ID] = true
+	}
+}
+
+// markedStats is the marked torrents in the order shown, then those a
+// filter hides.
+func (l *torrentList) markedStats() []client.Stats {
+	var out []client.Stats
+	for _, s := range l.rows {
+		if l.marked[s.ID] {
+			out = append(out, s)
+		}
+	}
+	for _, s := range l.all {
+		if l.marked[s.ID] && !slices.ContainsFunc(out, func(o client.Stats) bool { return o.ID == s.ID }) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // rebuild applies filter and sort and puts the cursor back on the selected
@@ -230,6 +292,9 @@ func (l *torrentList) view(width, height int) []string {
 		title = styleTitle.Render(fmt.Sprintf("Torrents %d of %d", len(l.rows), len(l.all)))
 	}
 	info := []string{title, styleDim.Render("sort: " + l.sortBy.String() + " " + arrow)}
+	if n := len(l.marked); n > 0 {
+		info = append(info, styleTitle.Render(fmt.Sprintf("%d marked", n)))
+	}
 	switch {
 	case l.filtering:
 		info = append(info, l.filter.View())
@@ -272,10 +337,14 @@ func (l *torrentList) view(width, height int) []string {
 			}
 			row += " " + txt
 		}
+		mark := " "
+		if l.marked[s.ID] {
+			mark = "*"
+		}
 		if i == l.cursor {
-			lines = append(lines, styleSelected.Render(fit("› "+row, width)))
+			lines = append(lines, styleSelected.Render(fit("›"+mark+row, width)))
 		} else {
-			lines = append(lines, truncate("  "+row, width))
+			lines = append(lines, truncate(" "+mark+row, width))
 		}
 	}
 	return lines

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -225,13 +226,16 @@ func action(text string, f func() error) tea.Cmd {
 	return func() tea.Msg { return actionMsg{text: text, err: f()} }
 }
 
-func (m *model) removeCmd(id client.TorrentID, name string, deleteData bool) tea.Cmd {
+func (m *model) removeCmd(ts []client.Stats, deleteData bool) tea.Cmd {
 	engine := m.engine
-	text := "removed " + name
-	if deleteData {
+	text := "removed " + what(ts)
+	switch {
+	case deleteData && len(ts) == 1:
 		text += " and its data"
+	case deleteData:
+		text += " and their data"
 	}
-	return action(text, func() error { return engine.Remove(id, deleteData) })
+	return eachSaying(text, ts, func(id client.TorrentID) error { return engine.Remove(id, deleteData) })
 }
 
 func (m *model) limitsCmd(down, up int64) tea.Cmd {
@@ -242,13 +246,13 @@ func (m *model) limitsCmd(down, up int64) tea.Cmd {
 	})
 }
 
-func (m *model) torrentLimitsCmd(id client.TorrentID, name string, down, up int64, goal client.SeedGoal) tea.Cmd {
+func (m *model) torrentLimitsCmd(ts []client.Stats, down, up int64, goal client.SeedGoal) tea.Cmd {
 	engine := m.engine
-	text := fmt.Sprintf("%s: down %s, up %s", name, limitText(down), limitText(up))
+	text := fmt.Sprintf("down %s, up %s", limitText(down), limitText(up))
 	if r, on := goal.RatioLimit(client.SeedDefaults{}); on {
 		text += fmt.Sprintf(", seeds to ratio %g", r)
 	}
-	return action(text, func() error {
+	return each(text+" for", ts, func(id client.TorrentID) error {
 		return errors.Join(engine.SetTorrentRateLimits(id, down, up), engine.SetSeedGoal(id, goal))
 	})
 }
@@ -489,43 +493,86 @@ func (m *model) handleKey(msg tea.KeyMsg) tea.Cmd {
 	return m.listKey(msg)
 }
 
-// torrentKey handles the actions on the current torrent, in both screens.
+// targets are what the torrent actions apply to: the marked torrents in
+// the list when there are any, else the current one.
+func (m *model) targets() []client.Stats {
+	if m.detail == nil {
+		if ts := m.list.markedStats(); len(ts) > 0 {
+			return ts
+		}
+	}
+	if s, ok := m.current(); ok {
+		return []client.Stats{s}
+	}
+	return nil
+}
+
+// torrentKey handles the actions on the targets, in both screens.
 func (m *model) torrentKey(msg tea.KeyMsg) (tea.Cmd, bool) {
 	k := m.keys
 	if !key.Matches(msg, k.Pause, k.Remove, k.Reannounce, k.Verify, k.Sequential, k.TorrentLimits) {
 		return nil, false
 	}
-	s, ok := m.current()
-	if !ok {
+	ts := m.targets()
+	if len(ts) == 0 {
 		return nil, true
 	}
-	engine, id, name := m.engine, s.ID, s.Name
-	if name == "" {
-		name = string(id)
-	}
+	engine, s := m.engine, ts[0]
 	switch {
 	case key.Matches(msg, k.Pause):
-		if s.State == client.StatePaused || s.State == client.StateError {
-			return action("resumed "+name, func() error { return engine.Resume(id) }), true
+		// All stopped: start them; else stop those running.
+		stopped := func(s client.Stats) bool { return s.State == client.StatePaused || s.State == client.StateError }
+		if !slices.ContainsFunc(ts, func(s client.Stats) bool { return !stopped(s) }) {
+			return each("resumed", ts, engine.Resume), true
 		}
-		return action("paused "+name, func() error { return engine.Pause(id) }), true
+		running := slices.DeleteFunc(slices.Clone(ts), stopped)
+		return each("paused", running, engine.Pause), true
 	case key.Matches(msg, k.Remove):
-		m.dialog = &removeDialog{id: id, name: name}
+		m.dialog = &removeDialog{torrents: ts}
 		return nil, true
 	case key.Matches(msg, k.Reannounce):
-		return action("reannounced "+name, func() error { return engine.Reannounce(id) }), true
+		return each("reannounced", ts, engine.Reannounce), true
 	case key.Matches(msg, k.Verify):
-		return action("verifying "+name, func() error { return engine.Verify(id) }), true
+		return each("verifying", ts, engine.Verify), true
 	case key.Matches(msg, k.TorrentLimits):
-		m.dialog = newTorrentLimitsDialog(id, name, s.DownloadLimit, s.UploadLimit, s.SeedGoal)
+		m.dialog = newTorrentLimitsDialog(ts, s.DownloadLimit, s.UploadLimit, s.SeedGoal)
 		return nil, true
 	case key.Matches(msg, k.Sequential):
 		on := !s.Sequential
-		what := map[bool]string{true: "in-order download on for ", false: "in-order download off for "}[on]
-		return action(what+name, func() error { return engine.SetSequential(id, on) }), true
+		what := map[bool]string{true: "in-order download on for", false: "in-order download off for"}[on]
+		return each(what, ts, func(id client.TorrentID) error { return engine.SetSequential(id, on) }), true
 	}
 	return nil, true
 }
+
+// each runs f on every torrent of ts off the UI goroutine and reports
+// "verb name", or "verb N torrents".
+func each(verb string, ts []client.Stats, f func(client.TorrentID) error) tea.Cmd {
+	return eachSaying(verb+" "+what(ts), ts, f)
+}
+
+// eachSaying is each with the report's text given.
+func eachSaying(text string, ts []client.Stats, f func(client.TorrentID) error) tea.Cmd {
+	return action(text, func() error {
+		var errs []error
+		for _, s := range ts {
+			if err := f(s.ID); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", nameOf(s), err))
+			}
+		}
+		return errors.Join(errs...)
+	})
+}
+
+// what names ts in a message: the name of one, the count of several.
+func what(ts []client.Stats) string {
+	if len(ts) == 1 {
+		return nameOf(ts[0])
+	}
+	return fmt.Sprintf("%d torrents", len(ts))
+}
+
+func nameOf(s client.Stats) string { return cmp.Or(s.Name, string(s.ID)) }
 
 func (m *model) listKey(msg tea.KeyMsg) tea.Cmd {
 	k := m.keys
@@ -548,10 +595,16 @@ func (m *model) listKey(msg tea.KeyMsg) tea.Cmd {
 	case key.Matches(msg, k.Filter):
 		m.list.filtering = true
 		return m.list.filter.Focus()
+	case key.Matches(msg, k.Mark):
+		m.list.toggleMark()
+	case key.Matches(msg, k.MarkAll):
+		m.list.markAll()
 	case key.Matches(msg, k.Back):
 		if m.list.filter.Value() != "" {
 			m.list.filter.SetValue("")
 			m.list.rebuild()
+		} else {
+			clear(m.list.marked)
 		}
 	}
 	return nil

@@ -501,3 +501,47 @@ func TestSortAndFilter(t *testing.T) {
 		t.Errorf("filter iso still shows Big Buck Bunny:\n%s", v)
 	}
 }
+
+// TestMarksBulkPause: Space marks a row and moves on; p stops the marked
+// torrents that run, and once all are stopped starts them all; Esc drops
+// the marks and p acts on the cursor row again.
+func TestMarksBulkPause(t *testing.T) {
+	hs := start(t, 100, 30, armed(), nil)
+	hs.waitFor("ubuntu-24.04")
+	hs.keys("space", "space") // archlinux (in error: stopped), Big Buck Bunny (downloading)
+	hs.waitFor("2 marked")
+	hs.keys("p")
+	hs.expectCall("pause %s", idBunny)
+	hs.waitFor("59% paused") // Big Buck Bunny's row, refreshed: all marked are stopped now
+	hs.keys("p")
+	hs.expectCall("resume %s", idArch)
+	hs.expectCall("resume %s", idBunny)
+	hs.waitFor("resumed 2 torrents")
+	hs.keys("esc", "p") // the cursor is on debian, paused: p resumes it alone
+	hs.expectCall("resume %s", idDebian)
+	hs.noCall()
+}
+
+// TestMarkAllRemove: A marks every row shown, and one remove dialog
+// removes them all.
+func TestMarkAllRemove(t *testing.T) {
+	hs := start(t, 100, 30, armed(), nil)
+	hs.waitFor("ubuntu-24.04")
+	n := len(hs.eng.List())
+	hs.keys("A")
+	hs.waitFor(fmt.Sprintf("%d marked", n))
+	hs.keys("x")
+	hs.waitFor(fmt.Sprintf("%d torrents", n))
+	hs.keys("enter")
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	calls, err := hs.eng.WaitCalls(ctx, n)
+	if err != nil {
+		t.Fatalf("calls %v: %v", calls, err)
+	}
+	for _, c := range calls {
+		if !strings.HasPrefix(c, "remove ") || !strings.HasSuffix(c, " delete=false") {
+			t.Errorf("call %q, want removes keeping data", c)
+		}
+	}
+}
