@@ -279,3 +279,31 @@ func TestAddDialogRefusesTooBig(t *testing.T) {
 		t.Errorf("with room: error %q, command %v", d.err, cmd != nil)
 	}
 }
+
+// TestTunnelBarAfterOutage: back up after an outage, the bar does not say
+// "UP" alone until a byte came through; a tunnel quiet for a while says
+// since when.
+func TestTunnelBarAfterOutage(t *testing.T) {
+	var b tunnelBar
+	b.killArmed = true
+	at := epoch
+	view := func() string { return strings.Join(b.view(200, at), "\n") }
+	b.observe(vpn.Status{State: vpn.StateUp, RxBytes: 1000}, at)
+	at = at.Add(time.Second)
+	b.observe(vpn.Status{State: vpn.StateStale, RxBytes: 1000}, at)
+	at = at.Add(30 * time.Second)
+	b.observe(vpn.Status{State: vpn.StateUp, RxBytes: 1000}, at)
+	if v := view(); !strings.Contains(v, "nothing received since the outage") {
+		t.Errorf("up again, nothing in: %q", v)
+	}
+	at = at.Add(time.Second)
+	b.observe(vpn.Status{State: vpn.StateUp, RxBytes: 5000}, at)
+	if v := view(); strings.Contains(v, "outage") || strings.Contains(v, "nothing in for") {
+		t.Errorf("data flowing again: %q", v)
+	}
+	at = at.Add(12 * time.Second)
+	b.observe(vpn.Status{State: vpn.StateUp, RxBytes: 5000}, at)
+	if v := view(); !strings.Contains(v, "nothing in for 12s") {
+		t.Errorf("quiet for 12 s: %q", v)
+	}
+}

@@ -21,6 +21,11 @@ type tunnelBar struct {
 	prevRx, prevTx uint64
 	prevAt         time.Time
 	rxRate, txRate int64 // bytes/s over the last sample interval
+	// lastRx is when the received-bytes counter last grew; afterOutage,
+	// that the tunnel was down or stale and nothing came in since: "UP"
+	// alone would claim what nobody measured.
+	lastRx      time.Time
+	afterOutage bool
 
 	killArmed bool
 	// killBroken: the kill switch should be armed but was not measured so
@@ -45,9 +50,19 @@ func (b *tunnelBar) observe(st vpn.Status, at time.Time) {
 			b.rxRate, b.txRate = 0, 0
 		}
 	}
+	grew := st.RxBytes > b.prevRx || (!b.have && st.RxBytes > 0)
 	b.status, b.have = st, true
 	b.prevRx, b.prevTx, b.prevAt = st.RxBytes, st.TxBytes, at
+	switch {
+	case b.broken():
+		b.afterOutage = true
+	case grew:
+		b.lastRx, b.afterOutage = at, false
+	}
 }
+
+// quietAfter: a tunnel that received nothing for longer says so.
+const quietAfter = 5 * time.Second
 
 // broken reports whether the tunnel cannot carry traffic right now.
 func (b *tunnelBar) broken() bool {
@@ -77,6 +92,8 @@ func (b *tunnelBar) view(width int, now time.Time) []string {
 			msg += "kill switch OFF: traffic is NOT protected "
 		}
 		segs = append(segs, style.Render(msg))
+	} else if b.afterOutage {
+		segs = append(segs, styleKillBlocking.Render("● tunnel "+strings.ToUpper(string(state))+" — nothing received since the outage"))
 	} else {
 		segs = append(segs, style.Render("● tunnel "+strings.ToUpper(string(state))))
 	}
@@ -101,6 +118,9 @@ func (b *tunnelBar) view(width int, now time.Time) []string {
 	}
 	segs = append(segs,
 		styleDown.Render("rx "+rateOrZero(b.rxRate))+" "+styleUp.Render("tx "+rateOrZero(b.txRate)))
+	if !b.broken() && !b.afterOutage && !b.lastRx.IsZero() && now.Sub(b.lastRx) > quietAfter {
+		segs = append(segs, "nothing in for "+humanDuration(now.Sub(b.lastRx)))
+	}
 	switch {
 	case !b.killArmed:
 		segs = append(segs, styleKillOff.Render("kill switch OFF"))
