@@ -140,10 +140,6 @@ func unix(t time.Time) int64 {
 	return t.Unix()
 }
 
-func (v *view) seedRatio() (limit float64, limited bool) {
-	return v.t.SeedGoal.RatioLimit(v.s.st.sess.seedDefaults())
-}
-
 func (v *view) magnet() string {
 	q := "magnet:?xt=urn:btih:" + string(v.t.ID)
 	if v.t.Name != "" {
