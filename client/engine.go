@@ -127,6 +127,7 @@ type Engine struct {
 	subs     map[chan struct{}]struct{}
 	limits   [2]int64
 	seedDef  SeedDefaults
+	started  time.Time // what moved before is not known: idle time counts from here
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -187,6 +188,7 @@ func New(ctx context.Context, o Options) (_ *Engine, err error) {
 		}
 	}
 	e := &Engine{
+		started:  time.Now(),
 		o:        o,
 		log:      log,
 		face:     face,

@@ -97,3 +97,25 @@ func TestSeederStopsAtGoal(t *testing.T) {
 		t.Errorf("resumed after its goal: %s, finished %v", st.State, st.Finished)
 	}
 }
+
+// TestIdleGoalCountsFromStart: a torrent that completed long before this
+// engine started is not stopped at once by an idle goal: what moved before
+// the start is unknown, so idle time counts from it.
+func TestIdleGoalCountsFromStart(t *testing.T) {
+	seed, _, _, id := seeder(t, Options{})
+	if err := seed.SetSeedGoal(id, SeedGoal{RatioMode: GoalNone, IdleMode: GoalOwn, Idle: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	en, _ := seed.get(id)
+	seed.mu.Lock()
+	en.rec.DoneAt = seed.started.Add(-10 * time.Hour) // as restored from an old record
+	seed.mu.Unlock()
+	seed.sample(seed.started.Add(time.Minute))
+	if st, _ := seed.Get(id); st.Finished {
+		t.Fatal("stopped a minute after the start by a one-hour idle goal")
+	}
+	seed.sample(seed.started.Add(2 * time.Hour))
+	if st, _ := seed.Get(id); !st.Finished || st.State != StatePaused {
+		t.Errorf("two idle hours after the start: %s, finished %v", st.State, st.Finished)
+	}
+}

@@ -59,9 +59,15 @@ func (e *Engine) sample(now time.Time) {
 		var atGoal bool
 		var r float64
 		if complete && !en.rec.Paused && !en.rec.Finished && en.err == "" && en.t.Info() != nil {
+			// Idle since the last data, or since it completed, but not
+			// before this engine started: a restart must not stop at once
+			// every torrent that seeded before it.
 			last := en.lastActive
 			if last.IsZero() {
 				last = en.rec.DoneAt
+				if last.Before(e.started) {
+					last = e.started
+				}
 			}
 			r = ratio(en.rec.Uploaded+out, en.t.Length(), en.rec.Downloaded+read)
 			atGoal = en.rec.SeedGoal.reached(e.seedDef, r, last, now)
