@@ -442,7 +442,7 @@ func TestDaemonBadRequests(t *testing.T) {
 	for _, body := range []string{
 		`{"method":"torrent-stop","arguments":{"ids":[999]}}`,
 		`{"method":"torrent-remove","arguments":{"ids":["` + strings.Repeat("ab", 20) + `"],"delete-local-data":true}}`,
-		`{"method":"torrent-set-location","arguments":{"ids":[999],"location":"/tmp"}}`,
+		`{"method":"torrent-set-location","arguments":{"ids":[999],"location":"` + out + `"}}`,
 	} {
 		if code, b, err := c.post([]byte(body)); err != nil || code != http.StatusOK || !strings.Contains(string(b), `"result":"success"`) {
 			t.Errorf("%s: HTTP %d %s, %v; want success selecting nothing", body, code, b, err)
