@@ -142,7 +142,7 @@ func seeder(t *testing.T, o Options) (*Engine, string, []byte, TorrentID) {
 	e := newEngine(t, o)
 	id, err := addMetainfo(e, mi, AddOptions{})
 	if err != nil {
-		t.Fatalf("seeder AddMetainfo: %v", err)
+		t.Fatalf("seeder Add: %v", err)
 	}
 	waitDone(t, e, id, 20*time.Second)
 	return e, root, mi, id
@@ -194,7 +194,7 @@ func TestDownloadFromSeeder(t *testing.T) {
 	leech := newEngine(t, Options{DataDir: t.TempDir(), DownloadDir: dl})
 	got, err := addMetainfo(leech, mi, AddOptions{Peers: []netip.AddrPort{selfAddr(seed)}})
 	if err != nil || got != id {
-		t.Fatalf("AddMetainfo = %q, %v; want %q", got, err, id)
+		t.Fatalf("Add = %q, %v; want %q", got, err, id)
 	}
 	waitDone(t, leech, id, 30*time.Second)
 	sameTree(t, filepath.Join(root, "payload"), filepath.Join(dl, "payload"))
@@ -390,7 +390,7 @@ func TestUnwritableDownloadDir(t *testing.T) {
 	leech := newEngine(t, Options{DataDir: t.TempDir(), DownloadDir: t.TempDir()})
 	got, err := addMetainfo(leech, mi, AddOptions{DownloadDir: filepath.Join(bad, "x"), Peers: []netip.AddrPort{selfAddr(seed)}})
 	if err != nil || got != id {
-		t.Fatalf("AddMetainfo: %v", err)
+		t.Fatalf("Add: %v", err)
 	}
 	st, _ := leech.Get(id)
 	if st.State != StateError || !strings.Contains(st.Error, "cannot be created") {

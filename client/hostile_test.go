@@ -57,7 +57,7 @@ func TestHugePieceLengthRefused(t *testing.T) {
 	e := newEngine(t, Options{DataDir: dataDir, DownloadDir: dl})
 	_, err := addMetainfo(e, scriptedpeer.TorrentFile(info), AddOptions{Peers: []netip.AddrPort{paddr}})
 	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), `"piece length"`) || !strings.Contains(err.Error(), "268435456") {
-		t.Fatalf("AddMetainfo of a 2^40 piece length = %v, want refused naming the field and the limit", err)
+		t.Fatalf("Add of a 2^40 piece length = %v, want refused naming the field and the limit", err)
 	}
 	f := filepath.Join(t.TempDir(), "huge.torrent")
 	if err := os.WriteFile(f, scriptedpeer.TorrentFile(info), 0o644); err != nil {
