@@ -103,13 +103,6 @@ func (e *Engine) SetSeedDefaults(d SeedDefaults) {
 	e.mu.Unlock()
 }
 
-// SeedDefaults is what SetSeedDefaults set.
-func (e *Engine) SeedDefaults() SeedDefaults {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.seedDef
-}
-
 // stopAtGoal stops a torrent that reached its seeding goal and marks it
 // finished.
 func (e *Engine) stopAtGoal(en *entry, ratio float64) {
