@@ -232,11 +232,7 @@ func (d *detailView) view(width, height int, s client.Stats, now time.Time) []st
 	if height <= 0 {
 		return nil
 	}
-	name := s.Name
-	if name == "" {
-		name = string(s.ID)
-	}
-	head := styleTitle.Render(name) + "  " + stateStyle(s.State).Render(string(s.State)) + "  " +
+	head := styleTitle.Render(nameOf(s)) + "  " + stateStyle(s.State).Render(string(s.State)) + "  " +
 		strings.TrimSpace(percent(fraction(s.Have(), s.Length)))
 	lines := []string{truncate(head, width)}
 	var tabs []string
