@@ -137,6 +137,7 @@ func (s *Server) syncLocked() []client.Stats {
 			changed = true
 		}
 	}
+	s.countMovedLocked(list)
 	if changed {
 		s.saveLocked()
 	}

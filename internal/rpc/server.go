@@ -122,6 +122,9 @@ type sessionCounters struct {
 	// this run had transferred in it, so that totals do not go backwards.
 	base             map[client.TorrentID][2]int64
 	downGone, upGone int64
+	// moved is this run's bytes (down, up), counted by every syncLocked,
+	// which lists the torrents anyway: saving the state needs no list.
+	moved [2]int64
 }
 
 // transmissionVersion is the Transmission release whose protocol we speak
@@ -168,13 +171,15 @@ func NewServer(engine client.Controller, health Health, o Options) (*Server, err
 	if err := s.registerMetrics(); err != nil {
 		return nil, err
 	}
-	// Give every torrent the engine already has an id now, so that ids
-	// follow the engine's order rather than the first client's query.
 	s.mu.Lock()
-	for _, t := range s.syncLocked() {
+	// What the torrents there now moved before this run is not this run's.
+	for _, t := range engine.List() {
 		s.sessionStats.base[t.ID] = [2]int64{t.Downloaded, t.Uploaded}
 	}
-	st.current = func() transferStats { return s.currentStatsLocked(engine.List()) }
+	st.current = s.currentStatsLocked
+	// Give every torrent the engine already has an id now, so that ids
+	// follow the engine's order rather than the first client's query.
+	s.syncLocked()
 	// The engine enforces the seeding goals; the session's are its
 	// defaults.
 	engine.SetSeedDefaults(st.sess.seedDefaults())

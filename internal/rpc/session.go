@@ -318,7 +318,7 @@ func (s *Server) sessionStatsMethod(_ context.Context, _ args) (any, error) {
 		downRate += t.DownloadRate
 		upRate += t.UploadRate
 	}
-	cur := s.currentStatsLocked(list)
+	cur := s.currentStatsLocked()
 	return map[string]any{
 		"activeTorrentCount": active,
 		"pausedTorrentCount": paused,
@@ -330,14 +330,20 @@ func (s *Server) sessionStatsMethod(_ context.Context, _ args) (any, error) {
 	}, nil
 }
 
-// currentStatsLocked is this run's block: what every torrent transferred
-// since this run first saw it, and what removed ones had.
-func (s *Server) currentStatsLocked(list []client.Stats) transferStats {
-	cur := transferStats{
-		Downloaded: s.sessionStats.downGone, Uploaded: s.sessionStats.upGone,
+// currentStatsLocked is this run's block, its bytes as the last syncLocked
+// counted them.
+func (s *Server) currentStatsLocked() transferStats {
+	return transferStats{
+		Downloaded: s.sessionStats.moved[0], Uploaded: s.sessionStats.moved[1],
 		FilesAdded: s.filesAdded, SessionCount: 1,
 		SecondsActive: int64(s.o.Now().Sub(s.started) / time.Second),
 	}
+}
+
+// countMovedLocked notes what every torrent of list transferred since this
+// run first saw it, and what removed ones had.
+func (s *Server) countMovedLocked(list []client.Stats) {
+	moved := [2]int64{s.sessionStats.downGone, s.sessionStats.upGone}
 	for _, t := range list {
 		b, ok := s.sessionStats.base[t.ID]
 		if !ok && t.AddedAt.Before(s.started.Truncate(time.Second)) {
@@ -346,10 +352,10 @@ func (s *Server) currentStatsLocked(list []client.Stats) transferStats {
 			b = [2]int64{t.Downloaded, t.Uploaded}
 			s.sessionStats.base[t.ID] = b
 		}
-		cur.Downloaded += t.Downloaded - b[0]
-		cur.Uploaded += t.Uploaded - b[1]
+		moved[0] += t.Downloaded - b[0]
+		moved[1] += t.Uploaded - b[1]
 	}
-	return cur
+	s.sessionStats.moved = moved
 }
 
 func (s *Server) freeSpace(_ context.Context, a args) (any, error) {
