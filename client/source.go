@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"syscall"
 
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
@@ -103,7 +104,7 @@ func (s Source) Load() (Source, error) {
 	if s.kind != SourceFile {
 		return s, nil
 	}
-	b, err := readTorrentFile(s.path)
+	b, err := ReadTorrentFile(s.path, MaxTorrentFileSize)
 	if err != nil {
 		return Source{}, err
 	}
@@ -118,8 +119,13 @@ func (s Source) Load() (Source, error) {
 	return Source{kind: SourceMetainfo, spec: spec, mi: b, path: s.path, length: length}, nil
 }
 
-func readTorrentFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+// ReadTorrentFile reads the .torrent at path: a regular file of at most
+// limit bytes (a FIFO, a device or a directory is refused without
+// blocking on it). Its errors never quote what the file holds.
+func ReadTorrentFile(path string, limit int64) ([]byte, error) {
+	// O_NONBLOCK: opening a FIFO nobody writes to would wait for ever;
+	// for a regular file it changes nothing.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		return nil, inputErr(nil, "%q is not a magnet link, an info hash, or an existing .torrent file", path)
@@ -138,12 +144,12 @@ func readTorrentFile(path string) ([]byte, error) {
 		}
 		return nil, inputErr(nil, "%q is %s; give a .torrent file", path, what)
 	}
-	b, err := io.ReadAll(io.LimitReader(f, MaxTorrentFileSize+1))
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("client: read torrent file: %w", err)
 	}
-	if len(b) > MaxTorrentFileSize {
-		return nil, inputErr(nil, "%q is larger than %d MiB: not a .torrent file", path, MaxTorrentFileSize>>20)
+	if int64(len(b)) > limit {
+		return nil, inputErr(nil, "%q is larger than %d bytes: not a .torrent file wgtorrent takes", path, limit)
 	}
 	return b, nil
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -75,7 +76,12 @@ func TestLoadRefuses(t *testing.T) {
 	if err := os.WriteFile(junk, []byte("not bencode"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	fifo := filepath.Join(dir, "fifo.torrent") // nobody writes: opening it must not block
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct{ path, want string }{
+		{fifo, "not a regular file"},
 		{filepath.Join(dir, "missing.torrent"), "not a magnet link, an info hash, or an existing .torrent file"},
 		{dir, "is a directory"},
 		{"/dev/zero", "not a regular file"},

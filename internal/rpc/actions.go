@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -137,24 +135,9 @@ func (s *Server) readTorrentFile(path string) ([]byte, error) {
 	if err != nil {
 		return nil, errorf("torrent-add: %v", err)
 	}
-	fi, err := os.Stat(path)
+	b, err := client.ReadTorrentFile(path, s.o.MaxBody)
 	if err != nil {
 		return nil, errorf("torrent-add: %v", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, errorf("torrent-add: %q is not a regular file", path)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, errorf("torrent-add: %v", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, s.o.MaxBody+1))
-	if err != nil {
-		return nil, errorf("torrent-add: read %q: %v", path, err)
-	}
-	if int64(len(b)) > s.o.MaxBody {
-		return nil, errorf("torrent-add: %q is larger than %d bytes", path, s.o.MaxBody)
 	}
 	return b, nil
 }
