@@ -1,12 +1,12 @@
 package client
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/anacrolix/dht/v2"
 	"github.com/anacrolix/torrent"
@@ -50,11 +50,13 @@ func (e *Engine) confine(cfg *torrent.ClientConfig) {
 		sc.StartingNodes = func() ([]dht.Addr, error) { return e.bootstrapNodes(is4), nil }
 	}
 
-	// Trackers, UDP and HTTP(S): bound sockets, names through the tunnel's
-	// DNS, never the environment's proxy.
+	// Trackers, UDP and HTTP(S): the engine announces itself (announce.go,
+	// over tracker.go's bound sockets). anacrolix's announcers stay off;
+	// should one ever run, it gets the same sockets and resolver.
+	cfg.DisableTrackers = true
 	cfg.TrackerListenPacket = e.face.ListenPacket
 	cfg.TrackerDialContext = e.face.DialContext
-	cfg.LookupTrackerIp = e.lookupTrackerIP
+	cfg.LookupTrackerIp = func(u *url.URL) ([]net.IP, error) { return e.face.lookupTrackerIP(context.Background(), u) }
 	cfg.HTTPProxy = nil
 
 	// Webseeds and xs= metainfo sources.
@@ -135,16 +137,4 @@ func (e *Engine) attachNetwork() error {
 		e.cl.AddDhtServer(torrent.AnacrolixDhtServerWrapper{Server: ds})
 	}
 	return nil
-}
-
-func (e *Engine) lookupTrackerIP(u *url.URL) ([]net.IP, error) {
-	ips, err := e.face.lookupTrackerIP(u)
-	s := trackerSeen{at: time.Now()}
-	if err != nil {
-		s.err = err.Error()
-	}
-	e.trackerMu.Lock()
-	e.trackers[u.Host] = s
-	e.trackerMu.Unlock()
-	return ips, err
 }

@@ -43,16 +43,14 @@
 //     the system resolver): only Options.DHTBootstrap, resolved through the
 //     tunnel DNS by dhtLoop in the background (dht.go), which also does
 //     the announcing. .torrent "nodes" are IP literals only.
-//   - UDP trackers: TrackerListenPacket opens a bound socket on the tunnel
-//     address of the tracker's family (anacrolix asks for ":0", the
-//     wildcard). The tracker host is resolved by LookupTrackerIp.
-//   - HTTP(S) trackers: LookupTrackerIp = tunnel DNS (anacrolix's default
-//     is net.LookupIP); TrackerDialContext = bound dialer whose Resolver is
-//     the tunnel DNS too (a URL without a port is dialled by name).
-//     HTTPProxy nil: no proxy from the environment.
-//   - Our own tracker scrapes (seeders/leechers, scrape.go): HTTP through
-//     the same bound dialer, UDP on the same bound packet socket, hosts
-//     resolved through the tunnel DNS.
+//   - Trackers: anacrolix's announcers are off (DisableTrackers); the
+//     engine announces and scrapes itself (announce.go, scrape.go,
+//     tracker.go): HTTP(S) through the bound dialer (DialContext: the
+//     tunnel address of the tracker's family, a Resolver on the tunnel
+//     DNS), no proxy from the environment, certificates verified; UDP on a
+//     bound packet socket (ListenPacket), the host resolved through the
+//     tunnel DNS. anacrolix's tracker hooks are still set to the same
+//     sockets, should one of its announcers ever run.
 //   - Webseeds and xs= metainfo sources: HTTPDialContext = the same bound
 //     dialer (anacrolix builds its http.Client from it).
 //   - WebTorrent/WebRTC: DisableWebtorrent=true (ICE would put every local

@@ -116,8 +116,7 @@ type Engine struct {
 	conns    peerConns
 	redial   *redialer
 
-	trackerMu  sync.Mutex
-	trackers   map[string]trackerSeen // by URL host
+	ann        *announcer
 	scrapes    scrapes
 	scrapeWake chan struct{}
 
@@ -134,16 +133,12 @@ type Engine struct {
 	wg     sync.WaitGroup
 }
 
-type trackerSeen struct {
-	at  time.Time
-	err string
-}
-
 // entry is one torrent; fields other than t and id are guarded by Engine.mu.
 type entry struct {
 	id       TorrentID
 	ih       metainfo.Hash
 	t        *torrent.Torrent
+	trackers [][]string // announce URLs by tier, as added
 	rec      record
 	err      string
 	checking bool
@@ -195,7 +190,7 @@ func New(ctx context.Context, o Options) (_ *Engine, err error) {
 		st:       recordStore{dir: savedDir},
 		torrents: map[metainfo.Hash]*entry{},
 		subs:     map[chan struct{}]struct{}{},
-		trackers: map[string]trackerSeen{},
+		ann:      newAnnouncer(),
 		down:     rate.NewLimiter(rate.Inf, 0),
 		up:       rate.NewLimiter(rate.Inf, 0),
 
@@ -253,9 +248,10 @@ func New(ctx context.Context, o Options) (_ *Engine, err error) {
 	e.SetRateLimits(o.MaxDownloadRate, o.MaxUploadRate)
 	e.SetSeedDefaults(o.SeedDefaults)
 	e.restore()
-	e.wg.Add(2)
+	e.wg.Add(3)
 	go e.sampler()
 	go e.scraper()
+	go e.announceLoop()
 	if o.DHT {
 		e.wg.Add(1)
 		go e.dhtLoop()
@@ -328,7 +324,9 @@ func (e *Engine) Close() error {
 	}
 	e.closed = true
 	var errs []error
+	ens := make([]*entry, 0, len(e.torrents))
 	for _, en := range e.torrents {
+		ens = append(ens, en)
 		// The sampler notes completion once a second: a download that
 		// completes and exits at once would otherwise never save it.
 		done, _ := wantedLeft(en.t, unwanted(&en.rec))
@@ -350,6 +348,7 @@ func (e *Engine) Close() error {
 	}
 	e.mu.Unlock()
 	e.cancel()
+	e.sendStopped(e.stopAnnounces(ens))
 	e.redial.close()
 	e.cl.Close()
 	for _, ds := range e.dhts {

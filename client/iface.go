@@ -146,20 +146,38 @@ type Peer struct {
 	Progress float64 // 0..1, the share of pieces it has
 }
 
-// Tracker is one announce URL. anacrolix v1.59.1 does not expose announce
-// results for HTTP/UDP trackers, so Status says what this package could see:
-// "not contacted", "resolving failed", or "announcing".
+// Tracker is one announce URL and what it last answered.
 type Tracker struct {
-	URL          string
-	Tier         int
-	Status       string
-	LastAnnounce time.Time // last time the engine looked the tracker up to announce
-	Err          string    // of the last announce
-	// From the last scrape (zero LastScrape: none yet); -1: unknown.
+	URL    string
+	Tier   int
+	Status TrackerStatus
+	// LastAnnounce is when the last announce ended (zero: none yet); Err
+	// why it failed: the tracker's own words, or why it was not reached.
+	LastAnnounce time.Time
+	Err          string
+	Warning      string    // the tracker's warning message, if any
+	Peers        int       // peers in the last answer
+	NextAnnounce time.Time // zero: none scheduled (paused, or not used)
+	// Seeders and Leechers from the last scrape, else from the last
+	// announce; Downloaded from the last scrape; -1: unknown.
 	Seeders, Leechers, Downloaded int
-	LastScrape                    time.Time
+	LastScrape                    time.Time // zero: no scrape yet
 	ScrapeErr                     string
 }
+
+// TrackerStatus says where a tracker stands, from what it answered.
+type TrackerStatus string
+
+const (
+	TrackerNotContacted TrackerStatus = "not contacted"
+	TrackerAnnouncing   TrackerStatus = "announcing" // in flight
+	TrackerWorking      TrackerStatus = "working"    // the last announce was answered
+	TrackerFailed       TrackerStatus = "error"      // the last announce failed: Err
+	TrackerIdle         TrackerStatus = "paused"     // not announced to while the torrent is stopped
+	// TrackerNotUsed: a WebTorrent tracker (wss://); WebRTC would reveal
+	// local addresses, so it is never contacted.
+	TrackerNotUsed TrackerStatus = "not used"
+)
 
 // Have is what progress shows: every byte received, verified or not (as
 // Transmission's percentDone); BytesCompleted alone moves a piece at a time.

@@ -191,7 +191,7 @@ func (f *netFace) listenTCP(network string, ap netip.AddrPort) (net.Listener, er
 // lookupTrackerIP replaces anacrolix's net.LookupIP (the system resolver) for
 // tracker host names. Only addresses of enabled families are returned, IPv4
 // first, so the UDP socket bound by ListenPacket can reach them.
-func (f *netFace) lookupTrackerIP(u *url.URL) ([]net.IP, error) {
+func (f *netFace) lookupTrackerIP(ctx context.Context, u *url.URL) ([]net.IP, error) {
 	host := u.Hostname()
 	if ip, err := netip.ParseAddr(host); err == nil {
 		if !f.local(ip).IsValid() {
@@ -199,7 +199,7 @@ func (f *netFace) lookupTrackerIP(u *url.URL) ([]net.IP, error) {
 		}
 		return []net.IP{ip.AsSlice()}, nil
 	}
-	addrs, err := f.resolver.LookupNetIP(context.Background(), "ip", host)
+	addrs, err := f.resolver.LookupNetIP(ctx, "ip", host)
 	if err != nil {
 		return nil, fmt.Errorf("client: resolve tracker %q through the tunnel: %w", host, err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -179,6 +178,24 @@ func (e *Engine) scrape(ctx context.Context, rawURL string, ihs []metainfo.Hash)
 	return nil, fmt.Errorf("scrape %s: scheme %q not supported", hostOf(rawURL), u.Scheme)
 }
 
+// ScrapeURL is the scrape URL of an announce URL (BEP 48): "" for a
+// tracker that does not scrape over HTTP; a UDP tracker's own URL.
+func ScrapeURL(announce string) string {
+	u, err := url.Parse(announce)
+	if err != nil {
+		return ""
+	}
+	switch u.Scheme {
+	case "udp", "udp4", "udp6":
+		return announce
+	}
+	s, err := scrapeURL(u)
+	if err != nil {
+		return ""
+	}
+	return s.String()
+}
+
 // scrapeURL is the announce URL with its last "announce" turned into
 // "scrape" (BEP 48); trackers without one do not scrape.
 func scrapeURL(u *url.URL) (*url.URL, error) {
@@ -209,11 +226,11 @@ func (e *Engine) scrapeHTTP(ctx context.Context, u *url.URL, ihs []metainfo.Hash
 		return nil, err
 	}
 	req.Header.Set("User-Agent", UserAgent)
-	hc := &http.Client{Transport: &http.Transport{DialContext: e.face.DialContext, Proxy: nil}}
+	hc := e.trackerHTTP()
 	defer hc.CloseIdleConnections()
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("scrape %s: %w", u.Host, err)
+		return nil, fmt.Errorf("scrape %s: %w", u.Host, stripURL(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -237,16 +254,7 @@ func (e *Engine) scrapeHTTP(ctx context.Context, u *url.URL, ihs []metainfo.Hash
 }
 
 func (e *Engine) scrapeUDP(ctx context.Context, u *url.URL, ihs []metainfo.Hash) ([]udp.ScrapeInfohashResult, error) {
-	// Resolved through the tunnel's DNS; anacrolix would ask the system's.
-	ips, err := e.face.lookupTrackerIP(u)
-	if err != nil || len(ips) == 0 {
-		return nil, fmt.Errorf("scrape %s: resolve: %v", u.Host, err)
-	}
-	cc, err := udp.NewConnClient(udp.NewConnClientOpts{
-		Network:      "udp",
-		Host:         net.JoinHostPort(ips[0].String(), u.Port()),
-		ListenPacket: e.face.ListenPacket,
-	})
+	cc, err := e.udpTracker(ctx, u)
 	if err != nil {
 		return nil, fmt.Errorf("scrape %s: %w", u.Host, err)
 	}

@@ -117,7 +117,7 @@ func TestTrackersShowScrapedCounts(t *testing.T) {
 				if trs, err = e.Trackers(id); err != nil {
 					t.Fatal(err)
 				}
-				if len(trs) == 1 && trs[0].Seeders >= 0 {
+				if len(trs) == 1 && !trs[0].LastScrape.IsZero() {
 					break
 				}
 				time.Sleep(20 * time.Millisecond)

@@ -454,30 +454,32 @@ func (e *Engine) Peers(id TorrentID) ([]Peer, error) {
 	return out, nil
 }
 
-// Trackers lists announce URLs with what this package saw of them.
+// Trackers lists the torrent's announce URLs with what each answered.
 func (e *Engine) Trackers(id TorrentID) ([]Tracker, error) {
 	en, err := e.get(id)
 	if err != nil {
 		return nil, err
 	}
-	mi := en.t.Metainfo()
+	e.mu.Lock()
+	running := !en.rec.Paused && en.err == ""
+	e.mu.Unlock()
 	var out []Tracker
-	e.trackerMu.Lock()
-	defer e.trackerMu.Unlock()
-	for tier, urls := range mi.UpvertedAnnounceList() {
+	for tier, urls := range en.trackers {
 		for _, u := range urls {
-			tr := Tracker{URL: u, Tier: tier, Status: "not contacted", Seeders: -1, Leechers: -1, Downloaded: -1}
-			if seen, ok := e.trackers[hostOf(u)]; ok {
-				tr.LastAnnounce = seen.at
-				tr.Status = "announcing"
-				if seen.err != "" {
-					tr.Status = "resolving failed"
-					tr.Err = seen.err
-				}
+			tr := Tracker{URL: u, Tier: tier, Status: TrackerNotContacted, Seeders: -1, Leechers: -1, Downloaded: -1}
+			if !announceable(u) {
+				tr.Status = TrackerNotUsed
 			}
+			e.ann.mu.Lock()
+			if s, ok := e.ann.m[annKey{u, en.ih}]; ok {
+				s.describe(&tr, running)
+			}
+			e.ann.mu.Unlock()
 			if sc, ok := e.scrapes.get(u, en.ih); ok {
-				tr.Seeders, tr.Leechers, tr.Downloaded = sc.seeders, sc.leechers, sc.downloaded
 				tr.LastScrape, tr.ScrapeErr = sc.at, sc.err
+				if sc.err == "" {
+					tr.Seeders, tr.Leechers, tr.Downloaded = sc.seeders, sc.leechers, sc.downloaded
+				}
 			}
 			out = append(out, tr)
 		}

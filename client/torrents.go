@@ -89,7 +89,7 @@ func (e *Engine) add(spec *torrent.TorrentSpec, rec record, mi []byte, peers []n
 		e.limiters.Delete(ih)
 		return "", fmt.Errorf("client: add torrent %s: %w", id, err)
 	}
-	en := &entry{id: id, ih: ih, t: t, rec: rec}
+	en := &entry{id: id, ih: ih, t: t, rec: rec, trackers: spec.Trackers}
 	if dirErr != nil {
 		en.err = dirErr.Error()
 	}
@@ -118,6 +118,7 @@ func (e *Engine) add(spec *torrent.TorrentSpec, rec record, mi []byte, peers []n
 	go e.whenInfo(en, mi == nil)
 	e.notifyLocked()
 	e.scrapeSoon()
+	e.ann.soon()
 	e.log.Info("torrent added", "torrent", id, "name", t.Name(), "dir", rec.DownloadDir, "paused", rec.Paused)
 	return id, nil
 }
@@ -231,7 +232,13 @@ func (e *Engine) Remove(id TorrentID, deleteData bool) error {
 	if en.t.Info() != nil {
 		info = en.t.Info()
 	}
+	stops := e.stopAnnounces([]*entry{en})
 	en.t.Drop()
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		e.sendStopped(stops)
+	}()
 	e.mu.Lock()
 	delete(e.torrents, en.ih)
 	dir := en.rec.DownloadDir
@@ -250,7 +257,7 @@ func (e *Engine) Remove(id TorrentID, deleteData bool) error {
 
 // Pause stops all transfer for a torrent: no data requested or sent, and
 // every peer connection closed (anacrolix has no pause of its own).
-// Trackers keep being announced to at their interval.
+// Trackers are told "stopped" and not announced to again until Resume.
 func (e *Engine) Pause(id TorrentID) error {
 	en, err := e.get(id)
 	if err != nil {
@@ -271,6 +278,7 @@ func (e *Engine) stop(en *entry, mark func(r *record)) {
 	if _, err := e.updateRecord(en, mark); err != nil {
 		e.log.Error("saving torrent state", "torrent", en.id, "err", err)
 	}
+	e.ann.soon()
 	e.notify()
 }
 
@@ -313,6 +321,7 @@ func (e *Engine) Resume(id TorrentID) error {
 	if len(peers) > 0 {
 		en.t.AddPeers(peerInfos(peers))
 	}
+	e.ann.soon() // "started" goes out at once
 	e.notify()
 	return nil
 }
@@ -348,15 +357,15 @@ func (e *Engine) Verify(id TorrentID) error {
 	return nil
 }
 
-// Reannounce asks the DHT for peers and announces us there now, and asks
-// the trackers for fresh counts. anacrolix v1.59.1 has no way to force an
-// HTTP/UDP tracker announce; those announce on their own interval (at least
-// every minute while peers are wanted).
+// Reannounce announces to the trackers now (a tracker that asked for a
+// min interval, once it has passed), asks them for fresh counts, and asks
+// the DHT for peers and announces us there.
 func (e *Engine) Reannounce(id TorrentID) error {
 	en, err := e.get(id)
 	if err != nil {
 		return err
 	}
+	e.ann.now(en.ih, time.Now())
 	e.scrapes.expire(en.ih)
 	e.scrapeSoon()
 	for _, s := range e.cl.DhtServers() {

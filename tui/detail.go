@@ -76,7 +76,13 @@ func (d *detailView) rowCount() int {
 	case tabPeers:
 		return len(d.peers)
 	case tabTrackers:
-		return len(d.trackers)
+		n := len(d.trackers) // and a line under each that has a message
+		for _, t := range d.trackers {
+			if trackerMessage(t) != "" {
+				n++
+			}
+		}
+		return n
 	}
 	return 1 << 20 // Pieces and Info scroll; the view clamps.
 }
@@ -324,26 +330,55 @@ func (d *detailView) peersView(width, h int) []string {
 }
 
 func (d *detailView) trackersView(width, h int, now time.Time) []string {
-	const tierW, statusW, agoW, numW = 4, 18, 11, 5
-	urlW := max(width-2-5-tierW-statusW-agoW-2*numW, 10)
-	header := "  " + fit("URL", urlW) + " " + fitRight("Tier", tierW) + " " + fit("Status", statusW) + " " +
-		fit("Announced", agoW) + " " + fitRight("Seeds", numW) + " " + fitRight("Leech", numW)
+	const tierW, statusW, agoW, numW = 4, 14, 11, 5
+	urlW := max(width-2-7-tierW-statusW-2*agoW-3*numW, 10)
+	header := "  " + fit("URL", urlW) + " " + fitRight("Tier", tierW) + " " + fit("Last result", statusW) + " " +
+		fit("Announced", agoW) + " " + fit("Next", agoW) + " " + fitRight("Seeds", numW) + " " +
+		fitRight("Leech", numW) + " " + fitRight("Done", numW)
 	count := func(n int) string {
 		if n < 0 {
 			return "-"
 		}
 		return fmt.Sprint(n)
 	}
-	rows := make([]string, len(d.trackers))
-	for i, t := range d.trackers {
-		status := t.Status
-		if t.Err != "" {
-			status = "error: " + t.Err
+	var rows []string
+	for _, t := range d.trackers {
+		rows = append(rows, fit(t.URL, urlW)+" "+fitRight(fmt.Sprint(t.Tier), tierW)+" "+fit(trackerResult(t), statusW)+" "+
+			fit(ago(now, t.LastAnnounce), agoW)+" "+fit(until(now, t.NextAnnounce), agoW)+" "+
+			fitRight(count(t.Seeders), numW)+" "+fitRight(count(t.Leechers), numW)+" "+fitRight(count(t.Downloaded), numW))
+		// The tracker's own words, whole: a refusal is what the user must read.
+		if msg := trackerMessage(t); msg != "" {
+			rows = append(rows, styleDim.Render(truncate("  "+msg, width-2)))
 		}
-		rows[i] = fit(t.URL, urlW) + " " + fitRight(fmt.Sprint(t.Tier), tierW) + " " + fit(status, statusW) + " " +
-			fit(ago(now, t.LastAnnounce), agoW) + " " + fitRight(count(t.Seeders), numW) + " " + fitRight(count(t.Leechers), numW)
 	}
 	return d.table(width, h, header, rows, "No trackers (DHT and PEX only).")
+}
+
+// trackerResult is the short outcome of a tracker's last announce.
+func trackerResult(t client.Tracker) string {
+	switch t.Status {
+	case client.TrackerWorking, client.TrackerIdle:
+		if t.Peers == 1 {
+			return "ok, 1 peer"
+		}
+		return fmt.Sprintf("ok, %d peers", t.Peers)
+	case client.TrackerFailed:
+		return "error"
+	}
+	return string(t.Status)
+}
+
+// trackerMessage is what a tracker said beyond its result, if anything.
+func trackerMessage(t client.Tracker) string {
+	switch {
+	case t.Err != "":
+		return "error: " + t.Err
+	case t.Warning != "":
+		return "warning: " + t.Warning
+	case t.ScrapeErr != "":
+		return "scrape: " + t.ScrapeErr
+	}
+	return ""
 }
 
 func (d *detailView) piecesLines(width, h int) []string {

@@ -115,9 +115,12 @@ func newFakeEngine() *clienttest.Fake {
 			{Addr: netip.MustParseAddrPort("192.0.2.77:1337"), Client: "-XX0001-", Flags: "Hg", Network: "tcp4", Progress: 0.05},
 		},
 		Trackers: []client.Tracker{
-			{URL: "udp://tracker.example.org:1337/announce", Tier: 0, Status: "announcing", LastAnnounce: epoch.Add(-95 * time.Second), Seeders: 40, Leechers: 7},
-			{URL: "http://tracker.example.net/announce", Tier: 1, Status: "not contacted", Seeders: -1, Leechers: -1},
-			{URL: "udp://broken.example.com:80", Tier: 2, Status: "resolving failed", Seeders: -1, Leechers: -1, Err: "no such host"},
+			{URL: "udp://tracker.example.org:1337/announce", Tier: 0, Status: client.TrackerWorking, LastAnnounce: epoch.Add(-95 * time.Second),
+				NextAnnounce: epoch.Add(28 * time.Minute), Peers: 12, Seeders: 40, Leechers: 7, Downloaded: 310},
+			{URL: "http://tracker.example.net/announce", Tier: 1, Status: client.TrackerNotContacted, Seeders: -1, Leechers: -1, Downloaded: -1},
+			{URL: "udp://broken.example.com:80", Tier: 2, Status: client.TrackerFailed, LastAnnounce: epoch.Add(-20 * time.Second),
+				NextAnnounce: epoch.Add(10 * time.Second), Seeders: -1, Leechers: -1, Downloaded: -1,
+				Err: "Requested download is not authorized for use with this tracker."},
 		},
 		Pieces: pieces,
 	})

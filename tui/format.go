@@ -71,6 +71,18 @@ func ago(now, t time.Time) string {
 	return humanDuration(d) + " ago"
 }
 
+// until says how long until t, "-" when t is unset.
+func until(now, t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	d := t.Sub(now)
+	if d <= 0 {
+		return "now"
+	}
+	return "in " + humanDuration(d)
+}
+
 // fraction is done/total in 0..1, 0 when total is unknown.
 func fraction(done, total int64) float64 {
 	if total <= 0 {

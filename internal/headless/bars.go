@@ -76,6 +76,13 @@ func (m barModel) View() string {
 		fmt.Fprintf(&b, "%-*s %s %5.1f%%  ↓%9s/s ↑%9s/s %3d peers  %s\n",
 			nameWidth, truncate(name(l), nameWidth), m.bar.ViewAs(frac), frac*100,
 			humanize.IBytes(uint64(l.DownloadRate)), humanize.IBytes(uint64(l.UploadRate)), l.Peers, eta(l))
+		// A tracker that refuses or cannot be reached says so: otherwise
+		// a private tracker's refusal looks like an empty swarm.
+		for _, tr := range l.Trackers {
+			if tr.Error != "" {
+				fmt.Fprintf(&b, "  tracker %s: %s\n", tr.Tracker, truncate(tr.Error, max(20, m.width-len(tr.Tracker)-12)))
+			}
+		}
 	}
 	if len(m.lines) > 0 {
 		fmt.Fprintf(&b, "tunnel %s · kill switch %s\n", m.lines[0].TunnelState, m.lines[0].KillSwitch)

@@ -60,8 +60,24 @@ type Line struct {
 	Isolation string `json:"isolation"`
 	// TunnelWarnings are what the WireGuard config keeps the tunnel from
 	// reaching (vpn.Status.Warnings).
-	TunnelWarnings []string `json:"tunnel_warnings,omitempty"`
-	KillSwitch     string   `json:"killswitch"`
+	TunnelWarnings []string      `json:"tunnel_warnings,omitempty"`
+	KillSwitch     string        `json:"killswitch"`
+	Trackers       []TrackerLine `json:"trackers,omitempty"`
+}
+
+// TrackerLine is what a tracker last answered.
+type TrackerLine struct {
+	// Tracker is scheme://host:port, never the URL: it may hold a passkey.
+	Tracker      string `json:"tracker"`
+	Tier         int    `json:"tier"`
+	Status       string `json:"status"`
+	Error        string `json:"error,omitempty"` // the tracker's words, or why it was not reached
+	Warning      string `json:"warning,omitempty"`
+	Peers        int    `json:"peers"`         // in its last answer
+	Seeders      int    `json:"seeders"`       // -1: unknown
+	Leechers     int    `json:"leechers"`      // -1: unknown
+	LastAnnounce int64  `json:"last_announce"` // Unix seconds, 0: never
+	NextAnnounce int64  `json:"next_announce"` // Unix seconds, 0: none scheduled
 }
 
 // Run adds every source and reports until done. It returns nil when all
@@ -150,6 +166,10 @@ func snapshot(eng client.Controller, tun Tunnel, ids []client.TorrentID, ks kill
 		if err != nil {
 			return nil, err
 		}
+		trs, err := eng.Trackers(id)
+		if err != nil {
+			return nil, err
+		}
 		eta := int64(-1)
 		if st.ETA >= 0 {
 			eta = int64(st.ETA.Seconds())
@@ -172,9 +192,28 @@ func snapshot(eng client.Controller, tun Tunnel, ids []client.TorrentID, ks kill
 			TunnelWarnings: tst.Warnings,
 			Isolation:      tst.Isolation,
 			KillSwitch:     string(ks),
+			Trackers:       trackerLines(trs),
 		})
 	}
 	return lines, nil
+}
+
+func trackerLines(trs []client.Tracker) []TrackerLine {
+	unix := func(t time.Time) int64 {
+		if t.IsZero() {
+			return 0
+		}
+		return t.Unix()
+	}
+	var out []TrackerLine
+	for _, tr := range trs {
+		out = append(out, TrackerLine{
+			Tracker: client.TrackerHost(tr.URL), Tier: tr.Tier, Status: string(tr.Status),
+			Error: tr.Err, Warning: tr.Warning, Peers: tr.Peers, Seeders: tr.Seeders, Leechers: tr.Leechers,
+			LastAnnounce: unix(tr.LastAnnounce), NextAnnounce: unix(tr.NextAnnounce),
+		})
+	}
+	return out
 }
 
 func firstError(lines []Line) string {

@@ -52,7 +52,7 @@
 //	torrent-start(-now)   done
 //	torrent-stop          done
 //	torrent-verify        done
-//	torrent-reannounce    partial    scrapes at once; the engine's next announce keeps its interval
+//	torrent-reannounce    done       announces and scrapes now (after a tracker's min interval)
 //	torrent-remove        done       delete-local-data removes exactly the torrent's files
 //	torrent-set           partial    labels, files-wanted/unwanted, priority-high/normal,
 //	                                 seeding goals (engine-kept), download/upload limits (engine);

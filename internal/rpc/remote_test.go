@@ -68,7 +68,7 @@ func TestTransmissionRemote(t *testing.T) {
 				"Peers: connected to 2, uploading to 1, downloading from 1", "Piece Size: 256.0 KiB", "Magnet: magnet:?xt=urn:btih:"+hashA)
 			expect(run("-t", "1", "-f"), "Show.S01E01/ep.mkv", "Show.S01E01/sample.mkv")
 			expect(run("-t", "1", "-pi"), "10.64.0.5", "Transmission 4.0.5")
-			expect(run("-t", "1", "-it"), "Tracker 0: tracker.test")
+			expect(run("-t", "1", "-it"), "Tracker 0: http://tracker.test:6969")
 			expect(run("-si"), "RPC version: 16", "3.00 (wgtorrent 0.1)", "/dl")
 			expect(run("-st"), "CURRENT SESSION", "TOTAL")
 			calls()

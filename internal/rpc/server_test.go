@@ -430,7 +430,7 @@ func TestTorrentGetFields(t *testing.T) {
 		t.Errorf("peer %v", peer)
 	}
 	tr := got["trackerStats"].([]any)[0].(map[string]any)
-	if tr["host"] != "tracker.test" || tr["seederCount"] != -1.0 {
+	if tr["host"] != "http://tracker.test:6969" || tr["sitename"] != "tracker" || tr["seederCount"] != -1.0 || tr["scrape"] != "http://tracker.test:6969/scrape" {
 		t.Errorf("trackerStats %v", tr)
 	}
 

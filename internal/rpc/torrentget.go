@@ -3,8 +3,12 @@ package rpc
 import (
 	"context"
 	"encoding/base64"
+	"net/netip"
 	"net/url"
+	"strings"
 	"time"
+
+	"golang.org/x/net/publicsuffix"
 
 	"github.com/wgtorrent/wgtorrent/client"
 )
@@ -344,7 +348,7 @@ func (v *view) field(name string, now time.Time) (any, bool) {
 		trs := v.loadTrackers()
 		out := make([]map[string]any, len(trs))
 		for i, tr := range trs {
-			out[i] = map[string]any{"announce": tr.URL, "id": i, "scrape": "", "tier": tr.Tier, "sitename": host(tr.URL)}
+			out[i] = map[string]any{"announce": tr.URL, "id": i, "scrape": client.ScrapeURL(tr.URL), "tier": tr.Tier, "sitename": siteName(tr.URL)}
 		}
 		return out, true
 	case "trackerList":
@@ -365,21 +369,7 @@ func (v *view) field(name string, now time.Time) (any, bool) {
 		trs := v.loadTrackers()
 		out := make([]map[string]any, len(trs))
 		for i, tr := range trs {
-			result := tr.Status
-			if tr.Err != "" {
-				result = tr.Err
-			}
-			out[i] = map[string]any{
-				"id": i, "announce": tr.URL, "scrape": "", "tier": tr.Tier, "host": host(tr.URL), "sitename": host(tr.URL),
-				"announceState": 1, "scrapeState": 0, "isBackup": false,
-				"hasAnnounced": !tr.LastAnnounce.IsZero(), "lastAnnounceTime": unix(tr.LastAnnounce),
-				"lastAnnounceStartTime": unix(tr.LastAnnounce), "lastAnnounceSucceeded": tr.Err == "" && !tr.LastAnnounce.IsZero(),
-				"lastAnnounceTimedOut": false, "lastAnnounceResult": result, "lastAnnouncePeerCount": 0,
-				"hasScraped": !tr.LastScrape.IsZero(), "lastScrapeTime": unix(tr.LastScrape), "lastScrapeStartTime": unix(tr.LastScrape),
-				"lastScrapeSucceeded": !tr.LastScrape.IsZero() && tr.ScrapeErr == "",
-				"lastScrapeTimedOut":  false, "lastScrapeResult": tr.ScrapeErr, "nextAnnounceTime": 0, "nextScrapeTime": 0,
-				"seederCount": tr.Seeders, "leecherCount": tr.Leechers, "downloadCount": tr.Downloaded,
-			}
+			out[i] = trackerStats(i, tr)
 		}
 		return out, true
 	case "peers":
@@ -487,12 +477,61 @@ func trPriority(p client.Priority) int {
 	return 0
 }
 
-func host(raw string) string {
+// trackerStats is one entry of Transmission's trackerStats, from what the
+// engine saw of the tracker.
+func trackerStats(id int, tr client.Tracker) map[string]any {
+	// Transmission's announceState: 0 inactive, 1 waiting, 3 active.
+	state := 1
+	switch tr.Status {
+	case client.TrackerAnnouncing:
+		state = 3
+	case client.TrackerIdle, client.TrackerNotUsed:
+		state = 0
+	}
+	result := ""
+	switch {
+	case tr.Status == client.TrackerNotUsed:
+		result = "not used: WebTorrent trackers would need WebRTC"
+	case tr.Err != "":
+		result = tr.Err
+	case !tr.LastAnnounce.IsZero():
+		result = "Success"
+		if tr.Warning != "" {
+			result = "Success; tracker warns: " + tr.Warning
+		}
+	}
+	return map[string]any{
+		"id": id, "announce": tr.URL, "scrape": client.ScrapeURL(tr.URL), "tier": tr.Tier,
+		"host": client.TrackerHost(tr.URL), "sitename": siteName(tr.URL),
+		"announceState": state, "scrapeState": 1, "isBackup": false,
+		"hasAnnounced": !tr.LastAnnounce.IsZero(), "lastAnnounceTime": unix(tr.LastAnnounce),
+		"lastAnnounceStartTime": unix(tr.LastAnnounce), "lastAnnounceSucceeded": tr.Err == "" && !tr.LastAnnounce.IsZero(),
+		"lastAnnounceTimedOut": tr.Err == "timed out", "lastAnnounceResult": result, "lastAnnouncePeerCount": tr.Peers,
+		"nextAnnounceTime": unix(tr.NextAnnounce),
+		"hasScraped":       !tr.LastScrape.IsZero(), "lastScrapeTime": unix(tr.LastScrape), "lastScrapeStartTime": unix(tr.LastScrape),
+		"lastScrapeSucceeded": !tr.LastScrape.IsZero() && tr.ScrapeErr == "",
+		"lastScrapeTimedOut":  false, "lastScrapeResult": tr.ScrapeErr, "nextScrapeTime": 0,
+		"seederCount": tr.Seeders, "leecherCount": tr.Leechers, "downloadCount": tr.Downloaded,
+	}
+}
+
+// siteName is Transmission's "sitename": the registered domain without
+// its public suffix (tracker.example.org: example), or the host itself.
+func siteName(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return ""
 	}
-	return u.Hostname()
+	h := u.Hostname()
+	if _, err := netip.ParseAddr(h); err == nil {
+		return h
+	}
+	d, err := publicsuffix.EffectiveTLDPlusOne(h)
+	if err != nil {
+		return h
+	}
+	name, _, _ := strings.Cut(d, ".")
+	return name
 }
 
 func (s *Server) torrentGet(_ context.Context, a args) (any, error) {
