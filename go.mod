@@ -131,3 +131,7 @@ require (
 	modernc.org/sqlite v1.21.1 // indirect
 	zombiezen.com/go/sqlite v0.13.1 // indirect
 )
+
+// v1.59.1 with one fix (third_party/anacrolix-torrent/README.wgtorrent.md):
+// a lost writer wakeup stalled a connection until its keepalive.
+replace github.com/anacrolix/torrent => ./third_party/anacrolix-torrent
