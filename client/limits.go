@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/anacrolix/torrent"
 	"golang.org/x/time/rate"
@@ -51,6 +52,7 @@ func setLimit(l *rate.Limiter, v int64) {
 type peerConns struct {
 	mu      sync.Mutex
 	pending map[netip.AddrPort]*limitedConn // not yet handshaken, by remote address
+	live    map[*limitedConn]struct{}       // every open connection
 	// ended hears of every outgoing connection that closed and every dial
 	// that failed (the redialer).
 	ended func(netip.AddrPort)
@@ -63,13 +65,30 @@ func (p *peerConns) track(c net.Conn, outgoing bool) net.Conn {
 	}
 	lc := &limitedConn{Conn: c, owner: p, remote: ap.Addr().Unmap(), outgoing: outgoing}
 	lc.remotePort = ap.Port()
+	lc.lastRead.Store(time.Now().UnixNano())
 	p.mu.Lock()
 	if p.pending == nil {
 		p.pending = map[netip.AddrPort]*limitedConn{}
+		p.live = map[*limitedConn]struct{}{}
 	}
 	p.pending[lc.key()] = lc
+	p.live[lc] = struct{}{}
 	p.mu.Unlock()
 	return lc
+}
+
+// silentSince returns every open connection that has received nothing
+// since t.
+func (p *peerConns) silentSince(t time.Time) []*limitedConn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var silent []*limitedConn
+	for c := range p.live {
+		if c.lastRead.Load() < t.UnixNano() {
+			silent = append(silent, c)
+		}
+	}
+	return silent
 }
 
 // handshook gives the connection to remote the limiter of its torrent (if
@@ -100,6 +119,7 @@ type limitedConn struct {
 	remotePort uint16
 	outgoing   bool
 	lim        atomic.Pointer[torrentLimiter]
+	lastRead   atomic.Int64 // Unix ns of the last byte received, or of the connection
 	closed     sync.Once
 }
 
@@ -107,13 +127,15 @@ func (c *limitedConn) key() netip.AddrPort { return netip.AddrPortFrom(c.remote,
 
 func (c *limitedConn) Read(b []byte) (int, error) {
 	l := c.lim.Load()
-	if l == nil || l.down.Limit() == rate.Inf {
-		return c.Conn.Read(b)
+	if l != nil && l.down.Limit() != rate.Inf {
+		b = b[:min(len(b), l.down.Burst())]
 	}
-	b = b[:min(len(b), l.down.Burst())]
 	n, err := c.Conn.Read(b)
 	if n > 0 {
-		_ = l.down.WaitN(context.Background(), n)
+		c.lastRead.Store(time.Now().UnixNano())
+		if l != nil && l.down.Limit() != rate.Inf {
+			_ = l.down.WaitN(context.Background(), n)
+		}
 	}
 	return n, err
 }
@@ -142,6 +164,7 @@ func (c *limitedConn) Close() error {
 		if c.owner.pending[c.key()] == c {
 			delete(c.owner.pending, c.key())
 		}
+		delete(c.owner.live, c)
 		c.owner.mu.Unlock()
 		if c.outgoing && c.owner.ended != nil {
 			c.owner.ended(c.key())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 )
 
 // Restartable is a Controller whose engine can be replaced: when the tunnel
@@ -147,7 +148,10 @@ func (r *Restartable) Get(id TorrentID) (Stats, error)          { return r.cur()
 func (r *Restartable) Files(id TorrentID) ([]File, error)       { return r.cur().Files(id) }
 func (r *Restartable) Peers(id TorrentID) ([]Peer, error)       { return r.cur().Peers(id) }
 func (r *Restartable) Trackers(id TorrentID) ([]Tracker, error) { return r.cur().Trackers(id) }
-func (r *Restartable) Pieces(id TorrentID) (Pieces, error)      { return r.cur().Pieces(id) }
+
+// TunnelBack: see Engine.TunnelBack.
+func (r *Restartable) TunnelBack(lastUp time.Time)         { r.cur().TunnelBack(lastUp) }
+func (r *Restartable) Pieces(id TorrentID) (Pieces, error) { return r.cur().Pieces(id) }
 func (r *Restartable) SetFilePriority(id TorrentID, index int, prio Priority) error {
 	return r.cur().SetFilePriority(id, index, prio)
 }

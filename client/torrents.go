@@ -386,6 +386,69 @@ func (e *Engine) Reannounce(id TorrentID) error {
 	return nil
 }
 
+// TunnelBack is told that the tunnel carries traffic again after an
+// outage that began after lastUp. Connections that received nothing since
+// are closed and their peers dialed again: a peer's TCP retransmissions
+// back off for tens of seconds during an outage, and Transmission, which
+// keeps one connection per address, refuses a new one while the dead one
+// lives; our close tells it at once. Every running torrent announces too
+// (a tracker's min interval permitting).
+func (e *Engine) TunnelBack(lastUp time.Time) {
+	silent := map[netip.AddrPort]*limitedConn{}
+	for _, c := range e.conns.silentSince(lastUp) {
+		silent[c.key()] = c
+	}
+	now := time.Now()
+	e.mu.Lock()
+	var ens []*entry
+	for _, en := range e.torrents {
+		if !en.rec.Paused && en.err == "" {
+			ens = append(ens, en)
+		}
+	}
+	e.mu.Unlock()
+	// Where each silent connection's peer listens: the address we dialed,
+	// or for one that dialed us, its address with the port it announced.
+	again := map[*entry][]netip.AddrPort{}
+	for _, en := range ens {
+		for _, pc := range en.t.PeerConns() {
+			ap, err := netip.ParseAddrPort(pc.RemoteAddr.String())
+			if err != nil {
+				continue
+			}
+			ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+			c, ok := silent[ap]
+			switch {
+			case !ok:
+			case c.outgoing:
+				again[en] = append(again[en], ap)
+			case pc.PeerListenPort > 0 && pc.PeerListenPort < 1<<16:
+				again[en] = append(again[en], netip.AddrPortFrom(ap.Addr(), uint16(pc.PeerListenPort)))
+			}
+		}
+		e.ann.now(en.ih, now)
+	}
+	for _, c := range silent {
+		c.Close()
+	}
+	// Dialed once our FINs are on their way, so that the peer has dropped
+	// the dead connection when the new one arrives.
+	time.AfterFunc(500*time.Millisecond, func() {
+		if e.ctx.Err() != nil {
+			return
+		}
+		for en, aps := range again {
+			en.t.AddPeers(peerInfos(aps))
+		}
+	})
+	n := 0
+	for _, aps := range again {
+		n += len(aps)
+	}
+	e.log.Info("tunnel back: silent connections closed, dialing their peers again, announcing",
+		"closed", len(silent), "dialing", n, "since_up", now.Sub(lastUp).Round(time.Second))
+}
+
 // SetLocation moves a torrent's data (move) or re-points it (!move) to dir.
 // The torrent leaves the engine while its files move, so nothing writes to
 // them meanwhile; its state (counters, settings) is kept.

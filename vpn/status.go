@@ -187,3 +187,23 @@ func peerStatuses(cfg *Config, server int, endpoints []netip.AddrPort, stats []p
 	}
 	return out
 }
+
+// ReturnWatch sees the tunnel come back after an outage. Fed every status
+// observed, it reports the first one that is up again after some that were
+// not, with the last time it was seen up before.
+type ReturnWatch struct {
+	lastUp time.Time
+	out    bool
+}
+
+// Observe takes the state seen at now.
+func (w *ReturnWatch) Observe(st State, now time.Time) (lastUp time.Time, back bool) {
+	if st != StateUp {
+		// Only an outage after an up counts: connecting at start is none.
+		w.out = w.out || !w.lastUp.IsZero()
+		return time.Time{}, false
+	}
+	lastUp, back = w.lastUp, w.out
+	w.lastUp, w.out = now, false
+	return lastUp, back
+}

@@ -67,7 +67,9 @@ func (daemonWorkerCmd) Run(ctx context.Context, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	rebuilt := make(chan struct{}, 1)
+	back := make(chan time.Time, 1) // the tunnel is back after an outage: when it was last up
 	go func() {
+		var watch vpn.ReturnWatch
 		// The parent's end closing means it is gone: stop.
 		defer cancel()
 		for {
@@ -79,6 +81,12 @@ func (daemonWorkerCmd) Run(ctx context.Context, log *slog.Logger) error {
 				return
 			}
 			latest.Store(&r)
+			if lastUp, ok := watch.Observe(r.Status().State, time.Now()); ok {
+				select {
+				case back <- lastUp:
+				default:
+				}
+			}
 			if r.Rebuilt {
 				select {
 				case rebuilt <- struct{}{}:
@@ -115,6 +123,8 @@ func (daemonWorkerCmd) Run(ctx context.Context, log *slog.Logger) error {
 				if err := eng.Restart(context.Background()); err != nil {
 					log.Error("restarting the engine on the rebuilt tunnel", "err", err)
 				}
+			case lastUp := <-back:
+				eng.TunnelBack(lastUp)
 			}
 		}
 	}()

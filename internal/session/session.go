@@ -254,8 +254,9 @@ func (s *Session) KillSwitchDrops() (uint64, error) {
 	return st.RejectedOut + st.DroppedIn, nil
 }
 
-// StartEngine starts the torrent engine bound to the tunnel, and restarts
-// it whenever the tunnel's interface is rebuilt.
+// StartEngine starts the torrent engine bound to the tunnel, restarts it
+// whenever the tunnel's interface is rebuilt, and tells it when the tunnel
+// is back after an outage (client.Engine.TunnelBack).
 func (s *Session) StartEngine(ctx context.Context, o client.Options) (*client.Restartable, error) {
 	o.Binding = s.Binding()
 	if o.Logger == nil {
@@ -268,10 +269,17 @@ func (s *Session) StartEngine(ctx context.Context, o client.Options) (*client.Re
 	s.engine = eng
 	s.stop = make(chan struct{})
 	s.wg.Go(func() {
+		var back vpn.ReturnWatch
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
 		for {
 			select {
 			case <-s.stop:
 				return
+			case now := <-tick.C:
+				if lastUp, ok := back.Observe(s.Tunnel.Status().State, now); ok {
+					eng.TunnelBack(lastUp)
+				}
 			case <-s.Tunnel.Rebuilt():
 				if err := eng.Restart(context.Background()); err != nil {
 					s.log.Error("restarting the engine on the rebuilt tunnel", "err", err)
