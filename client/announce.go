@@ -41,11 +41,6 @@ var (
 // 10,000 torrents spreads them over rounds.
 const announceParallel = 16
 
-type annKey struct {
-	url string
-	ih  metainfo.Hash
-}
-
 // annState is what the engine knows of one tracker for one torrent.
 type annState struct {
 	tier      int
@@ -170,7 +165,7 @@ func (s *annState) describe(tr *Tracker, running bool) {
 // taken before anacrolix's lock (annTorrent.hungry), never under it.
 type announcer struct {
 	mu    sync.Mutex
-	m     map[annKey]*annState
+	m     map[trackerKey]*annState
 	slots chan struct{}
 	wake  chan struct{}
 	key   int32 // BEP 7's key: the same for every announce of this engine
@@ -178,7 +173,7 @@ type announcer struct {
 
 func newAnnouncer() *announcer {
 	return &announcer{
-		m:     map[annKey]*annState{},
+		m:     map[trackerKey]*annState{},
 		slots: make(chan struct{}, announceParallel),
 		wake:  make(chan struct{}, 1),
 		key:   rand.Int32(),
@@ -213,7 +208,7 @@ func latest(a, b time.Time) time.Time {
 }
 
 // get returns the state of k, made for tier if new.
-func (a *announcer) get(k annKey, tier int) *annState {
+func (a *announcer) get(k trackerKey, tier int) *annState {
 	s, ok := a.m[k]
 	if !ok {
 		s = &annState{tier: tier}
@@ -223,10 +218,10 @@ func (a *announcer) get(k annKey, tier int) *annState {
 }
 
 // started returns the trackers of ih that were told "started".
-func (a *announcer) started(ih metainfo.Hash) []annKey {
+func (a *announcer) started(ih metainfo.Hash) []trackerKey {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	var out []annKey
+	var out []trackerKey
 	for k, s := range a.m {
 		if k.ih == ih && s.started {
 			out = append(out, k)
@@ -239,11 +234,7 @@ func (a *announcer) started(ih metainfo.Hash) []annKey {
 func (a *announcer) forget(ih metainfo.Hash) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for k := range a.m {
-		if k.ih == ih {
-			delete(a.m, k)
-		}
-	}
+	forgetTorrent(a.m, ih)
 }
 
 func (e *Engine) announceLoop() {
@@ -285,7 +276,7 @@ func (e *Engine) announceRound(now time.Time) {
 					continue
 				}
 				a.mu.Lock()
-				s := a.get(annKey{u, t.ih}, tier)
+				s := a.get(trackerKey{u, t.ih}, tier)
 				ev, due := s.due(t, now)
 				if due {
 					select {
@@ -305,7 +296,7 @@ func (e *Engine) announceRound(now time.Time) {
 				go func() {
 					defer e.wg.Done()
 					defer func() { <-a.slots }()
-					e.announceOne(ens[t.ih], annKey{u, t.ih}, ev, t.done, hungry)
+					e.announceOne(ens[t.ih], trackerKey{u, t.ih}, ev, t.done, hungry)
 				}()
 			}
 		}
@@ -334,7 +325,7 @@ func (e *Engine) hungry(en *entry) bool {
 	return en.t.Stats().ActivePeers == 0
 }
 
-func (e *Engine) announceOne(en *entry, k annKey, ev tracker.AnnounceEvent, done, hungry bool) {
+func (e *Engine) announceOne(en *entry, k trackerKey, ev tracker.AnnounceEvent, done, hungry bool) {
 	timeout := announceTimeout
 	if ev == tracker.Stopped {
 		timeout = stoppedTimeout

@@ -178,7 +178,7 @@ func TestAnnounceSchedule(t *testing.T) {
 
 func TestReannounceHonoursMinInterval(t *testing.T) {
 	a := newAnnouncer()
-	k := annKey{url: "http://t/announce"}
+	k := trackerKey{url: "http://t/announce"}
 	now := time.Unix(1_000_000, 0)
 	s := a.get(k, 0)
 	tor := annTorrent{running: true, hungry: func() bool { return false }}

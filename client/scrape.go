@@ -40,9 +40,19 @@ func (e *Engine) scrapeSoon() {
 // about 74 fit a packet); HTTP trackers take the same.
 const maxScrapeBatch = 64
 
-type scrapeKey struct {
+// trackerKey is one tracker URL for one torrent.
+type trackerKey struct {
 	url string
 	ih  metainfo.Hash
+}
+
+// forgetTorrent drops ih's entries from m.
+func forgetTorrent[V any](m map[trackerKey]V, ih metainfo.Hash) {
+	for k := range m {
+		if k.ih == ih {
+			delete(m, k)
+		}
+	}
 }
 
 type scrapeResult struct {
@@ -54,13 +64,13 @@ type scrapeResult struct {
 
 type scrapes struct {
 	mu sync.Mutex
-	m  map[scrapeKey]scrapeResult
+	m  map[trackerKey]scrapeResult
 }
 
 func (s *scrapes) get(u string, ih metainfo.Hash) (scrapeResult, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r, ok := s.m[scrapeKey{u, ih}]
+	r, ok := s.m[trackerKey{u, ih}]
 	return r, ok
 }
 
@@ -68,9 +78,9 @@ func (s *scrapes) put(u string, ih metainfo.Hash, r scrapeResult) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.m == nil {
-		s.m = map[scrapeKey]scrapeResult{}
+		s.m = map[trackerKey]scrapeResult{}
 	}
-	s.m[scrapeKey{u, ih}] = r
+	s.m[trackerKey{u, ih}] = r
 }
 
 // expire makes a torrent's counts due for a scrape, keeping them shown
@@ -90,11 +100,7 @@ func (s *scrapes) expire(ih metainfo.Hash) {
 func (s *scrapes) forget(ih metainfo.Hash) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for k := range s.m {
-		if k.ih == ih {
-			delete(s.m, k)
-		}
-	}
+	forgetTorrent(s.m, ih)
 }
 
 func (e *Engine) scraper() {

@@ -471,7 +471,7 @@ func (e *Engine) Trackers(id TorrentID) ([]Tracker, error) {
 				tr.Status = TrackerNotUsed
 			}
 			e.ann.mu.Lock()
-			if s, ok := e.ann.m[annKey{u, en.ih}]; ok {
+			if s, ok := e.ann.m[trackerKey{u, en.ih}]; ok {
 				s.describe(&tr, running)
 			}
 			e.ann.mu.Unlock()

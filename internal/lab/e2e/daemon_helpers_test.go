@@ -328,19 +328,32 @@ func (c *rpcClient) torrents(t *testing.T) map[int]daemonTorrent {
 // waitTorrent polls until torrent id satisfies ok, and returns it.
 func (c *rpcClient) waitTorrent(t *testing.T, p *proc, id int, within time.Duration, what string, ok func(daemonTorrent) bool) daemonTorrent {
 	t.Helper()
+	var x daemonTorrent
+	pollDaemon(t, p, within, fmt.Sprintf("torrent %d %s", id, what), func() (bool, string) {
+		var found bool
+		x, found = c.torrents(t)[id]
+		return found && ok(x), fmt.Sprintf("%v (found %v)", x, found)
+	})
+	return x
+}
+
+// pollDaemon calls check until it is done, and fails t when the daemon
+// exits first or within passes; check says what it saw last.
+func pollDaemon(t *testing.T, p *proc, within time.Duration, what string, check func() (done bool, last string)) {
+	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
-		x, found := c.torrents(t)[id]
-		if found && ok(x) {
-			return x
+		done, last := check()
+		if done {
+			return
 		}
 		select {
 		case <-p.Exited():
-			t.Fatalf("daemon exited (%v) before torrent %d %s; stderr:\n%s", p.Err(), id, what, p.Stderr())
+			t.Fatalf("daemon exited (%v) before %s; stderr:\n%s", p.Err(), what, p.Stderr())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("torrent %d not %s within %s; last seen: %v (found %v)", id, what, within, x, found)
+			t.Fatalf("not %s within %s; last seen: %s", what, within, last)
 		}
 		time.Sleep(250 * time.Millisecond) // polling the daemon's progress
 	}

@@ -160,29 +160,17 @@ func (c *rpcClient) waitPeers(t *testing.T, p *proc, id int, within time.Duratio
 // waitTorrentField polls one torrent-get field of a torrent until ok.
 func (c *rpcClient) waitTorrentField(t *testing.T, p *proc, id int, field string, within time.Duration, what string, ok func(any) bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
+	pollDaemon(t, p, within, fmt.Sprintf("torrent %d %s", id, what), func() (bool, string) {
 		var got struct {
 			Torrents []map[string]any `json:"torrents"`
 		}
 		c.call(t, "torrent-get", map[string]any{"ids": []int{id}, "fields": []string{field}}, &got)
-		var v any
-		if len(got.Torrents) == 1 {
-			v = got.Torrents[0][field]
-			if ok(v) {
-				return
-			}
+		if len(got.Torrents) != 1 {
+			return false, "no such torrent"
 		}
-		select {
-		case <-p.Exited():
-			t.Fatalf("daemon exited (%v) before torrent %d %s; stderr:\n%s", p.Err(), id, what, p.Stderr())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("torrent %d not %s within %s; last %s: %v", id, what, within, field, v)
-		}
-		time.Sleep(250 * time.Millisecond) // polling the daemon's state
-	}
+		v := got.Torrents[0][field]
+		return ok(v), fmt.Sprintf("%s %v", field, v)
+	})
 }
 
 // startHTTPSTracker puts an HTTPS front, with a certificate of a fresh lab
