@@ -230,11 +230,11 @@ func (a *announcer) started(ih metainfo.Hash) []trackerKey {
 	return out
 }
 
-// forget drops the state of a removed torrent.
-func (a *announcer) forget(ih metainfo.Hash) {
+// forget drops the state of a torrent's trackers: all, or those gone says.
+func (a *announcer) forget(ih metainfo.Hash, gone func(url string) bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	forgetTorrent(a.m, ih)
+	forgetTorrent(a.m, ih, gone)
 }
 
 func (e *Engine) announceLoop() {
@@ -396,16 +396,19 @@ func (e *Engine) addTrackerPeers(en *entry, peers []netip.AddrPort) {
 	}
 }
 
-// stopAnnounces makes the "stopped" announces owed to the trackers that
-// were told "started" of ens (removed, or the engine closing), and forgets
-// the trackers' state of ens.
-func (e *Engine) stopAnnounces(ens []*entry) []stopAnnounce {
+// stopAnnounces makes the "stopped" announces owed to the trackers of ens
+// that were told "started" (all of them, the torrent removed or the engine
+// closing; or those gone says, dropped from the list), and forgets those
+// trackers' state.
+func (e *Engine) stopAnnounces(ens []*entry, gone func(url string) bool) []stopAnnounce {
 	var out []stopAnnounce
 	for _, en := range ens {
 		for _, k := range e.ann.started(en.ih) {
-			out = append(out, stopAnnounce{en, k.url, e.announceRequest(en, tracker.Stopped)})
+			if gone == nil || gone(k.url) {
+				out = append(out, stopAnnounce{en, k.url, e.announceRequest(en, tracker.Stopped)})
+			}
 		}
-		e.ann.forget(en.ih)
+		e.ann.forget(en.ih, gone)
 	}
 	return out
 }

@@ -406,3 +406,49 @@ func waitTracker(t *testing.T, e *Engine, id TorrentID, ok func(Tracker) bool) T
 		}
 	}
 }
+
+// TestSetTrackers: an edited announce list is announced to at once, the
+// tracker dropped is told "stopped", and the edit outlives a restart.
+func TestSetTrackers(t *testing.T) {
+	events := make(chan string, 16)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		events <- r.URL.Path + " " + r.URL.Query().Get("event")
+		b, _ := bencode.Marshal(map[string]any{"interval": 1800, "peers": ""})
+		w.Write(b)
+	}))
+	t.Cleanup(srv.Close)
+	next := func() string {
+		select {
+		case e := <-events:
+			return e
+		case <-time.After(15 * time.Second):
+			return "nothing"
+		}
+	}
+	mi := withTracker(t, makeContent(t, t.TempDir(), "payload"), srv.URL+"/old")
+	dataDir := t.TempDir()
+	e := newEngine(t, Options{DataDir: dataDir, DownloadDir: t.TempDir()})
+	id, err := addMetainfo(e, mi, AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := next(); got != "/old started" {
+		t.Fatalf("first announce %q", got)
+	}
+	if err := e.SetTrackers(id, [][]string{{srv.URL + "/new"}}); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{next(): true, next(): true}
+	if !got["/old stopped"] || !got["/new started"] {
+		t.Errorf("after the edit: %v, want /old stopped and /new started", got)
+	}
+	if err := e.SetTrackers(id, [][]string{{"ftp://x/"}}); err == nil {
+		t.Error("an ftp:// tracker was taken")
+	}
+	e.Close()
+	again := newEngine(t, Options{DataDir: dataDir, DownloadDir: t.TempDir()})
+	trs, err := again.Trackers(id)
+	if err != nil || len(trs) != 1 || trs[0].URL != srv.URL+"/new" {
+		t.Errorf("after a restart: %+v %v", trs, err)
+	}
+}

@@ -348,7 +348,7 @@ func (e *Engine) Close() error {
 	}
 	e.mu.Unlock()
 	e.cancel()
-	e.sendStopped(e.stopAnnounces(ens))
+	e.sendStopped(e.stopAnnounces(ens, nil))
 	e.redial.close()
 	e.cl.Close()
 	for _, ds := range e.dhts {

@@ -29,6 +29,8 @@ type Controller interface {
 
 	SetFilePriority(id TorrentID, index int, prio Priority) error
 	SetSequential(id TorrentID, on bool) error
+	// SetTrackers replaces the announce list (tiers of URLs, CheckTrackers).
+	SetTrackers(id TorrentID, tiers [][]string) error
 	// SetLocation points the torrent at dir; with move its data is moved
 	// there first, without it the data is verified where it now points.
 	SetLocation(id TorrentID, dir string, move bool) error

@@ -30,6 +30,11 @@ type record struct {
 	DoneAt         time.Time        `json:"done_at,omitzero"`
 	FilePriorities map[int]Priority `json:"file_priorities,omitempty"`
 	Peers          []string         `json:"peers,omitempty"`
+	// Trackers, once edited (SetTrackers), replace the announce list of
+	// the metainfo or magnet; TrackersEdited tells an emptied list from
+	// one never edited.
+	Trackers       [][]string `json:"trackers,omitempty"`
+	TrackersEdited bool       `json:"trackers_edited,omitempty"`
 	// SeedGoal is when the torrent stops seeding; Finished, that the
 	// engine stopped it there (Transmission's isFinished). A resumed
 	// torrent keeps Finished, so it is not stopped twice for one goal.

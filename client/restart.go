@@ -149,6 +149,10 @@ func (r *Restartable) Files(id TorrentID) ([]File, error)       { return r.cur()
 func (r *Restartable) Peers(id TorrentID) ([]Peer, error)       { return r.cur().Peers(id) }
 func (r *Restartable) Trackers(id TorrentID) ([]Tracker, error) { return r.cur().Trackers(id) }
 
+func (r *Restartable) SetTrackers(id TorrentID, tiers [][]string) error {
+	return r.cur().SetTrackers(id, tiers)
+}
+
 // TunnelBack: see Engine.TunnelBack.
 func (r *Restartable) TunnelBack(lastUp time.Time)         { r.cur().TunnelBack(lastUp) }
 func (r *Restartable) Pieces(id TorrentID) (Pieces, error) { return r.cur().Pieces(id) }

@@ -46,10 +46,11 @@ type trackerKey struct {
 	ih  metainfo.Hash
 }
 
-// forgetTorrent drops ih's entries from m.
-func forgetTorrent[V any](m map[trackerKey]V, ih metainfo.Hash) {
+// forgetTorrent drops ih's entries from m: all of them, or those whose
+// URL gone says.
+func forgetTorrent[V any](m map[trackerKey]V, ih metainfo.Hash, gone func(url string) bool) {
 	for k := range m {
-		if k.ih == ih {
+		if k.ih == ih && (gone == nil || gone(k.url)) {
 			delete(m, k)
 		}
 	}
@@ -100,7 +101,7 @@ func (s *scrapes) expire(ih metainfo.Hash) {
 func (s *scrapes) forget(ih metainfo.Hash) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	forgetTorrent(s.m, ih)
+	forgetTorrent(s.m, ih, nil)
 }
 
 func (e *Engine) scraper() {

@@ -462,9 +462,10 @@ func (e *Engine) Trackers(id TorrentID) ([]Tracker, error) {
 	}
 	e.mu.Lock()
 	running := !en.rec.Paused && en.err == ""
+	tiers := en.trackers
 	e.mu.Unlock()
 	var out []Tracker
-	for tier, urls := range en.trackers {
+	for tier, urls := range tiers {
 		for _, u := range urls {
 			tr := Tracker{URL: u, Tier: tier, Status: TrackerNotContacted, Seeders: -1, Leechers: -1, Downloaded: -1}
 			if !announceable(u) {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"path/filepath"
 	"time"
 
@@ -90,6 +91,9 @@ func (e *Engine) add(spec *torrent.TorrentSpec, rec record, mi []byte, peers []n
 		return "", fmt.Errorf("client: add torrent %s: %w", id, err)
 	}
 	en := &entry{id: id, ih: ih, t: t, rec: rec, trackers: spec.Trackers}
+	if rec.TrackersEdited {
+		en.trackers = rec.Trackers
+	}
 	if dirErr != nil {
 		en.err = dirErr.Error()
 	}
@@ -232,7 +236,7 @@ func (e *Engine) Remove(id TorrentID, deleteData bool) error {
 	if en.t.Info() != nil {
 		info = en.t.Info()
 	}
-	stops := e.stopAnnounces([]*entry{en})
+	stops := e.stopAnnounces([]*entry{en}, nil)
 	en.t.Drop()
 	e.wg.Add(1)
 	go func() {
@@ -447,6 +451,73 @@ func (e *Engine) TunnelBack(lastUp time.Time) {
 	}
 	e.log.Info("tunnel back: silent connections closed, dialing their peers again, announcing",
 		"closed", len(silent), "dialing", n, "since_up", now.Sub(lastUp).Round(time.Second))
+}
+
+// SetTrackers replaces the torrent's announce list: tiers of HTTP(S), UDP
+// or WebTorrent URLs, duplicates and empty tiers dropped. Trackers left
+// out that were told "started" are told "stopped".
+func (e *Engine) SetTrackers(id TorrentID, tiers [][]string) error {
+	clean, err := CheckTrackers(tiers)
+	if err != nil {
+		return fmt.Errorf("client: set trackers of %s: %w", id, err)
+	}
+	en, err := e.get(id)
+	if err != nil {
+		return err
+	}
+	kept := map[string]bool{}
+	for _, tier := range clean {
+		for _, u := range tier {
+			kept[u] = true
+		}
+	}
+	if _, err := e.updateRecord(en, func(r *record) {
+		r.Trackers, r.TrackersEdited = clean, true
+		en.trackers = clean
+	}); err != nil {
+		return err
+	}
+	gone := e.stopAnnounces([]*entry{en}, func(u string) bool { return !kept[u] })
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		e.sendStopped(gone)
+	}()
+	e.ann.soon()
+	e.notify()
+	return nil
+}
+
+// CheckTrackers validates an announce list for SetTrackers and returns it
+// without duplicates or empty tiers.
+func CheckTrackers(tiers [][]string) ([][]string, error) {
+	seen := map[string]bool{}
+	var out [][]string
+	for _, tier := range tiers {
+		var t []string
+		for _, raw := range tier {
+			u, err := url.Parse(raw)
+			if err != nil {
+				return nil, fmt.Errorf("tracker URL %q: %w", raw, err)
+			}
+			switch u.Scheme {
+			case "http", "https", "udp", "ws", "wss":
+			default:
+				return nil, fmt.Errorf("tracker URL %q: the scheme must be http, https or udp", raw)
+			}
+			if u.Host == "" {
+				return nil, fmt.Errorf("tracker URL %q: no host", raw)
+			}
+			if !seen[raw] {
+				seen[raw] = true
+				t = append(t, raw)
+			}
+		}
+		if len(t) > 0 {
+			out = append(out, t)
+		}
+	}
+	return out, nil
 }
 
 // SetLocation moves a torrent's data (move) or re-points it (!move) to dir.

@@ -404,6 +404,23 @@ func (f *Fake) SetSequential(id client.TorrentID, on bool) error {
 	return f.change("sequential", id, func(t *Torrent) { t.Stats.Sequential = on }, on)
 }
 
+// SetTrackers is recorded as "trackers <id> <tiers>".
+func (f *Fake) SetTrackers(id client.TorrentID, tiers [][]string) error {
+	clean, err := client.CheckTrackers(tiers)
+	if err != nil {
+		return err
+	}
+	return f.change("trackers", id, func(t *Torrent) {
+		t.Trackers = nil
+		for tier, urls := range clean {
+			for _, u := range urls {
+				t.Trackers = append(t.Trackers, client.Tracker{URL: u, Tier: tier, Status: client.TrackerNotContacted,
+					Seeders: -1, Leechers: -1, Downloaded: -1})
+			}
+		}
+	}, fmt.Sprint(clean))
+}
+
 func (f *Fake) SetLocation(id client.TorrentID, dir string, move bool) error {
 	return f.change("location", id, func(t *Torrent) { t.Stats.DownloadDir = dir }, dir, fmt.Sprintf("move=%v", move))
 }

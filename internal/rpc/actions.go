@@ -376,6 +376,100 @@ type torrentSetArgs struct {
 	downLimited, upLimited             bool
 	hasDownLimited, hasUpLimited       bool
 	files                              fileSets
+	trackers                           trackerEdits
+}
+
+// trackerEdits are torrent-set's tracker changes, applied in Transmission's
+// order: replace, remove, add (each added URL a tier of its own), or a
+// whole trackerList (rpc-version 17: tiers separated by blank lines).
+type trackerEdits struct {
+	add     []string
+	remove  []int
+	replace map[int]string
+	list    string
+	hasList bool
+}
+
+func (t trackerEdits) any() bool {
+	return len(t.add) > 0 || len(t.remove) > 0 || len(t.replace) > 0 || t.hasList
+}
+
+func parseTrackerEdits(a args) (trackerEdits, error) {
+	var t trackerEdits
+	var err error
+	if t.add, _, err = a.strings("trackerAdd"); err != nil {
+		return t, err
+	}
+	if t.remove, _, err = a.ints("trackerRemove"); err != nil {
+		return t, err
+	}
+	if t.list, t.hasList, err = a.str("trackerList"); err != nil {
+		return t, err
+	}
+	if _, raw, ok := a.raw("trackerReplace"); ok {
+		var pairs []any
+		if json.Unmarshal(raw, &pairs) != nil || len(pairs)%2 != 0 {
+			return t, errorf("trackerReplace is a list of tracker id, URL pairs")
+		}
+		t.replace = map[int]string{}
+		for i := 0; i < len(pairs); i += 2 {
+			id, ok1 := pairs[i].(float64)
+			u, ok2 := pairs[i+1].(string)
+			if !ok1 || !ok2 || id != float64(int(id)) || id < 0 {
+				return t, errorf("trackerReplace is a list of tracker id, URL pairs")
+			}
+			t.replace[int(id)] = u
+		}
+	}
+	if t.hasList && (len(t.add) > 0 || len(t.remove) > 0 || len(t.replace) > 0) {
+		return t, errorf("trackerList replaces every tracker: give it alone, not with trackerAdd, trackerRemove or trackerReplace")
+	}
+	return t, nil
+}
+
+// apply returns the new announce list of a torrent whose trackers are cur
+// (ids are their indices, as trackerStats numbers them).
+func (t trackerEdits) apply(cur []client.Tracker) ([][]string, error) {
+	if t.hasList {
+		var tiers [][]string
+		for _, block := range strings.Split(strings.ReplaceAll(t.list, "\r\n", "\n"), "\n\n") {
+			tiers = append(tiers, strings.Fields(block))
+		}
+		return client.CheckTrackers(tiers)
+	}
+	urls := make([]string, len(cur))
+	for i, tr := range cur {
+		urls[i] = tr.URL
+	}
+	for id, u := range t.replace {
+		if id >= len(urls) {
+			return nil, fmt.Errorf("trackerReplace: no tracker %d (the torrent has %d)", id, len(urls))
+		}
+		urls[id] = u
+	}
+	drop := map[int]bool{}
+	for _, id := range t.remove {
+		if id < 0 || id >= len(urls) {
+			return nil, fmt.Errorf("trackerRemove: no tracker %d (the torrent has %d)", id, len(urls))
+		}
+		drop[id] = true
+	}
+	var tiers [][]string
+	last := -1
+	for i, tr := range cur {
+		if drop[i] {
+			continue
+		}
+		if tr.Tier != last || len(tiers) == 0 {
+			tiers = append(tiers, nil)
+			last = tr.Tier
+		}
+		tiers[len(tiers)-1] = append(tiers[len(tiers)-1], urls[i])
+	}
+	for _, u := range t.add {
+		tiers = append(tiers, []string{u})
+	}
+	return client.CheckTrackers(tiers)
 }
 
 func parseTorrentSet(a args) (torrentSetArgs, error) {
@@ -406,6 +500,7 @@ func parseTorrentSet(a args) (torrentSetArgs, error) {
 		return
 	})
 	step(func() (e error) { o.files, e = parseFileSets(a); return })
+	step(func() (e error) { o.trackers, e = parseTrackerEdits(a); return })
 	if err != nil {
 		var re *rpcError
 		if errors.As(err, &re) {
@@ -423,7 +518,7 @@ func parseTorrentSet(a args) (torrentSetArgs, error) {
 		o.hasDown && o.downLimit < 0, o.hasUp && o.upLimit < 0:
 		return o, errorf("limits must not be negative")
 	}
-	for _, k := range []string{"trackerAdd", "trackerRemove", "trackerReplace", "trackerList", "location", "queuePosition"} {
+	for _, k := range []string{"location", "queuePosition"} {
 		if a.has(k) {
 			return o, errorf("torrent-set: %q is not supported yet", k)
 		}
@@ -456,9 +551,21 @@ func (s *Server) torrentSet(_ context.Context, a args) (any, error) {
 	}
 	// Check every file selection first so that a bad index changes nothing.
 	type filePlan struct {
-		files []client.File
+		files    []client.File
+		trackers [][]string
 	}
 	plans := make([]filePlan, len(list))
+	if o.trackers.any() {
+		for i, t := range list {
+			cur, err := s.engine.Trackers(t.ID)
+			if err != nil {
+				return nil, errorf("torrent %s: %v", t.ID, err)
+			}
+			if plans[i].trackers, err = o.trackers.apply(cur); err != nil {
+				return nil, errorf("torrent %s: %v", t.ID, err)
+			}
+		}
+	}
 	if o.files.any() {
 		for i, t := range list {
 			files, err := s.engine.Files(t.ID)
@@ -511,6 +618,12 @@ func (s *Server) torrentSet(_ context.Context, a args) (any, error) {
 		}
 		if o.files.any() {
 			if err := s.applyFileSets(t.ID, plans[i].files, o.files); err != nil {
+				s.saveLocked()
+				return nil, errorf("torrent %s: %v", t.ID, err)
+			}
+		}
+		if o.trackers.any() {
+			if err := s.engine.SetTrackers(t.ID, plans[i].trackers); err != nil {
 				s.saveLocked()
 				return nil, errorf("torrent %s: %v", t.ID, err)
 			}

@@ -55,10 +55,10 @@
 //	torrent-reannounce    done       announces and scrapes now (after a tracker's min interval)
 //	torrent-remove        done       delete-local-data removes exactly the torrent's files
 //	torrent-set           partial    labels, files-wanted/unwanted, priority-high/normal,
-//	                                 seeding goals (engine-kept), download/upload limits (engine);
+//	                                 seeding goals (engine-kept), download/upload limits (engine),
+//	                                 trackerAdd/Remove/Replace and trackerList (engine-kept);
 //	                                 bandwidthPriority, peer-limit, honorsSessionLimits only
-//	                                 unchanged; tracker edits, location, queuePosition, priority-low
-//	                                 refused
+//	                                 unchanged; location, queuePosition, priority-low refused
 //	torrent-set-location  done       move or point, inside the allowed folders
 //	torrent-rename-path   refused    not yet
 //	free-space            done       absolute paths only

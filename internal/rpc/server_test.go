@@ -632,7 +632,9 @@ func TestBadRequests(t *testing.T) {
 		{"session-set relative dir", `{"method":"session-set","arguments":{"download-dir":"x"}}`},
 		{"torrent-get no fields", `{"method":"torrent-get","arguments":{}}`},
 		{"torrent-get bad format", `{"method":"torrent-get","arguments":{"fields":["id"],"format":"xml"}}`},
-		{"tracker edit", `{"method":"torrent-set","arguments":{"ids":[1],"trackerAdd":["http://x/a"]}}`},
+		{"tracker of an unknown scheme", `{"method":"torrent-set","arguments":{"ids":[1],"trackerAdd":["ftp://x/a"]}}`},
+		{"tracker id out of range", `{"method":"torrent-set","arguments":{"ids":[1],"trackerRemove":[9]}}`},
+		{"trackerList with trackerAdd", `{"method":"torrent-set","arguments":{"ids":[1],"trackerAdd":["http://x/a"],"trackerList":"http://y/a"}}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
@@ -1142,6 +1144,43 @@ func TestAltScheduledOverMidnight(t *testing.T) {
 	} {
 		if got := s.altScheduled(tc.at); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.at.Format("Mon 15:04"), got, tc.want)
+		}
+	}
+}
+
+// TestTrackerEdits: torrent-set's tracker edits reach the engine as the
+// announce list Transmission would make of them.
+func TestTrackerEdits(t *testing.T) {
+	h := newHarness(t)
+	trackers := func() string {
+		a := h.mustCall("torrent-get", map[string]any{"ids": []int{1}, "fields": []string{"trackerStats"}})
+		var out []string
+		for _, tr := range a["torrents"].([]any)[0].(map[string]any)["trackerStats"].([]any) {
+			m := tr.(map[string]any)
+			out = append(out, fmt.Sprintf("%v:%v", m["tier"], m["announce"]))
+		}
+		return strings.Join(out, " ")
+	}
+	start := trackers()
+	if start != "0:http://tracker.test:6969/announce" {
+		t.Fatalf("the harness's torrent 1 has trackers %s", start)
+	}
+	steps := []struct {
+		set  map[string]any
+		want string
+	}{
+		{map[string]any{"trackerAdd": []string{"udp://b.test:80/announce", "http://c.test/announce"}},
+			"0:http://tracker.test:6969/announce 1:udp://b.test:80/announce 2:http://c.test/announce"},
+		{map[string]any{"trackerRemove": []int{0}, "trackerReplace": []any{2, "https://c.test/announce"}},
+			"0:udp://b.test:80/announce 1:https://c.test/announce"},
+		{map[string]any{"trackerList": "http://x.test/a\nhttp://y.test/a\n\nudp://z.test:1/a\n"},
+			"0:http://x.test/a 0:http://y.test/a 1:udp://z.test:1/a"},
+	}
+	for _, s := range steps {
+		s.set["ids"] = []int{1}
+		h.mustCall("torrent-set", s.set)
+		if got := trackers(); got != s.want {
+			t.Errorf("after %v: %s, want %s", s.set, got, s.want)
 		}
 	}
 }

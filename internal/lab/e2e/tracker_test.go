@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -37,7 +38,8 @@ import (
 //     announced after it within 30 s;
 //   - an HTTPS tracker with a certificate of a lab CA fails with a
 //     "certificate" error until the CA is trusted (SSL_CERT_FILE), and
-//     its passkey never reaches the log.
+//     its passkey never reaches the log;
+//   - the refusal shows in the JSON lines and the TUI's Trackers tab too.
 func TestDaemonTrackerTruth(t *testing.T) {
 	labtest.SkipIfNotRoot(t)
 	needPrograms(t, "wireguard-go", "wg", "opentracker", "transmission-daemon")
@@ -91,6 +93,19 @@ func TestDaemonTrackerTruth(t *testing.T) {
 	c.waitPeers(t, p, mainID, 5*time.Second, func(n int) bool { return n >= 1 })
 	t.Logf("stop/start: a peer again %v after the start", time.Since(start).Round(10*time.Millisecond))
 
+	// transmission-remote's tracker edits: added, announced to, removed.
+	extra := fmt.Sprintf("udp://%s:%d/announce", lab.Peer.Addr4, trackerPort)
+	remoteOK(t, cl, "-t", fmt.Sprint(mainID), "-td", extra)
+	c.waitTorrentField(t, p, mainID, "trackerStats", 30*time.Second, "with the added tracker announced to", func(v any) bool {
+		trs, _ := v.([]any)
+		return len(trs) == 2 && strings.Contains(fmt.Sprint(trs[1]), extra) && strings.Contains(fmt.Sprint(trs[1]), "hasAnnounced:true")
+	})
+	remoteOK(t, cl, "-t", fmt.Sprint(mainID), "-tr", "1")
+	c.waitTorrentField(t, p, mainID, "trackerStats", 10*time.Second, "with the tracker removed", func(v any) bool {
+		trs, _ := v.([]any)
+		return len(trs) == 1
+	})
+
 	// A magnet that found nobody, and the seeder announcing after it.
 	var added map[string]struct {
 		ID int `json:"id"`
@@ -121,7 +136,28 @@ func TestDaemonTrackerTruth(t *testing.T) {
 	})
 	t.Logf("HTTPS tracker with the lab CA trusted: %v", tr["lastAnnounceResult"])
 	stopDaemon(t, p2)
-	for _, pr := range []*proc{p, p2} {
+
+	// The refusal in the other front ends: the JSON lines of a download,
+	// and the TUI's Trackers tab.
+	p3 := startWgtorrent(t, cl, "--config", conf, "--out", t.TempDir(), "--data", t.TempDir(), "--json", "--no-dht",
+		"--torrent", unlisted.File)
+	p3.waitLine(30*time.Second, "a JSON line with the tracker's refusal", func(m map[string]any) bool {
+		trs, _ := m["trackers"].([]any)
+		return len(trs) == 1 && strings.Contains(fmt.Sprint(trs[0]), "not authorized")
+	})
+	p3.Stop(syscall.SIGTERM, 10*time.Second)
+	term := startTmux(t, cl.NetNS, wgtorrentBin, "tui", "--config", conf, "--out", t.TempDir(), "--data", t.TempDir(),
+		"--no-dht", unlisted.File)
+	term.waitFor(30*time.Second, "the tunnel bar saying the tunnel is up", tunnelUp)
+	term.keys("Enter", "l", "l")
+	term.waitFor(30*time.Second, "the Trackers tab with the refusal", func(sc string) bool {
+		return strings.Contains(sc, "Last result") && strings.Contains(sc, "not authorized")
+	})
+	term.quit()
+	if code := term.waitExit(30 * time.Second); code != 0 {
+		t.Errorf("TUI exit status %d", code)
+	}
+	for _, pr := range []*proc{p, p2, p3} {
 		if strings.Contains(pr.Stderr(), passkey) {
 			t.Errorf("the passkey is in the daemon's log")
 		}
