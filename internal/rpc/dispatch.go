@@ -112,6 +112,10 @@ func (s *Server) exec(ctx context.Context, body []byte) response {
 		var re *rpcError
 		if errors.As(err, &re) {
 			resp.Result = re.msg
+			// Some failures still carry arguments (free-space's -1).
+			if out != nil {
+				resp.Arguments = out
+			}
 		} else {
 			resp.Result = err.Error()
 			s.log.Warn("rpc: method failed", "method", req.Method, "err", err)

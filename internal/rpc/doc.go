@@ -61,7 +61,7 @@
 //	                                 unchanged; location, queuePosition, priority-low refused
 //	torrent-set-location  done       move or point, inside the allowed folders
 //	torrent-rename-path   refused    not yet
-//	free-space            done       absolute paths only
+//	free-space            done       absolute paths only; a missing one: its error, size-bytes -1
 //	port-test             refused    it would need an outside service to connect back
 //	blocklist-update      refused    peers are only reachable through the tunnel
 //	queue-move-*          accepted   no queue: every torrent runs at once, order has no effect

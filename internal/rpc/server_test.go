@@ -574,6 +574,9 @@ func TestOtherMethods(t *testing.T) {
 	if n, _ := a["size-bytes"].(float64); n <= 0 || a["path"] != dir {
 		t.Errorf("free-space: %v", a)
 	}
+	if res, a := h.call("free-space", map[string]any{"path": filepath.Join(dir, "missing")}); res == success || a["size-bytes"] != -1.0 {
+		t.Errorf("free-space of a missing path: %s %v, want an error and size-bytes -1", res, a)
+	}
 	if res, _ := h.call("free-space", map[string]any{"path": "relative"}); res == success {
 		t.Errorf("free-space relative path accepted")
 	}

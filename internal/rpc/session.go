@@ -368,7 +368,8 @@ func (s *Server) freeSpace(_ context.Context, a args) (any, error) {
 	}
 	free, total, err := client.FreeSpace(p)
 	if err != nil {
-		return nil, errorf("free-space: %v", err)
+		// As Transmission: the error as the result, and -1 for the sizes.
+		return map[string]any{"path": p, "size-bytes": -1, "total_size": -1}, errorf("free-space: %v", err)
 	}
 	return map[string]any{"path": p, "size-bytes": free, "total_size": total}, nil
 }
