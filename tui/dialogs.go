@@ -31,27 +31,103 @@ func dialogWidth(width int) int { return min(max(width-4, 20), 76) }
 // ~/ is the home directory, as in a shell) and reads a .torrent file, so
 // that the dialog can say what is wrong before the engine sees it.
 func validateSource(s string) (client.Source, error) {
-	s = strings.TrimSpace(s)
-	if rest, ok := strings.CutPrefix(s, "~/"); ok {
-		if home, err := os.UserHomeDir(); err == nil {
-			s = filepath.Join(home, rest)
-		}
-	}
-	src, err := client.ParseSource(s)
+	src, err := client.ParseSource(expandHome(strings.TrimSpace(s)))
 	if err != nil {
 		return client.Source{}, err
 	}
 	return src.Load()
 }
 
-// addDialog asks for a magnet link or .torrent path and shows why it was
-// refused, by validation or by the engine, without closing.
-type addDialog struct {
+// folderField is a folder input whose Tab completes paths, with the free
+// space of the folder typed.
+type folderField struct {
 	input textinput.Model
-	err   string
-	busy  bool
-	dir   string // where the torrent goes ("" = the engine's default)
-	free  int64  // bytes free there when the dialog opened; -1 unknown
+	dir   string // as last checked
+	free  int64  // bytes free there; -1 unknown
+}
+
+func newFolderField(width int, dir string) folderField {
+	ti := textinput.New()
+	ti.Prompt = "folder: "
+	ti.CharLimit = 4096
+	ti.Width = dialogWidth(width) - 12
+	ti.SetValue(dir)
+	f := folderField{input: ti, free: -1}
+	f.check()
+	return f
+}
+
+// check reads the free space of the folder typed.
+func (f *folderField) check() {
+	dir := expandHome(strings.TrimSpace(f.input.Value()))
+	if dir == f.dir && f.free >= 0 {
+		return
+	}
+	f.dir, f.free = dir, -1
+	if dir != "" {
+		if free, _, err := client.FreeSpace(existingParent(dir)); err == nil {
+			f.free = free
+		}
+	}
+}
+
+// complete extends the folder typed (completePath) and says whether it did.
+func (f *folderField) complete() bool {
+	v := f.input.Value()
+	c := completePath(v)
+	if c == v {
+		return false
+	}
+	f.input.SetValue(c)
+	f.input.CursorEnd()
+	f.check()
+	return true
+}
+
+func (f *folderField) update(msg tea.KeyMsg) tea.Cmd {
+	var cmd tea.Cmd
+	f.input, cmd = f.input.Update(msg)
+	f.check()
+	return cmd
+}
+
+// resolve is the folder as an absolute path where we may write ("" stays
+// "": the default).
+func (f *folderField) resolve() (string, error) {
+	if f.dir == "" {
+		return "", nil
+	}
+	abs, err := filepath.Abs(f.dir)
+	if err == nil {
+		err = client.CheckWritableDir(existingParent(abs))
+	}
+	if err != nil {
+		return "", fmt.Errorf("folder: %w", err)
+	}
+	return abs, nil
+}
+
+// status is the line under the fields: the error, else the free space.
+func (f *folderField) status(w int, err string) string {
+	switch {
+	case err != "":
+		return styleErr.Render(lipgloss.NewStyle().Width(w - 4).Render(err))
+	case f.free >= 0:
+		return styleDim.Render(truncate(fmt.Sprintf("%s free in %s", humanBytes(f.free), f.dir), w-4))
+	}
+	return ""
+}
+
+// addDialog asks for a magnet link or .torrent path, the folder it goes to
+// (Tab completes a path) and whether it starts paused; it shows the free
+// space of that folder and why a source was refused, without closing.
+type addDialog struct {
+	input  textinput.Model // the source
+	folder folderField
+	paused bool
+	focus  int // 0 source, 1 folder, 2 paused
+	err    string
+	busy   bool
 }
 
 func newAddDialog(width int, dir string) *addDialog {
@@ -61,13 +137,54 @@ func newAddDialog(width int, dir string) *addDialog {
 	ti.CharLimit = 4096
 	ti.Width = dialogWidth(width) - 6
 	ti.Focus()
-	d := &addDialog{input: ti, dir: dir, free: -1}
-	if dir != "" {
-		if free, _, err := client.FreeSpace(existingParent(dir)); err == nil {
-			d.free = free
+	return &addDialog{input: ti, folder: newFolderField(width, dir)}
+}
+
+// expandHome reads a leading ~/ as the home directory, as a shell does.
+func expandHome(s string) string {
+	if rest, ok := strings.CutPrefix(s, "~/"); ok {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, rest)
 		}
 	}
-	return d
+	return s
+}
+
+// completePath extends a typed folder to the longest prefix the folders it
+// could name share, with a slash when only one does; else returns it as
+// it is.
+func completePath(typed string) string {
+	full := expandHome(typed)
+	dir, base := filepath.Split(full)
+	if dir == "" {
+		return typed
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return typed
+	}
+	var names []string
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), base) || (strings.HasPrefix(e.Name(), ".") && !strings.HasPrefix(base, ".")) {
+			continue
+		}
+		if st, err := os.Stat(filepath.Join(dir, e.Name())); err == nil && st.IsDir() {
+			names = append(names, e.Name())
+		}
+	}
+	if len(names) == 0 {
+		return typed
+	}
+	common := names[0]
+	for _, n := range names[1:] {
+		for !strings.HasPrefix(n, common) {
+			common = common[:len(common)-1]
+		}
+	}
+	if len(names) == 1 {
+		common += "/"
+	}
+	return typed[:len(typed)-len(base)] + common
 }
 
 // existingParent is dir, or the nearest folder above it that exists (the
@@ -81,62 +198,156 @@ func existingParent(dir string) string {
 	}
 }
 
+func (d *addDialog) setFocus(i int) tea.Cmd {
+	d.focus = (i + 3) % 3
+	d.input.Blur()
+	d.folder.input.Blur()
+	switch d.focus {
+	case 0:
+		return d.input.Focus()
+	case 1:
+		return d.folder.input.Focus()
+	}
+	return nil
+}
+
 func (d *addDialog) update(m *model, msg tea.KeyMsg) tea.Cmd {
 	switch {
 	case key.Matches(msg, m.keys.Cancel):
 		m.dialog = nil
 		return nil
+	case msg.Type == tea.KeyTab && d.focus == 1 && d.folder.complete():
+		return nil // Tab completes the folder; with nothing to complete it moves on
+	case msg.Type == tea.KeyShiftTab, msg.Type == tea.KeyUp:
+		return d.setFocus(d.focus - 1)
+	case msg.Type == tea.KeyTab, msg.Type == tea.KeyDown:
+		return d.setFocus(d.focus + 1)
+	case d.focus == 2 && (msg.Type == tea.KeySpace || msg.String() == "x"):
+		d.paused = !d.paused
+		return nil
 	case key.Matches(msg, m.keys.Submit):
-		if d.busy {
-			return nil
-		}
-		src, err := validateSource(d.input.Value())
-		var in *client.InputError
-		switch {
-		case errors.As(err, &in):
-			d.err = in.Reason // without the package prefix: the user typed it
-			if in.Err != nil {
-				d.err += ": " + in.Err.Error()
-			}
-			return nil
-		case err != nil:
-			d.err = err.Error()
-			return nil
-		}
-		if n := src.Length(); d.free >= 0 && n > d.free {
-			// Files are allocated in full: it would fail at the first write.
-			d.err = fmt.Sprintf("%s needs %s; %s has %s free", cmp.Or(src.Name(), "the torrent"), humanBytes(n), d.dir, humanBytes(d.free))
-			return nil
-		}
-		d.err, d.busy = "", true
-		return m.addCmd(src, true)
+		return d.submit(m)
 	}
-	var cmd tea.Cmd
-	d.input, cmd = d.input.Update(msg)
-	return cmd
+	switch d.focus {
+	case 0:
+		var cmd tea.Cmd
+		d.input, cmd = d.input.Update(msg)
+		return cmd
+	case 1:
+		return d.folder.update(msg)
+	}
+	return nil
+}
+
+func (d *addDialog) submit(m *model) tea.Cmd {
+	if d.busy {
+		return nil
+	}
+	src, err := validateSource(d.input.Value())
+	var in *client.InputError
+	switch {
+	case errors.As(err, &in):
+		d.err = in.Reason // without the package prefix: the user typed it
+		if in.Err != nil {
+			d.err += ": " + in.Err.Error()
+		}
+		return nil
+	case err != nil:
+		d.err = err.Error()
+		return nil
+	}
+	dir, err := d.folder.resolve()
+	if err != nil {
+		d.err = err.Error()
+		return nil
+	}
+	if n, free := src.Length(), d.folder.free; free >= 0 && n > free {
+		// Files are allocated in full: it would fail at the first write.
+		d.err = fmt.Sprintf("%s needs %s; %s has %s free", cmp.Or(src.Name(), "the torrent"), humanBytes(n), d.folder.dir, humanBytes(free))
+		return nil
+	}
+	d.err, d.busy = "", true
+	return m.addCmd(src, true, client.AddOptions{DownloadDir: dir, Paused: d.paused})
 }
 
 func (d *addDialog) view(width int) string {
 	w := dialogWidth(width)
+	box := "[ ]"
+	if d.paused {
+		box = "[x]"
+	}
+	pausedLine := box + " start paused"
+	if d.focus == 2 {
+		pausedLine = styleSelected.Render(pausedLine)
+	}
+	status := d.folder.status(w, d.err)
+	if d.busy {
+		status = styleDim.Render("adding…")
+	}
 	lines := []string{
 		styleTitle.Render("Add torrent"),
 		"Magnet link or path of a .torrent file:",
 		d.input.View(),
-	}
-	switch {
-	case d.busy:
-		lines = append(lines, styleDim.Render("adding…"))
-	case d.err != "":
-		lines = append(lines, styleErr.Render(lipgloss.NewStyle().Width(w-4).Render(d.err)))
-	case d.free >= 0:
-		lines = append(lines, styleDim.Render(truncate(fmt.Sprintf("%s free in %s", humanBytes(d.free), d.dir), w-4)))
-	default:
-		lines = append(lines, "")
+		d.folder.input.View(),
+		pausedLine,
+		status,
 	}
 	return styleDialog.Width(w).Render(strings.Join(lines, "\n"))
 }
 
-func (d *addDialog) help(k keyMap) helpKeys { return k.dialogHelp(k.Submit, k.Cancel) }
+func (d *addDialog) help(k keyMap) helpKeys {
+	return k.dialogHelp(k.Submit, k.Field, k.Cancel)
+}
+
+// moveDialog moves the data of torrents to a folder (Tab completes it).
+type moveDialog struct {
+	torrents []client.Stats
+	folder   folderField
+	err      string
+}
+
+func newMoveDialog(width int, ts []client.Stats) *moveDialog {
+	d := &moveDialog{torrents: ts, folder: newFolderField(width, ts[0].DownloadDir)}
+	d.folder.input.Focus()
+	d.folder.input.CursorEnd()
+	return d
+}
+
+func (d *moveDialog) update(m *model, msg tea.KeyMsg) tea.Cmd {
+	switch {
+	case key.Matches(msg, m.keys.Cancel):
+		m.dialog = nil
+		return nil
+	case msg.Type == tea.KeyTab:
+		d.folder.complete()
+		return nil
+	case key.Matches(msg, m.keys.Submit):
+		dir, err := d.folder.resolve()
+		if err == nil && dir == "" {
+			err = errors.New("give the folder to move the data to")
+		}
+		if err != nil {
+			d.err = err.Error()
+			return nil
+		}
+		m.dialog = nil
+		return m.moveCmd(d.torrents, dir)
+	}
+	return d.folder.update(msg)
+}
+
+func (d *moveDialog) view(width int) string {
+	w := dialogWidth(width)
+	lines := []string{
+		styleTitle.Render("Move data"),
+		truncate(fmt.Sprintf("%s, now in %s", what(d.torrents), d.torrents[0].DownloadDir), w-4),
+		d.folder.input.View(),
+		d.folder.status(w, d.err),
+	}
+	return styleDialog.Width(w).Render(strings.Join(lines, "\n"))
+}
+
+func (d *moveDialog) help(k keyMap) helpKeys { return k.dialogHelp(k.Submit, k.Cancel) }
 
 // removeDialog confirms a removal and asks whether the data goes too.
 type removeDialog struct {

@@ -267,14 +267,15 @@ func TestAddDialogRefusesTooBig(t *testing.T) {
 	eng := clienttest.New()
 	m := newModel(t.Context(), eng, newFakeTunnel(), Options{})
 	d := newAddDialog(80, "")
-	d.dir, d.free = "/srv/small", 1<<20
+	small := t.TempDir()
+	d.folder.dir, d.folder.free = small, 1<<20
 	d.input.SetValue(path)
 	m.dialog = d
 	d.update(m, tea.KeyMsg{Type: tea.KeyEnter})
-	if !strings.Contains(d.err, "big.iso needs 3.0 MiB; /srv/small has 1.0 MiB free") || m.dialog == nil {
+	if !strings.Contains(d.err, "big.iso needs 3.0 MiB; "+small+" has 1.0 MiB free") || m.dialog == nil {
 		t.Errorf("dialog error %q, open %v", d.err, m.dialog != nil)
 	}
-	d.free = 1 << 30
+	d.folder.free = 1 << 30
 	if cmd := d.update(m, tea.KeyMsg{Type: tea.KeyEnter}); cmd == nil || d.err != "" {
 		t.Errorf("with room: error %q, command %v", d.err, cmd != nil)
 	}

@@ -7,7 +7,7 @@ type keyMap struct {
 	Up, Down, Top, Bottom, PageUp, PageDown key.Binding
 	Open, Back, NextTab, PrevTab            key.Binding
 	Sort, Reverse, Filter                   key.Binding
-	Add, Pause, Remove, Priority            key.Binding
+	Add, Pause, Remove, Move, Priority      key.Binding
 	Mark, MarkAll                           key.Binding
 	Limits, TorrentLimits                   key.Binding
 	Reannounce, Verify, Sequential          key.Binding
@@ -38,6 +38,7 @@ func defaultKeys() keyMap {
 		Add:           b([]string{"a"}, "a", "add"),
 		Pause:         b([]string{"p"}, "p", "pause/resume"),
 		Remove:        b([]string{"x", "delete"}, "x", "remove"),
+		Move:          b([]string{"m"}, "m", "move data"),
 		Priority:      b([]string{" "}, "space", "file priority"),
 		Mark:          b([]string{" "}, "space", "mark"),
 		MarkAll:       b([]string{"A"}, "A", "mark all shown"),
@@ -72,7 +73,7 @@ func (k keyMap) listHelp() helpKeys {
 		full: [][]key.Binding{
 			{k.Up, k.Down, k.Top, k.Bottom, k.PageUp, k.PageDown},
 			{k.Open, k.Filter, k.Sort, k.Reverse, k.Mark, k.MarkAll, k.Back},
-			{k.Add, k.Pause, k.Remove, k.Verify, k.Reannounce},
+			{k.Add, k.Pause, k.Remove, k.Move, k.Verify, k.Reannounce},
 			{k.Sequential, k.TorrentLimits, k.Limits, k.Help, k.Quit},
 		},
 	}

@@ -36,6 +36,10 @@ type Options struct {
 	ForwardedPort   int             // shown when non-zero
 	Add             []client.Source // added on start
 	DownloadDir     string          // AddOptions.DownloadDir for torrents added here ("" = engine default)
+	// Mouse captures the mouse for the wheel. Off by default: captured, the
+	// terminal no longer selects text, and a tracker's error, a hash or a
+	// path are there to be copied; every action has a key.
+	Mouse bool
 }
 
 const (
@@ -101,7 +105,7 @@ func newModel(ctx context.Context, engine client.Controller, tunnel Tunnel, opt 
 	}
 }
 
-// Run shows the UI on the terminal (alternate screen, mouse wheel) until the
+// Run shows the UI on the terminal (alternate screen) until the
 // user quits or ctx ends. It does not close the engine: the caller tears
 // down.
 func Run(ctx context.Context, engine client.Controller, tunnel Tunnel, opt Options) error {
@@ -110,7 +114,11 @@ func Run(ctx context.Context, engine client.Controller, tunnel Tunnel, opt Optio
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	p := tea.NewProgram(newModel(ctx, engine, tunnel, opt), tea.WithAltScreen(), tea.WithMouseCellMotion())
+	popts := []tea.ProgramOption{tea.WithAltScreen()}
+	if opt.Mouse {
+		popts = append(popts, tea.WithMouseCellMotion())
+	}
+	p := tea.NewProgram(newModel(ctx, engine, tunnel, opt), popts...)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -163,7 +171,7 @@ type (
 func (m *model) Init() tea.Cmd {
 	cmds := []tea.Cmd{m.refreshCmd(), m.tickCmd()}
 	for _, src := range m.opt.Add {
-		cmds = append(cmds, m.addCmd(src, false))
+		cmds = append(cmds, m.addCmd(src, false, client.AddOptions{}))
 	}
 	return tea.Batch(cmds...)
 }
@@ -212,9 +220,10 @@ func (m *model) detailCmd() tea.Cmd {
 	}
 }
 
-func (m *model) addCmd(src client.Source, fromDialog bool) tea.Cmd {
+// addCmd adds src; opts.DownloadDir "" is the session's --out.
+func (m *model) addCmd(src client.Source, fromDialog bool, opts client.AddOptions) tea.Cmd {
 	engine, ctx := m.engine, m.ctx
-	opts := client.AddOptions{DownloadDir: m.opt.DownloadDir}
+	opts.DownloadDir = cmp.Or(opts.DownloadDir, m.opt.DownloadDir)
 	return func() tea.Msg {
 		id, err := engine.Add(ctx, src, opts)
 		return addedMsg{source: src.String(), name: src.Name(), id: id, err: err, fromDialog: fromDialog}
@@ -236,6 +245,14 @@ func (m *model) removeCmd(ts []client.Stats, deleteData bool) tea.Cmd {
 		text += " and their data"
 	}
 	return eachSaying(text, ts, func(id client.TorrentID) error { return engine.Remove(id, deleteData) })
+}
+
+// moveCmd moves the data of ts to dir; the torrents leave the list while
+// their files move, and the message says so until it is done.
+func (m *model) moveCmd(ts []client.Stats, dir string) tea.Cmd {
+	engine := m.engine
+	m.setMessage(fmt.Sprintf("moving %s to %s…", what(ts), dir), false)
+	return each("moved to "+dir+":", ts, func(id client.TorrentID) error { return engine.SetLocation(id, dir, true) })
 }
 
 func (m *model) limitsCmd(down, up int64) tea.Cmd {
@@ -510,7 +527,7 @@ func (m *model) targets() []client.Stats {
 // torrentKey handles the actions on the targets, in both screens.
 func (m *model) torrentKey(msg tea.KeyMsg) (tea.Cmd, bool) {
 	k := m.keys
-	if !key.Matches(msg, k.Pause, k.Remove, k.Reannounce, k.Verify, k.Sequential, k.TorrentLimits) {
+	if !key.Matches(msg, k.Pause, k.Remove, k.Move, k.Reannounce, k.Verify, k.Sequential, k.TorrentLimits) {
 		return nil, false
 	}
 	ts := m.targets()
@@ -529,6 +546,9 @@ func (m *model) torrentKey(msg tea.KeyMsg) (tea.Cmd, bool) {
 		return each("paused", running, engine.Pause), true
 	case key.Matches(msg, k.Remove):
 		m.dialog = &removeDialog{torrents: ts}
+		return nil, true
+	case key.Matches(msg, k.Move):
+		m.dialog = newMoveDialog(m.width, ts)
 		return nil, true
 	case key.Matches(msg, k.Reannounce):
 		return each("reannounced", ts, engine.Reannounce), true
@@ -678,6 +698,9 @@ func (m *model) View() string {
 	}
 	bottom := []string{m.statusLine(w)}
 	bottom = append(bottom, strings.Split(m.help.View(hk), "\n")...)
+	if m.help.ShowAll && !m.opt.Mouse {
+		bottom = append(bottom, styleDim.Render(truncate("mouse off so that text can be selected and copied; --mouse turns the wheel on", w)))
+	}
 
 	bodyH := max(h-len(top)-len(bottom), 0)
 	var body []string

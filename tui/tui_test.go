@@ -545,3 +545,70 @@ func TestMarkAllRemove(t *testing.T) {
 		}
 	}
 }
+
+// TestAddDialogFolderAndPaused: the add dialog takes a folder (Tab
+// completes it) and "start paused", and the engine gets both.
+func TestAddDialogFolderAndPaused(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "x.torrent")
+	if err := os.WriteFile(file, clienttest.Metainfo("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(dir, "movies")
+	if err := os.Mkdir(target, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	hs := start(t, 100, 30, armed(), nil)
+	hs.waitFor("ubuntu-24.04")
+	hs.keys("a")
+	hs.waitFor("Add torrent")
+	hs.keys(file, "tab")
+	hs.tm.Send(tea.KeyMsg{Type: tea.KeyCtrlU}) // clear the default folder
+	hs.keys(filepath.Join(dir, "mo"), "tab")
+	hs.waitFor(target + "/")
+	hs.keys("tab", "space")
+	hs.waitFor("[x] start paused")
+	hs.keys("enter")
+	hs.expectCall("add %s dir=%s paused=true", file, target)
+}
+
+func TestCompletePath(t *testing.T) {
+	dir := t.TempDir()
+	for _, d := range []string{"movies", "music", ".hidden"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "mofile"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for typed, want := range map[string]string{
+		dir + "/mo": dir + "/movies/", // a file of the same prefix is no folder
+		dir + "/m":  dir + "/m",       // movies and music share only "m"
+		dir + "/mu": dir + "/music/",
+		dir + "/x":  dir + "/x",
+		dir + "/":   dir + "/m", // hidden folders only when asked for
+		dir + "/.h": dir + "/.hidden/",
+	} {
+		if got := completePath(typed); got != want {
+			t.Errorf("completePath(%q) = %q, want %q", typed, got, want)
+		}
+	}
+}
+
+// TestMoveMarked: m moves the data of the marked torrents to the folder
+// given.
+func TestMoveMarked(t *testing.T) {
+	target := t.TempDir()
+	hs := start(t, 100, 30, armed(), nil)
+	hs.waitFor("ubuntu-24.04")
+	hs.keys("space", "space")
+	hs.waitFor("2 marked")
+	hs.keys("m")
+	hs.waitFor("Move data")
+	hs.tm.Send(tea.KeyMsg{Type: tea.KeyCtrlU})
+	hs.keys(target, "enter")
+	hs.expectCall("location %s %s move=true", idArch, target)
+	hs.expectCall("location %s %s move=true", idBunny, target)
+	hs.waitFor("moved to " + target)
+}

@@ -141,7 +141,7 @@ func (c *downloadCmd) Run(ctx context.Context, log *slog.Logger, ls logSettings)
 	args := append(append(append([]string{}, c.Magnet...), c.Torrent...), c.Sources...)
 	// Nothing to download on a terminal: the interactive TUI.
 	if len(args) == 0 && !c.JSON && isatty.IsTerminal(os.Stdout.Fd()) {
-		return runTUI(ctx, ls, c.tunnelFlags, c.engineFlags, nil, c.LogFile)
+		return runTUI(ctx, ls, c.tunnelFlags, c.engineFlags, nil, c.LogFile, false)
 	}
 	if len(args) == 0 {
 		return fmt.Errorf("%w: nothing to download: give --magnet URI, --torrent FILE or an info hash", headless.ErrInput)

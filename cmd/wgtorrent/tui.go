@@ -19,18 +19,19 @@ type tuiCmd struct {
 	engineFlags
 	Sources []string `arg:"" optional:"" help:"Magnet links, .torrent files or info hashes to add on start."`
 	LogFile string   `help:"Where the log goes while the TUI owns the terminal (default: DATA/wgtorrent.log)." type:"path"`
+	Mouse   bool     `help:"Capture the mouse for the wheel (then the terminal no longer selects text)."`
 }
 
 // isolation: on a host the TUI's engine gets a namespace of its own.
 func (c *tuiCmd) isolation() session.Isolation { return c.resolve(session.IsolationNamespace) }
 
 func (c *tuiCmd) Run(ctx context.Context, ls logSettings) error {
-	return runTUI(ctx, ls, c.tunnelFlags, c.engineFlags, c.Sources, c.LogFile)
+	return runTUI(ctx, ls, c.tunnelFlags, c.engineFlags, c.Sources, c.LogFile, c.Mouse)
 }
 
 // runTUI runs the interactive front end. The log moves to a file: the TUI
 // owns the terminal.
-func runTUI(ctx context.Context, ls logSettings, tf tunnelFlags, ef engineFlags, sources []string, logFile string) error {
+func runTUI(ctx context.Context, ls logSettings, tf tunnelFlags, ef engineFlags, sources []string, logFile string, mouse bool) error {
 	if !isatty.IsTerminal(os.Stdout.Fd()) {
 		return fmt.Errorf("the TUI needs a terminal: give --magnet/--torrent for a headless download, or use `wgtorrent daemon`")
 	}
@@ -61,6 +62,7 @@ func runTUI(ctx context.Context, ls logSettings, tf tunnelFlags, ef engineFlags,
 			KillSwitchState: s.KillSwitchState,
 			Add:             add,
 			DownloadDir:     ef.Out,
+			Mouse:           mouse,
 		})
 	})
 }
