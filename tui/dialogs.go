@@ -401,10 +401,10 @@ func (d *removeDialog) help(k keyMap) helpKeys {
 }
 
 // limitsDialog edits rate limits in KiB/s (0 or empty = none): the global
-// ones, or one torrent's when id is set, with the upload ratio at which the
-// engine stops seeding it.
+// ones with the alternative pair, or one torrent's when torrents is set,
+// with the upload ratio at which the engine stops seeding it.
 type limitsDialog struct {
-	inputs   []textinput.Model // down, up[, ratio]
+	inputs   []textinput.Model // down, up, then alt down, alt up or ratio
 	focus    int
 	err      string
 	torrents []client.Stats // a torrent's own limits, or nil: the global ones
@@ -421,6 +421,18 @@ func newLimitsDialog(down, up int64) *limitsDialog {
 		d.inputs = append(d.inputs, ti)
 	}
 	d.inputs[0].Focus()
+	return d
+}
+
+func newSpeedsDialog(s speeds) *limitsDialog {
+	d := newLimitsDialog(s.Down, s.Up)
+	for i, v := range []int64{s.AltDown, s.AltUp} {
+		ti := newField([]string{"alt down KiB/s: ", "alt up   KiB/s: "}[i])
+		if v > 0 {
+			ti.SetValue(strconv.FormatInt(v/1024, 10))
+		}
+		d.inputs = append(d.inputs, ti)
+	}
 	return d
 }
 
@@ -504,8 +516,21 @@ func (d *limitsDialog) update(m *model, msg tea.KeyMsg) tea.Cmd {
 			m.dialog = nil
 			return m.torrentLimitsCmd(d.torrents, down, up, goal)
 		}
+		altDown, err := parseKiB(d.inputs[2].Value())
+		if err != nil {
+			d.err = "alt download: " + err.Error()
+			return nil
+		}
+		altUp, err := parseKiB(d.inputs[3].Value())
+		if err != nil {
+			d.err = "alt upload: " + err.Error()
+			return nil
+		}
 		m.dialog = nil
-		return m.limitsCmd(down, up)
+		s := speeds{Down: down, Up: up, AltDown: altDown, AltUp: altUp, Alt: m.speeds.Alt}
+		text := fmt.Sprintf("speed limits: down %s, up %s; alternative: down %s, up %s",
+			limitText(down), limitText(up), limitText(altDown), limitText(altUp))
+		return m.setSpeedsCmd(s, text)
 	}
 	var cmd tea.Cmd
 	d.inputs[d.focus], cmd = d.inputs[d.focus].Update(msg)
@@ -528,7 +553,7 @@ func (d *limitsDialog) view(width int) string {
 	case d.torrents != nil:
 		lines = append(lines, styleDim.Render("0 or empty = unlimited; empty ratio = keep seeding"))
 	default:
-		lines = append(lines, styleDim.Render("0 or empty = unlimited"))
+		lines = append(lines, styleDim.Render("0 or empty = unlimited; t switches to the alternative pair"))
 	}
 	return styleDialog.Width(w).Render(strings.Join(lines, "\n"))
 }

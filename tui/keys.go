@@ -9,7 +9,7 @@ type keyMap struct {
 	Sort, Reverse, Filter                   key.Binding
 	Add, Pause, Remove, Move, Priority      key.Binding
 	Mark, MarkAll                           key.Binding
-	Limits, TorrentLimits                   key.Binding
+	Limits, AltSpeeds, TorrentLimits        key.Binding
 	Reannounce, Verify, Sequential          key.Binding
 	Help, Quit                              key.Binding
 
@@ -43,6 +43,7 @@ func defaultKeys() keyMap {
 		Mark:          b([]string{" "}, "space", "mark"),
 		MarkAll:       b([]string{"A"}, "A", "mark all shown"),
 		Limits:        b([]string{"L"}, "L", "speed limits"),
+		AltSpeeds:     b([]string{"t"}, "t", "alt speeds"),
 		TorrentLimits: b([]string{"T"}, "T", "torrent speed limits"),
 		Reannounce:    b([]string{"r"}, "r", "reannounce"),
 		Verify:        b([]string{"v"}, "v", "verify"),
@@ -74,7 +75,7 @@ func (k keyMap) listHelp() helpKeys {
 			{k.Up, k.Down, k.Top, k.Bottom, k.PageUp, k.PageDown},
 			{k.Open, k.Filter, k.Sort, k.Reverse, k.Mark, k.MarkAll, k.Back},
 			{k.Add, k.Pause, k.Remove, k.Move, k.Verify, k.Reannounce},
-			{k.Sequential, k.TorrentLimits, k.Limits, k.Help, k.Quit},
+			{k.Sequential, k.TorrentLimits, k.Limits, k.AltSpeeds, k.Help, k.Quit},
 		},
 	}
 }

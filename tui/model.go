@@ -36,6 +36,9 @@ type Options struct {
 	ForwardedPort   int             // shown when non-zero
 	Add             []client.Source // added on start
 	DownloadDir     string          // AddOptions.DownloadDir for torrents added here ("" = engine default)
+	// SpeedsFile keeps the global limits and the alternative pair across
+	// restarts ("" = not kept).
+	SpeedsFile string
 	// Mouse captures the mouse for the wheel. Off by default: captured, the
 	// terminal no longer selects text, and a tracker's error, a hash or a
 	// path are there to be copied; every action has a key.
@@ -73,7 +76,8 @@ type model struct {
 
 	downHist, upHist   []int64
 	downRate, upRate   int64
-	downLimit, upLimit int64
+	downLimit, upLimit int64 // in force, as the engine says
+	speeds             speeds
 
 	message    string
 	messageErr bool
@@ -170,6 +174,19 @@ type (
 
 func (m *model) Init() tea.Cmd {
 	cmds := []tea.Cmd{m.refreshCmd(), m.tickCmd()}
+	down, up := m.engine.RateLimits()
+	s, found, err := loadSpeeds(m.opt.SpeedsFile, down, up)
+	m.speeds = s
+	if err != nil {
+		m.setMessage(err.Error(), true)
+	}
+	if found {
+		engine := m.engine
+		cmds = append(cmds, func() tea.Msg {
+			engine.SetRateLimits(s.inForce())
+			return nil
+		})
+	}
 	for _, src := range m.opt.Add {
 		cmds = append(cmds, m.addCmd(src, false, client.AddOptions{}))
 	}
@@ -255,13 +272,6 @@ func (m *model) moveCmd(ts []client.Stats, dir string) tea.Cmd {
 	return each("moved to "+dir+":", ts, func(id client.TorrentID) error { return engine.SetLocation(id, dir, true) })
 }
 
-func (m *model) limitsCmd(down, up int64) tea.Cmd {
-	engine := m.engine
-	return action(fmt.Sprintf("speed limits: down %s, up %s", limitText(down), limitText(up)), func() error {
-		engine.SetRateLimits(down, up)
-		return nil
-	})
-}
 
 func (m *model) torrentLimitsCmd(ts []client.Stats, down, up int64, goal client.SeedGoal) tea.Cmd {
 	engine := m.engine
@@ -485,8 +495,10 @@ func (m *model) handleKey(msg tea.KeyMsg) tea.Cmd {
 	case key.Matches(msg, k.Add):
 		m.dialog = newAddDialog(m.width, m.opt.DownloadDir)
 		return nil
+	case key.Matches(msg, k.AltSpeeds):
+		return m.toggleAltCmd()
 	case key.Matches(msg, k.Limits):
-		m.dialog = newLimitsDialog(m.downLimit, m.upLimit)
+		m.dialog = newSpeedsDialog(m.speeds)
 		return nil
 	case key.Matches(msg, k.Up):
 		m.moveCursor(-1)
@@ -750,6 +762,9 @@ func (m *model) speedLine(w int) string {
 			return humanRate(v)
 		}
 		limits = styleDim.Render("limit ↓ " + lim(m.downLimit) + " ↑ " + lim(m.upLimit))
+	}
+	if m.speeds.Alt {
+		limits = strings.TrimSpace(styleWarn.Render("alt speeds") + " " + limits)
 	}
 	fixed := len("total ") + lipgloss.Width(down) + lipgloss.Width(up) + 2*1 + 2 + lipgloss.Width(limits) + 2
 	spark := min(max((w-fixed)/2, 0), 40)

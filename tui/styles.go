@@ -25,6 +25,7 @@ var (
 	styleDim      = lipgloss.NewStyle().Foreground(colGray)
 	styleErr      = lipgloss.NewStyle().Foreground(colRed).Bold(true)
 	styleOK       = lipgloss.NewStyle().Foreground(colGreen)
+	styleWarn     = lipgloss.NewStyle().Bold(true).Foreground(colYellow)
 	styleColHead  = lipgloss.NewStyle().Bold(true).Underline(true)
 	styleSelected = lipgloss.NewStyle().Reverse(true)
 	styleTabOn    = lipgloss.NewStyle().Bold(true).Foreground(colCyan)

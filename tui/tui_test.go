@@ -612,3 +612,31 @@ func TestMoveMarked(t *testing.T) {
 	hs.expectCall("location %s %s move=true", idBunny, target)
 	hs.waitFor("moved to " + target)
 }
+
+// TestAltSpeedsKept: t switches to the alternative pair and back, the bar
+// says so, and the limits come back after a restart.
+func TestAltSpeedsKept(t *testing.T) {
+	opt := armed()
+	opt.SpeedsFile = filepath.Join(t.TempDir(), "speeds.json")
+	hs := start(t, 100, 30, opt, nil)
+	hs.waitFor("ubuntu-24.04")
+	hs.keys("L")
+	hs.waitFor("alt down")
+	hs.keys("500", "tab", "100", "tab")
+	hs.tm.Send(tea.KeyMsg{Type: tea.KeyCtrlU}) // Transmission's 50 KiB/s by default
+	hs.keys("20", "tab")
+	hs.tm.Send(tea.KeyMsg{Type: tea.KeyCtrlU})
+	hs.keys("10", "enter")
+	hs.expectCall("limits 512000 102400")
+	hs.keys("t")
+	hs.expectCall("limits 20480 10240")
+	hs.tick()
+	hs.waitFor("alt speeds")
+	hs.waitFor("limit ↓ 20 KiB/s ↑ 10 KiB/s")
+
+	again := start(t, 100, 30, opt, nil)
+	again.waitFor("ubuntu-24.04")
+	again.expectCall("limits 20480 10240") // the alternative pair, still in force
+	again.keys("t")
+	again.expectCall("limits 512000 102400")
+}

@@ -62,6 +62,7 @@ func runTUI(ctx context.Context, ls logSettings, tf tunnelFlags, ef engineFlags,
 			KillSwitchState: s.KillSwitchState,
 			Add:             add,
 			DownloadDir:     ef.Out,
+			SpeedsFile:      filepath.Join(ef.Data, "tui-speeds.json"),
 			Mouse:           mouse,
 		})
 	})
