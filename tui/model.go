@@ -78,6 +78,7 @@ type model struct {
 	downRate, upRate   int64
 	downLimit, upLimit int64 // in force, as the engine says
 	speeds             speeds
+	keeper             *speedsKeeper
 
 	message    string
 	messageErr bool
@@ -106,6 +107,7 @@ func newModel(ctx context.Context, engine client.Controller, tunnel Tunnel, opt 
 		height:    24,
 		bar:       tunnelBar{killArmed: opt.KillSwitch == killswitch.StateArmed, port: opt.ForwardedPort},
 		list:      newTorrentList(),
+		keeper:    &speedsKeeper{path: opt.SpeedsFile},
 	}
 }
 
@@ -177,6 +179,7 @@ func (m *model) Init() tea.Cmd {
 	down, up := m.engine.RateLimits()
 	s, found, err := loadSpeeds(m.opt.SpeedsFile, down, up)
 	m.speeds = s
+	m.keeper.keep(s)
 	if err != nil {
 		m.setMessage(err.Error(), true)
 	}
@@ -271,7 +274,6 @@ func (m *model) moveCmd(ts []client.Stats, dir string) tea.Cmd {
 	m.setMessage(fmt.Sprintf("moving %s to %s…", what(ts), dir), false)
 	return each("moved to "+dir+":", ts, func(id client.TorrentID) error { return engine.SetLocation(id, dir, true) })
 }
-
 
 func (m *model) torrentLimitsCmd(ts []client.Stats, down, up int64, goal client.SeedGoal) tea.Cmd {
 	engine := m.engine

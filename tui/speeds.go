@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"sync"
 
 	tea "github.com/charmbracelet/bubbletea"
 
@@ -74,13 +75,30 @@ func saveSpeeds(path string, s speeds) error {
 	return nil
 }
 
+// speedsKeeper writes the latest speeds: commands run concurrently, and
+// an older one finishing last must not win.
+type speedsKeeper struct {
+	mu     sync.Mutex
+	path   string
+	latest speeds
+}
+
+func (k *speedsKeeper) keep(s speeds) {
+	k.mu.Lock()
+	k.latest = s
+	k.mu.Unlock()
+}
+
 // setSpeedsCmd puts s in force in the engine and keeps it.
 func (m *model) setSpeedsCmd(s speeds, text string) tea.Cmd {
 	m.speeds = s
-	engine, path := m.engine, m.opt.SpeedsFile
+	m.keeper.keep(s)
+	engine, keeper := m.engine, m.keeper
 	return action(text, func() error {
-		engine.SetRateLimits(s.inForce())
-		return saveSpeeds(path, s)
+		keeper.mu.Lock() // the engine's limits in the same order as the file's
+		defer keeper.mu.Unlock()
+		engine.SetRateLimits(keeper.latest.inForce())
+		return saveSpeeds(keeper.path, keeper.latest)
 	})
 }
 
