@@ -148,6 +148,7 @@ type entry struct {
 
 	sampled           bool
 	lastActive        time.Time // data last moved (zero: not since start)
+	lastIn            time.Time // data last received (zero: not since start)
 	lastRead, lastOut int64
 	lastAt            time.Time
 	down, up          float64

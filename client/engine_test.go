@@ -507,3 +507,25 @@ func addSource(c Controller, s string, opts AddOptions) (TorrentID, error) {
 	}
 	return c.Add(context.Background(), src, opts)
 }
+
+// TestStalledWhenPeersSilent: a torrent whose connected seeder sends
+// nothing any more (as in an outage, its connection still up) is stalled,
+// not downloading.
+func TestStalledWhenPeersSilent(t *testing.T) {
+	old := stallAfter
+	stallAfter = time.Second
+	t.Cleanup(func() { stallAfter = old })
+	seed, _, mi, id := seeder(t, Options{MaxUploadRate: 200_000})
+	leech := newEngine(t, Options{DataDir: t.TempDir(), DownloadDir: t.TempDir()})
+	if _, err := addMetainfo(leech, mi, AddOptions{Peers: []netip.AddrPort{selfAddr(seed)}}); err != nil {
+		t.Fatal(err)
+	}
+	waitStats(t, leech, id, 20*time.Second, "downloading", func(st Stats) bool {
+		return st.State == StateDownloading && st.Downloaded > 100_000
+	})
+	seed.SetRateLimits(0, 1) // a byte a second: nothing a chunk can cross
+	st := waitStats(t, leech, id, 20*time.Second, "stalled", func(st Stats) bool { return st.State == StateStalled })
+	if st.PeersConnected == 0 {
+		t.Errorf("the seeder's connection went: %+v; the test wants it kept and silent", st)
+	}
+}

@@ -52,8 +52,12 @@ func (e *Engine) sample(now time.Time) {
 				en.up += a * (float64(out-en.lastOut)/dt - en.up)
 			}
 		}
-		if en.sampled && (read != en.lastRead || out != en.lastOut) {
+		// The first sample counts what moved since the engine started.
+		if read != en.lastRead || out != en.lastOut {
 			en.lastActive = now
+		}
+		if read != en.lastRead {
+			en.lastIn = now
 		}
 		en.sampled, en.lastRead, en.lastOut, en.lastAt = true, read, out, now
 		var atGoal bool
@@ -179,6 +183,10 @@ func wantedLeft(t *torrent.Torrent, off map[int]bool) (done bool, left int64) {
 	}
 	return left == 0, left
 }
+
+// stallAfter: a torrent that received nothing for this long is stalled,
+// whatever peers it counts.
+var stallAfter = 10 * time.Second
 
 // noteDone records when a torrent first completed and says whether rec
 // changed (and should be saved).
@@ -357,6 +365,7 @@ func (e *Engine) stats(en *entry) Stats {
 		s.TorrentFile = e.st.metainfoPath(en.rec.InfoHash)
 	}
 	paused := en.rec.Paused
+	silent := !en.lastIn.IsZero() && time.Since(en.lastIn) > stallAfter
 	checking = checking || en.checking
 	e.mu.Unlock()
 	s.Ratio = ratio(s.Uploaded, s.Length, s.Downloaded)
@@ -371,7 +380,10 @@ func (e *Engine) stats(en *entry) Stats {
 		s.State = StateChecking
 	case complete:
 		s.State = StateSeeding
-	case s.DownloadRate < 1 && s.Seeders == 0:
+	case s.DownloadRate < 1 && s.Seeders == 0, silent:
+		// No one to download from, or those connected have sent
+		// nothing for a while (an outage: their connections still
+		// count as up).
 		s.State = StateStalled
 	default:
 		s.State = StateDownloading
