@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wgtorrent/wgtorrent/internal/lab/netlab"
 )
 
 // TestTUIDownloadThroughTunnelOutage drives the TUI in a real terminal
@@ -359,4 +362,85 @@ func TestTUIAsNobody(t *testing.T) {
 	}
 	capt.assertNoLeaks(t, "TUI as nobody")
 	assertOwnedBy(t, nobody, out, data)
+}
+
+// TestTUIKeysAndMarks (issue 23): letters that arrive in one read all
+// count (tmux `send-keys -l jj` moves the cursor two rows), and three
+// torrents marked with A and paused with one p are paused in the engine,
+// as its saved records say, not just on the screen.
+func TestTUIKeysAndMarks(t *testing.T) {
+	needPrograms(t, "tmux")
+	s := newSwarm(t, false)
+	small := []netlab.ContentFile{{Path: "one.bin", Size: 256 << 10}}
+	var files []string
+	hashes := map[string]string{}
+	for i := range 3 {
+		lt := makeLocalTorrent(t, s.lab, fmt.Sprintf("wgt-mark%d-%s", i+1, s.lab.ID), small)
+		files = append(files, lt.File)
+		hashes[lt.Name] = lt.InfoHash
+	}
+	data := t.TempDir()
+	term := startTmux(t, s.lab.Client.NetNS, wgtorrentBin, append([]string{"tui",
+		"--config", s.conf, "--out", t.TempDir(), "--data", data, "--no-dht"}, files...)...)
+	listed := func(sc string) bool {
+		for name := range hashes {
+			if rowOf(sc, name) == "" {
+				return false
+			}
+		}
+		return true
+	}
+	term.waitFor(30*time.Second, "the three torrents listed", listed)
+	term.keys("g")
+	// The names in screen order, and the one the cursor is on.
+	order := func(sc string) (names []string, cursor string) {
+		for _, l := range strings.Split(sc, "\n") {
+			for name := range hashes {
+				if strings.Contains(l, name) && progressCell.MatchString(l) {
+					names = append(names, name)
+					if strings.HasPrefix(strings.TrimSpace(l), "›") {
+						cursor = name
+					}
+				}
+			}
+		}
+		return names, cursor
+	}
+	sc := term.waitFor(5*time.Second, "the cursor on the first row", func(sc string) bool {
+		names, cur := order(sc)
+		return len(names) == 3 && cur == names[0]
+	})
+	names, _ := order(sc)
+	term.typeText("jj")
+	term.waitFor(5*time.Second, "the cursor two rows down after one read of jj", func(sc string) bool {
+		_, cur := order(sc)
+		return cur == names[2]
+	})
+
+	term.keys("A")
+	term.waitFor(5*time.Second, "3 marked", func(sc string) bool { return strings.Contains(sc, "3 marked") })
+	term.keys("p")
+	term.waitFor(10*time.Second, "the three rows paused", func(sc string) bool {
+		for name := range hashes {
+			if !strings.Contains(rowOf(sc, name), "paused") {
+				return false
+			}
+		}
+		return true
+	})
+	for name, ih := range hashes {
+		b, err := os.ReadFile(filepath.Join(data, "torrents", ih+".json"))
+		must(t, err)
+		var rec struct {
+			Paused bool `json:"paused"`
+		}
+		must(t, json.Unmarshal(b, &rec))
+		if !rec.Paused {
+			t.Errorf("%s: the engine's record is not paused: %s", name, b)
+		}
+	}
+	term.keys("q") // nothing runs: no question
+	if code := term.waitExit(30 * time.Second); code != 0 {
+		t.Errorf("exit status %d after q", code)
+	}
 }
