@@ -56,7 +56,12 @@ func runTUI(ctx context.Context, ls logSettings, tf tunnelFlags, ef engineFlags,
 	fmt.Fprintf(os.Stderr, "wgtorrent: bringing up the kill switch and the tunnel (log: %s)\n", logFile)
 	log := newLogger(f, ls.Level, ls.Format)
 	slog.SetDefault(log)
+	defer fmt.Fprintln(os.Stderr, "wgtorrent: stopped")
 	return withEngine(ctx, log, tf, ef, func(ctx context.Context, s *session.Session, eng *client.Restartable) error {
+		// The teardown (trackers told, state saved, tunnel down, kill
+		// switch off) takes seconds: say so instead of leaving the start's
+		// line on the screen.
+		defer fmt.Fprintln(os.Stderr, "wgtorrent: stopping: telling the trackers, saving state, bringing the tunnel down…")
 		return tui.Run(ctx, eng, s.Tunnel, tui.Options{
 			KillSwitch:      s.KillSwitchState(),
 			KillSwitchState: s.KillSwitchState,
