@@ -91,7 +91,7 @@ func (s *annState) due(t annTorrent, now time.Time) (tracker.AnnounceEvent, bool
 		return tracker.Completed, true
 	case !now.Before(s.next):
 		return tracker.None, true
-	case s.fails == 0 && s.hungry <= len(hungryRetry) &&
+	case !t.done && s.fails == 0 && s.hungry <= len(hungryRetry) &&
 		!now.Before(s.lastAt.Add(hungryRetry[max(s.hungry-1, 0)])) && t.hungry():
 		return tracker.None, true
 	}
