@@ -209,8 +209,10 @@ func TestIsolatedDownloadAsNobody(t *testing.T) {
 
 	before := netState(t, s.lab.Client)
 	capt := startLeakCapture(t, s.lab, s.srv.Endpoint())
+	// --seed: the tracker is asked who is in the swarm after the download,
+	// and a download that ended would have told it "stopped".
 	args := []string{"--config", conf, "--out", out, "--data", data, "--json", "--no-dht",
-		"--isolation", "namespace", "--magnet", s.tor.magnet(s.lab)}
+		"--isolation", "namespace", "--magnet", s.tor.magnet(s.lab), "--seed"}
 	p := startInNS(t, s.lab.Client, []string{"HOME=" + dir}, "unshare", tunNodeWrapper(tunDir, "setpriv",
 		append([]string{fmt.Sprintf("--reuid=%d", nobody), fmt.Sprintf("--regid=%d", nobody), "--clear-groups", "--", bin}, args...)...)...)
 	first := p.waitLine(30*time.Second, "a status line", func(map[string]any) bool { return true })
