@@ -158,6 +158,17 @@ func (c *limitedConn) Write(b []byte) (int, error) {
 	return written, nil
 }
 
+// abort closes with a reset instead of a FIN. After an outage a FIN waits
+// behind whatever our kernel is still retransmitting, and the peer keeps
+// the dead connection (refusing a new one from our address) until it
+// arrives; a reset goes out at once.
+func (c *limitedConn) abort() {
+	if l, ok := c.Conn.(interface{ SetLinger(sec int) error }); ok {
+		_ = l.SetLinger(0)
+	}
+	c.Close()
+}
+
 func (c *limitedConn) Close() error {
 	c.closed.Do(func() {
 		c.owner.mu.Lock()

@@ -395,7 +395,7 @@ func (e *Engine) Reannounce(id TorrentID) error {
 // are closed and their peers dialed again: a peer's TCP retransmissions
 // back off for tens of seconds during an outage, and Transmission, which
 // keeps one connection per address, refuses a new one while the dead one
-// lives; our close tells it at once. Every running torrent announces too
+// lives; our reset tells it at once. Every running torrent announces too
 // (a tracker's min interval permitting).
 func (e *Engine) TunnelBack(lastUp time.Time) {
 	silent := map[netip.AddrPort]*limitedConn{}
@@ -433,10 +433,11 @@ func (e *Engine) TunnelBack(lastUp time.Time) {
 		e.ann.now(en.ih, now)
 	}
 	for _, c := range silent {
-		c.Close()
+		c.abort()
 	}
-	// Dialed once our FINs are on their way, so that the peer has dropped
-	// the dead connection when the new one arrives.
+	// Dialed once our resets have arrived (a peer that answers one with a
+	// challenge ACK needs a second round trip), so that the peer has
+	// dropped the dead connection when the new one arrives.
 	time.AfterFunc(500*time.Millisecond, func() {
 		if e.ctx.Err() != nil {
 			return

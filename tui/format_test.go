@@ -297,6 +297,12 @@ func TestTunnelBarAfterOutage(t *testing.T) {
 	if v := view(); !strings.Contains(v, "nothing received since the outage") {
 		t.Errorf("up again, nothing in: %q", v)
 	}
+	// The handshake response and a keepalive: the tunnel's own bytes.
+	at = at.Add(time.Second)
+	b.observe(vpn.Status{State: vpn.StateUp, RxBytes: 1000 + 92 + 32}, at)
+	if v := view(); !strings.Contains(v, "nothing received since the outage") {
+		t.Errorf("up again after a handshake, nothing through the tunnel: %q", v)
+	}
 	at = at.Add(time.Second)
 	b.observe(vpn.Status{State: vpn.StateUp, RxBytes: 5000}, at)
 	if v := view(); strings.Contains(v, "outage") || strings.Contains(v, "nothing in for") {

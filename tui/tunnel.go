@@ -50,7 +50,9 @@ func (b *tunnelBar) observe(st vpn.Status, at time.Time) {
 			b.rxRate, b.txRate = 0, 0
 		}
 	}
-	grew := st.RxBytes > b.prevRx || (!b.have && st.RxBytes > 0)
+	// The handshake that brings the tunnel back moves the counter too:
+	// that is not a byte through the tunnel.
+	grew := st.RxBytes > b.prevRx+vpn.ControlBytes || (!b.have && st.RxBytes > 0)
 	b.status, b.have = st, true
 	b.prevRx, b.prevTx, b.prevAt = st.RxBytes, st.TxBytes, at
 	switch {

@@ -127,6 +127,12 @@ const (
 	keepaliveBytes = 32
 )
 
+// ControlBytes is the size of a handshake initiation, the largest message
+// WireGuard sends of its own accord. The device counts handshakes and
+// keepalives (92 and 32 bytes received) as traffic: a received count that
+// grew by no more than this may have carried nothing through the tunnel.
+const ControlBytes = 148
+
 // healthTracker turns successive counter samples into a State. It remembers
 // when each counter last moved: sending without hearing back for longer than
 // staleAfter means the path is broken even though the session still looks
@@ -134,11 +140,17 @@ const (
 type healthTracker struct {
 	rx, tx     uint64
 	rxAt, txAt time.Time
+	// trafficAt is when more than the tunnel's own messages (handshakes,
+	// keepalives) last came in.
+	trafficAt time.Time
 }
 
 func (h *healthTracker) observe(now time.Time, linkUp bool, st peerStats) State {
 	if h.rxAt.IsZero() {
-		h.rxAt, h.txAt = now, now
+		h.rxAt, h.txAt, h.trafficAt = now, now, now
+	}
+	if st.RxBytes > h.rx+ControlBytes || st.RxBytes < h.rx {
+		h.trafficAt = now
 	}
 	if st.RxBytes != h.rx {
 		h.rx, h.rxAt = st.RxBytes, now

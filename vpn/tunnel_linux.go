@@ -526,7 +526,12 @@ func (t *Tunnel) Status() Status {
 // supervise rebuilds the device when it dies (its interface was deleted,
 // or the TUN failed), so traffic flows again without a restart.
 func (t *Tunnel) supervise(ctx context.Context) {
-	defer close(t.done)
+	var wg sync.WaitGroup
+	wg.Go(func() { t.watchHealth(ctx) })
+	defer func() {
+		wg.Wait()
+		close(t.done)
+	}()
 	backoff := 250 * time.Millisecond
 	for {
 		t.mu.Lock()
@@ -558,6 +563,34 @@ func (t *Tunnel) supervise(ctx context.Context) {
 		select {
 		case t.rebuilt <- struct{}{}:
 		default: // a restart is already pending
+		}
+	}
+}
+
+// watchHealth reads the tunnel's state every second (so that its changes
+// are logged whoever asks) and probes the server when it has been quiet
+// (prober).
+func (t *Tunnel) watchHealth(ctx context.Context) {
+	var p prober
+	server := device.NoisePublicKey(t.cfg.Peers[t.server].PublicKey)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			st := t.Status()
+			t.mu.Lock()
+			dev, traffic := t.dev, t.health.trafficAt
+			t.mu.Unlock()
+			if dev == nil || !p.due(now, st.State, traffic) {
+				continue
+			}
+			if peer := dev.LookupPeer(server); peer != nil {
+				// Errors are logged by wireguard-go; the next probe retries.
+				_ = peer.SendHandshakeInitiation(false)
+			}
 		}
 	}
 }

@@ -24,6 +24,8 @@ const (
 	trackerPort          = 6969
 	transmissionPeerPort = 51413
 	transmissionRPCPort  = 9091
+	qbittorrentPeerPort  = 6882
+	qbittorrentWebUI     = 8089
 )
 
 // defaultContent is ~24 MiB in three files, one in a subdirectory, with

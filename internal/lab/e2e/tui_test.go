@@ -78,12 +78,34 @@ func TestTUIDownloadThroughTunnelOutage(t *testing.T) {
 
 	must(t, s.srv.Start())
 	restarted := time.Now()
-	term.waitFor(40*time.Second, "the bar saying the tunnel is up again", tunnelUp)
+	// Every screen until the end: the bar may say plain "UP" only once
+	// bytes came through the tunnel again (issue 23). The witnesses: the
+	// row's progress moved, or the bar measured kilobytes a second (a
+	// handshake and keepalives are a few hundred bytes).
+	var claims []string
+	flowing := false
+	watch := func(sc string) bool {
+		p, _ := rowProgress(sc, s.tor.Name)
+		flowing = flowing || p > held || barRxKiB.MatchString(firstLines(sc, 2))
+		if strings.Contains(sc, "● tunnel UP") && !strings.Contains(sc, "nothing received since the outage") && !flowing {
+			claims = append(claims, firstLines(sc, 2))
+		}
+		return false
+	}
+	term.waitFor(40*time.Second, "the bar saying the tunnel is up again", func(sc string) bool {
+		watch(sc)
+		return strings.Contains(sc, "● tunnel UP") && !tunnelBroken(sc)
+	})
 	t.Logf("tunnel up %s after the server restarted", time.Since(restarted).Round(100*time.Millisecond))
 	done := term.waitFor(60*time.Second, "the torrent at 100% and seeding", func(sc string) bool {
+		watch(sc)
 		p, ok := rowProgress(sc, s.tor.Name)
 		return ok && p == 100 && strings.Contains(rowOf(sc, s.tor.Name), "seeding")
 	})
+	if len(claims) > 0 {
+		t.Errorf("the bar said the tunnel was UP, without \"nothing received since the outage\", before any data came through (%d screens); the first:\n%s",
+			len(claims), claims[0])
+	}
 	t.Logf("complete %s after the server restarted:\n%s", time.Since(restarted).Round(100*time.Millisecond), done)
 	s.tor.assertIdentical(t, "download in the TUI", out)
 
@@ -106,6 +128,9 @@ func tunnelBroken(sc string) bool {
 	return (strings.Contains(sc, "tunnel STALE — ") || strings.Contains(sc, "tunnel DOWN — ")) &&
 		strings.Contains(sc, "kill switch blocking all traffic")
 }
+
+// barRxKiB: the tunnel bar's receive rate is a kilobyte a second or more.
+var barRxKiB = regexp.MustCompile(`rx [0-9.]+ [KMG]iB/s`)
 
 // progressCell is the list's progress column: a bar then a percentage.
 var progressCell = regexp.MustCompile(`[█░]+ +(\d{1,3})%`)
