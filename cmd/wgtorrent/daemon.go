@@ -36,6 +36,7 @@ type daemonCmd struct {
 	LANPorts    []uint16        `name:"lan-port" help:"Extra TCP ports hosts in --lan ranges may connect to, e.g. the web UI of a container sharing this network namespace (the RPC port always is)." sep:","`
 	Watch       string          `help:"Watch folder: .torrent files dropped here are added." type:"path"`
 	RPCPaths    []string        `name:"rpc-allowed-path" help:"Extra folders RPC clients may name as download-dir, move target or .torrent path (--out and --watch always are)." sep:"," type:"path"`
+	WebUI       string          `name:"web-ui" help:"Folder of a Transmission web client to serve at /transmission/web/ (Debian's transmission-common installs one in /usr/share/transmission/web)." type:"existingdir"`
 	ConfigFile  kong.ConfigFlag `name:"config-file" help:"JSON file of flag values (keys are flag names); flags and WGTORRENT_* win over it."`
 	User        string          `help:"Run the engine and the RPC as this user (name or uid); default: the owner of --data. Only the tunnel and the kill switch keep the privileges they need."`
 	PrintConfig bool            `help:"Print the resulting configuration (secrets hidden) and exit."`
@@ -92,6 +93,7 @@ func (c *daemonCmd) Run(ctx context.Context, log *slog.Logger, k *kong.Context, 
 		RPCPassword:     c.RPCPassword,
 		RPCHosts:        c.RPCHosts,
 		RPCPaths:        c.RPCPaths,
+		WebUI:           c.WebUI,
 		Version:         version,
 		ConfigDir:       c.Data,
 	})

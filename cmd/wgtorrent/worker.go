@@ -151,6 +151,7 @@ func (daemonWorkerCmd) Run(ctx context.Context, log *slog.Logger) error {
 			Username:        cfg.RPCUsername,
 			Password:        cfg.RPCPassword,
 			AllowedHosts:    cfg.RPCHosts,
+			WebUI:           cfg.WebUI,
 			Version:         cfg.Version,
 			ConfigDir:       cfg.ConfigDir,
 			PeerPort:        eng.ListenPort(),

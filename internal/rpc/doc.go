@@ -25,6 +25,9 @@
 //     and the limits in force are the engine's.
 //   - It never fetches anything itself: torrent-add with an http(s) URL is
 //     refused, because that request would leave outside the tunnel.
+//   - With Options.WebUI, /transmission/web/ serves that folder's
+//     Transmission web client behind the same guards (/ redirects there);
+//     folders without index.html are not listed.
 //   - /healthz answers 200 only while the tunnel is healthy and the kill
 //     switch armed; /metrics exposes Prometheus metrics.
 //

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,6 +48,10 @@ type Options struct {
 	// (IP literals and "localhost" always are). "*.example.org" matches
 	// subdomains.
 	AllowedHosts []string
+	// WebUI is a folder holding a Transmission web client (its
+	// index.html), served at /transmission/web/ behind the same guard as
+	// the RPC; "" serves none.
+	WebUI string
 	// Version is wgtorrent's version, shown after the Transmission version
 	// that clients parse.
 	Version string
@@ -203,17 +208,51 @@ func newSessionID() string {
 	return string(b)
 }
 
-// Handler serves /transmission/rpc, /healthz and /metrics.
+// Handler serves /transmission/rpc, /healthz, /metrics and, with
+// Options.WebUI, the web client at /transmission/web/.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/transmission/rpc", s.serveRPC)
 	mux.HandleFunc("/transmission/rpc/", s.serveRPC)
 	mux.HandleFunc("/healthz", s.serveHealth)
 	mux.Handle("/metrics", s.guard(s.metricsHandler()))
+	if s.o.WebUI != "" {
+		// The web client asks for ../rpc relative to its page, as from
+		// Transmission itself.
+		files := http.FileServer(noListing{http.Dir(s.o.WebUI)})
+		mux.Handle("/transmission/web/", s.guard(http.StripPrefix("/transmission/web/", files)))
+		toWeb := http.RedirectHandler("/transmission/web/", http.StatusFound)
+		mux.Handle("/transmission/web", s.guard(toWeb))
+		mux.Handle("/{$}", s.guard(toWeb))
+	}
 	mux.Handle("/", s.guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "wgtorrent has no web interface; point a Transmission client (transmission-remote, Sonarr, Radarr, ...) at /transmission/rpc", http.StatusNotFound)
+		msg := "wgtorrent serves no web interface unless started with --web-ui FOLDER; point a Transmission client (transmission-remote, Sonarr, Radarr, ...) at /transmission/rpc"
+		if s.o.WebUI != "" {
+			msg = "not found: the web interface is at /transmission/web/, the RPC at /transmission/rpc"
+		}
+		http.Error(w, msg, http.StatusNotFound)
 	})))
 	return mux
+}
+
+// noListing serves a folder's files but never lists a folder that has no
+// index.html.
+type noListing struct{ fs http.FileSystem }
+
+func (n noListing) Open(name string) (http.File, error) {
+	f, err := n.fs.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		idx, err := n.fs.Open(strings.TrimSuffix(name, "/") + "/index.html")
+		if err != nil {
+			f.Close()
+			return nil, os.ErrNotExist
+		}
+		idx.Close()
+	}
+	return f, nil
 }
 
 // guard applies the Host whitelist and basic auth.

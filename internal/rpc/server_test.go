@@ -1187,3 +1187,57 @@ func TestTrackerEdits(t *testing.T) {
 		}
 	}
 }
+
+// TestWebUI: the folder given is served at /transmission/web/ behind the
+// RPC's auth, / leads there, and a folder without index.html is not listed.
+func TestWebUI(t *testing.T) {
+	web := t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.WriteFile(filepath.Join(web, "index.html"), []byte("<title>Transmission Web</title>"), 0o644))
+	must(os.Mkdir(filepath.Join(web, "images"), 0o755))
+	must(os.WriteFile(filepath.Join(web, "images", "logo.png"), []byte("png"), 0o644))
+	h := newHarness(t, func(o *Options) { o.Username, o.Password, o.WebUI = "user", "s3cret", web })
+	get := func(path string, auth bool) (int, string, string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, h.http.URL+path, nil)
+		must(err)
+		if auth {
+			req.SetBasicAuth("user", "s3cret")
+		}
+		c := h.http.Client()
+		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		resp, err := c.Do(req)
+		must(err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("Location"), string(b)
+	}
+	if code, _, _ := get("/transmission/web/", false); code != http.StatusUnauthorized {
+		t.Errorf("web UI without auth: HTTP %d, want 401", code)
+	}
+	if code, _, body := get("/transmission/web/", true); code != http.StatusOK || !strings.Contains(body, "Transmission Web") {
+		t.Errorf("web UI: HTTP %d %q, want its index.html", code, body)
+	}
+	if code, _, body := get("/transmission/web/images/logo.png", true); code != http.StatusOK || body != "png" {
+		t.Errorf("web UI file: HTTP %d %q", code, body)
+	}
+	if code, _, body := get("/transmission/web/images/", true); code != http.StatusNotFound {
+		t.Errorf("a folder without index.html: HTTP %d %q, want 404 (no listing)", code, body)
+	}
+	if code, loc, _ := get("/", true); code != http.StatusFound || loc != "/transmission/web/" {
+		t.Errorf("/: HTTP %d to %q, want a redirect to /transmission/web/", code, loc)
+	}
+	if code, _, body := get("/transmission/web/../../../etc/passwd", true); code == http.StatusOK && strings.Contains(body, "root:") {
+		t.Errorf("a path outside the web folder was served")
+	}
+
+	h = newHarness(t) // no WebUI
+	if code, _, body := get("/transmission/web/", false); code != http.StatusNotFound || !strings.Contains(body, "--web-ui") {
+		t.Errorf("no web UI configured: HTTP %d %q, want 404 naming --web-ui", code, body)
+	}
+}

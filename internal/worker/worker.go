@@ -59,6 +59,7 @@ type Config struct {
 	RPCPassword   string
 	RPCHosts      []string
 	RPCPaths      []string
+	WebUI         string
 	Version       string
 	ConfigDir     string
 	KillSwitchOff bool // the user turned it off: /healthz says so
