@@ -109,7 +109,7 @@ type Engine struct {
 	bootMu    sync.Mutex
 	bootstrap []netip.AddrPort // DHT nodes resolved through the tunnel
 
-	dirs sync.Map // metainfo.Hash -> download dir; read by storage under anacrolix's lock
+	dirs sync.Map // metainfo.Hash -> placement; read by storage under anacrolix's lock
 	// limiters: metainfo.Hash -> *torrentLimiter; read by the handshake
 	// callback under anacrolix's lock, so not behind e.mu.
 	limiters sync.Map
@@ -203,10 +203,16 @@ func New(ctx context.Context, o Options) (_ *Engine, err error) {
 	e.files, err = filestore.Open(filestore.Options{
 		StateDir: o.DataDir,
 		TorrentDir: func(_ *metainfo.Info, ih metainfo.Hash) string {
-			if d, ok := e.dirs.Load(ih); ok {
-				return d.(string)
+			if p, ok := e.dirs.Load(ih); ok {
+				return p.(placement).dir
 			}
 			return o.DownloadDir
+		},
+		Rename: func(ih metainfo.Hash, parts []string) []string {
+			if p, ok := e.dirs.Load(ih); ok {
+				return p.(placement).renames.apply(parts)
+			}
+			return parts
 		},
 		// A verified piece that could not be written stops its torrent,
 		// like a failed block write.

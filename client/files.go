@@ -29,17 +29,11 @@ func CheckWritableDir(dir string) error {
 
 // deleteTorrentData removes exactly the files the torrent owns, then the
 // directories it created if they are empty.
-func deleteTorrentData(dir string, info *metainfo.Info) error {
+func deleteTorrentData(dir string, info *metainfo.Info, rn renames) error {
 	var errs []error
 	dirs := map[string]struct{}{}
-	for _, fi := range info.UpvertedFiles() {
-		parts := append([]string{}, fi.BestPath()...)
-		if info.IsDir() {
-			parts = append([]string{info.BestName()}, parts...)
-		} else {
-			parts = []string{info.BestName()}
-		}
-		p := filepath.Join(append([]string{dir}, parts...)...)
+	for _, parts := range torrentPaths(info) {
+		p := filepath.Join(append([]string{dir}, rn.apply(parts)...)...)
 		if rel, err := filepath.Rel(dir, p); err != nil || strings.HasPrefix(rel, "..") {
 			continue // never outside the download directory
 		}

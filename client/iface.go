@@ -34,6 +34,9 @@ type Controller interface {
 	// SetLocation points the torrent at dir; with move its data is moved
 	// there first, without it the data is verified where it now points.
 	SetLocation(id TorrentID, dir string, move bool) error
+	// RenamePath renames a file or folder (path as Files shows it) to
+	// name, on disk too; the root renames the torrent.
+	RenamePath(id TorrentID, path, name string) error
 	SetRateLimits(down, up int64)
 	RateLimits() (down, up int64)
 	// SetTorrentRateLimits limits one torrent (bytes/s, 0 = none of its own).

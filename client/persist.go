@@ -49,6 +49,8 @@ type record struct {
 	// Refused says why the metadata a magnet brought was refused
 	// (ValidateInfo); the torrent stays paused with it as its error.
 	Refused string `json:"refused,omitempty"`
+	// Renames are the names given to files and folders (RenamePath).
+	Renames map[string]string `json:"renames,omitempty"`
 }
 
 // recordStore is the directory of saved torrents: a record and, once known, the

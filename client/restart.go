@@ -162,6 +162,11 @@ func (r *Restartable) SetFilePriority(id TorrentID, index int, prio Priority) er
 func (r *Restartable) SetSequential(id TorrentID, on bool) error {
 	return r.cur().SetSequential(id, on)
 }
+// RenamePath: see Engine.RenamePath.
+func (r *Restartable) RenamePath(id TorrentID, path, name string) error {
+	return r.cur().RenamePath(id, path, name)
+}
+
 func (r *Restartable) SetLocation(id TorrentID, dir string, move bool) error {
 	return r.cur().SetLocation(id, dir, move)
 }

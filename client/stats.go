@@ -358,6 +358,10 @@ func (e *Engine) stats(en *entry) Stats {
 	s.AddedAt = en.rec.AddedAt
 	s.DoneAt = en.rec.DoneAt
 	s.DownloadDir = en.rec.DownloadDir
+	if haveInfo {
+		// A renamed root renames the torrent, as in Transmission.
+		s.Name = renames(en.rec.Renames).apply([]string{t.Info().BestName()})[0]
+	}
 	s.Sequential = en.rec.Sequential
 	s.DownloadLimit, s.UploadLimit = en.rec.MaxDownloadRate, en.rec.MaxUploadRate
 	s.SeedGoal, s.Finished, s.LastActive = en.rec.SeedGoal, en.rec.Finished, en.lastActive
@@ -406,11 +410,15 @@ func (e *Engine) Files(id TorrentID) ([]File, error) {
 	if en.t.Info() == nil {
 		return nil, nil
 	}
+	e.mu.Lock()
+	rn := renames(en.rec.Renames)
+	e.mu.Unlock()
+	paths := torrentPaths(en.t.Info())
 	var out []File
 	for i, f := range en.t.Files() {
 		out = append(out, File{
 			Index:          i,
-			Path:           f.Path(),
+			Path:           strings.Join(rn.apply(paths[i]), "/"),
 			Length:         f.Length(),
 			BytesCompleted: f.BytesCompleted(),
 			Priority:       fromPiecePriority(f.Priority()),

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"net/url"
 	"path/filepath"
@@ -74,7 +75,7 @@ func (e *Engine) add(spec *torrent.TorrentSpec, rec record, mi []byte, peers []n
 	if dirErr != nil {
 		rec.Paused = true
 	}
-	e.dirs.Store(ih, rec.DownloadDir)
+	e.dirs.Store(ih, placement{dir: rec.DownloadDir, renames: maps.Clone(rec.Renames)})
 	lim := newTorrentLimiter()
 	lim.set(rec.MaxDownloadRate, rec.MaxUploadRate)
 	e.limiters.Store(ih, lim)
@@ -245,7 +246,7 @@ func (e *Engine) Remove(id TorrentID, deleteData bool) error {
 	}()
 	e.mu.Lock()
 	delete(e.torrents, en.ih)
-	dir := en.rec.DownloadDir
+	dir, rn := en.rec.DownloadDir, renames(en.rec.Renames)
 	e.notifyLocked()
 	e.mu.Unlock()
 	e.dirs.Delete(en.ih)
@@ -253,7 +254,7 @@ func (e *Engine) Remove(id TorrentID, deleteData bool) error {
 	e.scrapes.forget(en.ih)
 	errs := []error{e.st.remove(string(id)), e.files.Forget(en.ih)}
 	if deleteData && info != nil {
-		errs = append(errs, deleteTorrentData(dir, info))
+		errs = append(errs, deleteTorrentData(dir, info, rn))
 	}
 	e.log.Info("torrent removed", "torrent", id, "data_deleted", deleteData)
 	return errors.Join(errs...)
@@ -540,6 +541,30 @@ func (e *Engine) SetLocation(id TorrentID, dir string, move bool) error {
 	if err := CheckWritableDir(dir); err != nil {
 		return fmt.Errorf("client: set location of %s: %s", id, err)
 	}
+	err = e.reopen(en, func(rec *record) error {
+		if move && rec.DownloadDir != dir {
+			root := renames(rec.Renames).apply([]string{info.BestName()})[0]
+			if err := moveTree(filepath.Join(rec.DownloadDir, root), filepath.Join(dir, root)); err != nil {
+				return fmt.Errorf("client: move %s to %s: %w (the torrent stays in %s)", id, dir, err, rec.DownloadDir)
+			}
+		}
+		rec.DownloadDir = dir
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if !move && info != nil {
+		return e.Verify(id)
+	}
+	return nil
+}
+
+// reopen drops the torrent, lets change edit its record (and the disk)
+// while no storage holds its files open, and adds it again: with the
+// changed record, or the old one if change failed (whose error is then
+// returned).
+func (e *Engine) reopen(en *entry, change func(*record) error) error {
 	e.mu.Lock()
 	e.foldCounters(en)
 	rec := en.rec
@@ -548,31 +573,23 @@ func (e *Engine) SetLocation(id TorrentID, dir string, move bool) error {
 	en.t.Drop()
 	e.dirs.Delete(en.ih)
 
-	var moveErr error
-	if move && rec.DownloadDir != dir {
-		moveErr = moveTree(filepath.Join(rec.DownloadDir, info.BestName()), filepath.Join(dir, info.BestName()))
-	}
-	if moveErr == nil {
-		rec.DownloadDir = dir
+	changed := rec
+	changed.Renames = maps.Clone(rec.Renames)
+	changeErr := change(&changed)
+	if changeErr == nil {
+		rec = changed
 	}
 	mi, err := e.st.metainfo(rec.InfoHash)
-	if err != nil {
-		return fmt.Errorf("client: re-add %s after moving: %w", id, err)
-	}
-	src, err := e.savedSpec(rec, mi)
 	if err == nil {
-		_, err = e.add(src, rec, mi, nil, false)
+		var src *torrent.TorrentSpec
+		if src, err = e.savedSpec(rec, mi); err == nil {
+			_, err = e.add(src, rec, mi, nil, false)
+		}
 	}
 	if err != nil {
-		return errors.Join(moveErr, fmt.Errorf("client: re-add %s after moving: %w", id, err))
+		return errors.Join(changeErr, fmt.Errorf("client: re-add %s: %w", en.id, err))
 	}
-	if moveErr != nil {
-		return fmt.Errorf("client: move %s to %s: %w (the torrent stays in %s)", id, dir, moveErr, rec.DownloadDir)
-	}
-	if !move && info != nil {
-		return e.Verify(id)
-	}
-	return nil
+	return changeErr
 }
 
 // SetTorrentRateLimits limits one torrent, in bytes/s (0 = no limit of its

@@ -425,6 +425,25 @@ func (f *Fake) SetLocation(id client.TorrentID, dir string, move bool) error {
 	return f.change("location", id, func(t *Torrent) { t.Stats.DownloadDir = dir }, dir, fmt.Sprintf("move=%v", move))
 }
 
+// RenamePath is recorded as "rename <id> <path> <name>"; it renames the
+// files under path (and the torrent, for its root).
+func (f *Fake) RenamePath(id client.TorrentID, path, name string) error {
+	if strings.Contains(name, "/") || name == "" || name == "." || name == ".." {
+		return fmt.Errorf("clienttest: %q is not a file name", name)
+	}
+	to := path[:strings.LastIndex(path, "/")+1] + name
+	return f.change("rename", id, func(t *Torrent) {
+		if t.Stats.Name == path {
+			t.Stats.Name = name
+		}
+		for i, fl := range t.Files {
+			if fl.Path == path || strings.HasPrefix(fl.Path, path+"/") {
+				t.Files[i].Path = to + fl.Path[len(path):]
+			}
+		}
+	}, path, name)
+}
+
 func (f *Fake) SetTorrentRateLimits(id client.TorrentID, down, up int64) error {
 	return f.change("torrent-limits", id, func(t *Torrent) { t.Stats.DownloadLimit, t.Stats.UploadLimit = down, up }, down, up)
 }

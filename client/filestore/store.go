@@ -37,6 +37,9 @@ type Options struct {
 	StateDir string
 	// TorrentDir says where a torrent's files go (its name is joined to it).
 	TorrentDir func(info *metainfo.Info, ih metainfo.Hash) string
+	// Rename, if set, maps a file's path in the metainfo (root name
+	// first) to the one on disk.
+	Rename func(ih metainfo.Hash, parts []string) []string
 	// FlushInterval between syncs of written data and records (10 s if 0).
 	FlushInterval time.Duration
 	// MaxOpenFiles kept open while idle (256 if 0).

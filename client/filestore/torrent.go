@@ -49,6 +49,9 @@ func newTorrent(s *Store, info *metainfo.Info, ih metainfo.Hash) (*torrent, erro
 		if name := info.BestName(); name != metainfo.NoName {
 			parts = append([]string{name}, parts...)
 		}
+		if s.o.Rename != nil {
+			parts = s.o.Rename(ih, parts)
+		}
 		// Reject "..", absolute paths and the like: a torrent must not
 		// write outside its directory.
 		rel, err := storage.ToSafeFilePath(parts...)

@@ -210,6 +210,31 @@ func (s *Server) torrentSetLocation(_ context.Context, a args) (any, error) {
 	return nil, s.forEach(a, func(t client.Stats) error { return s.engine.SetLocation(t.ID, dir, move) })
 }
 
+// torrentRenamePath renames a file or folder of exactly one torrent and
+// answers with the path, the new name and the torrent's id.
+func (s *Server) torrentRenamePath(_ context.Context, a args) (any, error) {
+	path, ok, err := a.str("path")
+	if err != nil || !ok || path == "" {
+		return nil, &rpcError{"torrent-rename-path needs a path"}
+	}
+	name, ok, err := a.str("name")
+	if err != nil || !ok || name == "" {
+		return nil, &rpcError{"torrent-rename-path needs a name"}
+	}
+	list, err := s.selectLocked(a)
+	if err != nil {
+		return nil, err
+	}
+	if len(list) != 1 {
+		return nil, errorf("torrent-rename-path works on exactly one torrent (%d selected)", len(list))
+	}
+	t := list[0]
+	if err := s.engine.RenamePath(t.ID, path, name); err != nil {
+		return nil, errorf("torrent %s: %v", t.ID, err)
+	}
+	return map[string]any{"path": path, "name": name, "id": s.st.byHash[t.ID].ID}, nil
+}
+
 func (s *Server) torrentReannounce(_ context.Context, a args) (any, error) {
 	return nil, s.forEach(a, func(t client.Stats) error { return s.engine.Reannounce(t.ID) })
 }

@@ -49,7 +49,7 @@ var methods = map[string]method{
 	"torrent-remove":       (*Server).torrentRemove,
 	"torrent-set":          (*Server).torrentSet,
 	"torrent-set-location": (*Server).torrentSetLocation,
-	"torrent-rename-path":  notSupported("torrent-rename-path is not supported yet"),
+	"torrent-rename-path":  (*Server).torrentRenamePath,
 	"free-space":           (*Server).freeSpace,
 	"port-test":            (*Server).portTest,
 	"blocklist-update":     notSupported("blocklists are not supported: peers are only reachable through the VPN tunnel"),

@@ -63,7 +63,7 @@
 //	                                 bandwidthPriority, peer-limit, honorsSessionLimits only
 //	                                 unchanged; location, queuePosition, priority-low refused
 //	torrent-set-location  done       move or point, inside the allowed folders
-//	torrent-rename-path   refused    not yet
+//	torrent-rename-path   done       one torrent; on disk too; the root renames the torrent
 //	free-space            done       absolute paths only; a missing one: its error, size-bytes -1
 //	port-test             refused    it would need an outside service to connect back
 //	blocklist-update      refused    peers are only reachable through the tunnel

@@ -593,7 +593,7 @@ func TestOtherMethods(t *testing.T) {
 	if res, _ := h.call("torrent-set-location", map[string]any{"ids": []any{1}, "location": "relative"}); res == success {
 		t.Error("torrent-set-location accepted a relative path")
 	}
-	for _, m := range []string{"blocklist-update", "session-close", "torrent-rename-path"} {
+	for _, m := range []string{"blocklist-update", "session-close"} {
 		if res, _ := h.call(m, map[string]any{"ids": []any{1}, "location": "/x"}); res == success || res == "" {
 			t.Errorf("%s: %q, want an honest error", m, res)
 		}
@@ -1239,5 +1239,34 @@ func TestWebUI(t *testing.T) {
 	h = newHarness(t) // no WebUI
 	if code, _, body := get("/transmission/web/", false); code != http.StatusNotFound || !strings.Contains(body, "--web-ui") {
 		t.Errorf("no web UI configured: HTTP %d %q, want 404 naming --web-ui", code, body)
+	}
+}
+
+// TestTorrentRenamePath: one torrent, a path and a name; the answer names
+// them and the id, as Transmission's does; the new names show in
+// torrent-get.
+func TestTorrentRenamePath(t *testing.T) {
+	h := newHarness(t)
+	res, a := h.call("torrent-rename-path", map[string]any{"ids": []any{1}, "path": "Show.S01E01", "name": "Show S01E01"})
+	if res != success || a["path"] != "Show.S01E01" || a["name"] != "Show S01E01" || a["id"] != 1.0 {
+		t.Fatalf("rename the root: %q %v", res, a)
+	}
+	if c := h.fake.Calls(); c[len(c)-1] != "rename "+string(hashA)+" Show.S01E01 Show S01E01" {
+		t.Errorf("engine call %q", c[len(c)-1])
+	}
+	got := torrents(t, h.mustCall("torrent-get", map[string]any{"ids": []any{1}, "fields": []string{"name", "files"}}))[0]
+	files := got["files"].([]any)
+	if got["name"] != "Show S01E01" || files[0].(map[string]any)["name"] != "Show S01E01/ep.mkv" {
+		t.Errorf("after the rename: name %v, files %v", got["name"], files)
+	}
+	for _, bad := range []map[string]any{
+		{"ids": []any{1, 2}, "path": "x", "name": "y"}, // two torrents
+		{"ids": []any{1}, "name": "y"},                 // no path
+		{"ids": []any{1}, "path": "Show S01E01"},       // no name
+		{"ids": []any{1}, "path": "Show S01E01", "name": "a/b"},
+	} {
+		if res, _ := h.call("torrent-rename-path", bad); res == success {
+			t.Errorf("torrent-rename-path %v: success", bad)
+		}
 	}
 }
