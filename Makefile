@@ -48,9 +48,14 @@ FUZZ_ADD := $(GO) test ./client -run '^$$' -fuzz FuzzAddInfo -fuzzminimizetime 1
 fuzz-short:
 	$(FUZZ_ADD) -fuzztime 200x
 
+# @ctrl/transmission (npm), the client library of several web front ends,
+# for TestDaemonCtrlTransmission: versions pinned by its package-lock.json.
+NPM_E2E := internal/lab/e2e/testdata/ctrl-transmission
+
 deps:
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PKGS)
+	npm ci --prefix $(NPM_E2E) --no-audit --no-fund
 
 lint:
 	$(GO) vet ./...

@@ -4,6 +4,9 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/wgtorrent/wgtorrent/internal/lab/netlab"
+	"github.com/wgtorrent/wgtorrent/internal/lab/testenv"
 )
 
 // debianWebUI is the Transmission web client of Debian's
@@ -147,4 +151,87 @@ func artefact(t *testing.T, name string) string {
 	dir = filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_"))
 	must(t, os.MkdirAll(dir, 0o755))
 	return filepath.Join(dir, name)
+}
+
+// TestDaemonCtrlTransmission: @ctrl/transmission (npm), the RPC library of
+// several web front ends, lists, adds a magnet, reads every field it knows,
+// sets limits and labels, renames a file, pauses and removes, against the
+// daemon (testdata/ctrl-transmission/drive.mjs); each effect is checked in
+// the engine or on disk.
+func TestDaemonCtrlTransmission(t *testing.T) {
+	needPrograms(t, "node")
+	dir, err := filepath.Abs("testdata/ctrl-transmission")
+	must(t, err)
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@ctrl", "transmission")); err != nil {
+		testenv.Unavailable(t, "@ctrl/transmission is not installed in %s (make deps runs npm ci there): %v", dir, err)
+	}
+	d := newDaemonLab(t, 1)
+	cl := d.lab.Client
+	local := d.locals[0]
+	data, out := t.TempDir(), t.TempDir()
+	local.copyTo(t, out)
+	p := startWgtorrent(t, cl, daemonArgs(d.conf, data, out)...)
+	c := newRPCClient(cl, daemonRPCAddr, "", "")
+	c.waitHealth(t, p, 200, 20*time.Second)
+	mi, err := os.ReadFile(local.File)
+	must(t, err)
+	c.call(t, "torrent-add", map[string]any{"metainfo": base64.StdEncoding.EncodeToString(mi)}, nil)
+	c.waitTorrent(t, p, 1, 20*time.Second, "seeding its data", func(x daemonTorrent) bool { return x.Status == 6 })
+
+	magnetHash := randomHash(t)
+	cfg, err := json.Marshal(map[string]string{
+		"url":         "http://" + daemonRPCAddr + "/",
+		"downloadDir": out,
+		"magnet":      "magnet:?xt=urn:btih:" + magnetHash + "&dn=ctrl-added",
+		"localHash":   local.InfoHash,
+		"renamePath":  local.Name + "/one.bin",
+		"renameName":  "uno.bin",
+	})
+	must(t, err)
+	cmd := cl.Command(context.Background(), "node", filepath.Join(dir, "drive.mjs"), string(cfg))
+	cmd.Dir = dir
+	b, err := cmd.Output()
+	t.Logf("drive.mjs: %s", b)
+	if err != nil {
+		t.Fatalf("drive.mjs: %v", err)
+	}
+	var res struct {
+		RPCVersion int `json:"rpcVersion"`
+		Listed     []struct {
+			ID, Name, State string
+		} `json:"listed"`
+		AddedHash  string `json:"addedHash"`
+		FullCount  int    `json:"fullCount"`
+		FieldCount int    `json:"fieldCount"`
+		Set        struct {
+			UploadLimit   int      `json:"uploadLimit"`
+			UploadLimited bool     `json:"uploadLimited"`
+			Labels        []string `json:"labels"`
+		} `json:"set"`
+		Renamed map[string]any `json:"renamed"`
+	}
+	must(t, json.Unmarshal(b, &res))
+	if len(res.Listed) != 1 || res.Listed[0].Name != local.Name || res.Listed[0].State != "seeding" {
+		t.Errorf("getAllData listed %+v, want %s seeding", res.Listed, local.Name)
+	}
+	if res.AddedHash != magnetHash || res.FullCount != 2 || res.FieldCount < 30 {
+		t.Errorf("added %s (want %s); listTorrents: %d torrents, %d fields", res.AddedHash, magnetHash, res.FullCount, res.FieldCount)
+	}
+	if res.Set.UploadLimit != 100 || !res.Set.UploadLimited || len(res.Set.Labels) != 1 || res.Set.Labels[0] != "tv" {
+		t.Errorf("after setTorrent: %+v, want upload limit 100 KB/s on and the label tv", res.Set)
+	}
+	if res.Renamed["name"] != "uno.bin" {
+		t.Errorf("renamePath answered %v", res.Renamed)
+	}
+	if _, err := os.Stat(filepath.Join(out, local.Name, "uno.bin")); err != nil {
+		t.Errorf("the renamed file is not on disk: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(out, local.Name, "one.bin")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the old name is still on disk (%v)", err)
+	}
+	ts := c.torrents(t)
+	if len(ts) != 1 || ts[1].Status != 0 || !ts[1].complete() {
+		t.Errorf("after rename, pause and remove the engine has %v, want only torrent 1, stopped, its data all there", ts)
+	}
+	stopDaemon(t, p)
 }
