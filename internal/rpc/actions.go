@@ -274,11 +274,14 @@ func (s *Server) pruneRemoved() {
 	s.removed = kept
 }
 
-// queueMove accepts and does nothing: the engine runs every torrent at
-// once, so there is no queue to reorder.
+// queueMove refuses: the engine runs every torrent at once, so there is
+// no queue to reorder, and "success" would claim an order that has no
+// effect (Sonarr's "First" priority sends queue-move-top).
 func (s *Server) queueMove(_ context.Context, a args) (any, error) {
-	_, err := s.selectLocked(a)
-	return nil, err
+	if _, err := s.selectLocked(a); err != nil {
+		return nil, err
+	}
+	return nil, errorf("wgtorrent has no download queue: every torrent runs at once, so there is no position to move (set the client's priority option to Last)")
 }
 
 // fileSets are torrent-set/torrent-add file selections. An empty list means

@@ -67,5 +67,5 @@
 //	free-space            done       absolute paths only; a missing one: its error, size-bytes -1
 //	port-test             refused    it would need an outside service to connect back
 //	blocklist-update      refused    peers are only reachable through the tunnel
-//	queue-move-*          accepted   no queue: every torrent runs at once, order has no effect
+//	queue-move-*          refused    no queue: every torrent runs at once
 package rpc

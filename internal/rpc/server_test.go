@@ -518,8 +518,6 @@ func TestTorrentActions(t *testing.T) {
 		{"torrent-reannounce", nil, []string{"reannounce " + hashA, "reannounce " + hashB}},
 		{"torrent-remove", map[string]any{"ids": []any{2}, "delete-local-data": true}, []string{"remove " + hashB + " delete=true"}},
 		{"torrent-remove", map[string]any{"ids": []any{1}}, []string{"remove " + hashA + " delete=false"}},
-		{"queue-move-top", map[string]any{"ids": []any{2}}, nil},
-		{"queue-move-bottom", map[string]any{"ids": []any{1}}, nil},
 		{"torrent-set", map[string]any{"ids": []any{1}, "files-wanted": []int{1}, "priority-high": []int{0}},
 			[]string{"prio " + hashA + " 0 high", "prio " + hashA + " 1 normal"}},
 		{"torrent-set", map[string]any{"ids": []any{1}, "files-unwanted": []int{}}, []string{"prio " + hashA + " 0 off"}},
@@ -593,7 +591,7 @@ func TestOtherMethods(t *testing.T) {
 	if res, _ := h.call("torrent-set-location", map[string]any{"ids": []any{1}, "location": "relative"}); res == success {
 		t.Error("torrent-set-location accepted a relative path")
 	}
-	for _, m := range []string{"blocklist-update", "session-close"} {
+	for _, m := range []string{"blocklist-update", "session-close", "queue-move-top", "queue-move-up", "queue-move-down", "queue-move-bottom"} {
 		if res, _ := h.call(m, map[string]any{"ids": []any{1}, "location": "/x"}); res == success || res == "" {
 			t.Errorf("%s: %q, want an honest error", m, res)
 		}
