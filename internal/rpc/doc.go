@@ -33,39 +33,7 @@
 //
 // # Coverage
 //
-// Method by method, against Transmission's RPC spec (rpc-version 16). A
-// setting that is not implemented is refused with an error naming it,
-// unless the value sent is the one session-get or torrent-get reports (a
-// client saving every setting sends them back).
-//
-//	method                status     note
-//	session-get           done       fields filter; dht-enabled/utp-enabled say what the engine runs
-//	session-set           partial    download-dir, speed limits, alt speeds and their schedule,
-//	                                 seedRatioLimit(ed), idle-seeding-limit(-enabled),
-//	                                 start-added-torrents; encryption only unchanged; peer port
-//	                                 and limits, DHT/PEX/LPD, blocklist, cache, queues, scripts,
-//	                                 incomplete dir, rename-partial-files refused
-//	session-stats         done       current (this run) and cumulative (all runs)
-//	session-close         refused    stop wgtorrent itself
-//	torrent-get           done       objects and table formats; comment, creator, group empty;
-//	                                 queuePosition 0; no rpc-17 fields but percentComplete, trackerList
-//	torrent-add           done       magnet, hash, local path (confined), base64 metainfo, paused,
-//	                                 download-dir (confined), labels, files-wanted/unwanted,
-//	                                 priority-high/normal; http(s) URLs and priority-low refused
-//	torrent-start(-now)   done
-//	torrent-stop          done
-//	torrent-verify        done
-//	torrent-reannounce    done       announces and scrapes now (after a tracker's min interval)
-//	torrent-remove        done       delete-local-data removes exactly the torrent's files
-//	torrent-set           partial    labels, files-wanted/unwanted, priority-high/normal,
-//	                                 seeding goals (engine-kept), download/upload limits (engine),
-//	                                 trackerAdd/Remove/Replace and trackerList (engine-kept);
-//	                                 bandwidthPriority, peer-limit, honorsSessionLimits only
-//	                                 unchanged; location, queuePosition, priority-low refused
-//	torrent-set-location  done       move or point, inside the allowed folders
-//	torrent-rename-path   done       one torrent; on disk too; the root renames the torrent
-//	free-space            done       absolute paths only; a missing one: its error, size-bytes -1
-//	port-test             refused    it would need an outside service to connect back
-//	blocklist-update      refused    peers are only reachable through the tunnel
-//	queue-move-*          refused    no queue: every torrent runs at once
+// The method-by-method table against Transmission's RPC spec
+// (rpc-version 16) is in the README ("RPC coverage"), for users and
+// developers alike; keep it in step with dispatch.go.
 package rpc
