@@ -3,9 +3,7 @@
 package e2e
 
 import (
-	"encoding/base64"
 	"fmt"
-	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -24,23 +22,14 @@ func TestDaemonEmacsTransmission(t *testing.T) {
 		testenv.Unavailable(t, "transmission.el is missing (Debian package elpa-transmission): %v", err)
 	}
 	d := newDaemonLab(t, 1)
-	cl := d.lab.Client
-	local := d.locals[0]
-	data, out := t.TempDir(), t.TempDir()
-	local.copyTo(t, out)
-	p := startWgtorrent(t, cl, daemonArgs(d.conf, data, out)...)
-	c := newRPCClient(cl, daemonRPCAddr, "", "")
-	c.waitHealth(t, p, http.StatusOK, 20*time.Second)
-	mi, err := os.ReadFile(local.File)
-	must(t, err)
-	c.call(t, "torrent-add", map[string]any{"metainfo": base64.StdEncoding.EncodeToString(mi)}, nil)
+	cl, local := d.lab.Client, d.locals[0]
+	p, c, _ := seedingDaemon(t, d)
 	var names []string
 	for i := range 20 {
 		name := fmt.Sprintf("emacs-listed-%02d", i+1)
 		names = append(names, name)
 		c.call(t, "torrent-add", map[string]any{"filename": "magnet:?xt=urn:btih:" + randomHash(t) + "&dn=" + name, "paused": true}, nil)
 	}
-	c.waitTorrent(t, p, 1, 20*time.Second, "seeding its data", func(x daemonTorrent) bool { return x.Status == 6 })
 
 	elisp := fmt.Sprintf(`(progn (require 'transmission) (setq transmission-host "127.0.0.1" transmission-service %d) (transmission) (delete-other-windows))`, 9091)
 	term := startTmux(t, cl.NetNS, "emacs", "-nw", "-q", "--eval", elisp)

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -166,17 +167,8 @@ func TestDaemonCtrlTransmission(t *testing.T) {
 		testenv.Unavailable(t, "@ctrl/transmission is not installed in %s (make deps runs npm ci there): %v", dir, err)
 	}
 	d := newDaemonLab(t, 1)
-	cl := d.lab.Client
-	local := d.locals[0]
-	data, out := t.TempDir(), t.TempDir()
-	local.copyTo(t, out)
-	p := startWgtorrent(t, cl, daemonArgs(d.conf, data, out)...)
-	c := newRPCClient(cl, daemonRPCAddr, "", "")
-	c.waitHealth(t, p, 200, 20*time.Second)
-	mi, err := os.ReadFile(local.File)
-	must(t, err)
-	c.call(t, "torrent-add", map[string]any{"metainfo": base64.StdEncoding.EncodeToString(mi)}, nil)
-	c.waitTorrent(t, p, 1, 20*time.Second, "seeding its data", func(x daemonTorrent) bool { return x.Status == 6 })
+	cl, local := d.lab.Client, d.locals[0]
+	p, c, out := seedingDaemon(t, d)
 
 	magnetHash := randomHash(t)
 	cfg, err := json.Marshal(map[string]string{
@@ -234,4 +226,22 @@ func TestDaemonCtrlTransmission(t *testing.T) {
 		t.Errorf("after rename, pause and remove the engine has %v, want only torrent 1, stopped, its data all there", ts)
 	}
 	stopDaemon(t, p)
+}
+
+// seedingDaemon starts a daemon (no password) whose download folder holds
+// the data of d's first local torrent, adds that torrent as its metainfo,
+// as a client uploading a .torrent does, and waits until it seeds (id 1).
+func seedingDaemon(t *testing.T, d *daemonLab) (p *proc, c *rpcClient, out string) {
+	t.Helper()
+	local := d.locals[0]
+	data, out := t.TempDir(), t.TempDir()
+	local.copyTo(t, out)
+	p = startWgtorrent(t, d.lab.Client, daemonArgs(d.conf, data, out)...)
+	c = newRPCClient(d.lab.Client, daemonRPCAddr, "", "")
+	c.waitHealth(t, p, http.StatusOK, 20*time.Second)
+	mi, err := os.ReadFile(local.File)
+	must(t, err)
+	c.call(t, "torrent-add", map[string]any{"metainfo": base64.StdEncoding.EncodeToString(mi)}, nil)
+	c.waitTorrent(t, p, 1, 20*time.Second, "seeding its data", func(x daemonTorrent) bool { return x.Status == 6 })
+	return p, c, out
 }
