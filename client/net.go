@@ -162,6 +162,20 @@ func (f *netFace) ListenPacket(network, _ string) (net.PacketConn, error) {
 	return f.listenPacket(network, netip.AddrPortFrom(local, 0))
 }
 
+// ListenUDP4 opens a UDP socket on the tunnel's IPv4 address (any port),
+// pinned to the tunnel as the engine's sockets are: for talking to the
+// VPN's gateway (NAT-PMP) from inside the tunnel.
+func (b Binding) ListenUDP4() (net.PacketConn, error) {
+	f, err := newNetFace(b)
+	if err != nil {
+		return nil, err
+	}
+	if !b.IPv4.IsValid() {
+		return nil, errors.New("client: the tunnel has no IPv4 address")
+	}
+	return f.listenPacket("udp4", netip.AddrPortFrom(b.IPv4, 0))
+}
+
 func (f *netFace) listenPacket(network string, ap netip.AddrPort) (net.PacketConn, error) {
 	lc := net.ListenConfig{Control: f.control}
 	var pc net.PacketConn

@@ -53,6 +53,15 @@ func (r *Restartable) Restart(ctx context.Context) error {
 	return nil
 }
 
+// Relisten restarts the engine listening on port (the VPN forwards
+// another port): anacrolix cannot move a listener.
+func (r *Restartable) Relisten(ctx context.Context, port int) error {
+	r.mu.Lock()
+	r.opts.ListenPort = port
+	r.mu.Unlock()
+	return r.Restart(ctx)
+}
+
 func (r *Restartable) cur() *Engine {
 	r.mu.RLock()
 	defer r.mu.RUnlock()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/wgtorrent/wgtorrent/client"
 	"github.com/wgtorrent/wgtorrent/client/clienttest"
+	"github.com/wgtorrent/wgtorrent/internal/portfwd"
 	"github.com/wgtorrent/wgtorrent/killswitch"
 	"github.com/wgtorrent/wgtorrent/vpn"
 )
@@ -312,5 +313,23 @@ func TestTunnelBarAfterOutage(t *testing.T) {
 	b.observe(vpn.Status{State: vpn.StateUp, RxBytes: 5000}, at)
 	if v := view(); !strings.Contains(v, "nothing in for 12s") {
 		t.Errorf("quiet for 12 s: %q", v)
+	}
+}
+
+func TestTunnelBarPortForward(t *testing.T) {
+	b := tunnelBar{killArmed: true}
+	b.observe(vpn.Status{State: vpn.StateUp, RxBytes: 1000}, epoch)
+	for _, c := range []struct {
+		st   portfwd.State
+		want string
+	}{
+		{portfwd.State{Phase: portfwd.Requesting}, "port forwarding: asking the gateway"},
+		{portfwd.State{Phase: portfwd.Mapped, Port: 40001}, "port 40001 forwarded"},
+		{portfwd.State{Phase: portfwd.Failed, Err: "natpmp: not authorized"}, "port forwarding failed: natpmp: not authorized"},
+	} {
+		b.fwd = &c.st
+		if v := strings.Join(b.view(200, epoch), "\n"); !strings.Contains(v, c.want) {
+			t.Errorf("%+v: bar %q lacks %q", c.st, v, c.want)
+		}
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/muesli/termenv"
 
 	"github.com/wgtorrent/wgtorrent/client"
+	"github.com/wgtorrent/wgtorrent/internal/portfwd"
 	"github.com/wgtorrent/wgtorrent/killswitch"
 	"github.com/wgtorrent/wgtorrent/vpn"
 )
@@ -33,9 +34,12 @@ type Options struct {
 	// KillSwitchState, when set, is polled with the tunnel status: the kill
 	// switch as last measured in the kernel. It must not block.
 	KillSwitchState func() killswitch.State
-	ForwardedPort   int             // shown when non-zero
-	Add             []client.Source // added on start
-	DownloadDir     string          // AddOptions.DownloadDir for torrents added here ("" = engine default)
+	// PortForward, when set, is polled with the tunnel status: the
+	// forwarded port as the VPN's gateway last answered (ok false: off).
+	// It must not block.
+	PortForward func() (st portfwd.State, ok bool)
+	Add         []client.Source // added on start
+	DownloadDir string          // AddOptions.DownloadDir for torrents added here ("" = engine default)
 	// SpeedsFile keeps the global limits and the alternative pair across
 	// restarts ("" = not kept).
 	SpeedsFile string
@@ -105,7 +109,7 @@ func newModel(ctx context.Context, engine client.Controller, tunnel Tunnel, opt 
 		help:      h,
 		width:     80,
 		height:    24,
-		bar:       tunnelBar{killArmed: opt.KillSwitch == killswitch.StateArmed, port: opt.ForwardedPort},
+		bar:       tunnelBar{killArmed: opt.KillSwitch == killswitch.StateArmed},
 		list:      newTorrentList(),
 		keeper:    &speedsKeeper{path: opt.SpeedsFile},
 	}
@@ -149,7 +153,8 @@ type (
 		hasStatus bool
 		// killSwitch is the measured kill switch state; "" when not polled.
 		killSwitch killswitch.State
-		down, up   int64 // rate limits
+		fwd        *portfwd.State // nil: forwarding off
+		down, up   int64          // rate limits
 		at         time.Time
 	}
 	detailMsg struct {
@@ -204,11 +209,16 @@ func (m *model) tickCmd() tea.Cmd {
 }
 
 func (m *model) refreshCmd() tea.Cmd {
-	engine, tunnel, now, ks := m.engine, m.tunnel, m.now, m.opt.KillSwitchState
+	engine, tunnel, now, ks, fwd := m.engine, m.tunnel, m.now, m.opt.KillSwitchState, m.opt.PortForward
 	return func() tea.Msg {
 		msg := refreshMsg{stats: engine.List()}
 		if ks != nil {
 			msg.killSwitch = ks()
+		}
+		if fwd != nil {
+			if st, ok := fwd(); ok {
+				msg.fwd = &st
+			}
 		}
 		msg.down, msg.up = engine.RateLimits()
 		if tunnel != nil {
@@ -384,6 +394,7 @@ func (m *model) applyRefresh(msg refreshMsg) {
 	if msg.hasStatus {
 		m.bar.observe(msg.status, msg.at)
 	}
+	m.bar.fwd = msg.fwd
 	if msg.killSwitch != "" {
 		m.bar.killArmed = msg.killSwitch != killswitch.StateOff
 		m.bar.killBroken = msg.killSwitch != killswitch.StateOff && msg.killSwitch != killswitch.StateArmed

@@ -19,6 +19,7 @@ import (
 
 	"github.com/wgtorrent/wgtorrent/client"
 	"github.com/wgtorrent/wgtorrent/client/clienttest"
+	"github.com/wgtorrent/wgtorrent/internal/portfwd"
 	"github.com/wgtorrent/wgtorrent/vpn"
 )
 
@@ -151,7 +152,8 @@ func (hs *harness) golden() string {
 }
 
 func armed() Options {
-	return Options{KillSwitch: "armed", ForwardedPort: 41234, DownloadDir: "/srv/torrents"}
+	fwd := func() (portfwd.State, bool) { return portfwd.State{Phase: portfwd.Mapped, Port: 41234}, true }
+	return Options{KillSwitch: "armed", PortForward: fwd, DownloadDir: "/srv/torrents"}
 }
 
 func TestGoldenList(t *testing.T) {
@@ -162,7 +164,7 @@ func TestGoldenList(t *testing.T) {
 	hs.tick()
 	hs.waitFor("3.0 MiB/s")
 	v := hs.golden()
-	for _, want := range []string{"tunnel UP", "kill switch armed", "port 41234", "error: write", "rx 3.0 MiB/s"} {
+	for _, want := range []string{"tunnel UP", "kill switch armed", "port 41234 forwarded", "error: write", "rx 3.0 MiB/s"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("list view lacks %q:\n%s", want, v)
 		}

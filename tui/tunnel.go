@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wgtorrent/wgtorrent/internal/portfwd"
 	"github.com/wgtorrent/wgtorrent/vpn"
 )
 
@@ -31,7 +32,7 @@ type tunnelBar struct {
 	// killBroken: the kill switch should be armed but was not measured so
 	// (its table missing or changed and being put back, or unreadable).
 	killBroken bool
-	port       int
+	fwd        *portfwd.State // the forwarded port; nil: forwarding off
 }
 
 // observe takes a new sample taken at the given time.
@@ -133,8 +134,15 @@ func (b *tunnelBar) view(width int, now time.Time) []string {
 	default:
 		segs = append(segs, styleKillArmed.Render("kill switch armed"))
 	}
-	if b.port != 0 {
-		segs = append(segs, fmt.Sprintf("port %d", b.port))
+	if f := b.fwd; f != nil {
+		switch f.Phase {
+		case portfwd.Mapped:
+			segs = append(segs, fmt.Sprintf("port %d forwarded", f.Port))
+		case portfwd.Failed:
+			segs = append(segs, styleWarn.Render("port forwarding failed: "+f.Err))
+		default:
+			segs = append(segs, "port forwarding: asking the gateway…")
+		}
 	}
 	lines := wrapSegments(segs, "  ", width)
 	for _, w := range st.Warnings {

@@ -29,6 +29,9 @@ type peerFlags struct {
 	MaxDownloadRate rate     `help:"Download limit in bytes/s (units allowed: 5MiB, 800k); 0 = unlimited." default:"0"`
 	MaxUploadRate   rate     `help:"Upload limit in bytes/s (units allowed); 0 = unlimited." default:"0"`
 	Encryption      string   `help:"BitTorrent encryption with peers: tolerated (plaintext unless a peer requires it: fastest), preferred, required. Obfuscation beyond the VPN server; the tunnel encrypts everything up to it." enum:"tolerated,preferred,required" default:"tolerated"`
+	// Port forwarding: the engine then listens on the port the VPN forwards.
+	PortForward        string     `name:"port-forward" help:"Ask the VPN server to forward a port to the engine, so peers can connect in: natpmp (RFC 6886, through the tunnel: ProtonVPN's P2P servers), or off." enum:"off,natpmp" default:"off"`
+	PortForwardGateway netip.Addr `name:"port-forward-gateway" help:"The NAT-PMP gateway (default: the config's first IPv4 DNS server, which is ProtonVPN's gateway, 10.2.0.1)."`
 }
 
 func (f peerFlags) options(log *slog.Logger, dataDir, downloadDir string, seed bool) client.Options {
@@ -168,6 +171,7 @@ func (c *downloadCmd) Run(ctx context.Context, log *slog.Logger, ls logSettings)
 			Terminal:        isatty.IsTerminal(os.Stdout.Fd()),
 			KillSwitch:      s.KillSwitchState(),
 			KillSwitchState: s.KillSwitchState,
+			PortForward:     s.PortForward,
 			Out:             os.Stdout,
 		})
 	})
@@ -187,6 +191,11 @@ func withEngine(ctx context.Context, log *slog.Logger, tf tunnelFlags, ef engine
 	eng, err := s.StartEngine(ctx, ef.options(log))
 	if err != nil {
 		return err
+	}
+	if ef.PortForward == "natpmp" {
+		if err := s.StartPortForward(ef.PortForwardGateway); err != nil {
+			return err
+		}
 	}
 	err = fn(ctx, s, eng)
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {

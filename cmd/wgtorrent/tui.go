@@ -69,6 +69,7 @@ func runTUI(ctx context.Context, ls logSettings, tf tunnelFlags, ef engineFlags,
 			DownloadDir:     ef.Out,
 			SpeedsFile:      filepath.Join(ef.Data, "tui-speeds.json"),
 			Mouse:           mouse,
+			PortForward:     s.PortForward,
 		})
 	})
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/wgtorrent/wgtorrent/client"
 	"github.com/wgtorrent/wgtorrent/internal/daemon"
+	"github.com/wgtorrent/wgtorrent/internal/portfwd"
 	"github.com/wgtorrent/wgtorrent/internal/rpc"
 	"github.com/wgtorrent/wgtorrent/internal/session"
 	"github.com/wgtorrent/wgtorrent/internal/sockdiag"
@@ -129,6 +130,27 @@ func (daemonWorkerCmd) Run(ctx context.Context, log *slog.Logger) error {
 		}
 	}()
 
+	fwdState := func() (portfwd.State, bool) { return portfwd.State{}, false }
+	if cfg.PortForward {
+		gw, err := portfwd.Gateway(cfg.PortForwardGateway, cfg.DNS)
+		if err != nil {
+			return err
+		}
+		b := client.Binding{Interface: cfg.Interface, IPv4: cfg.IPv4, IPv6: cfg.IPv6, DNS: cfg.DNS}
+		fctx, stop := context.WithCancel(ctx)
+		f, done, err := portfwd.Start(fctx, eng, b, gw, log.With("part", "portfwd"))
+		if err != nil {
+			stop()
+			return err
+		}
+		// Released before the engine closes (deferred earlier, runs later).
+		defer func() {
+			stop()
+			<-done
+		}()
+		fwdState = func() (portfwd.State, bool) { return f.State(), true }
+	}
+
 	tunnel := func() vpn.Status { return latest.Load().Status() }
 	health := daemon.Health{
 		Tunnel: tunnel,
@@ -154,7 +176,8 @@ func (daemonWorkerCmd) Run(ctx context.Context, log *slog.Logger) error {
 			WebUI:           cfg.WebUI,
 			Version:         cfg.Version,
 			ConfigDir:       cfg.ConfigDir,
-			PeerPort:        eng.ListenPort(),
+			PeerPort:        eng.ListenPort,
+			PortForward:     fwdState,
 			DHT:             cfg.DHT,
 			UTP:             cfg.UTP,
 			Encryption:      client.Encryption(cfg.Encryption),

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wgtorrent/wgtorrent/client"
+	"github.com/wgtorrent/wgtorrent/internal/portfwd"
 	"github.com/wgtorrent/wgtorrent/killswitch"
 	"github.com/wgtorrent/wgtorrent/vpn"
 )
@@ -36,8 +37,11 @@ type Options struct {
 	// KillSwitchState, when set, gives the kill switch as last measured in
 	// the kernel ("armed", "broken", "unknown", "off") for every report.
 	KillSwitchState func() killswitch.State
-	Out             io.Writer
-	Interval        time.Duration // report interval, default 1s
+	// PortForward, when set, gives the forwarded port's state for every
+	// report (ok false: forwarding off).
+	PortForward func() (st portfwd.State, ok bool)
+	Out         io.Writer
+	Interval    time.Duration // report interval, default 1s
 }
 
 // Line is one JSON progress record.
@@ -60,9 +64,12 @@ type Line struct {
 	Isolation string `json:"isolation"`
 	// TunnelWarnings are what the WireGuard config keeps the tunnel from
 	// reaching (vpn.Status.Warnings).
-	TunnelWarnings []string      `json:"tunnel_warnings,omitempty"`
-	KillSwitch     string        `json:"killswitch"`
-	Trackers       []TrackerLine `json:"trackers,omitempty"`
+	TunnelWarnings []string `json:"tunnel_warnings,omitempty"`
+	KillSwitch     string   `json:"killswitch"`
+	// PortForward is the forwarded port, as the VPN's gateway last
+	// answered (absent when forwarding is off).
+	PortForward *portfwd.State `json:"port_forward,omitempty"`
+	Trackers    []TrackerLine  `json:"trackers,omitempty"`
 }
 
 // TrackerLine is what a tracker last answered.
@@ -130,6 +137,13 @@ func Run(ctx context.Context, eng client.Controller, tun Tunnel, o Options) erro
 		lines, err := snapshot(eng, tun, ids, ks)
 		if err != nil {
 			return err
+		}
+		if o.PortForward != nil {
+			if st, ok := o.PortForward(); ok {
+				for i := range lines {
+					lines[i].PortForward = &st
+				}
+			}
 		}
 		if err := r.report(lines); err != nil {
 			// Nobody reads the progress any more (`| head` ended).

@@ -100,10 +100,13 @@ func (f *Forwarder) Run(ctx context.Context) {
 	for ctx.Err() == nil {
 		m, err := f.mapBoth(ctx, port)
 		if err == nil && m.External != port {
-			// Listen where the gateway forwards, then ask for that port
-			// again with it as our side, so both sides agree.
+			// Listen where the gateway forwards, drop the mapping to our
+			// old port (a gateway keys mappings by our side's port, and
+			// would hold the public one for it), then ask for the public
+			// port with it as our side too, so both sides agree.
 			if err = f.o.Listen(m.External); err == nil {
 				f.o.Logger.Info("port forwarded: the engine listens on the public port", "port", m.External, "was", port)
+				f.release(port)
 				port = m.External
 				m, err = f.mapBoth(ctx, port)
 			}
@@ -147,7 +150,7 @@ func (f *Forwarder) mapBoth(ctx context.Context, port uint16) (natpmp.Mapping, e
 	if tcp.Lifetime <= 0 {
 		return tcp, errors.New("portfwd: the gateway granted the TCP mapping no lifetime")
 	}
-	udp, err := f.o.Mapper.Map(ctx, natpmp.UDP, tcp.External, tcp.External, f.o.Lifetime)
+	udp, err := f.o.Mapper.Map(ctx, natpmp.UDP, port, tcp.External, f.o.Lifetime)
 	if err != nil {
 		return tcp, err
 	}

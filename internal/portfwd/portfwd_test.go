@@ -78,7 +78,8 @@ func TestFollowsThePublicPort(t *testing.T) {
 		t.Errorf("state %+v, want mapped 40000", s)
 	}
 	want := []string{
-		"tcp 6881->6881 1m0s", "udp 40000->40000 1m0s", // the gateway's choice differs
+		"tcp 6881->6881 1m0s", "udp 40000->6881 1m0s", // the gateway's choice differs
+		"tcp 0->6881 0s", "udp 0->6881 0s", // the mapping to our old port dropped
 		"tcp 40000->40000 1m0s", "udp 40000->40000 1m0s", // asked again as ours
 		"tcp 40000->40000 1m0s", "udp 40000->40000 1m0s", // renewal
 		"tcp 0->40000 0s", "udp 0->40000 0s", // released

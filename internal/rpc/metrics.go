@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/wgtorrent/wgtorrent/client"
+	"github.com/wgtorrent/wgtorrent/internal/portfwd"
 	"github.com/wgtorrent/wgtorrent/killswitch"
 	"github.com/wgtorrent/wgtorrent/vpn"
 )
@@ -36,6 +37,7 @@ var (
 	descDrops      = prometheus.NewDesc("wgtorrent_killswitch_dropped_packets_total", "Packets the kill switch dropped.", nil, nil)
 	descKSState    = prometheus.NewDesc("wgtorrent_killswitch_state", "1 for the kill switch state last measured in the kernel (armed, broken, unknown, off).", []string{"state"}, nil)
 	descKSRestored = prometheus.NewDesc("wgtorrent_killswitch_restored_total", "Times the kill switch was found missing or changed under the running process and put back.", nil, nil)
+	descFwdPort    = prometheus.NewDesc("wgtorrent_port_forwarded", "The port the VPN's gateway forwards, while it says so (0: requesting or failed).", nil, nil)
 	descRtRestored = prometheus.NewDesc("wgtorrent_routing_restored_total", "Times the tunnel's ip rules or routes were found missing and put back.", nil, nil)
 )
 
@@ -55,6 +57,9 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	if c.s.o.KillSwitchDrops != nil {
 		ch <- descDrops
+	}
+	if c.s.o.PortForward != nil {
+		ch <- descFwdPort
 	}
 	if c.s.o.KillSwitch != nil {
 		ch <- descKSState
@@ -108,6 +113,15 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if s.o.KillSwitchDrops != nil {
 		ch <- prometheus.MustNewConstMetric(descDrops, prometheus.CounterValue, float64(s.o.KillSwitchDrops()))
+	}
+	if s.o.PortForward != nil {
+		if st, ok := s.o.PortForward(); ok {
+			port := 0.0
+			if st.Phase == portfwd.Mapped {
+				port = float64(st.Port)
+			}
+			ch <- prometheus.MustNewConstMetric(descFwdPort, prometheus.GaugeValue, port)
+		}
 	}
 	if s.o.KillSwitch != nil {
 		state, ks, rt := s.o.KillSwitch()

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wgtorrent/wgtorrent/client"
+	"github.com/wgtorrent/wgtorrent/internal/portfwd"
 	"github.com/wgtorrent/wgtorrent/killswitch"
 	"github.com/wgtorrent/wgtorrent/vpn"
 )
@@ -57,8 +58,12 @@ type Options struct {
 	Version string
 	// ConfigDir is reported as config-dir (informational).
 	ConfigDir string
-	// PeerPort is reported as peer-port.
-	PeerPort int
+	// PeerPort gives peer-port: where the engine listens now (a forwarded
+	// port moves it); nil: 0.
+	PeerPort func() int
+	// PortForward, when set, is the forwarded port's state (ok false:
+	// forwarding off), quoted by port-test.
+	PortForward func() (st portfwd.State, ok bool)
 	// DHT and UTP say whether the engine runs them (dht-enabled,
 	// utp-enabled).
 	DHT, UTP bool

@@ -20,6 +20,7 @@ import (
 
 	"github.com/wgtorrent/wgtorrent/client"
 	"github.com/wgtorrent/wgtorrent/client/clienttest"
+	"github.com/wgtorrent/wgtorrent/internal/portfwd"
 	"github.com/wgtorrent/wgtorrent/vpn"
 )
 
@@ -1266,5 +1267,24 @@ func TestTorrentRenamePath(t *testing.T) {
 		if res, _ := h.call("torrent-rename-path", bad); res == success {
 			t.Errorf("torrent-rename-path %v: success", bad)
 		}
+	}
+}
+
+// TestPortForwardShown: peer-port follows the engine, and port-test, which
+// measures nothing, quotes what the VPN's gateway said.
+func TestPortForwardShown(t *testing.T) {
+	port := 40000
+	h := newHarness(t, func(o *Options) {
+		o.PeerPort = func() int { return port }
+		o.PortForward = func() (portfwd.State, bool) {
+			return portfwd.State{Phase: portfwd.Mapped, Port: uint16(port), Until: time.Unix(1_700_001_060, 0)}, true
+		}
+	})
+	port = 40001
+	if a := h.mustCall("session-get", nil); a["peer-port"] != 40001.0 {
+		t.Errorf("peer-port %v, want the engine's 40001", a["peer-port"])
+	}
+	if res, _ := h.call("port-test", nil); res == success || !strings.Contains(res, "forwards port 40001") {
+		t.Errorf("port-test: %q, want an error quoting the gateway's mapping", res)
 	}
 }

@@ -4,11 +4,13 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"time"
 
 	"github.com/wgtorrent/wgtorrent/client"
+	"github.com/wgtorrent/wgtorrent/internal/portfwd"
 )
 
 // Transmission counts speeds in kB/s with kilo = 1000 ("speed-bytes").
@@ -84,7 +86,7 @@ func (s *Server) sessionGet(_ context.Context, a args) (any, error) {
 		"seedRatioLimited":             sess.SeedRatioLimited,
 		"idle-seeding-limit":           sess.IdleSeedingLimit,
 		"idle-seeding-limit-enabled":   sess.IdleSeedingLimitEnabled,
-		"peer-port":                    s.o.PeerPort,
+		"peer-port":                    s.peerPort(),
 		"peer-port-random-on-start":    false,
 		"port-forwarding-enabled":      false, // no UPnP/NAT-PMP: it would talk to the LAN router
 		"peer-limit-global":            200,
@@ -378,7 +380,18 @@ func (s *Server) freeSpace(_ context.Context, a args) (any, error) {
 // through the VPN, and wgtorrent contacts none. "Closed" would be a claim
 // nobody measured.
 func (s *Server) portTest(_ context.Context, _ args) (any, error) {
-	return nil, errorf("port-test is not supported: it needs an outside service to connect back through the VPN, and wgtorrent contacts none")
+	why := "port-test is not supported: it needs an outside service to connect back through the VPN, and wgtorrent contacts none"
+	if s.o.PortForward != nil {
+		if st, ok := s.o.PortForward(); ok {
+			switch st.Phase {
+			case portfwd.Mapped:
+				why += fmt.Sprintf("; the VPN's gateway says it forwards port %d until %s", st.Port, st.Until.Format(time.TimeOnly))
+			default:
+				why += fmt.Sprintf("; port forwarding: %s %s", st.Phase, st.Err)
+			}
+		}
+	}
+	return nil, errorf("%s", why)
 }
 
 // encryption is the engine's BitTorrent encryption policy.
@@ -424,4 +437,11 @@ func (s *Server) followAltScheduleLocked(now time.Time) {
 	s.log.Info("rpc: alt speed limits by schedule", "on", in)
 	s.applyRateLimitsLocked()
 	s.saveLocked()
+}
+
+func (s *Server) peerPort() int {
+	if s.o.PeerPort == nil {
+		return 0
+	}
+	return s.o.PeerPort()
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/wgtorrent/wgtorrent/client"
 	"github.com/wgtorrent/wgtorrent/internal/netns"
+	"github.com/wgtorrent/wgtorrent/internal/portfwd"
 	"github.com/wgtorrent/wgtorrent/killswitch"
 	"github.com/wgtorrent/wgtorrent/vpn"
 )
@@ -59,9 +60,12 @@ type Session struct {
 	fw     Firewall
 	log    *slog.Logger
 	engine *client.Restartable
-	wg     sync.WaitGroup
-	stop   chan struct{}
-	ns     *netns.NS // the private namespace (IsolationNamespace)
+	// fwd keeps a forwarded port (StartPortForward); fwdStop releases it.
+	fwd     *portfwd.Forwarder
+	fwdStop func()
+	wg      sync.WaitGroup
+	stop    chan struct{}
+	ns      *netns.NS // the private namespace (IsolationNamespace)
 
 	owner    *Owner
 	rs       killswitch.RuleSet // as applied; the guard compares the kernel with it
@@ -290,6 +294,42 @@ func (s *Session) StartEngine(ctx context.Context, o client.Options) (*client.Re
 	return eng, nil
 }
 
+// StartPortForward asks the VPN's gateway (NAT-PMP, through the tunnel)
+// to forward a port, and keeps the engine listening on it
+// (internal/portfwd); gw unset: the config's first IPv4 DNS server. Call
+// after StartEngine; failures of the gateway are retried and shown, never
+// stopping the downloads.
+func (s *Session) StartPortForward(gw netip.Addr) error {
+	if s.engine == nil {
+		return errors.New("session: port forwarding needs the engine started")
+	}
+	gw, err := portfwd.Gateway(gw, s.Config.Interface.DNS)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	f, done, err := portfwd.Start(ctx, s.engine, s.Binding(), gw, s.log.With("part", "portfwd"))
+	if err != nil {
+		cancel()
+		return err
+	}
+	s.fwd = f
+	s.fwdStop = func() {
+		cancel()
+		<-done
+	}
+	return nil
+}
+
+// PortForward is the forwarded port's state; ok is false when forwarding
+// is off.
+func (s *Session) PortForward() (st portfwd.State, ok bool) {
+	if s.fwd == nil {
+		return portfwd.State{}, false
+	}
+	return s.fwd.State(), true
+}
+
 // KillSwitchState is the kill switch as last measured in the kernel.
 func (s *Session) KillSwitchState() killswitch.State {
 	if s.Mode == killswitch.ModeOff {
@@ -328,6 +368,10 @@ func (s *Session) Close() error {
 	if s.bgCancel != nil {
 		s.bgCancel()
 		s.bg.Wait()
+	}
+	if s.fwdStop != nil {
+		// Released while the tunnel still carries the request.
+		s.fwdStop()
 	}
 	if s.engine != nil {
 		close(s.stop)

@@ -53,16 +53,19 @@ type Config struct {
 	MaxUploadRate   int64
 
 	// Daemon and RPC.
-	RPCListen     string
-	WatchDir      string
-	RPCUsername   string
-	RPCPassword   string
-	RPCHosts      []string
-	RPCPaths      []string
-	WebUI         string
-	Version       string
-	ConfigDir     string
-	KillSwitchOff bool // the user turned it off: /healthz says so
+	RPCListen   string
+	WatchDir    string
+	RPCUsername string
+	RPCPassword string
+	RPCHosts    []string
+	RPCPaths    []string
+	WebUI       string
+	// Port forwarding (NAT-PMP through the tunnel, internal/portfwd).
+	PortForward        bool
+	PortForwardGateway netip.Addr
+	Version            string
+	ConfigDir          string
+	KillSwitchOff      bool // the user turned it off: /healthz says so
 }
 
 // Report is what the parent measured.

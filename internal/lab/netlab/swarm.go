@@ -248,7 +248,9 @@ type TransmissionStats struct {
 	} `json:"trackerStats"`
 	Peers []struct {
 		Address    string `json:"address"`
+		Port       int    `json:"port"`
 		ClientName string `json:"clientName"`
+		IsIncoming bool   `json:"isIncoming"`
 	} `json:"peers"`
 }
 

@@ -49,6 +49,8 @@ type WGServer interface {
 	// SetPresharedKey gives the client's peer a preshared key (base64, as
 	// a config file has it); "" removes it.
 	SetPresharedKey(psk string) error
+	// Interface is the server's tunnel interface on the VPN host.
+	Interface() string
 }
 
 type wgKey [32]byte
@@ -88,6 +90,8 @@ type wgServer struct {
 	cmd  *Cmd           // debian
 	done chan struct{}  // debian: closed when the process has exited
 }
+
+func (s *wgServer) Interface() string { return s.ifname }
 
 // StartDebianWGServer runs Debian's wireguard-go on the VPN host, configured
 // with `wg`. It needs the wireguard-go and wg programs.

@@ -1,0 +1,73 @@
+package portfwd
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/wgtorrent/wgtorrent/client"
+	"github.com/wgtorrent/wgtorrent/internal/natpmp"
+)
+
+// Engine is what a forwarded port is applied to (client.Restartable).
+type Engine interface {
+	ListenPort() int
+	Relisten(ctx context.Context, port int) error
+}
+
+// tunnelMapper asks the gateway from a fresh socket inside the tunnel for
+// every request: a socket pinned to a tunnel interface that was rebuilt
+// since would be dead.
+type tunnelMapper struct {
+	b  client.Binding
+	gw netip.AddrPort
+}
+
+func (m tunnelMapper) Map(ctx context.Context, p natpmp.Protocol, internal, external uint16, lifetime time.Duration) (natpmp.Mapping, error) {
+	conn, err := m.b.ListenUDP4()
+	if err != nil {
+		return natpmp.Mapping{}, err
+	}
+	defer conn.Close()
+	return natpmp.New(conn, m.gw).Map(ctx, p, internal, external, lifetime)
+}
+
+// Start forwards a port from gateway (NAT-PMP, asked through the tunnel of
+// b) to eng until ctx ends; done closes once the mappings are released.
+func Start(ctx context.Context, eng Engine, b client.Binding, gateway netip.Addr, log *slog.Logger) (f *Forwarder, done <-chan struct{}, err error) {
+	if !gateway.Is4() {
+		return nil, nil, errors.New("portfwd: NAT-PMP needs the gateway's IPv4 address (--port-forward-gateway)")
+	}
+	if !b.IPv4.IsValid() {
+		return nil, nil, errors.New("portfwd: NAT-PMP needs an IPv4 address in the tunnel")
+	}
+	f = New(Options{
+		Mapper: tunnelMapper{b: b, gw: netip.AddrPortFrom(gateway, natpmp.Port)},
+		Port:   uint16(eng.ListenPort()),
+		Listen: func(port uint16) error { return eng.Relisten(ctx, int(port)) },
+		Logger: log,
+	})
+	ch := make(chan struct{})
+	go func() {
+		defer close(ch)
+		f.Run(ctx)
+	}()
+	log.Info("port forwarding: asking the VPN's gateway (NAT-PMP)", "gateway", gateway)
+	return f, ch, nil
+}
+
+// Gateway is the NAT-PMP gateway to ask: given, else the config's first
+// IPv4 DNS server (ProtonVPN's gateway is also its resolver, 10.2.0.1).
+func Gateway(given netip.Addr, dns []netip.Addr) (netip.Addr, error) {
+	if given.IsValid() {
+		return given, nil
+	}
+	for _, d := range dns {
+		if d.Is4() {
+			return d, nil
+		}
+	}
+	return netip.Addr{}, errors.New("portfwd: no gateway: give --port-forward-gateway (the config has no IPv4 DNS server to take it from)")
+}
