@@ -171,6 +171,7 @@ func (r *Restartable) SetFilePriority(id TorrentID, index int, prio Priority) er
 func (r *Restartable) SetSequential(id TorrentID, on bool) error {
 	return r.cur().SetSequential(id, on)
 }
+
 // RenamePath: see Engine.RenamePath.
 func (r *Restartable) RenamePath(id TorrentID, path, name string) error {
 	return r.cur().RenamePath(id, path, name)
