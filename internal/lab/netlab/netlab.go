@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -314,30 +313,11 @@ func (l *Lab) Close() error {
 				h.nl.Close()
 			}
 			_ = h.ns.Close()
-			if err := deleteNamed(h.NetNS); err != nil {
+			if err := netns.DeleteNamed(h.NetNS); err != nil {
 				errs = append(errs, fmt.Errorf("netlab: delete namespace %q: %w", h.NetNS, err))
 			}
 		}
 		l.closeErr = errors.Join(errs...)
 	})
 	return l.closeErr
-}
-
-// deleteNamed removes a named namespace. A process just killed may still
-// hold its mount from a mount namespace of its own (unshare -m, ip netns
-// exec) until it has exited: the removal then fails with EBUSY for a
-// moment (seen in a fresh-machine run), so it is tried again for a while.
-func deleteNamed(name string) error {
-	path := filepath.Join("/run/netns", name)
-	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
-		return err
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := os.Remove(path)
-		if err == nil || !errors.Is(err, unix.EBUSY) || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(100 * time.Millisecond) // waiting for a dying process: no event for it
-	}
 }
