@@ -115,6 +115,13 @@ func (daemonWorkerCmd) Run(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 	defer eng.Close()
+	// The port forwarder, once started, asks again when the tunnel is back.
+	var fwd atomic.Pointer[portfwd.Forwarder]
+	nudge := func() {
+		if f := fwd.Load(); f != nil {
+			f.Nudge()
+		}
+	}
 	go func() {
 		for {
 			select {
@@ -124,8 +131,10 @@ func (daemonWorkerCmd) Run(ctx context.Context, log *slog.Logger) error {
 				if err := eng.Restart(context.Background()); err != nil {
 					log.Error("restarting the engine on the rebuilt tunnel", "err", err)
 				}
+				nudge()
 			case lastUp := <-back:
 				eng.TunnelBack(lastUp)
+				nudge()
 			}
 		}
 	}()
@@ -148,6 +157,7 @@ func (daemonWorkerCmd) Run(ctx context.Context, log *slog.Logger) error {
 			stop()
 			<-done
 		}()
+		fwd.Store(f)
 		fwdState = func() (portfwd.State, bool) { return f.State(), true }
 	}
 

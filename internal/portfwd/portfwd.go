@@ -54,9 +54,10 @@ type Options struct {
 // Forwarder requests the mappings, renews them before they lapse and
 // retries failures with a back-off; downloads never wait for it.
 type Forwarder struct {
-	o  Options
-	mu sync.Mutex
-	st State
+	o    Options
+	wake chan struct{} // Nudge
+	mu   sync.Mutex
+	st   State
 }
 
 func New(o Options) *Forwarder {
@@ -69,7 +70,17 @@ func New(o Options) *Forwarder {
 	if o.After == nil {
 		o.After = time.After
 	}
-	return &Forwarder{o: o, st: State{Phase: Requesting}}
+	return &Forwarder{o: o, wake: make(chan struct{}, 1), st: State{Phase: Requesting}}
+}
+
+// Nudge asks the gateway again now, not at the next renewal: the tunnel
+// came back or was rebuilt, and a gateway that restarted meanwhile may
+// forward another port, or none.
+func (f *Forwarder) Nudge() {
+	select {
+	case f.wake <- struct{}{}:
+	default: // one is pending already
+	}
 }
 
 // State is the last state reached.
@@ -135,6 +146,7 @@ func (f *Forwarder) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 		case <-f.o.After(wait):
+		case <-f.wake:
 		}
 	}
 	f.release(port)

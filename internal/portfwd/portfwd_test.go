@@ -109,3 +109,25 @@ func TestFailuresBackOff(t *testing.T) {
 		t.Errorf("after the gateway moved the port: listened %v, state %+v", listened, states[4])
 	}
 }
+
+// TestNudgeAsksAtOnce: a nudge (the tunnel is back) makes the next request
+// without waiting for the renewal.
+func TestNudgeAsksAtOnce(t *testing.T) {
+	gw := &script{answers: []any{uint16(6881), uint16(6881), uint16(6881), uint16(6881)}}
+	ctx, cancel := context.WithCancel(context.Background())
+	waits := make(chan time.Duration, 4)
+	f := New(Options{Mapper: gw, Port: 6881, Listen: func(uint16) error { return nil },
+		After: func(d time.Duration) <-chan time.Time { waits <- d; return nil }, // never fires
+	})
+	done := make(chan struct{})
+	go func() { f.Run(ctx); close(done) }()
+	<-waits // mapped, waiting for the renewal
+	f.Nudge()
+	<-waits // asked again at once
+	cancel()
+	<-done
+	want := []string{"tcp 6881->6881 1m0s", "udp 6881->6881 1m0s", "tcp 6881->6881 1m0s", "udp 6881->6881 1m0s", "tcp 0->6881 0s", "udp 0->6881 0s"}
+	if !slices.Equal(gw.calls, want) {
+		t.Errorf("requests %q, want %q", gw.calls, want)
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wgtorrent/wgtorrent/client"
@@ -61,7 +62,7 @@ type Session struct {
 	log    *slog.Logger
 	engine *client.Restartable
 	// fwd keeps a forwarded port (StartPortForward); fwdStop releases it.
-	fwd     *portfwd.Forwarder
+	fwd     atomic.Pointer[portfwd.Forwarder]
 	fwdStop func()
 	wg      sync.WaitGroup
 	stop    chan struct{}
@@ -283,11 +284,13 @@ func (s *Session) StartEngine(ctx context.Context, o client.Options) (*client.Re
 			case now := <-tick.C:
 				if lastUp, ok := back.Observe(s.Tunnel.Status().State, now); ok {
 					eng.TunnelBack(lastUp)
+					s.nudgePortForward()
 				}
 			case <-s.Tunnel.Rebuilt():
 				if err := eng.Restart(context.Background()); err != nil {
 					s.log.Error("restarting the engine on the rebuilt tunnel", "err", err)
 				}
+				s.nudgePortForward()
 			}
 		}
 	})
@@ -313,7 +316,7 @@ func (s *Session) StartPortForward(gw netip.Addr) error {
 		cancel()
 		return err
 	}
-	s.fwd = f
+	s.fwd.Store(f)
 	s.fwdStop = func() {
 		cancel()
 		<-done
@@ -321,13 +324,21 @@ func (s *Session) StartPortForward(gw netip.Addr) error {
 	return nil
 }
 
+// nudgePortForward asks the gateway again at once (the tunnel is back).
+func (s *Session) nudgePortForward() {
+	if f := s.fwd.Load(); f != nil {
+		f.Nudge()
+	}
+}
+
 // PortForward is the forwarded port's state; ok is false when forwarding
 // is off.
 func (s *Session) PortForward() (st portfwd.State, ok bool) {
-	if s.fwd == nil {
+	f := s.fwd.Load()
+	if f == nil {
 		return portfwd.State{}, false
 	}
-	return s.fwd.State(), true
+	return f.State(), true
 }
 
 // KillSwitchState is the kill switch as last measured in the kernel.
