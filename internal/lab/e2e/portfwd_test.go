@@ -4,6 +4,10 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -134,4 +138,40 @@ func (l *leecher) again(t *testing.T, s *swarm) {
 	t.Helper()
 	must(t, l.tm.Call("torrent-remove", map[string]any{"ids": []string{s.tor.InfoHash}, "delete-local-data": true}, nil))
 	must(t, l.tm.Call("torrent-add", map[string]any{"filename": s.tor.File, "download-dir": l.dir}, nil))
+}
+
+// TestDaemonPortForward: the seedbox daemon with --port-forward natpmp:
+// the forwarded port shows as peer-port and in /metrics, and a leecher
+// nobody can dial downloads by connecting in.
+func TestDaemonPortForward(t *testing.T) {
+	needPrograms(t, "miniupnpd")
+	s := newSwarm(t, false)
+	capt := startLeakCapture(t, s.lab, s.srv.Endpoint())
+	gw, err := s.lab.StartNATPMP(context.Background(), filepath.Join(t.TempDir(), "miniupnpd"), s.srv.Interface(), 40000, 40000)
+	must(t, err)
+	t.Cleanup(gw.Stop)
+	data, out := t.TempDir(), t.TempDir()
+	s.tor.copyTo(t, out)
+	p := startWgtorrent(t, s.lab.Client, daemonArgs(s.conf, data, out, "--port-forward", "natpmp", "--listen-port", "40000")...)
+	c := newRPCClient(s.lab.Client, daemonRPCAddr, "", "")
+	c.waitHealth(t, p, http.StatusOK, 20*time.Second)
+	mi, err := os.ReadFile(s.tor.File)
+	must(t, err)
+	c.call(t, "torrent-add", map[string]any{"metainfo": base64.StdEncoding.EncodeToString(mi)}, nil)
+	pollDaemon(t, p, 30*time.Second, "port 40000 forwarded in /metrics", func() (bool, string) {
+		_, metrics, err := c.get("/metrics")
+		if err != nil {
+			return false, err.Error()
+		}
+		v, ok := metricValue(metrics, "wgtorrent_port_forwarded")
+		return ok && v == 40000, fmt.Sprintf("wgtorrent_port_forwarded %v (present %v)", v, ok)
+	})
+	var sess map[string]any
+	c.call(t, "session-get", nil, &sess)
+	if sess["peer-port"] != 40000.0 {
+		t.Errorf("peer-port %v, want the forwarded 40000", sess["peer-port"])
+	}
+	startLeecher(t, s).download(t, s, "from the daemon through the forwarded port")
+	stopDaemon(t, p)
+	capt.assertNoLeaks(t, "daemon port forwarding")
 }
