@@ -63,8 +63,9 @@ type placement struct {
 	renames renames
 }
 
-// checkNewName refuses what cannot be one element of a path.
-func checkNewName(name string) error {
+// CheckFileName refuses what cannot be one element of a path: a new name
+// for a file or folder (RenamePath).
+func CheckFileName(name string) error {
 	switch {
 	case name == "", name == ".", name == "..":
 		return fmt.Errorf("%q is not a file name", name)
@@ -88,7 +89,7 @@ func (e *Engine) RenamePath(id TorrentID, path, name string) error {
 	if info == nil {
 		return fmt.Errorf("client: rename in %s: metadata not known yet", id)
 	}
-	if err := checkNewName(name); err != nil {
+	if err := CheckFileName(name); err != nil {
 		return fmt.Errorf("client: rename in %s: %w", id, err)
 	}
 	e.mu.Lock()

@@ -40,11 +40,11 @@ func TestRenamesCompose(t *testing.T) {
 
 func TestCheckNewName(t *testing.T) {
 	for _, bad := range []string{"", ".", "..", "a/b", "../x", "nul\x00", strings.Repeat("x", 256)} {
-		if checkNewName(bad) == nil {
+		if CheckFileName(bad) == nil {
 			t.Errorf("%q accepted as a new name", bad)
 		}
 	}
-	if err := checkNewName("Movie (2024).mkv"); err != nil {
+	if err := CheckFileName("Movie (2024).mkv"); err != nil {
 		t.Errorf("an ordinary name refused: %v", err)
 	}
 }

@@ -34,6 +34,12 @@ func NewRestartable(ctx context.Context, o Options) (*Restartable, error) {
 
 // Restart closes the engine and starts a new one with the same options.
 func (r *Restartable) Restart(ctx context.Context) error {
+	return r.restart(ctx, "on the rebuilt tunnel", nil)
+}
+
+// restart closes the engine, lets change edit the options (under the
+// lock) and starts a new one; why goes into the log line.
+func (r *Restartable) restart(ctx context.Context, why string, change func(*Options)) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
@@ -42,6 +48,9 @@ func (r *Restartable) Restart(ctx context.Context) error {
 	if err := r.e.Close(); err != nil {
 		r.e.log.Warn("closing engine for restart", "err", err)
 	}
+	if change != nil {
+		change(&r.opts)
+	}
 	e, err := New(ctx, r.opts)
 	if err != nil {
 		return err
@@ -49,17 +58,14 @@ func (r *Restartable) Restart(ctx context.Context) error {
 	r.e = e
 	close(r.swap)
 	r.swap = make(chan struct{})
-	e.log.Info("engine restarted on the rebuilt tunnel")
+	e.log.Info("engine restarted " + why)
 	return nil
 }
 
 // Relisten restarts the engine listening on port (the VPN forwards
 // another port): anacrolix cannot move a listener.
 func (r *Restartable) Relisten(ctx context.Context, port int) error {
-	r.mu.Lock()
-	r.opts.ListenPort = port
-	r.mu.Unlock()
-	return r.Restart(ctx)
+	return r.restart(ctx, "on the forwarded port", func(o *Options) { o.ListenPort = port })
 }
 
 func (r *Restartable) cur() *Engine {

@@ -428,8 +428,8 @@ func (f *Fake) SetLocation(id client.TorrentID, dir string, move bool) error {
 // RenamePath is recorded as "rename <id> <path> <name>"; it renames the
 // files under path (and the torrent, for its root).
 func (f *Fake) RenamePath(id client.TorrentID, path, name string) error {
-	if strings.Contains(name, "/") || name == "" || name == "." || name == ".." {
-		return fmt.Errorf("clienttest: %q is not a file name", name)
+	if err := client.CheckFileName(name); err != nil {
+		return fmt.Errorf("clienttest: %w", err)
 	}
 	to := path[:strings.LastIndex(path, "/")+1] + name
 	return f.change("rename", id, func(t *Torrent) {

@@ -141,22 +141,13 @@ func (daemonWorkerCmd) Run(ctx context.Context, log *slog.Logger) error {
 
 	fwdState := func() (portfwd.State, bool) { return portfwd.State{}, false }
 	if cfg.PortForward {
-		gw, err := portfwd.Gateway(cfg.PortForwardGateway, cfg.DNS)
-		if err != nil {
-			return err
-		}
 		b := client.Binding{Interface: cfg.Interface, IPv4: cfg.IPv4, IPv6: cfg.IPv6, DNS: cfg.DNS}
-		fctx, stop := context.WithCancel(ctx)
-		f, done, err := portfwd.Start(fctx, eng, b, gw, log.With("part", "portfwd"))
+		f, stop, err := portfwd.Start(eng, b, cfg.PortForwardGateway, cfg.DNS, log.With("part", "portfwd"))
 		if err != nil {
-			stop()
 			return err
 		}
 		// Released before the engine closes (deferred earlier, runs later).
-		defer func() {
-			stop()
-			<-done
-		}()
+		defer stop()
 		fwd.Store(f)
 		fwdState = func() (portfwd.State, bool) { return f.State(), true }
 	}

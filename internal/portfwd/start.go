@@ -34,33 +34,43 @@ func (m tunnelMapper) Map(ctx context.Context, p natpmp.Protocol, internal, exte
 	return natpmp.New(conn, m.gw).Map(ctx, p, internal, external, lifetime)
 }
 
-// Start forwards a port from gateway (NAT-PMP, asked through the tunnel of
-// b) to eng until ctx ends; done closes once the mappings are released.
-func Start(ctx context.Context, eng Engine, b client.Binding, gateway netip.Addr, log *slog.Logger) (f *Forwarder, done <-chan struct{}, err error) {
+// Start forwards a port from the NAT-PMP gateway (given, else the first
+// IPv4 address in dns), asked through the tunnel of b, to eng; stop
+// releases the mappings and returns once they are.
+func Start(eng Engine, b client.Binding, given netip.Addr, dns []netip.Addr, log *slog.Logger) (f *Forwarder, stop func(), err error) {
+	gateway, err := pickGateway(given, dns)
+	if err != nil {
+		return nil, nil, err
+	}
 	if !gateway.Is4() {
 		return nil, nil, errors.New("portfwd: NAT-PMP needs the gateway's IPv4 address (--port-forward-gateway)")
 	}
 	if !b.IPv4.IsValid() {
 		return nil, nil, errors.New("portfwd: NAT-PMP needs an IPv4 address in the tunnel")
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	f = New(Options{
 		Mapper: tunnelMapper{b: b, gw: netip.AddrPortFrom(gateway, natpmp.Port)},
 		Port:   uint16(eng.ListenPort()),
 		Listen: func(port uint16) error { return eng.Relisten(ctx, int(port)) },
 		Logger: log,
 	})
-	ch := make(chan struct{})
+	done := make(chan struct{})
 	go func() {
-		defer close(ch)
+		defer close(done)
 		f.Run(ctx)
 	}()
 	log.Info("port forwarding: asking the VPN's gateway (NAT-PMP)", "gateway", gateway)
-	return f, ch, nil
+	return f, func() {
+		cancel()
+		<-done
+	}, nil
 }
 
-// Gateway is the NAT-PMP gateway to ask: given, else the config's first
-// IPv4 DNS server (ProtonVPN's gateway is also its resolver, 10.2.0.1).
-func Gateway(given netip.Addr, dns []netip.Addr) (netip.Addr, error) {
+// pickGateway is the NAT-PMP gateway to ask: given, else the config's
+// first IPv4 DNS server (ProtonVPN's gateway is also its resolver,
+// 10.2.0.1).
+func pickGateway(given netip.Addr, dns []netip.Addr) (netip.Addr, error) {
 	if given.IsValid() {
 		return given, nil
 	}

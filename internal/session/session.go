@@ -306,21 +306,12 @@ func (s *Session) StartPortForward(gw netip.Addr) error {
 	if s.engine == nil {
 		return errors.New("session: port forwarding needs the engine started")
 	}
-	gw, err := portfwd.Gateway(gw, s.Config.Interface.DNS)
+	f, stop, err := portfwd.Start(s.engine, s.Binding(), gw, s.Config.Interface.DNS, s.log.With("part", "portfwd"))
 	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	f, done, err := portfwd.Start(ctx, s.engine, s.Binding(), gw, s.log.With("part", "portfwd"))
-	if err != nil {
-		cancel()
 		return err
 	}
 	s.fwd.Store(f)
-	s.fwdStop = func() {
-		cancel()
-		<-done
-	}
+	s.fwdStop = stop
 	return nil
 }
 
