@@ -452,3 +452,40 @@ func TestSetTrackers(t *testing.T) {
 		t.Errorf("after a restart: %+v %v", trs, err)
 	}
 }
+
+// TestCloseOfflineSaysNoGoodbye: when the tunnel died with the daemon's
+// main process, the engine saves its state and goes without announcing
+// "stopped" (nothing could arrive; a new daemon may be starting).
+func TestCloseOfflineSaysNoGoodbye(t *testing.T) {
+	seen := make(chan string, 16)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.URL.Query().Get("event")
+		b, _ := bencode.Marshal(map[string]any{"interval": 1800, "peers": ""})
+		w.Write(b)
+	}))
+	t.Cleanup(srv.Close)
+	data := t.TempDir()
+	o := Options{DataDir: data, DownloadDir: t.TempDir()}
+	e := newEngine(t, o)
+	id, err := addMetainfo(e, withTracker(t, makeContent(t, t.TempDir(), "payload"), srv.URL+"/announce"), AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitTracker(t, e, id, func(tr Tracker) bool { return !tr.LastAnnounce.IsZero() })
+	if ev := <-seen; ev != "started" {
+		t.Fatalf("first announce %q, want started", ev)
+	}
+	if err := e.CloseOffline(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-seen:
+		t.Errorf("announced %q after CloseOffline", ev)
+	default:
+	}
+	// Its state was saved all the same.
+	e2 := newEngine(t, o)
+	if _, err := e2.Get(id); err != nil {
+		t.Errorf("after CloseOffline and a restart: %v", err)
+	}
+}

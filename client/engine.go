@@ -321,9 +321,16 @@ func (e *Engine) config() *torrent.ClientConfig {
 	return cfg
 }
 
-// Close stops the engine: peers are disconnected, state is saved, every
-// socket is closed. Safe to call twice.
-func (e *Engine) Close() error {
+// Close stops the engine: trackers are told, peers are disconnected,
+// state is saved, every socket is closed. Safe to call twice.
+func (e *Engine) Close() error { return e.close(true) }
+
+// CloseOffline is Close when the tunnel is already gone (the process that
+// held it died): nothing is sent, since nothing could arrive, and the
+// state is saved at once instead of after trackers' timeouts.
+func (e *Engine) CloseOffline() error { return e.close(false) }
+
+func (e *Engine) close(goodbyes bool) error {
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
@@ -355,7 +362,9 @@ func (e *Engine) Close() error {
 	}
 	e.mu.Unlock()
 	e.cancel()
-	e.sendStopped(e.stopAnnounces(ens, nil))
+	if stops := e.stopAnnounces(ens, nil); goodbyes {
+		e.sendStopped(stops)
+	}
 	e.redial.close()
 	e.cl.Close()
 	for _, ds := range e.dhts {

@@ -85,6 +85,14 @@ func (r *Restartable) Close() error {
 	return r.e.Close()
 }
 
+// CloseOffline is Engine.CloseOffline.
+func (r *Restartable) CloseOffline() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
+	return r.e.CloseOffline()
+}
+
 // Subscribe follows the engine across restarts.
 func (r *Restartable) Subscribe(ctx context.Context) <-chan struct{} {
 	out := make(chan struct{}, 1)

@@ -67,17 +67,29 @@ func (daemonWorkerCmd) Run(ctx context.Context, log *slog.Logger) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// orphaned: the parent died (a clean stop signals us first and waits),
+	// and the tunnel, which it held, with it.
+	var orphaned atomic.Bool
+	var fwd atomic.Pointer[portfwd.Forwarder]
 	rebuilt := make(chan struct{}, 1)
 	back := make(chan time.Time, 1) // the tunnel is back after an outage: when it was last up
 	go func() {
 		var watch vpn.ReturnWatch
-		// The parent's end closing means it is gone: stop.
-		defer cancel()
 		for {
 			r, err := in.Report()
 			if err != nil {
 				if !errors.Is(err, io.EOF) {
 					log.Error("worker: reading the parent's reports", "err", err)
+				}
+				if ctx.Err() == nil {
+					// Save the state and go, at once: a new daemon may be
+					// starting on the same files.
+					log.Warn("worker: the daemon's main process is gone, and the tunnel with it: saving state and exiting without telling trackers")
+					orphaned.Store(true)
+					if f := fwd.Load(); f != nil {
+						f.Offline()
+					}
+					cancel()
 				}
 				return
 			}
@@ -114,9 +126,14 @@ func (daemonWorkerCmd) Run(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer eng.Close()
+	defer func() {
+		if orphaned.Load() {
+			eng.CloseOffline()
+		} else {
+			eng.Close()
+		}
+	}()
 	// The port forwarder, once started, asks again when the tunnel is back.
-	var fwd atomic.Pointer[portfwd.Forwarder]
 	nudge := func() {
 		if f := fwd.Load(); f != nil {
 			f.Nudge()
@@ -149,6 +166,9 @@ func (daemonWorkerCmd) Run(ctx context.Context, log *slog.Logger) error {
 		// Released before the engine closes (deferred earlier, runs later).
 		defer stop()
 		fwd.Store(f)
+		if orphaned.Load() {
+			f.Offline()
+		}
 		fwdState = func() (portfwd.State, bool) { return f.State(), true }
 	}
 

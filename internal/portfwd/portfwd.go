@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wgtorrent/wgtorrent/internal/natpmp"
@@ -56,8 +57,11 @@ type Options struct {
 type Forwarder struct {
 	o    Options
 	wake chan struct{} // Nudge
-	mu   sync.Mutex
-	st   State
+	// offline: the tunnel is gone for good, so releasing at the end would
+	// only wait for a gateway that cannot hear.
+	offline atomic.Bool
+	mu      sync.Mutex
+	st      State
 }
 
 func New(o Options) *Forwarder {
@@ -82,6 +86,10 @@ func (f *Forwarder) Nudge() {
 	default: // one is pending already
 	}
 }
+
+// Offline says the tunnel is gone for good (the process that held it
+// died): the mappings are left to lapse instead of released.
+func (f *Forwarder) Offline() { f.offline.Store(true) }
 
 // State is the last state reached.
 func (f *Forwarder) State() State {
@@ -175,6 +183,9 @@ func (f *Forwarder) mapBoth(ctx context.Context, port uint16) (natpmp.Mapping, e
 // release deletes the mappings (a lifetime of 0), briefly: a gateway that
 // does not answer lets them lapse anyway.
 func (f *Forwarder) release(port uint16) {
+	if f.offline.Load() {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	for _, p := range []natpmp.Protocol{natpmp.TCP, natpmp.UDP} {

@@ -131,3 +131,23 @@ func TestNudgeAsksAtOnce(t *testing.T) {
 		t.Errorf("requests %q, want %q", gw.calls, want)
 	}
 }
+
+// TestOfflineReleasesNothing: once the tunnel is gone for good, stopping
+// does not wait on a gateway that cannot hear.
+func TestOfflineReleasesNothing(t *testing.T) {
+	gw := &script{answers: []any{uint16(6881), uint16(6881)}}
+	ctx, cancel := context.WithCancel(context.Background())
+	waits := make(chan time.Duration, 1)
+	f := New(Options{Mapper: gw, Port: 6881, Listen: func(uint16) error { return nil },
+		After: func(d time.Duration) <-chan time.Time { waits <- d; return nil },
+	})
+	done := make(chan struct{})
+	go func() { f.Run(ctx); close(done) }()
+	<-waits
+	f.Offline()
+	cancel()
+	<-done
+	if want := []string{"tcp 6881->6881 1m0s", "udp 6881->6881 1m0s"}; !slices.Equal(gw.calls, want) {
+		t.Errorf("requests %q, want %q", gw.calls, want)
+	}
+}

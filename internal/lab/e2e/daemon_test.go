@@ -255,9 +255,15 @@ func TestDaemonRestartRecovery(t *testing.T) {
 	if part.complete() {
 		t.Fatalf("main torrent already complete at the 60%% mark (%v)", part)
 	}
+	killed := time.Now()
 	p2.Signal(syscall.SIGKILL)
+	// The worker outlives its parent only to save its state: the tunnel
+	// went with the parent, so it says no goodbyes.
 	p2.wait(5 * time.Second)
-	t.Logf("SIGKILLed at %v", part)
+	t.Logf("SIGKILLed at %v; the worker was gone %s later", part, time.Since(killed).Round(10*time.Millisecond))
+	if !strings.Contains(p2.Stderr(), "the daemon's main process is gone") {
+		t.Errorf("the worker did not say why it stopped")
+	}
 	upAtSIGKILL := d.seed.stats(t, d.main.InfoHash).UploadedEver
 
 	// Unlimited now, to finish quickly.
