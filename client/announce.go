@@ -379,7 +379,7 @@ func (e *Engine) announceRequest(en *entry, ev tracker.AnnounceEvent) tracker.An
 		Event:      ev,
 		Key:        e.ann.key,
 		NumWant:    want,
-		Port:       uint16(e.ListenPort()),
+		Port:       uint16(e.ForwardPort()),
 	}
 }
 

@@ -29,8 +29,8 @@ func (e *Engine) confine(cfg *torrent.ClientConfig) {
 	// uTP: made by anacrolix in the process's namespace, so only where
 	// that namespace's one way out is the tunnel (Options.UTP). There it
 	// dials as well as listens; TCP stays ours.
-	cfg.DisableUTP = !o.UTP
-	if o.UTP {
+	cfg.DisableUTP = !o.UTP || o.NoListen // uTP's socket is a listener too
+	if !cfg.DisableUTP {
 		cfg.DialForPeerConns = true
 		cfg.ListenPort = o.ListenPort
 	}
@@ -90,7 +90,9 @@ func isUTP(pc *torrent.PeerConn) bool {
 // attachNetwork opens the bound listeners, dialers and DHT sockets.
 func (e *Engine) attachNetwork() error {
 	port := e.o.ListenPort
-	if e.o.UTP && port == 0 {
+	if e.o.NoListen {
+		port = 0
+	} else if e.o.UTP && port == 0 {
 		// TCP on uTP's port: peers learn one port.
 		port = e.cl.LocalPort()
 	}
@@ -105,25 +107,28 @@ func (e *Engine) attachNetwork() error {
 		if !f.addr.IsValid() {
 			continue
 		}
-		l, err := e.face.listenTCP(f.tcp, netip.AddrPortFrom(f.addr, uint16(port)))
-		if err != nil {
-			return err
+		if !e.o.NoListen {
+			l, err := e.face.listenTCP(f.tcp, netip.AddrPortFrom(f.addr, uint16(port)))
+			if err != nil {
+				return err
+			}
+			e.sockets = append(e.sockets, l)
+			if port == 0 {
+				// Same port on every socket: peers learn one port.
+				port = l.Addr().(*net.TCPAddr).Port
+			}
+			e.cl.AddListener(limitedListener{l, &e.conns})
 		}
-		e.sockets = append(e.sockets, l)
-		if port == 0 {
-			// Same port on every socket: peers learn one port.
-			port = l.Addr().(*net.TCPAddr).Port
-		}
-		e.cl.AddListener(limitedListener{l, &e.conns})
 		e.cl.AddDialer(limitedDialer{torrent.NetworkDialer{Network: f.tcp, Dialer: e.face.peerDialer(f.tcp)}, &e.conns, e.face})
 
 		if !e.o.DHT {
 			continue
 		}
-		dhtPort := port
+		dhtPort := port // 0 when not listening: a port of its own
 		if e.o.UTP {
 			dhtPort = 0 // uTP holds the UDP port
 		}
+
 		pc, err := e.face.listenPacket(f.udp, netip.AddrPortFrom(f.addr, uint16(dhtPort)))
 		if err != nil {
 			return err

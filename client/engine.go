@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -63,7 +64,13 @@ type Options struct {
 	DownloadDir string
 	// ListenPort for incoming peers (TCP, and UDP for the DHT); 0 = random.
 	ListenPort int
-	DHT        bool
+	// NoListen: no listener at all, dial out only, until a VPN forwards a
+	// port (Restartable.Relisten): a port the VPN does not forward must not
+	// be advertised as reachable. ListenPort (random if 0) is then the port
+	// to ask the gateway for, and the one announced meanwhile (trackers
+	// refuse port 0).
+	NoListen bool
+	DHT      bool
 	// UTP turns on anacrolix's own uTP socket, on ListenPort (UDP). Only
 	// for a process that itself lives in the tunnel's private namespace
 	// (the daemon's worker in namespace mode): anacrolix makes that socket
@@ -168,6 +175,9 @@ func New(ctx context.Context, o Options) (_ *Engine, err error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.NoListen && o.ListenPort == 0 {
+		o.ListenPort = 49152 + rand.IntN(65536-49152) // IANA's dynamic range
 	}
 	face, err := newNetFace(o.Binding)
 	if err != nil {
@@ -407,8 +417,18 @@ func (e *Engine) RateLimits() (down, up int64) {
 	return e.limits[0], e.limits[1]
 }
 
-// ListenPort is the port peers can reach us on (inside the tunnel).
+// ListenPort is the port peers can reach us on (inside the tunnel); 0
+// while not listening (Options.NoListen).
 func (e *Engine) ListenPort() int { return e.cl.LocalPort() }
+
+// ForwardPort is the port to have a VPN forward: the one listened on, or,
+// not listening yet, the one that will be.
+func (e *Engine) ForwardPort() int {
+	if p := e.ListenPort(); p != 0 {
+		return p
+	}
+	return e.o.ListenPort
+}
 
 func (e *Engine) get(id TorrentID) (*entry, error) {
 	var ih metainfo.Hash

@@ -65,8 +65,11 @@ func (r *Restartable) restart(ctx context.Context, why string, change func(*Opti
 // Relisten restarts the engine listening on port (the VPN forwards
 // another port): anacrolix cannot move a listener.
 func (r *Restartable) Relisten(ctx context.Context, port int) error {
-	return r.restart(ctx, "on the forwarded port", func(o *Options) { o.ListenPort = port })
+	return r.restart(ctx, "on the forwarded port", func(o *Options) { o.ListenPort, o.NoListen = port, false })
 }
+
+// ForwardPort is the current engine's Engine.ForwardPort.
+func (r *Restartable) ForwardPort() int { return r.cur().ForwardPort() }
 
 func (r *Restartable) cur() *Engine {
 	r.mu.RLock()

@@ -2,6 +2,8 @@ package client
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -48,4 +50,58 @@ func TestRestartKeepsTorrents(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Error("Subscribe went quiet after the restart")
 	}
+}
+
+// TestNoListenUntilForwarded: with NoListen the engine accepts no
+// connection, yet downloads by dialling out and names a port to forward;
+// Relisten then opens exactly that port.
+func TestNoListenUntilForwarded(t *testing.T) {
+	seed, root, mi, id := seeder(t, Options{})
+	r, err := NewRestartable(context.Background(), Options{
+		Binding:     loopback,
+		DataDir:     t.TempDir(),
+		DownloadDir: t.TempDir(),
+		NoListen:    true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	want := r.ForwardPort()
+	if r.ListenPort() != 0 || want < 49152 {
+		t.Fatalf("listen port %d, port to forward %d; want none and one of the dynamic range", r.ListenPort(), want)
+	}
+	if c, err := net.DialTimeout("tcp4", fmt.Sprintf("127.0.0.1:%d", want), time.Second); err == nil {
+		c.Close()
+		t.Fatalf("something accepts on the port to forward (%d) before it is forwarded", want)
+	}
+	if _, err := addMetainfo(r, mi, AddOptions{Peers: []netip.AddrPort{selfAddr(seed)}}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := r.WaitComplete(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := r.Get(id)
+	sameTree(t, root, got.DownloadDir)
+
+	// The gateway forwards another port: listen there.
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	if err := r.Relisten(context.Background(), port); err != nil {
+		t.Fatal(err)
+	}
+	if r.ListenPort() != port || r.ForwardPort() != port {
+		t.Errorf("after Relisten(%d): listening on %d, forwarding %d", port, r.ListenPort(), r.ForwardPort())
+	}
+	c, err := net.DialTimeout("tcp4", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+	if err != nil {
+		t.Fatalf("nothing accepts on the forwarded port: %v", err)
+	}
+	c.Close()
 }

@@ -33,10 +33,11 @@
 // set up through the tunnel would then follow the fallback route out of the
 // uplink when the tunnel dies.
 //
-// Input (policy drop): lo, the tunnel, replies (established/related) only
-// from allowed LAN ranges, the endpoints' UDP only to the tunnel's own
-// socket port, ICMPv6 router advertisement and neighbour discovery, DHCP
-// answers, and LAN hosts to LANInboundPorts; the rest is counted and
+// Input (policy drop): lo; from the tunnel, replies (established/related)
+// and new connections to InboundTCP/InboundUDP (the engine's ports) only;
+// replies only from allowed LAN ranges, the endpoints' UDP only to the
+// tunnel's own socket port, ICMPv6 router advertisement and neighbour
+// discovery, DHCP answers, and LAN hosts to LANInboundPorts; the rest is counted and
 // dropped. There is no "ct state established,related accept" for the
 // uplink: a spoofed packet fitting a tunnelled flow would reach its socket
 // (CVE-2019-14899). Forward (policy drop): a host that routes for

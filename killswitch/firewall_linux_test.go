@@ -326,6 +326,23 @@ func TestKillSwitchBehaviour(t *testing.T) {
 		}
 	})
 
+	t.Run("from the tunnel: the engine's ports only", func(t *testing.T) {
+		if _, err := dialTCP(b, "10.98.0.1:9092", 300*time.Millisecond); err == nil {
+			t.Errorf("a peer in the tunnel reached A's port 9092 (listening on every address), with no inbound port admitted")
+		}
+		s := spec
+		s.InboundTCP = []uint16{9092}
+		apply(s)
+		connects(b, "10.98.0.1:9092")
+		if _, err := dialTCP(b, "10.99.0.1:9092", 300*time.Millisecond); err == nil {
+			t.Errorf("B reached port 9092 from the LAN: admitted through the tunnel only")
+		}
+		if _, err := dialTCP(b, "10.98.0.1:9091", 300*time.Millisecond); err == nil {
+			t.Errorf("a peer in the tunnel reached A's port 9091, not admitted")
+		}
+		apply(spec)
+	})
+
 	t.Run("LAN allowed", func(t *testing.T) {
 		s := spec
 		s.AllowLAN = []netip.Prefix{netip.MustParsePrefix("10.99.0.0/24"), netip.MustParsePrefix("fd99::/64")}

@@ -31,6 +31,12 @@ type Spec struct {
 	// ListenPort is the local UDP port of the tunnel's own socket (required):
 	// the endpoint's packets are let in to that port and no other.
 	ListenPort uint16
+	// InboundTCP and InboundUDP are the ports peers may open connections
+	// to through the tunnel (the engine's listeners, as the kernel lists
+	// them); anything else from the tunnel enters only as a reply, so a
+	// service listening on every address (sshd) is not offered to the
+	// VPN's other users.
+	InboundTCP, InboundUDP []uint16
 	// TunnelAddresses are the tunnel's own addresses: packets to them that
 	// arrive on any other interface are spoofed (wg-quick's raw-table rule,
 	// CVE-2019-14899), and ARP requests for them are not answered.
@@ -351,7 +357,13 @@ func inputRules(s Spec, endpoints []netip.AddrPort, lan []netip.Prefix) []Rule {
 	// entry would be delivered to it (CVE-2019-14899).
 	rs := []Rule{
 		{Match: Match{IIfName: "lo"}, Verdict: Accept, Why: "loopback"},
-		{Match: Match{IIfName: s.TunnelInterface}, Verdict: Accept, Why: "everything from the tunnel (replies included)"},
+		{Match: Match{IIfName: s.TunnelInterface, CTState: CTEstablished | CTRelated}, Verdict: Accept, Why: "replies through the tunnel"},
+	}
+	for _, p := range s.InboundTCP {
+		rs = append(rs, Rule{Match: Match{IIfName: s.TunnelInterface, L4Proto: ProtoTCP, DPort: p}, Verdict: Accept, Why: "a peer connecting to the engine through the tunnel"})
+	}
+	for _, p := range s.InboundUDP {
+		rs = append(rs, Rule{Match: Match{IIfName: s.TunnelInterface, L4Proto: ProtoUDP, DPort: p}, Verdict: Accept, Why: "a peer (uTP, DHT) reaching the engine through the tunnel"})
 	}
 	for _, p := range lan {
 		rs = append(rs, Rule{Match: Match{SAddr: p, CTState: CTEstablished | CTRelated}, Verdict: Accept, Why: "replies from an allowed LAN range"})

@@ -35,22 +35,23 @@ func indexOf(rules []string, want string) int { return slices.Index(rules, want)
 
 func TestBuild(t *testing.T) {
 	const (
-		tunnelOut   = `oifname "wgt0" accept`
-		ep4Out      = `meta mark 0x0000ca6c ip daddr 192.0.2.1 udp dport 51820 accept`
-		ep6Out      = `meta mark 0x0000ca6c ip6 daddr 2001:db8::1 udp dport 51821 accept`
-		ep4In       = `ip saddr 192.0.2.1 udp sport 51820 udp dport 40000 accept`
-		ep6In       = `ip6 saddr 2001:db8::1 udp sport 51821 udp dport 40000 accept`
-		v6RejectTCP = `meta nfproto ipv6 meta l4proto tcp counter reject with tcp reset`
-		v6Reject    = `meta nfproto ipv6 counter reject with icmpx admin-prohibited`
-		lanAccept   = `ip daddr 192.168.1.0/24 accept`
-		lanDNSUDP   = `ip daddr 192.168.1.0/24 udp dport 53 counter reject with icmpx admin-prohibited`
-		lanDNSTCP   = `ip daddr 192.168.1.0/24 tcp dport 53 counter reject with tcp reset`
-		lan6Accept  = `ip6 daddr fd00::/8 accept`
-		lanIn       = `ip saddr 192.168.1.0/24 tcp dport 9091 accept`
-		lanReplies  = `ip saddr 192.168.1.0/24 ct state established,related accept`
-		lan6In      = `ip6 saddr fd00::/8 tcp dport 9091 accept`
-		ndNS        = `ip6 hoplimit 255 icmpv6 type nd-neighbor-solicit accept`
-		mld         = `ip6 hoplimit 1 icmpv6 type mld2-listener-report accept`
+		tunnelOut     = `oifname "wgt0" accept`
+		ep4Out        = `meta mark 0x0000ca6c ip daddr 192.0.2.1 udp dport 51820 accept`
+		ep6Out        = `meta mark 0x0000ca6c ip6 daddr 2001:db8::1 udp dport 51821 accept`
+		ep4In         = `ip saddr 192.0.2.1 udp sport 51820 udp dport 40000 accept`
+		ep6In         = `ip6 saddr 2001:db8::1 udp sport 51821 udp dport 40000 accept`
+		v6RejectTCP   = `meta nfproto ipv6 meta l4proto tcp counter reject with tcp reset`
+		v6Reject      = `meta nfproto ipv6 counter reject with icmpx admin-prohibited`
+		lanAccept     = `ip daddr 192.168.1.0/24 accept`
+		lanDNSUDP     = `ip daddr 192.168.1.0/24 udp dport 53 counter reject with icmpx admin-prohibited`
+		lanDNSTCP     = `ip daddr 192.168.1.0/24 tcp dport 53 counter reject with tcp reset`
+		lan6Accept    = `ip6 daddr fd00::/8 accept`
+		lanIn         = `ip saddr 192.168.1.0/24 tcp dport 9091 accept`
+		lanReplies    = `ip saddr 192.168.1.0/24 ct state established,related accept`
+		lan6In        = `ip6 saddr fd00::/8 tcp dport 9091 accept`
+		ndNS          = `ip6 hoplimit 255 icmpv6 type nd-neighbor-solicit accept`
+		mld           = `ip6 hoplimit 1 icmpv6 type mld2-listener-report accept`
+		tunnelReplies = `iifname "wgt0" ct state established,related accept`
 	)
 	lan := []netip.Prefix{netip.MustParsePrefix("192.168.1.0/24"), netip.MustParsePrefix("fd00::/8")}
 	tests := []struct {
@@ -67,8 +68,8 @@ func TestBuild(t *testing.T) {
 			spec:          func(s *Spec) {},
 			wantOut:       []string{`oifname "lo" accept`, ndNS, mld, ep4Out, v6RejectTCP, v6Reject, tunnelOut},
 			wantNotOut:    []string{lanAccept, lanDNSUDP},
-			wantIn:        []string{`iifname "lo" accept`, `iifname "wgt0" accept`, ep4In},
-			wantNotIn:     []string{lanIn, lanReplies},
+			wantIn:        []string{`iifname "lo" accept`, tunnelReplies, ep4In},
+			wantNotIn:     []string{lanIn, lanReplies, `iifname "wgt0" accept`, `iifname "wgt0" tcp dport 6881 accept`},
 			wantModeChain: "mode-on",
 		},
 		{
@@ -111,6 +112,16 @@ func TestBuild(t *testing.T) {
 			spec:       func(s *Spec) { s.AllowLAN = []netip.Prefix{netip.MustParsePrefix("192.168.1.77/24")} },
 			wantOut:    []string{lanAccept},
 			wantNotOut: []string{`ip daddr 192.168.1.77/24 accept`},
+		},
+		{
+			name: "the engine's ports open to peers through the tunnel only",
+			spec: func(s *Spec) {
+				s.InboundTCP = []uint16{6881}
+				s.InboundUDP = []uint16{6881, 42000}
+			},
+			wantIn: []string{tunnelReplies, `iifname "wgt0" tcp dport 6881 accept`, `iifname "wgt0" udp dport 6881 accept`,
+				`iifname "wgt0" udp dport 42000 accept`, `counter drop`},
+			wantNotIn: []string{`tcp dport 6881 accept`, `iifname "wgt0" tcp dport 42000 accept`},
 		},
 		{
 			name:          "persist mode recorded",

@@ -112,7 +112,12 @@ func (b *tunnelBar) view(width int, now time.Time) []string {
 		segs = append(segs, strings.Join(st.Addresses, ","))
 	}
 	if st.Endpoint != "" {
-		segs = append(segs, "⇄ "+st.Endpoint)
+		server := "⇄ " + st.Endpoint
+		if st.Moves > 0 {
+			// Failover happened: which file is in use, and how often.
+			server += fmt.Sprintf(" (%s, %d moves)", st.Server, st.Moves)
+		}
+		segs = append(segs, server)
 	}
 	if st.LastHandshake.IsZero() {
 		segs = append(segs, "no handshake")

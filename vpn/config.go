@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -616,4 +618,76 @@ func parseTable(s string) (string, error) {
 		}
 	}
 	return s, nil
+}
+
+// CheckSwitchable says whether the tunnel of cfg can move to next in place
+// (Tunnel.Switch): the interface keeps its addresses, DNS servers, MTU and
+// routes, so both files must agree on them, as one account's files for
+// different servers do; keys, peers and endpoints may differ.
+func CheckSwitchable(cfg, next *Config) error {
+	differs := func(what string, a, b any) error {
+		return fmt.Errorf("vpn: %s cannot take over from %s: %s %v, not %v (failover keeps the tunnel's %s: use files of one account)", next.Name, cfg.Name, what, b, a, strings.ToLower(what))
+	}
+	if !samePrefixes(cfg.Interface.Addresses, next.Interface.Addresses) {
+		return differs("Address", cfg.Interface.Addresses, next.Interface.Addresses)
+	}
+	if !slices.Equal(sortedAddrs(cfg.Interface.DNS), sortedAddrs(next.Interface.DNS)) {
+		return differs("DNS", cfg.Interface.DNS, next.Interface.DNS)
+	}
+	if cfg.Interface.MTU != next.Interface.MTU {
+		return differs("MTU", cfg.Interface.MTU, next.Interface.MTU)
+	}
+	if cfg.Interface.Table != next.Interface.Table {
+		return differs("Table", cfg.Interface.Table, next.Interface.Table)
+	}
+	a, _ := cfg.ServerPeer()
+	b, _ := next.ServerPeer()
+	if !samePrefixes(cfg.Peers[a].AllowedIPs, next.Peers[b].AllowedIPs) {
+		return differs("AllowedIPs", cfg.Peers[a].AllowedIPs, next.Peers[b].AllowedIPs)
+	}
+	return nil
+}
+
+func samePrefixes(a, b []netip.Prefix) bool {
+	norm := func(ps []netip.Prefix) []string {
+		var out []string
+		for _, p := range ps {
+			out = append(out, p.Masked().String())
+		}
+		slices.Sort(out)
+		return slices.Compact(out)
+	}
+	return slices.Equal(norm(a), norm(b))
+}
+
+func sortedAddrs(as []netip.Addr) []netip.Addr {
+	out := slices.Clone(as)
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out
+}
+
+// ConfigFiles expands the --config arguments: a file stays, a directory
+// gives its *.conf files in name order. The order is the failover order.
+func ConfigFiles(args []string) ([]string, error) {
+	var out []string
+	for _, a := range args {
+		st, err := os.Stat(a)
+		if err != nil {
+			return nil, fmt.Errorf("vpn: config %s: %w", a, err)
+		}
+		if !st.IsDir() {
+			out = append(out, a)
+			continue
+		}
+		m, err := filepath.Glob(filepath.Join(a, "*.conf"))
+		if err != nil {
+			return nil, fmt.Errorf("vpn: config directory %s: %w", a, err)
+		}
+		if len(m) == 0 {
+			return nil, fmt.Errorf("vpn: config directory %s has no .conf file", a)
+		}
+		slices.Sort(m)
+		out = append(out, m...)
+	}
+	return out, nil
 }

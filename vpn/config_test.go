@@ -708,3 +708,56 @@ func ptMustHex(t *testing.T, s string) []byte {
 	}
 	return b
 }
+
+// TestCheckSwitchable: files of one account for two servers (other key,
+// endpoint, host bits and order of lists) may replace each other in place;
+// another address, DNS server or route set may not, and the message
+// names it.
+func TestCheckSwitchable(t *testing.T) {
+	file := func(name, iface, peer string) *Config {
+		cfg, _ := ptParse(t, name, "[Interface]\nPrivateKey="+ptPriv+"\n"+iface+"[Peer]\nPublicKey="+ptPub+"\n"+peer)
+		return cfg
+	}
+	a := file("a.conf", "Address=10.2.0.2/32, fd00::2/128\nDNS=10.2.0.1\n", "Endpoint=192.0.2.1:51820\nAllowedIPs=0.0.0.0/0, ::/0\n")
+	cases := []struct {
+		name, iface, peer, want string
+	}{
+		{"same account, another server", "Address=fd00::2/128, 10.2.0.2\nDNS=10.2.0.1\n", "Endpoint=198.51.100.2:1194\nAllowedIPs=::/0,0.0.0.0/0\n", ""},
+		{"another address", "Address=10.2.0.3/32, fd00::2/128\nDNS=10.2.0.1\n", "Endpoint=198.51.100.2:1194\nAllowedIPs=0.0.0.0/0, ::/0\n", "Address"},
+		{"another DNS", "Address=10.2.0.2/32, fd00::2/128\nDNS=10.2.0.2\n", "Endpoint=198.51.100.2:1194\nAllowedIPs=0.0.0.0/0, ::/0\n", "DNS"},
+		{"IPv4 only", "Address=10.2.0.2/32, fd00::2/128\nDNS=10.2.0.1\n", "Endpoint=198.51.100.2:1194\nAllowedIPs=0.0.0.0/0\n", "AllowedIPs"},
+		{"another MTU", "Address=10.2.0.2/32, fd00::2/128\nDNS=10.2.0.1\nMTU=1280\n", "Endpoint=198.51.100.2:1194\nAllowedIPs=0.0.0.0/0, ::/0\n", "MTU"},
+	}
+	for _, c := range cases {
+		err := CheckSwitchable(a, file("b.conf", c.iface, c.peer))
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%s: %v", c.name, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "b.conf")):
+			t.Errorf("%s: %v, want an error naming b.conf and %s", c.name, err, c.want)
+		}
+	}
+}
+
+// TestConfigFiles: files stay in the order given; a directory gives its
+// .conf files in name order; an empty directory or a missing path is an
+// error.
+func TestConfigFiles(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{"se-2.conf", "ch-1.conf", "notes.txt"} {
+		os.WriteFile(filepath.Join(dir, n), nil, 0o600)
+	}
+	single := filepath.Join(t.TempDir(), "nl.conf")
+	os.WriteFile(single, nil, 0o600)
+	got, err := ConfigFiles([]string{single, dir})
+	want := []string{single, filepath.Join(dir, "ch-1.conf"), filepath.Join(dir, "se-2.conf")}
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("ConfigFiles = %q, %v; want %q", got, err, want)
+	}
+	if _, err := ConfigFiles([]string{t.TempDir()}); err == nil {
+		t.Error("an empty directory was accepted")
+	}
+	if _, err := ConfigFiles([]string{filepath.Join(dir, "gone.conf")}); err == nil {
+		t.Error("a missing file was accepted")
+	}
+}

@@ -25,9 +25,13 @@ type Status struct {
 	Interface string `json:"interface"`
 	// Isolation is "namespace" when the interface lives in a private
 	// network namespace (Options.NetNS), else "host".
-	Isolation         string    `json:"isolation"`
-	Addresses         []string  `json:"addresses"`
-	Endpoint          string    `json:"endpoint"`
+	Isolation string   `json:"isolation"`
+	Addresses []string `json:"addresses"`
+	Endpoint  string   `json:"endpoint"`
+	// Server names the config in force (Config.Name: its file), and Moves
+	// counts the failovers to another one (Tunnel.Switch).
+	Server            string    `json:"server"`
+	Moves             uint64    `json:"moves"`
 	LastHandshake     time.Time `json:"-"`
 	LastHandshakeUnix int64     `json:"last_handshake_unix"`
 	RxBytes           uint64    `json:"rx_bytes"`

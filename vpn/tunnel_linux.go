@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -35,10 +36,13 @@ type Tunnel struct {
 	server    int             // index of the peer the status follows (Config.ServerPeer)
 	warnings  []string        // Config.ReachWarnings, shown with every status
 
+	// cfg, endpoints, server and warnings change with Switch: written
+	// under mu.
 	mu     sync.Mutex
 	dev    *device.Device
 	health healthTracker
 	last   Status
+	moves  uint64 // Switch calls that took effect
 
 	cancel    context.CancelFunc
 	done      chan struct{}
@@ -187,10 +191,69 @@ func (t *Tunnel) Interface() string { return t.opt.Interface }
 func (t *Tunnel) FwMark() uint32 { return t.opt.FwMark }
 
 // Endpoints are the resolved peer endpoints, one per peer.
-func (t *Tunnel) Endpoints() []netip.AddrPort { return slices.Clone(t.endpoints) }
+func (t *Tunnel) Endpoints() []netip.AddrPort {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.endpoints)
+}
 
 // Addresses are the tunnel's own addresses.
-func (t *Tunnel) Addresses() []netip.Prefix { return slices.Clone(t.cfg.Interface.Addresses) }
+func (t *Tunnel) Addresses() []netip.Prefix {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.cfg.Interface.Addresses)
+}
+
+// current is the config in force and its endpoints.
+func (t *Tunnel) current() (*Config, []netip.AddrPort) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.cfg, t.endpoints
+}
+
+// Switch moves the tunnel to another server (failover): cfg is another
+// file of the same account, with the same addresses, DNS, MTU and routes
+// (CheckSwitchable), and another peer, key or endpoint. The interface,
+// its addresses and the routing stay, so the engine's sockets stay valid;
+// flows through the old server die with its NAT. The caller admits the
+// new endpoint in the kill switch first.
+func (t *Tunnel) Switch(cfg *Config, endpoints []netip.AddrPort) error {
+	server, _ := cfg.ServerPeer()
+	if server >= len(endpoints) || !endpoints[server].IsValid() {
+		return fmt.Errorf("vpn: %s: the VPN server's [Peer] on line %d has no endpoint", cfg.Name, cfg.Peers[server].Line)
+	}
+	if err := CheckSwitchable(t.cfg, cfg); err != nil {
+		return err
+	}
+	mark := t.opt.FwMark
+	if t.opt.NetNS != nil {
+		mark = 0
+	}
+	cfg.Interface.ListenPort = t.cfg.Interface.ListenPort // the kill switch admits this one
+	uapi, err := uapiConfig(cfg, mark, endpoints)
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	dev := t.dev
+	if dev != nil {
+		if err := dev.IpcSet(uapi); err != nil {
+			t.mu.Unlock()
+			// The UAPI text holds the private key: never wrap it.
+			return fmt.Errorf("vpn: configure device %s for %s: %w", t.opt.Interface, cfg.Name, err)
+		}
+	}
+	// Without a device the supervisor is rebuilding it, from these.
+	t.cfg, t.endpoints, t.server = cfg, endpoints, server
+	t.warnings = cfg.ReachWarnings()
+	t.health = healthTracker{}
+	t.moves++
+	t.mu.Unlock()
+	if dev != nil {
+		initiateHandshakes(dev, cfg, endpoints)
+	}
+	return nil
+}
 
 // Rebuilt receives a value after the interface was rebuilt: sockets bound
 // to the old one are dead and their owners must make new ones.
@@ -215,7 +278,8 @@ func (t *Tunnel) addressStrings() []string {
 // bringUp makes the device and its addresses and routes. It is also how the
 // supervisor rebuilds a tunnel whose interface vanished.
 func (t *Tunnel) bringUp() error {
-	mtu := t.cfg.Interface.MTU
+	cfg, endpoints := t.current()
+	mtu := cfg.Interface.MTU
 	if mtu == 0 {
 		mtu = defaultMTU
 	}
@@ -235,7 +299,7 @@ func (t *Tunnel) bringUp() error {
 	if t.opt.NetNS != nil {
 		mark = 0
 	}
-	uapi, err := uapiConfig(t.cfg, mark, t.endpoints)
+	uapi, err := uapiConfig(cfg, mark, endpoints)
 	if err == nil {
 		err = dev.IpcSet(uapi)
 	}
@@ -252,7 +316,7 @@ func (t *Tunnel) bringUp() error {
 	if err != nil {
 		return fmt.Errorf("vpn: find link %s: %w", t.opt.Interface, err)
 	}
-	for _, a := range t.cfg.Interface.Addresses {
+	for _, a := range cfg.Interface.Addresses {
 		addr := &netlink.Addr{IPNet: prefixNet(a)}
 		if a.Addr().Is6() {
 			// No duplicate address detection: the address is ours alone.
@@ -268,7 +332,7 @@ func (t *Tunnel) bringUp() error {
 	if err := dev.Up(); err != nil {
 		return fmt.Errorf("vpn: start device %s: %w", t.opt.Interface, err)
 	}
-	t.initiateHandshakes(dev)
+	initiateHandshakes(dev, cfg, endpoints)
 	for _, dst := range t.plan.Routes {
 		r := &netlink.Route{LinkIndex: link.Attrs().Index, Dst: prefixNet(dst), Table: t.plan.Table, Scope: netlink.SCOPE_LINK}
 		if err := t.nl.RouteReplace(r); err != nil {
@@ -289,9 +353,9 @@ func (t *Tunnel) bringUp() error {
 // sends before the handshake it waits for: files without
 // PersistentKeepalive would never come up. An initiation carries no
 // payload, and wireguard-go retries it on its own schedule.
-func (t *Tunnel) initiateHandshakes(dev *device.Device) {
-	for i, p := range t.cfg.Peers {
-		if !t.endpoints[i].IsValid() {
+func initiateHandshakes(dev *device.Device, cfg *Config, endpoints []netip.AddrPort) {
+	for i, p := range cfg.Peers {
+		if !endpoints[i].IsValid() {
 			continue
 		}
 		if peer := dev.LookupPeer(device.NoisePublicKey(p.PublicKey)); peer != nil {
@@ -482,6 +546,8 @@ func (t *Tunnel) Status() Status {
 		Isolation: "host",
 		Addresses: t.addressStrings(),
 		Endpoint:  t.endpointString(),
+		Server:    filepath.Base(t.cfg.Name),
+		Moves:     t.moves,
 		Warnings:  t.warnings,
 	}
 	if t.opt.NetNS != nil {
@@ -572,7 +638,6 @@ func (t *Tunnel) supervise(ctx context.Context) {
 // (prober).
 func (t *Tunnel) watchHealth(ctx context.Context) {
 	var p prober
-	server := device.NoisePublicKey(t.cfg.Peers[t.server].PublicKey)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
@@ -583,6 +648,7 @@ func (t *Tunnel) watchHealth(ctx context.Context) {
 			st := t.Status()
 			t.mu.Lock()
 			dev, traffic := t.dev, t.health.trafficAt
+			server := device.NoisePublicKey(t.cfg.Peers[t.server].PublicKey) // Switch changes it
 			t.mu.Unlock()
 			if dev == nil || !p.due(now, st.State, traffic) {
 				continue

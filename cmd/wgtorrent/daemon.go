@@ -66,7 +66,10 @@ func (c *daemonCmd) Run(ctx context.Context, log *slog.Logger, k *kong.Context, 
 		return err
 	}
 
-	so := c.tunnelFlags.options(log, append([]uint16{uint16(port)}, c.LANPorts...)...)
+	so, err := c.tunnelFlags.options(log, append([]uint16{uint16(port)}, c.LANPorts...)...)
+	if err != nil {
+		return err
+	}
 	so.StateDir = c.Data
 	s, err := session.Start(ctx, so)
 	if err != nil {

@@ -39,6 +39,7 @@ func (f peerFlags) options(log *slog.Logger, dataDir, downloadDir string, seed b
 		DataDir:         dataDir,
 		DownloadDir:     downloadDir,
 		ListenPort:      f.ListenPort,
+		NoListen:        f.PortForward == "natpmp", // until the VPN forwards a port
 		DHT:             f.DHT,
 		Seed:            seed,
 		MaxDownloadRate: int64(f.MaxDownloadRate),
@@ -180,7 +181,10 @@ func (c *downloadCmd) Run(ctx context.Context, log *slog.Logger, ls logSettings)
 // withEngine brings up the kill switch, the tunnel and the engine in that
 // order, runs fn, and tears down in reverse.
 func withEngine(ctx context.Context, log *slog.Logger, tf tunnelFlags, ef engineFlags, fn func(context.Context, *session.Session, *client.Restartable) error) error {
-	so := tf.options(log)
+	so, err := tf.options(log)
+	if err != nil {
+		return err
+	}
 	so.StateDir = ef.Data
 	s, err := session.Start(ctx, so)
 	if err != nil {

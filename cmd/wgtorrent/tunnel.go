@@ -16,7 +16,8 @@ import (
 
 // tunnelFlags are shared by every command that brings the tunnel up.
 type tunnelFlags struct {
-	Config           string         `help:"WireGuard config file (wg-quick format) from your VPN provider." type:"existingfile" required:""`
+	Config           []string       `help:"WireGuard config file (wg-quick format) from your VPN provider; repeat it, or give a directory of .conf files, for failover between servers (in the order given, directories in name order)." type:"path" required:""`
+	FailoverAfter    time.Duration  `help:"With several configs: move to the next server when the tunnel has been unhealthy this long (it calls a silent server stale after ~15 s)." default:"15s"`
 	Interface        string         `help:"Name of the tunnel interface." default:"wgt0"`
 	KillSwitch       string         `name:"killswitch" help:"Kill switch: on (removed at exit), persist (stays after exit), off." enum:"on,persist,off" default:"on"`
 	LAN              []netip.Prefix `name:"lan" help:"LAN ranges allowed outside the tunnel (CIDR, comma separated)." sep:","`
@@ -33,9 +34,14 @@ func (f *tunnelFlags) resolve(auto session.Isolation) session.Isolation {
 	return session.Isolation(f.Isolation)
 }
 
-func (f tunnelFlags) options(log *slog.Logger, inboundPorts ...uint16) session.Options {
+func (f tunnelFlags) options(log *slog.Logger, inboundPorts ...uint16) (session.Options, error) {
+	paths, err := vpn.ConfigFiles(f.Config)
+	if err != nil {
+		return session.Options{}, fmt.Errorf("%w: %w", session.ErrConfig, err)
+	}
 	return session.Options{
-		ConfigPath:       f.Config,
+		ConfigPaths:      paths,
+		FailoverAfter:    f.FailoverAfter,
 		Interface:        f.Interface,
 		KillSwitch:       killswitch.Mode(f.KillSwitch),
 		AllowLAN:         f.LAN,
@@ -43,7 +49,7 @@ func (f tunnelFlags) options(log *slog.Logger, inboundPorts ...uint16) session.O
 		HandshakeTimeout: f.HandshakeTimeout,
 		Isolation:        session.Isolation(f.Isolation),
 		Logger:           log,
-	}
+	}, nil
 }
 
 type tunnelCmd struct {
@@ -68,7 +74,10 @@ type tunnelLine struct {
 func (c *tunnelCmd) isolation() session.Isolation { return c.resolve(session.IsolationHost) }
 
 func (c *tunnelCmd) Run(ctx context.Context, log *slog.Logger) error {
-	so := c.options(log)
+	so, err := c.options(log)
+	if err != nil {
+		return err
+	}
 	so.StateDir = c.Data
 	s, err := session.Start(ctx, so)
 	if err != nil {

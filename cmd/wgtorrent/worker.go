@@ -114,6 +114,7 @@ func (daemonWorkerCmd) Run(ctx context.Context, log *slog.Logger) error {
 		DataDir:         cfg.DataDir,
 		DownloadDir:     cfg.DownloadDir,
 		ListenPort:      cfg.ListenPort,
+		NoListen:        cfg.PortForward, // until the VPN forwards a port
 		DHT:             cfg.DHT,
 		UTP:             cfg.UTP,
 		DHTBootstrap:    cfg.DHTBootstrap,

@@ -60,6 +60,10 @@ type Line struct {
 	Finished       bool    `json:"finished,omitempty"` // stopped at its seeding goal
 	Error          string  `json:"error,omitempty"`
 	TunnelState    string  `json:"tunnel_state"`
+	// TunnelServer is the VPN server's config file in use; TunnelMoves
+	// counts failovers to another one.
+	TunnelServer string `json:"tunnel_server"`
+	TunnelMoves  uint64 `json:"tunnel_moves"`
 	// Isolation: "namespace" (private network namespace) or "host".
 	Isolation string `json:"isolation"`
 	// TunnelWarnings are what the WireGuard config keeps the tunnel from
@@ -203,6 +207,8 @@ func snapshot(eng client.Controller, tun Tunnel, ids []client.TorrentID, ks kill
 			Finished:       st.Finished,
 			Error:          st.Error,
 			TunnelState:    tunnelState,
+			TunnelServer:   tst.Server,
+			TunnelMoves:    tst.Moves,
 			TunnelWarnings: tst.Warnings,
 			Isolation:      tst.Isolation,
 			KillSwitch:     string(ks),

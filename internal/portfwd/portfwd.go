@@ -43,8 +43,12 @@ type Options struct {
 	// Listen makes the engine listen on port (the public one: what it
 	// advertises must be what the gateway forwards).
 	Listen func(port uint16) error
-	// Port is where the engine listens now: the first request asks for it.
+	// Port is where the engine listens now, or will (NotListening): the
+	// first request asks for it.
 	Port uint16
+	// NotListening: the engine listens nowhere until the first mapping
+	// (client.Options.NoListen), which it is then told to listen on.
+	NotListening bool
 	// Lifetime asked for (60 s if 0, as ProtonVPN's gateways grant).
 	Lifetime time.Duration
 	Logger   *slog.Logger
@@ -113,21 +117,29 @@ const (
 
 // Run keeps the mapping until ctx ends, then releases it.
 func (f *Forwarder) Run(ctx context.Context) {
-	port := f.o.Port // listened on, and asked for
+	port := f.o.Port // asked for
+	listening := port
+	if f.o.NotListening {
+		listening = 0
+	}
 	retry := firstRetry
 	lastErr := ""
 	for ctx.Err() == nil {
 		m, err := f.mapBoth(ctx, port)
-		if err == nil && m.External != port {
-			// Listen where the gateway forwards, drop the mapping to our
-			// old port (a gateway keys mappings by our side's port, and
-			// would hold the public one for it), then ask for the public
-			// port with it as our side too, so both sides agree.
+		if err == nil && m.External != listening {
+			// Listen where the gateway forwards; if that is not the port
+			// asked for, drop the mapping to it (a gateway keys mappings by
+			// our side's port, and would hold the public one for it), then
+			// ask for the public port with it as our side too, so both
+			// sides agree.
 			if err = f.o.Listen(m.External); err == nil {
-				f.o.Logger.Info("port forwarded: the engine listens on the public port", "port", m.External, "was", port)
-				f.release(port)
-				port = m.External
-				m, err = f.mapBoth(ctx, port)
+				f.o.Logger.Info("port forwarded: the engine listens on the public port", "port", m.External, "was", listening)
+				listening = m.External
+				if m.External != port {
+					f.release(port)
+					port = m.External
+					m, err = f.mapBoth(ctx, port)
+				}
 			}
 		}
 		if ctx.Err() != nil {

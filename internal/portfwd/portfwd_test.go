@@ -151,3 +151,37 @@ func TestOfflineReleasesNothing(t *testing.T) {
 		t.Errorf("requests %q, want %q", gw.calls, want)
 	}
 }
+
+// TestListensOnlyOnceMapped: an engine that listens nowhere yet is told to
+// listen on the first mapping, even one to the port asked for, and only
+// then; a refusal makes it listen nowhere.
+func TestListensOnlyOnceMapped(t *testing.T) {
+	refused := &natpmp.ResultError{Code: 2}
+	gw := &script{answers: []any{refused, uint16(6881), uint16(6881), uint16(6881), uint16(6881)}}
+	ctx, cancel := context.WithCancel(context.Background())
+	var listened []uint16
+	var states []State
+	var f *Forwarder
+	f = New(Options{Mapper: gw, Port: 6881, NotListening: true,
+		Listen: func(p uint16) error { listened = append(listened, p); return nil },
+		After: func(time.Duration) <-chan time.Time {
+			states = append(states, f.State())
+			if len(states) == 3 {
+				cancel()
+			}
+			c := make(chan time.Time, 1)
+			c <- time.Time{}
+			return c
+		},
+	})
+	f.Run(ctx)
+	if states[0].Phase != Failed {
+		t.Errorf("first state %+v, want failed", states[0])
+	}
+	if !slices.Equal(listened, []uint16{6881}) {
+		t.Errorf("listened on %v, want [6881] once, after the first mapping", listened)
+	}
+	if s := states[1]; s.Phase != Mapped || s.Port != 6881 {
+		t.Errorf("state %+v, want mapped 6881", s)
+	}
+}

@@ -13,7 +13,8 @@ import (
 
 // Engine is what a forwarded port is applied to (client.Restartable).
 type Engine interface {
-	ListenPort() int
+	ListenPort() int  // 0: not listening yet
+	ForwardPort() int // listened on, or to be
 	Relisten(ctx context.Context, port int) error
 }
 
@@ -50,10 +51,11 @@ func Start(eng Engine, b client.Binding, given netip.Addr, dns []netip.Addr, log
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	f = New(Options{
-		Mapper: tunnelMapper{b: b, gw: netip.AddrPortFrom(gateway, natpmp.Port)},
-		Port:   uint16(eng.ListenPort()),
-		Listen: func(port uint16) error { return eng.Relisten(ctx, int(port)) },
-		Logger: log,
+		Mapper:       tunnelMapper{b: b, gw: netip.AddrPortFrom(gateway, natpmp.Port)},
+		Port:         uint16(eng.ForwardPort()),
+		NotListening: eng.ListenPort() == 0,
+		Listen:       func(port uint16) error { return eng.Relisten(ctx, int(port)) },
+		Logger:       log,
 	})
 	done := make(chan struct{})
 	go func() {

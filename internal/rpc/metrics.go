@@ -33,6 +33,8 @@ var (
 	descTunnelTx   = prometheus.NewDesc("wgtorrent_tunnel_sent_bytes_total", "Bytes sent through the WireGuard tunnel.", nil, nil)
 	descHandshake  = prometheus.NewDesc("wgtorrent_tunnel_handshake_age_seconds", "Seconds since the last WireGuard handshake (0: none yet).", nil, nil)
 	descTunnelSt   = prometheus.NewDesc("wgtorrent_tunnel_state", "1 for the tunnel's current state.", []string{"state"}, nil)
+	descServer     = prometheus.NewDesc("wgtorrent_tunnel_server", "1 for the VPN server (config file) in use.", []string{"server", "endpoint"}, nil)
+	descMoves      = prometheus.NewDesc("wgtorrent_tunnel_failovers_total", "Moves to another VPN server (failover).", nil, nil)
 	descHealthy    = prometheus.NewDesc("wgtorrent_healthy", "1 when the tunnel is up and the kill switch armed (as /healthz).", nil, nil)
 	descDrops      = prometheus.NewDesc("wgtorrent_killswitch_dropped_packets_total", "Packets the kill switch dropped.", nil, nil)
 	descKSState    = prometheus.NewDesc("wgtorrent_killswitch_state", "1 for the kill switch state last measured in the kernel (armed, broken, unknown, off).", []string{"state"}, nil)
@@ -54,6 +56,8 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- descTunnelTx
 		ch <- descHandshake
 		ch <- descTunnelSt
+		ch <- descServer
+		ch <- descMoves
 	}
 	if c.s.o.KillSwitchDrops != nil {
 		ch <- descDrops
@@ -110,6 +114,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			}
 			ch <- prometheus.MustNewConstMetric(descTunnelSt, prometheus.GaugeValue, v, string(st))
 		}
+		ch <- prometheus.MustNewConstMetric(descServer, prometheus.GaugeValue, 1, ts.Server, ts.Endpoint)
+		ch <- prometheus.MustNewConstMetric(descMoves, prometheus.CounterValue, float64(ts.Moves))
 	}
 	if s.o.KillSwitchDrops != nil {
 		ch <- prometheus.MustNewConstMetric(descDrops, prometheus.CounterValue, float64(s.o.KillSwitchDrops()))

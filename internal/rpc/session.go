@@ -121,7 +121,8 @@ func (s *Server) sessionGet(_ context.Context, a args) (any, error) {
 		if warnings == nil {
 			warnings = []string{}
 		}
-		all["wgtorrent-tunnel"] = map[string]any{"state": st.State, "endpoint": st.Endpoint, "isolation": st.Isolation, "warnings": warnings}
+		all["wgtorrent-tunnel"] = map[string]any{"state": st.State, "endpoint": st.Endpoint, "isolation": st.Isolation, "warnings": warnings,
+			"server": st.Server, "moves": st.Moves}
 	}
 	return filterFields(all, fields), nil
 }

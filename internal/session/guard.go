@@ -136,6 +136,14 @@ func (g *guard) routingOK() bool {
 // check measures, and restores what is missing: the kill switch first, so
 // that routing put back can never carry a packet the rules would not stop.
 func (g *guard) check(s *Session) {
+	g.checkKillSwitch(s)
+	g.checkRouting(s)
+}
+
+func (g *guard) checkKillSwitch(s *Session) {
+	s.ksMu.Lock()
+	defer s.ksMu.Unlock()
+	s.admitInbound()
 	if s.Mode != killswitch.ModeOff {
 		err := s.fw.Verify(s.rs)
 		switch {
@@ -162,6 +170,9 @@ func (g *guard) check(s *Session) {
 			s.log.Warn("kill switch state unknown: cannot read the kernel's tables", "err", err)
 		}
 	}
+}
+
+func (g *guard) checkRouting(s *Session) {
 	g.mu.Lock()
 	t := g.tunnel
 	g.mu.Unlock()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 
 	"github.com/wgtorrent/wgtorrent/internal/netns"
 	"github.com/wgtorrent/wgtorrent/internal/userns"
@@ -33,18 +32,20 @@ const (
 // kill switch inside it (a second wall: nothing there may leave but by
 // the tunnel, and the guard measures and restores it as in host mode),
 // then the tunnel.
-func startIsolated(ctx context.Context, o Options, cfg *vpn.Config, iface string, mark uint32, log *slog.Logger) (_ *Session, err error) {
+func startIsolated(ctx context.Context, o Options, cfgs []*vpn.Config, iface string, log *slog.Logger) (_ *Session, err error) {
 	if len(o.AllowLAN) > 0 {
 		log.Warn("--lan has no effect with --isolation namespace: the private namespace has no LAN, only the tunnel")
 	}
 	// The host's resolver, as in host mode: before the tunnel there is no
 	// other (Endpoint = an address avoids the lookup).
-	endpoints, err := resolveEndpoints(ctx, cfg, net.DefaultResolver, endpointCache{dir: o.StateDir}, false, log)
+	servers, err := resolveServers(ctx, cfgs, endpointCache{dir: o.StateDir}, false, log)
 	if err != nil {
 		return nil, err
 	}
-	if err := fixListenPort(cfg); err != nil {
-		return nil, err
+	cfg, endpoints := servers[0].cfg, servers[0].endpoints
+	mark := cfg.Interface.FwMark
+	if mark == 0 {
+		mark = vpn.DefaultFwMark
 	}
 	ns, err := netns.New()
 	if err != nil {
@@ -54,24 +55,26 @@ func startIsolated(ctx context.Context, o Options, cfg *vpn.Config, iface string
 	if o.KillSwitch == killswitch.ModeOff {
 		mode = killswitch.ModeOff
 	}
-	s := &Session{Config: cfg, Mode: mode, log: log, ns: ns, fw: killswitch.Firewall{NetNS: ns.Fd()}}
+	s := &Session{Config: cfg, Mode: mode, log: log, ns: ns, fw: killswitch.Firewall{NetNS: ns.Fd()}, servers: servers}
 	defer func() {
 		if err != nil {
 			s.guard.stopAndWait()
+			s.closeSockets()
 			ns.Close()
 		}
 	}()
 	if mode != killswitch.ModeOff {
+		// In the namespace: the engine's listeners are there.
+		ns.Do(func() error { s.sockets = openSockets(log); return nil })
 		spec := killswitch.Spec{TunnelInterface: iface, FwMark: mark, Mode: mode}
 		if err := s.arm(spec, endpoints); err != nil {
 			return nil, err
 		}
 	}
 	s.guard.start(s)
-	t, err := vpnUp(ctx, cfg, vpn.Options{
+	t, cur, err := s.upAny(ctx, servers, vpnUp, vpn.Options{
 		Interface:        iface,
 		FwMark:           mark,
-		Endpoints:        endpoints,
 		HandshakeTimeout: o.HandshakeTimeout,
 		NetNS:            ns,
 		Logger:           log,
@@ -80,7 +83,8 @@ func startIsolated(ctx context.Context, o Options, cfg *vpn.Config, iface string
 		return nil, err
 	}
 	s.guard.setTunnel(t)
-	s.Tunnel = t
+	s.Tunnel, s.cur = t, cur
+	s.startBackground(o, endpointCache{})
 	log.Info("isolated: the tunnel and the engine are in a private network namespace; the host's network is untouched")
 	return s, nil
 }

@@ -28,6 +28,8 @@ type Tunnel interface {
 	Rebuilt() <-chan struct{}
 	RoutingProblems() ([]string, error)
 	RestoreRouting() error
+	// Switch moves the tunnel to another server (failover).
+	Switch(cfg *vpn.Config, endpoints []netip.AddrPort) error
 	Close() error
 }
 

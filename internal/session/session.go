@@ -35,7 +35,11 @@ var ErrConfig = errors.New("bad configuration")
 
 // Options are what the commands share.
 type Options struct {
-	ConfigPath       string
+	// ConfigPaths are the VPN servers' wg-quick files, in failover order
+	// (vpn.ConfigFiles expands directories); the first that answers is
+	// used, and the next when it has been unhealthy for FailoverAfter.
+	ConfigPaths      []string
+	FailoverAfter    time.Duration // 0: DefaultFailoverAfter
 	Interface        string
 	KillSwitch       killswitch.Mode
 	AllowLAN         []netip.Prefix
@@ -69,7 +73,13 @@ type Session struct {
 	ns      *netns.NS // the private namespace (IsolationNamespace)
 
 	owner    *Owner
+	ksMu     sync.Mutex         // rs and spec: the guard, the inbound ports and failover change them
 	rs       killswitch.RuleSet // as applied; the guard compares the kernel with it
+	spec     killswitch.Spec    // what rs was built from
+	srvMu    sync.Mutex         // servers and cur
+	servers  []server           // in failover order
+	cur      int                // the server in use
+	sockets  Sockets            // the tunnel namespace's listeners (admitInbound); nil in unit tests
 	hadTable bool               // a table of ours was there before Start
 	guard    guard
 	bg       sync.WaitGroup // the endpoint refresh
@@ -80,22 +90,19 @@ type Session struct {
 // tunnel up. A second instance in the same namespace gets ErrOwned and
 // touches nothing.
 func Start(ctx context.Context, o Options) (*Session, error) {
-	return start(ctx, o, killswitch.Firewall{}, vpnUp)
+	return start(ctx, o, killswitch.Firewall{}, vpnUp, openSockets)
 }
 
 // start is Start with the kill switch and the tunnel given: the unit tests
 // pass fakes to pin the order and the failure paths without root.
-func start(ctx context.Context, o Options, fw Firewall, up upFunc) (_ *Session, err error) {
+func start(ctx context.Context, o Options, fw Firewall, up upFunc, sockets func(*slog.Logger) Sockets) (_ *Session, err error) {
 	log := o.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	cfg, warnings, err := vpn.Load(o.ConfigPath)
+	cfgs, err := loadConfigs(o.ConfigPaths, log)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
-	}
-	for _, w := range warnings {
-		log.Warn(w, "config", o.ConfigPath)
+		return nil, err
 	}
 	mode := o.KillSwitch
 	if mode == "" {
@@ -105,13 +112,9 @@ func start(ctx context.Context, o Options, fw Firewall, up upFunc) (_ *Session, 
 	if iface == "" {
 		iface = vpn.DefaultInterface
 	}
-	mark := cfg.Interface.FwMark
-	if mark == 0 {
-		mark = vpn.DefaultFwMark
-	}
 	if o.Isolation == IsolationNamespace {
 		// A namespace of its own: nobody to share it with, nothing to claim.
-		return startIsolated(ctx, o, cfg, iface, mark, log)
+		return startIsolated(ctx, o, cfgs, iface, log)
 	}
 	// Nothing of the kernel's is touched before the claim: a second
 	// instance must leave the first one's table, rules and interface alone.
@@ -119,10 +122,14 @@ func start(ctx context.Context, o Options, fw Firewall, up upFunc) (_ *Session, 
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{Config: cfg, Mode: mode, log: log, owner: owner, fw: fw}
+	s := &Session{Mode: mode, log: log, owner: owner, fw: fw}
+	if sockets != nil && mode != killswitch.ModeOff {
+		s.sockets = sockets(log)
+	}
 	defer func() {
 		if err != nil {
 			s.guard.stopAndWait()
+			s.closeSockets()
 			owner.Release()
 		}
 	}()
@@ -132,12 +139,15 @@ func start(ctx context.Context, o Options, fw Firewall, up upFunc) (_ *Session, 
 	}
 	// Resolve before the rules close: afterwards only these addresses pass.
 	cache := endpointCache{dir: o.StateDir}
-	endpoints, err := resolveEndpoints(ctx, cfg, net.DefaultResolver, cache, s.hadTable, log)
+	servers, err := resolveServers(ctx, cfgs, cache, s.hadTable, log)
 	if err != nil {
 		return nil, err
 	}
-	if err := fixListenPort(cfg); err != nil {
-		return nil, err
+	s.Config, s.servers = servers[0].cfg, servers
+	cfg, endpoints := servers[0].cfg, servers[0].endpoints
+	mark := cfg.Interface.FwMark
+	if mark == 0 {
+		mark = vpn.DefaultFwMark
 	}
 	if mode == killswitch.ModeOff {
 		log.Warn("KILL SWITCH OFF: if the tunnel drops, traffic may leave outside it")
@@ -157,10 +167,9 @@ func start(ctx context.Context, o Options, fw Firewall, up upFunc) (_ *Session, 
 	// The guard watches the kill switch from now on (the handshake may take
 	// seconds); the routing once the tunnel is there.
 	s.guard.start(s)
-	t, err := up(ctx, cfg, vpn.Options{
+	t, cur, err := s.upAny(ctx, servers, up, vpn.Options{
 		Interface:        iface,
 		FwMark:           mark,
-		Endpoints:        endpoints,
 		HandshakeTimeout: o.HandshakeTimeout,
 		LAN:              o.AllowLAN,
 		Logger:           log,
@@ -178,12 +187,32 @@ func start(ctx context.Context, o Options, fw Firewall, up upFunc) (_ *Session, 
 		return nil, err
 	}
 	s.guard.setTunnel(t)
-	s.Tunnel = t
-	cache.store(cfg, endpoints, log)
+	s.Tunnel, s.cur = t, cur
+	for _, srv := range servers {
+		cache.store(srv.cfg, srv.endpoints, log)
+	}
+	s.startBackground(o, cache)
+	return s, nil
+}
+
+// startBackground starts what runs while the tunnel is up: the endpoint
+// refresh and, with several servers, failover.
+func (s *Session) startBackground(o Options, cache endpointCache) {
 	bctx, cancel := context.WithCancel(context.Background())
 	s.bgCancel = cancel
-	s.bg.Go(func() { refreshThroughTunnel(bctx, cfg, t, cache, log) })
-	return s, nil
+	s.bg.Go(func() {
+		for _, srv := range s.servers { // one at a time: they share the cache file
+			refreshThroughTunnel(bctx, srv.cfg, s.Tunnel, cache, s.log)
+		}
+	})
+	if len(s.servers) > 1 {
+		after := o.FailoverAfter
+		if after <= 0 {
+			after = DefaultFailoverAfter
+		}
+		s.log.Info("failover on", "servers", len(s.servers), "after", after)
+		s.bg.Go(func() { s.failover(bctx, after) })
+	}
 }
 
 // fixListenPort picks the tunnel's UDP port now when the config leaves it
@@ -215,10 +244,12 @@ func (s *Session) arm(spec killswitch.Spec, endpoints []netip.AddrPort) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
+	s.ksMu.Lock()
+	defer s.ksMu.Unlock()
 	if err := s.fw.Apply(rs); err != nil {
 		return err
 	}
-	s.rs = rs
+	s.spec, s.rs = spec, rs
 	return nil
 }
 
@@ -392,6 +423,7 @@ func (s *Session) Close() error {
 		errs = append(errs, s.Tunnel.Close())
 	}
 	errs = append(errs, s.releaseKillSwitch())
+	s.closeSockets()
 	s.owner.Release()
 	// The namespace goes with its last descriptor, and everything in it.
 	errs = append(errs, s.ns.Close())

@@ -104,6 +104,10 @@ func (t *fakeTunnel) Rebuilt() <-chan struct{}           { return t.rebuilt }
 func (t *fakeTunnel) RoutingProblems() ([]string, error) { t.c.add("tun.routing"); return nil, nil }
 func (t *fakeTunnel) RestoreRouting() error              { t.c.add("tun.restore"); return nil }
 func (t *fakeTunnel) Close() error                       { t.c.add("tun.close"); return nil }
+func (t *fakeTunnel) Switch(cfg *vpn.Config, _ []netip.AddrPort) error {
+	t.c.add("tun.switch " + filepath.Base(cfg.Name))
+	return nil
+}
 
 // up is vpn.Up for the fakes: it records, and fails with err if given.
 func (c *calls) up(err error) upFunc {
@@ -136,7 +140,7 @@ func testOptions(t *testing.T, mode killswitch.Mode) Options {
 	if err := os.WriteFile(p, []byte(testConfig), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return Options{ConfigPath: p, KillSwitch: mode, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	return Options{ConfigPaths: []string{p}, KillSwitch: mode, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }
 
 func wantCalls(t *testing.T, c *calls, want ...string) {
@@ -152,7 +156,7 @@ func wantCalls(t *testing.T, c *calls, want ...string) {
 func TestStartAndCloseOrder(t *testing.T) {
 	c := &calls{}
 	fw := &fakeFirewall{c: c}
-	s, err := start(t.Context(), testOptions(t, killswitch.ModeOn), fw, c.up(nil))
+	s, err := start(t.Context(), testOptions(t, killswitch.ModeOn), fw, c.up(nil), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +174,7 @@ func TestStartAndCloseOrder(t *testing.T) {
 	}
 	wantCalls(t, c, "fw.apply", "tun.up", "tun.close", "fw.remove")
 	// The claim is released: another session can start.
-	s2, err := start(t.Context(), testOptions(t, killswitch.ModeOn), &fakeFirewall{c: &calls{}}, (&calls{}).up(nil))
+	s2, err := start(t.Context(), testOptions(t, killswitch.ModeOn), &fakeFirewall{c: &calls{}}, (&calls{}).up(nil), nil)
 	if err != nil {
 		t.Fatalf("second session after close: %v", err)
 	}
@@ -182,13 +186,13 @@ func TestStartAndCloseOrder(t *testing.T) {
 func TestSecondSessionTouchesNothing(t *testing.T) {
 	c := &calls{}
 	o := testOptions(t, killswitch.ModeOn)
-	s, err := start(t.Context(), o, &fakeFirewall{c: c}, c.up(nil))
+	s, err := start(t.Context(), o, &fakeFirewall{c: c}, c.up(nil), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
 	c2 := &calls{}
-	if _, err := start(t.Context(), o, &fakeFirewall{c: c2}, c2.up(nil)); !errors.Is(err, ErrOwned) {
+	if _, err := start(t.Context(), o, &fakeFirewall{c: c2}, c2.up(nil), nil); !errors.Is(err, ErrOwned) {
 		t.Fatalf("second session: %v, want ErrOwned", err)
 	}
 	if len(c2.got) != 0 {
@@ -218,12 +222,12 @@ func TestStartFailures(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &calls{}
 			o := testOptions(t, tc.mode)
-			_, err := start(t.Context(), o, &fakeFirewall{c: c, present: tc.present, applyErr: tc.apply}, c.up(tc.up))
+			_, err := start(t.Context(), o, &fakeFirewall{c: c, present: tc.present, applyErr: tc.apply}, c.up(tc.up), nil)
 			if err == nil {
 				t.Fatal("start succeeded")
 			}
 			wantCalls(t, c, tc.want...)
-			s, err := start(t.Context(), o, &fakeFirewall{c: &calls{}}, (&calls{}).up(nil))
+			s, err := start(t.Context(), o, &fakeFirewall{c: &calls{}}, (&calls{}).up(nil), nil)
 			if err != nil {
 				t.Fatalf("the failed start kept the namespace: %v", err)
 			}
@@ -240,7 +244,7 @@ func TestCloseByMode(t *testing.T) {
 		killswitch.ModeOff:     {"tun.up", "tun.close"},
 	} {
 		c := &calls{}
-		s, err := start(t.Context(), testOptions(t, mode), &fakeFirewall{c: c}, c.up(nil))
+		s, err := start(t.Context(), testOptions(t, mode), &fakeFirewall{c: c}, c.up(nil), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -258,7 +262,7 @@ func TestCloseByMode(t *testing.T) {
 func TestGuardPutsBack(t *testing.T) {
 	c := &calls{}
 	fw := &fakeFirewall{c: c, verifyErrs: []error{killswitch.ErrNotInstalled}}
-	s, err := start(t.Context(), testOptions(t, killswitch.ModeOn), fw, c.up(nil))
+	s, err := start(t.Context(), testOptions(t, killswitch.ModeOn), fw, c.up(nil), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +274,7 @@ func TestGuardPutsBack(t *testing.T) {
 
 	c2 := &calls{}
 	unreadable := &fakeFirewall{c: c2, verifyErr: errors.New("netlink: permission denied")}
-	s2, err := start(t.Context(), testOptions(t, killswitch.ModeOn), unreadable, c2.up(nil))
+	s2, err := start(t.Context(), testOptions(t, killswitch.ModeOn), unreadable, c2.up(nil), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,11 +288,11 @@ func TestGuardPutsBack(t *testing.T) {
 // (ErrConfig), and nothing is touched.
 func TestBadConfig(t *testing.T) {
 	o := testOptions(t, killswitch.ModeOn)
-	if err := os.WriteFile(o.ConfigPath, []byte("[Interface]\nPrivateKey = nope\n"), 0o600); err != nil {
+	if err := os.WriteFile(o.ConfigPaths[0], []byte("[Interface]\nPrivateKey = nope\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	c := &calls{}
-	_, err := start(t.Context(), o, &fakeFirewall{c: c}, c.up(nil))
+	_, err := start(t.Context(), o, &fakeFirewall{c: c}, c.up(nil), nil)
 	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "line 2") {
 		t.Errorf("bad config: %v, want ErrConfig naming line 2", err)
 	}

@@ -563,3 +563,61 @@ func TestDaemonKillSwitchDeletedRestored(t *testing.T) {
 	t.Logf("SIGTERM: stopped in %s", stopDaemon(t, p).Round(10*time.Millisecond))
 	assertNothingLeft(t, cl)
 }
+
+// TestNothingGetsInThroughTheTunnel: other users of the VPN reach the
+// tunnel's address. A service listening on every address of the client
+// (sshd's way) is reachable from the VPN server's side with the kill
+// switch off (control), and not with it on; the engine's own port is.
+func TestNothingGetsInThroughTheTunnel(t *testing.T) {
+	lab, conf := whoamiLab(t)
+	l, err := lab.Client.ListenTCP(":2222")
+	must(t, err)
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	dial := func(port int, timeout time.Duration) error {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		c, err := lab.VPN.DialContext(ctx, "tcp", net.JoinHostPort(netlab.TunnelClient4.String(), fmt.Sprint(port)))
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+
+	p := startWgtorrent(t, lab.Client, "tunnel", "--config", conf, "--killswitch", "off", "--json")
+	p.waitState(20*time.Second, "state", "up")
+	waitThroughTunnel(t, lab, 10*time.Second)
+	if err := dial(2222, 3*time.Second); err != nil {
+		t.Fatalf("lab: the VPN's side cannot reach the client's port 2222 even without the kill switch: %v", err)
+	}
+	p.Signal(syscall.SIGTERM)
+	p.wait(15 * time.Second)
+
+	const peerPort = 45123
+	data, out := t.TempDir(), t.TempDir()
+	d := startWgtorrent(t, lab.Client, daemonArgs(conf, data, out, "--listen-port", fmt.Sprint(peerPort))...)
+	newRPCClient(lab.Client, daemonRPCAddr, "", "").waitHealth(t, d, http.StatusOK, 20*time.Second)
+	// The guard admits the engine's port once it reads the listener back
+	// from the kernel: a few checks at most.
+	deadline := time.Now().Add(5 * time.Second)
+	for err := dial(peerPort, time.Second); err != nil; err = dial(peerPort, time.Second) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the engine's port %d is not reachable through the tunnel: %v", peerPort, err)
+		}
+		time.Sleep(200 * time.Millisecond) // polling an external condition
+	}
+	for _, port := range []int{2222, 9091} {
+		if err := dial(port, 2*time.Second); err == nil {
+			t.Errorf("the VPN's side reached the client's port %d through the tunnel", port)
+		}
+	}
+	stopDaemon(t, d)
+}

@@ -313,9 +313,9 @@ type leakCapture struct {
 	c *netlab.Capture
 }
 
-func startLeakCapture(t *testing.T, lab *netlab.Lab, endpoint netip.AddrPort) *leakCapture {
+func startLeakCapture(t *testing.T, lab *netlab.Lab, endpoints ...netip.AddrPort) *leakCapture {
 	t.Helper()
-	c, err := lab.StartCapture(context.Background(), endpoint)
+	c, err := lab.StartCapture(context.Background(), endpoints...)
 	if err != nil {
 		t.Fatal(err)
 	}

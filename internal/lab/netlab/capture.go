@@ -39,25 +39,31 @@ type Capture struct {
 const markerPayload = "netlab-capture-marker"
 
 // StartCapture runs tcpdump on the ISP's side of the client's link, keeping
-// every packet from the client except UDP to endpoint (the WireGuard server),
-// the kernel's "port unreachable" answers to the endpoint (a WireGuard
-// packet arriving after the client closed its socket: nothing the server
-// does not already know), ARP, ICMPv6 router/neighbour solicitations and
-// advertisements, and MLD reports. It returns once tcpdump is listening.
-func (l *Lab) StartCapture(ctx context.Context, endpoint netip.AddrPort) (*Capture, error) {
+// every packet from the client except UDP to the endpoints (the WireGuard
+// servers: one, or those failover may use), the kernel's "port
+// unreachable" answers to them (a WireGuard packet arriving after the
+// client closed its socket: nothing the server does not already know),
+// ARP, ICMPv6 router/neighbour solicitations and advertisements, and MLD
+// reports. It returns once tcpdump is listening.
+func (l *Lab) StartCapture(ctx context.Context, endpoints ...netip.AddrPort) (*Capture, error) {
 	if _, err := exec.LookPath("tcpdump"); err != nil {
 		return nil, fmt.Errorf("netlab: capture needs tcpdump (apt install tcpdump): %w", err)
 	}
-	unreachable := fmt.Sprintf("icmp and dst host %s and icmp[0] = 3 and icmp[1] = 3", endpoint.Addr())
-	if endpoint.Addr().Is6() {
-		unreachable = fmt.Sprintf("ip6 and dst host %s and ip6[6] = 58 and ip6[40] = 1 and ip6[41] = 4", endpoint.Addr())
+	if len(endpoints) == 0 {
+		return nil, fmt.Errorf("netlab: capture needs the WireGuard endpoint")
 	}
-	filter := fmt.Sprintf("not ("+unreachable+") and not (dst host %s and udp dst port %d) and not arp"+
+	filter := "not arp" +
 		// ICMPv6 types 133-136 and MLDv2 report 143, without extension headers
-		" and not (ip6 and ip6[6] = 58 and ((ip6[40] >= 133 and ip6[40] <= 136) or ip6[40] = 143))"+
+		" and not (ip6 and ip6[6] = 58 and ((ip6[40] >= 133 and ip6[40] <= 136) or ip6[40] = 143))" +
 		// MLD reports carry a hop-by-hop header (router alert): 8 more bytes
-		" and not (ip6 and ip6[6] = 0 and ip6[40] = 58 and ip6[48] = 143)",
-		endpoint.Addr(), endpoint.Port())
+		" and not (ip6 and ip6[6] = 0 and ip6[40] = 58 and ip6[48] = 143)"
+	for _, endpoint := range endpoints {
+		unreachable := fmt.Sprintf("icmp and dst host %s and icmp[0] = 3 and icmp[1] = 3", endpoint.Addr())
+		if endpoint.Addr().Is6() {
+			unreachable = fmt.Sprintf("ip6 and dst host %s and ip6[6] = 58 and ip6[40] = 1 and ip6[41] = 4", endpoint.Addr())
+		}
+		filter += fmt.Sprintf(" and not ("+unreachable+") and not (dst host %s and udp dst port %d)", endpoint.Addr(), endpoint.Port())
+	}
 	// -B: a larger kernel buffer, so a full-speed download drops nothing
 	// that the check would then not see.
 	cmd := l.ISP.Command(context.Background(), "tcpdump", "-n", "-l", "--immediate-mode", "-B", "16384",

@@ -1,10 +1,12 @@
 // Package netlab builds a small internet inside network namespaces, for the
 // root tests of wgtorrent and for `wgtorrent demo`.
 //
-// A lab is four namespaces named "wgt-<id>-<role>":
+// A lab is four namespaces (five with Options.SecondVPN) named
+// "wgt-<id>-<role>":
 //
 //	client (198.18.1.2) ── isp (router) ── vpn  (198.18.2.2, WireGuard server on UDP 51820, NAT)
-//	                                    └── peer (198.18.3.2, tracker and seeders)
+//	                                    ├── peer (198.18.3.2, tracker and seeders)
+//	                                    └── vpn2 (198.18.4.2, with Options.SecondVPN: another server, as vpn)
 //
 // The client also reaches the peer directly through the ISP, so traffic that
 // escapes the tunnel really gets out; a Capture on the ISP's side of the

@@ -24,7 +24,7 @@ import (
 
 // Host is one namespace of a lab.
 type Host struct {
-	Name  string // role: "client", "isp", "vpn", "peer"
+	Name  string // role: "client", "isp", "vpn", "peer", "vpn2"
 	NetNS string // named namespace: `ip netns exec <NetNS> ...` works
 	Iface string // uplink towards the ISP (HostIface); empty on the ISP
 	// Uplink addresses and gateways; Addr6/Gateway6 are invalid without

@@ -17,7 +17,7 @@ import (
 
 // NATPMP is a NAT-PMP gateway on the VPN host (Debian's miniupnpd): it
 // forwards a port of the VPN's public address to the tunnel client, as
-// ProtonVPN's P2P servers do.
+// ProtonVPN's P2P servers do. VPN2 has none.
 type NATPMP struct {
 	Log *SyncBuffer
 	cmd *Cmd

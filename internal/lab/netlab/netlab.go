@@ -21,19 +21,20 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Interface names. Leaf hosts (client, vpn, peer) have one uplink, HostIface;
-// the ISP names its side of each link after the host behind it.
+// Interface names. Leaf hosts (client, vpn, peer, vpn2) have one uplink,
+// HostIface; the ISP names its side of each link after the host behind it.
 const (
 	HostIface      = "eth0"
 	ISPClientIface = "isp-client" // where StartCapture listens
 	ISPVPNIface    = "isp-vpn"
 	ISPPeerIface   = "isp-peer"
+	ISPVPN2Iface   = "isp-vpn2" // only with Options.SecondVPN
 )
 
 // Options selects what a lab gets beyond its IPv4 uplinks.
 type Options struct {
-	// IPv6Uplink gives client, vpn and peer an IPv6 address and default
-	// route through the ISP (2001:db8:N::2/64 via 2001:db8:N::1).
+	// IPv6Uplink gives client, vpn, peer (and vpn2) an IPv6 address and
+	// default route through the ISP (2001:db8:N::2/64 via 2001:db8:N::1).
 	IPv6Uplink bool
 	// IPv6Tunnel adds fd00:64::/64 inside the tunnel: the server is
 	// fd00:64::1, the client fd00:64::2, and the client config routes ::/0.
@@ -42,6 +43,10 @@ type Options struct {
 	// tunnel to the VPN host for this long: the round trip to a distant
 	// VPN server (this kernel has no netem). Zero: none.
 	VPNDelay time.Duration
+	// SecondVPN adds Lab.VPN2, a second VPN host with its own public
+	// address (198.18.4.2), built like VPN: a provider's other server, for
+	// failing over between two. The ISP is all they share.
+	SecondVPN bool
 	// Logf receives diagnostics (third-party program output, device errors).
 	// Nil discards them. Never called after Close returns.
 	Logf func(format string, args ...any)
@@ -50,12 +55,17 @@ type Options struct {
 // Lab is one running topology. Its hosts are ready when New returns.
 type Lab struct {
 	Client, ISP, VPN, Peer *Host
+	// VPN2 is the second VPN host with Options.SecondVPN, else nil.
+	VPN2 *Host
 	// ID is the random part of every namespace name ("wgt-<ID>-client").
 	ID string
 
 	opt    Options
 	hosts  []*Host
 	closed atomic.Bool
+	// cliKey is the tunnel client's private key in every server's
+	// ClientConfig: one account, as a provider's servers share it.
+	cliKey wgKey
 
 	mu          sync.Mutex
 	closers     []func() error // servers, captures: stopped before processes are killed
@@ -67,13 +77,16 @@ type Lab struct {
 }
 
 // New builds a lab: namespaces, links, addresses, routes, forwarding and the
-// VPN host's masquerade. On error it removes whatever it had made.
+// VPN hosts' masquerade. On error it removes whatever it had made.
 func New(ctx context.Context, opt Options) (l *Lab, err error) {
 	var idb [3]byte
 	if _, err := rand.Read(idb[:]); err != nil {
 		return nil, fmt.Errorf("netlab: random id: %w", err)
 	}
 	l = &Lab{ID: hex.EncodeToString(idb[:]), opt: opt}
+	if l.cliKey, err = newPrivateKey(); err != nil {
+		return nil, err
+	}
 	defer func() {
 		if err != nil {
 			_ = l.Close()
@@ -81,7 +94,11 @@ func New(ctx context.Context, opt Options) (l *Lab, err error) {
 		}
 	}()
 
-	for _, role := range []string{"isp", "client", "vpn", "peer"} {
+	roles := []string{"isp", "client", "vpn", "peer"}
+	if opt.SecondVPN {
+		roles = append(roles, "vpn2")
+	}
+	for _, role := range roles {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("netlab: build: %w", err)
 		}
@@ -98,10 +115,12 @@ func New(ctx context.Context, opt Options) (l *Lab, err error) {
 			l.VPN = h
 		case "peer":
 			l.Peer = h
+		case "vpn2":
+			l.VPN2 = h
 		}
 	}
 
-	// The ISP routes between its links; the VPN host forwards tunnel traffic.
+	// The ISP routes between its links; the VPN hosts forward tunnel traffic.
 	isp := map[string]string{"net/ipv4/ip_forward": "1"}
 	if opt.IPv6Uplink {
 		isp["net/ipv6/conf/all/forwarding"] = "1"
@@ -113,14 +132,23 @@ func New(ctx context.Context, opt Options) (l *Lab, err error) {
 	if opt.IPv6Tunnel {
 		vpn["net/ipv6/conf/all/forwarding"] = "1"
 	}
-	if err := l.VPN.WriteSysctls(vpn); err != nil {
-		return nil, err
+	for _, h := range l.vpnHosts() {
+		if err := h.WriteSysctls(vpn); err != nil {
+			return nil, err
+		}
 	}
 
-	for i, link := range []struct {
+	// The subnet numbers are the addresses' third byte: VPN2 comes last so
+	// that client, vpn and peer keep theirs.
+	type uplink struct {
 		h     *Host
 		iface string
-	}{{l.Client, ISPClientIface}, {l.VPN, ISPVPNIface}, {l.Peer, ISPPeerIface}} {
+	}
+	links := []uplink{{l.Client, ISPClientIface}, {l.VPN, ISPVPNIface}, {l.Peer, ISPPeerIface}}
+	if l.VPN2 != nil {
+		links = append(links, uplink{l.VPN2, ISPVPN2Iface})
+	}
+	for i, link := range links {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("netlab: build: %w", err)
 		}
@@ -128,10 +156,21 @@ func New(ctx context.Context, opt Options) (l *Lab, err error) {
 			return nil, err
 		}
 	}
-	if err := l.setupMasquerade(); err != nil {
-		return nil, err
+	for _, h := range l.vpnHosts() {
+		if err := l.setupMasquerade(h); err != nil {
+			return nil, err
+		}
 	}
 	return l, nil
+}
+
+// vpnHosts are the hosts that may run a WireGuard server: VPN, and VPN2
+// with Options.SecondVPN.
+func (l *Lab) vpnHosts() []*Host {
+	if l.VPN2 == nil {
+		return []*Host{l.VPN}
+	}
+	return []*Host{l.VPN, l.VPN2}
 }
 
 // TB is the part of testing.TB that NewT uses (netlab does not import

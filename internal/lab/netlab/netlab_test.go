@@ -31,6 +31,9 @@ func TestLabBuildAndClose(t *testing.T) {
 	if len(names) != 4 {
 		t.Errorf("namespaces for lab %s: got %v, want 4", l.ID, names)
 	}
+	if l.VPN2 != nil {
+		t.Error("VPN2 built without Options.SecondVPN")
+	}
 	// A process started in a host lives in its namespace and dies with the lab.
 	cmd := l.Peer.Command(context.Background(), "sleep", "60")
 	if err := cmd.Start(); err != nil {
@@ -106,7 +109,7 @@ func TestTunnelDebianServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkTunnel(t, l, srv)
+	checkTunnel(t, l, srv, l.VPN)
 }
 
 func TestTunnelBuiltinServer(t *testing.T) {
@@ -116,17 +119,17 @@ func TestTunnelBuiltinServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkTunnel(t, l, srv)
+	checkTunnel(t, l, srv, l.VPN)
 }
 
-// checkTunnel brings up a client tunnel routing the peer subnet, checks that
-// the peer sees the VPN's address and that the capture sees no leak, then
-// that a direct connection is caught as a leak.
-func checkTunnel(t *testing.T, l *Lab, srv WGServer) {
+// checkTunnel brings up a client tunnel to srv, on VPN host vpn, routing the
+// peer subnet, checks that the peer sees vpn's address and that the capture
+// sees no leak, then that a direct connection to vpn is caught as a leak.
+func checkTunnel(t *testing.T, l *Lab, srv WGServer, vpn *Host) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	for _, h := range []*Host{l.Peer, l.VPN} {
+	for _, h := range []*Host{l.Peer, vpn} {
 		stop, err := h.ServeWhoAmI(whoamiPort)
 		if err != nil {
 			t.Fatal(err)
@@ -146,8 +149,8 @@ func checkTunnel(t *testing.T, l *Lab, srv WGServer) {
 		if err != nil {
 			t.Fatalf("whoami %s through the tunnel: %v", network, err)
 		}
-		if host, _, _ := net.SplitHostPort(got); host != l.VPN.Addr4.String() {
-			t.Errorf("through the tunnel (%s) the peer saw %s, want the VPN's %s", network, got, l.VPN.Addr4)
+		if host, _, _ := net.SplitHostPort(got); host != vpn.Addr4.String() {
+			t.Errorf("through the tunnel (%s) the peer saw %s, want %s's %s", network, got, vpn.Name, vpn.Addr4)
 		}
 	}
 	leaks, err := capt.Stop()
@@ -163,7 +166,7 @@ func checkTunnel(t *testing.T, l *Lab, srv WGServer) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	direct := net.JoinHostPort(l.VPN.Addr4.String(), fmt.Sprint(whoamiPort))
+	direct := net.JoinHostPort(vpn.Addr4.String(), fmt.Sprint(whoamiPort))
 	got, err := l.Client.WhoAmI(ctx, "tcp", direct)
 	if err != nil {
 		t.Fatalf("direct whoami: %v", err)
@@ -175,7 +178,7 @@ func checkTunnel(t *testing.T, l *Lab, srv WGServer) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(strings.Join(leaks, "\n"), l.VPN.Addr4.String()+"."+fmt.Sprint(whoamiPort)+":") {
+	if !strings.Contains(strings.Join(leaks, "\n"), vpn.Addr4.String()+"."+fmt.Sprint(whoamiPort)+":") {
 		t.Errorf("capture missed the direct connection to %s; it saw:\n%s", direct, strings.Join(leaks, "\n"))
 	}
 }
@@ -236,6 +239,122 @@ func TestServerRestartKeepsKeys(t *testing.T) {
 				t.Error("client config changed across Stop/Start")
 			}
 		})
+	}
+}
+
+// TestSecondVPN: with Options.SecondVPN, a Debian server on each VPN host
+// gives the same client key and tunnel addresses (one account) but its own
+// server key and endpoint; the client tunnelled through either reaches the
+// peer as that server's public address, over IPv4 and IPv6, also while the
+// other server is down (a failover); and Close removes the fifth namespace.
+func TestSecondVPN(t *testing.T) {
+	testenv.NeedPrograms(t, "wireguard-go", "wg", "tcpdump")
+	l := newT(t, Options{IPv6Uplink: true, IPv6Tunnel: true, SecondVPN: true})
+	if l.VPN2 == nil || l.VPN2.Name != "vpn2" || l.VPN2.NetNS != "wgt-"+l.ID+"-vpn2" {
+		t.Fatalf("VPN2 = %+v, want host vpn2 in namespace wgt-%s-vpn2", l.VPN2, l.ID)
+	}
+	if l.VPN2.Addr4 != netip.MustParseAddr("198.18.4.2") || l.VPN2.Addr6 != netip.MustParseAddr("2001:db8:4::2") {
+		t.Errorf("VPN2 at %s and %s, want 198.18.4.2 and 2001:db8:4::2", l.VPN2.Addr4, l.VPN2.Addr6)
+	}
+	if _, err := l.StartDebianWGServerOn(context.Background(), l.Peer); err == nil {
+		t.Error("a server started on the peer host, which does not masquerade")
+	}
+	srv1, err := l.StartDebianWGServer(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv2, err := l.StartDebianWGServerOn(context.Background(), l.VPN2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSameAccount(t, srv1, srv2)
+	if srv1.Interface() == srv2.Interface() {
+		t.Errorf("both servers use interface %s: their UAPI sockets would collide", srv1.Interface())
+	}
+
+	checkTunnel(t, l, srv1, l.VPN)
+	checkTunnel(t, l, srv2, l.VPN2)
+	stop, err := l.Peer.ServeWhoAmI(whoamiPort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	checkSeenAs(t, l, srv1, l.VPN)
+	checkSeenAs(t, l, srv2, l.VPN2)
+
+	// Failover: the first server dies, the second still carries the
+	// client; the first comes back.
+	if err := srv1.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.VPN.Netlink().LinkByName(srv1.Interface()); err == nil {
+		t.Error("first server's interface still there after Stop")
+	}
+	checkSeenAs(t, l, srv2, l.VPN2)
+	if err := srv1.Start(); err != nil {
+		t.Fatal(err)
+	}
+	checkSeenAs(t, l, srv1, l.VPN)
+
+	if err := l.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if left := labNamespaces(t, l.ID); len(left) != 0 {
+		t.Errorf("namespaces left after Close: %v", left)
+	}
+	for _, s := range []WGServer{srv1, srv2} {
+		if _, err := os.Stat("/var/run/wireguard/" + s.Interface() + ".sock"); err == nil {
+			t.Errorf("UAPI socket of %s left after Close", s.Interface())
+		}
+	}
+}
+
+// checkSameAccount: two servers' client configs share the [Interface]
+// (private key, addresses) and differ in the [Peer] (key, endpoint).
+func checkSameAccount(t *testing.T, a, b WGServer) {
+	t.Helper()
+	ca, cb := a.ClientConfig(), b.ClientConfig()
+	ifa, _, _ := strings.Cut(ca, "[Peer]")
+	ifb, _, _ := strings.Cut(cb, "[Peer]")
+	if ifa != ifb {
+		t.Errorf("the servers' [Interface] sections differ:\n%s\n%s", ifa, ifb)
+	}
+	_, pubA, epA, err := parseClientConfig(ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, pubB, epB, err := parseClientConfig(cb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pubA == pubB {
+		t.Error("both servers have the same key")
+	}
+	if epA != a.Endpoint() || epB != b.Endpoint() || epA == epB {
+		t.Errorf("endpoints %s and %s, want %s and %s, distinct", epA, epB, a.Endpoint(), b.Endpoint())
+	}
+}
+
+// checkSeenAs brings up a client tunnel to srv and checks that the peer
+// (serving whoami) sees the client as vpn's address over TCP on IPv4 and
+// IPv6.
+func checkSeenAs(t *testing.T, l *Lab, srv WGServer, vpn *Host) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	closeClient := startTestClient(t, l, srv.ClientConfig())
+	defer closeClient()
+	for _, tc := range []struct{ peer, want netip.Addr }{
+		{l.Peer.Addr4, vpn.Addr4},
+		{l.Peer.Addr6, vpn.Addr6},
+	} {
+		got, err := l.Client.WhoAmI(ctx, "tcp", net.JoinHostPort(tc.peer.String(), fmt.Sprint(whoamiPort)))
+		if err != nil {
+			t.Fatalf("whoami %s through %s: %v", tc.peer, vpn.Name, err)
+		}
+		if host, _, _ := net.SplitHostPort(got); host != tc.want.String() {
+			t.Errorf("through %s the peer saw %s, want %s", vpn.Name, got, tc.want)
+		}
 	}
 }
 

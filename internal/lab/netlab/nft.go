@@ -17,12 +17,12 @@ const (
 	faultsTable = "netlab-faults"
 )
 
-// setupMasquerade makes the VPN host hide tunnel clients behind its uplink
+// setupMasquerade makes VPN host h hide tunnel clients behind its uplink
 // address, as a commercial VPN server does.
-func (l *Lab) setupMasquerade() error {
-	c, err := nftables.New(nftables.WithNetNSFd(int(l.VPN.ns)))
+func (l *Lab) setupMasquerade(h *Host) error {
+	c, err := nftables.New(nftables.WithNetNSFd(int(h.ns)))
 	if err != nil {
-		return fmt.Errorf("netlab: nftables in vpn: %w", err)
+		return fmt.Errorf("netlab: nftables in %s: %w", h.Name, err)
 	}
 	add := func(family nftables.TableFamily, srcOffset, addrLen uint32, mask, network []byte) {
 		t := c.AddTable(&nftables.Table{Family: family, Name: natTable})
@@ -50,7 +50,7 @@ func (l *Lab) setupMasquerade() error {
 		add(nftables.TableFamilyIPv6, 8, 16, mask, TunnelNet6.Addr().AsSlice())
 	}
 	if err := c.Flush(); err != nil {
-		return fmt.Errorf("netlab: vpn masquerade rules: %w", err)
+		return fmt.Errorf("netlab: %s masquerade rules: %w", h.Name, err)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -35,12 +36,16 @@ var (
 	TunnelClient6 = netip.MustParseAddr("fd00:64::2")
 )
 
-// WGServer is the lab's WireGuard server on the VPN host, with one client.
+// WGServer is a WireGuard server of the lab on a VPN host (VPN or VPN2),
+// with one client.
 type WGServer interface {
 	// ClientConfig is a wg-quick configuration for the client (it holds the
-	// client's private key).
+	// client's private key). Every server of a lab gives the same private
+	// key and tunnel addresses, as a provider's servers share an account;
+	// the [Peer] (server key, Endpoint) is the server's own.
 	ClientConfig() string
-	// Endpoint is the server's public address, 198.18.2.2:51820.
+	// Endpoint is the server's public address: 198.18.2.2:51820 on VPN,
+	// 198.18.4.2:51820 on VPN2.
 	Endpoint() netip.AddrPort
 	// Stop takes the server down (the tunnel interface disappears).
 	Stop() error
@@ -49,7 +54,7 @@ type WGServer interface {
 	// SetPresharedKey gives the client's peer a preshared key (base64, as
 	// a config file has it); "" removes it.
 	SetPresharedKey(psk string) error
-	// Interface is the server's tunnel interface on the VPN host.
+	// Interface is the server's tunnel interface on its VPN host.
 	Interface() string
 }
 
@@ -79,10 +84,10 @@ func (k wgKey) hex() string    { return hex.EncodeToString(k[:]) }
 
 type wgServer struct {
 	lab     *Lab
+	host    *Host  // VPN or VPN2
 	debian  bool   // Debian's wireguard-go program, else the library in-process
-	ifname  string // unique per lab: Debian's UAPI socket path is global
-	srvKey  wgKey
-	cliKey  wgKey
+	ifname  string // unique across labs and hosts: Debian's UAPI socket path is global
+	srvKey  wgKey  // the server's own; the client's is the lab's cliKey
 	running bool
 	mu      sync.Mutex
 
@@ -96,27 +101,34 @@ func (s *wgServer) Interface() string { return s.ifname }
 // StartDebianWGServer runs Debian's wireguard-go on the VPN host, configured
 // with `wg`. It needs the wireguard-go and wg programs.
 func (l *Lab) StartDebianWGServer(ctx context.Context) (WGServer, error) {
+	return l.StartDebianWGServerOn(ctx, l.VPN)
+}
+
+// StartDebianWGServerOn runs Debian's wireguard-go on h, which is l.VPN or
+// l.VPN2 (the hosts that forward and masquerade tunnel traffic), with a
+// server key of its own and the lab's client.
+func (l *Lab) StartDebianWGServerOn(ctx context.Context, h *Host) (WGServer, error) {
 	for _, p := range []string{"wireguard-go", "wg"} {
 		if _, err := exec.LookPath(p); err != nil {
 			return nil, fmt.Errorf("netlab: debian wireguard server needs %s (apt install wireguard-go wireguard-tools): %w", p, err)
 		}
 	}
-	return l.startWGServer(ctx, true)
+	return l.startWGServer(ctx, h, true)
 }
 
-// StartBuiltinWGServer runs the same server with the wireguard-go library
-// inside this process: it needs nothing but the binary.
+// StartBuiltinWGServer runs the same server on the VPN host with the
+// wireguard-go library inside this process: it needs nothing but the binary.
 func (l *Lab) StartBuiltinWGServer(ctx context.Context) (WGServer, error) {
-	return l.startWGServer(ctx, false)
+	return l.startWGServer(ctx, l.VPN, false)
 }
 
-func (l *Lab) startWGServer(ctx context.Context, debian bool) (WGServer, error) {
-	s := &wgServer{lab: l, debian: debian, ifname: "wgs-" + l.ID}
+func (l *Lab) startWGServer(ctx context.Context, h *Host, debian bool) (WGServer, error) {
+	if h == nil || !slices.Contains(l.vpnHosts(), h) {
+		return nil, fmt.Errorf("netlab: wireguard server on %s: not a VPN host of lab %s (VPN, or VPN2 with Options.SecondVPN)", hostName(h), l.ID)
+	}
+	s := &wgServer{lab: l, host: h, debian: debian, ifname: wgIfname(h)}
 	var err error
 	if s.srvKey, err = newPrivateKey(); err != nil {
-		return nil, err
-	}
-	if s.cliKey, err = newPrivateKey(); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -129,8 +141,24 @@ func (l *Lab) startWGServer(ctx context.Context, debian bool) (WGServer, error) 
 	return s, nil
 }
 
+// wgIfname names the server interface on h: "wgs-<lab ID>" on VPN (as it
+// always was), "wgs2-<lab ID>" on VPN2. Debian wireguard-go's UAPI socket
+// /var/run/wireguard/<name>.sock is shared by every namespace, so the name
+// must differ between the hosts of a lab as between labs.
+func wgIfname(h *Host) string {
+	return "wgs" + strings.TrimPrefix(h.Name, "vpn") + "-" + h.lab.ID
+}
+
+// hostName names h in an error, nil included.
+func hostName(h *Host) string {
+	if h == nil {
+		return "nil"
+	}
+	return fmt.Sprintf("%s (%s)", h.Name, h.NetNS)
+}
+
 func (s *wgServer) Endpoint() netip.AddrPort {
-	return netip.AddrPortFrom(s.lab.VPN.Addr4, WGPort)
+	return netip.AddrPortFrom(s.host.Addr4, WGPort)
 }
 
 func (s *wgServer) ClientConfig() string {
@@ -149,7 +177,7 @@ PublicKey = %s
 Endpoint = %s
 AllowedIPs = %s
 PersistentKeepalive = 25
-`, s.cliKey.base64(), addrs, TunnelServer4, s.srvKey.public().base64(), s.Endpoint(), allowed)
+`, s.lab.cliKey.base64(), addrs, TunnelServer4, s.srvKey.public().base64(), s.Endpoint(), allowed)
 }
 
 func (s *wgServer) tunnelPrefixes() []netip.Prefix {
@@ -184,7 +212,7 @@ func (s *wgServer) Start() error {
 		s.stopLocked()
 		return err
 	}
-	if err := s.lab.VPN.configureLink(s.ifname, s.tunnelPrefixes()); err != nil {
+	if err := s.host.configureLink(s.ifname, s.tunnelPrefixes()); err != nil {
 		s.stopLocked()
 		return err
 	}
@@ -195,11 +223,11 @@ func (s *wgServer) Start() error {
 func (s *wgServer) startBuiltin() error {
 	var uapi strings.Builder
 	fmt.Fprintf(&uapi, "private_key=%s\nlisten_port=%d\nreplace_peers=true\npublic_key=%s\nreplace_allowed_ips=true\n",
-		s.srvKey.hex(), WGPort, s.cliKey.public().hex())
+		s.srvKey.hex(), WGPort, s.lab.cliKey.public().hex())
 	for _, a := range s.clientAllowedIPs() {
 		fmt.Fprintf(&uapi, "allowed_ip=%s\n", a)
 	}
-	dev, err := startDevice(s.lab.VPN, s.ifname, uapi.String(), s.lab.opt.VPNDelay)
+	dev, err := startDevice(s.host, s.ifname, uapi.String(), s.lab.opt.VPNDelay)
 	if err != nil {
 		return err
 	}
@@ -209,7 +237,7 @@ func (s *wgServer) startBuiltin() error {
 
 func (s *wgServer) startDebian() error {
 	sock := filepath.Join("/var/run/wireguard", s.ifname+".sock")
-	cmd := s.lab.VPN.Command(context.Background(), "wireguard-go", "-f", s.ifname)
+	cmd := s.host.Command(context.Background(), "wireguard-go", "-f", s.ifname)
 	cmd.Env = append(os.Environ(), "WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1", "LOG_LEVEL=error")
 	out := &logWriter{lab: s.lab, prefix: "wireguard-go " + s.ifname}
 	cmd.Stdout, cmd.Stderr = out, out
@@ -250,9 +278,9 @@ func (s *wgServer) startDebian() error {
 	if err != nil {
 		return fmt.Errorf("netlab: key file: %w", err)
 	}
-	wg := s.lab.VPN.Command(context.Background(), "wg", "set", s.ifname,
+	wg := s.host.Command(context.Background(), "wg", "set", s.ifname,
 		"private-key", f.Name(), "listen-port", fmt.Sprint(WGPort),
-		"peer", s.cliKey.public().base64(), "allowed-ips", strings.Join(s.clientAllowedIPs(), ","))
+		"peer", s.lab.cliKey.public().base64(), "allowed-ips", strings.Join(s.clientAllowedIPs(), ","))
 	if b, err := wg.CombinedOutput(); err != nil {
 		return fmt.Errorf("netlab: wg set %s: %w: %s", s.ifname, err, strings.TrimSpace(string(b)))
 	}
@@ -271,7 +299,7 @@ func (s *wgServer) SetPresharedKey(psk string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.debian {
-		return s.dev.IpcSet(fmt.Sprintf("public_key=%s\npreshared_key=%s\n", s.cliKey.public().hex(), hex.EncodeToString(key)))
+		return s.dev.IpcSet(fmt.Sprintf("public_key=%s\npreshared_key=%s\n", s.lab.cliKey.public().hex(), hex.EncodeToString(key)))
 	}
 	f, err := os.CreateTemp("", "netlab-wgpsk-*") // created 0600
 	if err != nil {
@@ -285,7 +313,7 @@ func (s *wgServer) SetPresharedKey(psk string) error {
 	if err != nil {
 		return fmt.Errorf("netlab: preshared key file: %w", err)
 	}
-	wg := s.lab.VPN.Command(context.Background(), "wg", "set", s.ifname, "peer", s.cliKey.public().base64(), "preshared-key", f.Name())
+	wg := s.host.Command(context.Background(), "wg", "set", s.ifname, "peer", s.lab.cliKey.public().base64(), "preshared-key", f.Name())
 	if b, err := wg.CombinedOutput(); err != nil {
 		return fmt.Errorf("netlab: wg set %s preshared-key: %w: %s", s.ifname, err, strings.TrimSpace(string(b)))
 	}
