@@ -158,6 +158,20 @@ func TestTunnelBarWarnings(t *testing.T) {
 	}
 }
 
+// After a failover the bar names the server's file and counts the moves;
+// before any, the endpoint is enough.
+func TestTunnelBarFailover(t *testing.T) {
+	b := tunnelBar{killArmed: true}
+	b.observe(vpn.Status{State: vpn.StateUp, Interface: "wgt0", Endpoint: "198.51.100.7:51820", Server: "ch-zrh.conf"}, epoch)
+	if v := strings.Join(b.view(200, epoch), "\n"); strings.Contains(v, "ch-zrh.conf") {
+		t.Errorf("bar %q names the server before any move", v)
+	}
+	b.observe(vpn.Status{State: vpn.StateUp, Interface: "wgt0", Endpoint: "198.51.100.7:51820", Server: "ch-zrh.conf", Moves: 2}, epoch)
+	if v := strings.Join(b.view(200, epoch), "\n"); !strings.Contains(v, "⇄ 198.51.100.7:51820 (ch-zrh.conf, 2 moves)") {
+		t.Errorf("bar %q: want the server and the moves", v)
+	}
+}
+
 // The bar follows the measured kill switch state of every refresh.
 func TestTunnelBarMeasuredKillSwitch(t *testing.T) {
 	m := &model{bar: tunnelBar{killArmed: true}}

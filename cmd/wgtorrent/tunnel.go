@@ -98,8 +98,8 @@ func (c *tunnelCmd) Run(ctx context.Context, log *slog.Logger) error {
 			if err := enc.Encode(tunnelLine{st, s.KillSwitchState(), routing, ks, rt}); err != nil {
 				return fmt.Errorf("write status: %w", err)
 			}
-		} else if _, err := fmt.Printf("%-10s %s endpoint %s handshake %s rx %d tx %d killswitch %s\n",
-			st.State, st.Interface, st.Endpoint, handshakeAge(st), st.RxBytes, st.TxBytes, s.KillSwitchState()); err != nil {
+		} else if _, err := fmt.Printf("%-10s %s endpoint %s (%s, %d moves) handshake %s rx %d tx %d killswitch %s\n",
+			st.State, st.Interface, st.Endpoint, st.Server, st.Moves, handshakeAge(st), st.RxBytes, st.TxBytes, s.KillSwitchState()); err != nil {
 			return fmt.Errorf("write status: %w", err)
 		}
 		select {

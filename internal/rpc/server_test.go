@@ -300,12 +300,13 @@ func TestSessionGetTunnel(t *testing.T) {
 	warning := "AllowedIPs do not cover every IPv4 address"
 	h := newHarness(t, func(o *Options) {
 		o.Tunnel = func() vpn.Status {
-			return vpn.Status{State: vpn.StateUp, Endpoint: "198.18.2.2:51820", Warnings: []string{warning}}
+			return vpn.Status{State: vpn.StateUp, Endpoint: "198.18.2.2:51820", Warnings: []string{warning}, Server: "b.conf", Moves: 3}
 		}
 	})
 	a := h.mustCall("session-get", map[string]any{"fields": []string{"wgtorrent-tunnel"}})
 	tun, _ := a["wgtorrent-tunnel"].(map[string]any)
-	if w, _ := tun["warnings"].([]any); tun["state"] != "up" || tun["endpoint"] != "198.18.2.2:51820" || len(w) != 1 || w[0] != warning {
+	if w, _ := tun["warnings"].([]any); tun["state"] != "up" || tun["endpoint"] != "198.18.2.2:51820" || len(w) != 1 || w[0] != warning ||
+		tun["server"] != "b.conf" || tun["moves"] != float64(3) {
 		t.Errorf("wgtorrent-tunnel = %v", a["wgtorrent-tunnel"])
 	}
 }
@@ -735,7 +736,8 @@ func TestMetrics(t *testing.T) {
 	var drops uint64 = 17
 	h := newHarness(t, func(o *Options) {
 		o.Tunnel = func() vpn.Status {
-			return vpn.Status{State: vpn.StateUp, RxBytes: 1234, TxBytes: 567, LastHandshake: time.Unix(1_700_000_990, 0)}
+			return vpn.Status{State: vpn.StateUp, RxBytes: 1234, TxBytes: 567, LastHandshake: time.Unix(1_700_000_990, 0),
+				Endpoint: "198.18.4.2:51820", Server: "b.conf", Moves: 2}
 		}
 		o.KillSwitchDrops = func() uint64 { return drops }
 	})
@@ -754,6 +756,8 @@ func TestMetrics(t *testing.T) {
 		`wgtorrent_tunnel_sent_bytes_total 567`,
 		`wgtorrent_tunnel_handshake_age_seconds 10`,
 		`wgtorrent_tunnel_state{state="up"} 1`,
+		`wgtorrent_tunnel_server{endpoint="198.18.4.2:51820",server="b.conf"} 1`,
+		`wgtorrent_tunnel_failovers_total 2`,
 		`wgtorrent_killswitch_dropped_packets_total 17`,
 		`wgtorrent_download_rate_bytes_per_second 50000`,
 		`wgtorrent_peers_connected 2`,
