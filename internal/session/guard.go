@@ -143,7 +143,9 @@ func (g *guard) check(s *Session) {
 func (g *guard) checkKillSwitch(s *Session) {
 	s.ksMu.Lock()
 	defer s.ksMu.Unlock()
-	s.admitInbound()
+	// Measured before the inbound ports may rewrite the table: a table
+	// deleted meanwhile is then counted and logged as put back.
+	defer s.admitInbound()
 	if s.Mode != killswitch.ModeOff {
 		err := s.fw.Verify(s.rs)
 		switch {
