@@ -111,5 +111,4 @@ func TestKillSwitchFollowsTheEnginesListeners(t *testing.T) {
 	if fw.applied == nil || !slices.Equal(fw.applied.Chain("input").Rules, s.rs.Chain("input").Rules) {
 		t.Errorf("the kernel's table is not the one the guard checks against")
 	}
-
 }
