@@ -2,16 +2,13 @@ package client
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/anacrolix/torrent"
-	"golang.org/x/sys/unix"
 	"golang.org/x/time/rate"
 )
 
@@ -59,39 +56,6 @@ type peerConns struct {
 	// ended hears of every outgoing connection that closed and every dial
 	// that failed (the redialer).
 	ended func(netip.AddrPort)
-	// reuse: the local port of an outgoing connection aborted after an
-	// outage, by peer, for the next dial to it (samePortDial).
-	reuse map[netip.AddrPort]uint16
-}
-
-// keepPort notes c's local port for the next dial to its peer.
-func (p *peerConns) keepPort(c *limitedConn) {
-	la, err := netip.ParseAddrPort(c.LocalAddr().String())
-	if err != nil || !c.outgoing {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.reuse == nil {
-		p.reuse = map[netip.AddrPort]uint16{}
-	}
-	p.reuse[c.key()] = la.Port()
-}
-
-// keptPort is the port keepPort noted for ap (0: none).
-func (p *peerConns) keptPort(ap netip.AddrPort) uint16 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.reuse[ap]
-}
-
-// usedPort forgets ap's port once a connection from it was made: its
-// abort notes it again. A dial that failed (the tunnel still down) keeps
-// it for the next.
-func (p *peerConns) usedPort(ap netip.AddrPort) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	delete(p.reuse, ap)
 }
 
 func (p *peerConns) track(c net.Conn, outgoing bool) net.Conn {
@@ -199,7 +163,6 @@ func (c *limitedConn) Write(b []byte) (int, error) {
 // the dead connection (refusing a new one from our address) until it
 // arrives; a reset goes out at once.
 func (c *limitedConn) abort() {
-	c.owner.keepPort(c)
 	if l, ok := c.Conn.(interface{ SetLinger(sec int) error }); ok {
 		_ = l.SetLinger(0)
 	}
@@ -231,9 +194,6 @@ type limitedDialer struct {
 func (d limitedDialer) Dial(ctx context.Context, addr string) (net.Conn, error) {
 	var c net.Conn
 	err := d.face.do(func() (err error) {
-		if c, err = d.samePortDial(ctx, addr); c != nil || err != nil {
-			return err
-		}
 		c, err = d.d.Dial(ctx, addr)
 		return err
 	})
@@ -251,55 +211,6 @@ func (d limitedDialer) Dial(ctx context.Context, addr string) (net.Conn, error) 
 }
 
 func (d limitedDialer) DialerNetwork() string { return d.d.DialerNetwork() }
-
-// samePortDial dials a peer whose connection was aborted after an outage
-// from that connection's local port, when it is known: behind the same
-// VPN server the NAT gives the SYN the old connection's public address and
-// port, so a peer that still holds that connection (dead to us) answers
-// with a challenge ACK, our kernel resets it, and the SYN retried a second
-// later gets through. Transmission otherwise refuses every connection from
-// the VPN's address until its own retransmission timer gives up on the
-// dead one, minutes later (after a failover and back). It returns nil, nil
-// when there is no such port or it cannot be bound (the caller dials as
-// usual).
-func (d limitedDialer) samePortDial(ctx context.Context, addr string) (net.Conn, error) {
-	ap, err := netip.ParseAddrPort(addr)
-	if err != nil {
-		return nil, nil
-	}
-	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	port := d.conns.keptPort(ap)
-	nd, ok := d.d.Dialer.(*net.Dialer)
-	if port == 0 || !ok || nd.LocalAddr == nil {
-		return nil, nil
-	}
-	same := *nd
-	la := *nd.LocalAddr.(*net.TCPAddr)
-	la.Port = int(port)
-	same.LocalAddr = &la
-	same.Control = func(network, address string, rc syscall.RawConn) error {
-		if nd.Control != nil {
-			if err := nd.Control(network, address, rc); err != nil {
-				return err
-			}
-		}
-		var serr error
-		if err := rc.Control(func(fd uintptr) {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
-		}); err != nil {
-			return err
-		}
-		return serr
-	}
-	c, err := same.DialContext(ctx, d.d.Network, addr)
-	if errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, syscall.EADDRNOTAVAIL) {
-		return nil, nil
-	}
-	if err == nil {
-		d.conns.usedPort(ap)
-	}
-	return c, err
-}
 
 // limitedListener wraps the connections a listener accepts.
 type limitedListener struct {

@@ -2,11 +2,8 @@ package client
 
 import (
 	"net"
-	"net/netip"
 	"testing"
 	"time"
-
-	"github.com/anacrolix/torrent"
 )
 
 // TestSilentSince: after an outage, the connections that received nothing
@@ -46,49 +43,5 @@ func TestSilentSince(t *testing.T) {
 	quiet.Close()
 	if s := p.silentSince(time.Now().Add(time.Hour)); len(s) != 1 || s[0] != talking.(*limitedConn) {
 		t.Fatalf("a closed connection is still listed: %v", s)
-	}
-}
-
-// TestRedialFromTheAbortedPort: a connection aborted after an outage is
-// dialled again from its local port (what lets a peer that still holds it
-// through the same VPN server let the new one in); once connected, the
-// port is forgotten until the next abort.
-func TestRedialFromTheAbortedPort(t *testing.T) {
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() })
-		}
-	}()
-	face, err := newNetFace(loopback)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &peerConns{}
-	d := limitedDialer{torrent.NetworkDialer{Network: "tcp4", Dialer: face.peerDialer("tcp4")}, p, face}
-	first, err := d.Dial(t.Context(), l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := first.LocalAddr().(*net.TCPAddr).Port
-	first.(*limitedConn).abort()
-	again, err := d.Dial(t.Context(), l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer again.Close()
-	if got := again.LocalAddr().(*net.TCPAddr).Port; got != port {
-		t.Errorf("dialled again from port %d, want the aborted connection's %d", got, port)
-	}
-	if kept := p.keptPort(netip.MustParseAddrPort(l.Addr().String())); kept != 0 {
-		t.Errorf("port %d still kept after a connection was made from it", kept)
 	}
 }

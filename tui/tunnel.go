@@ -51,9 +51,10 @@ func (b *tunnelBar) observe(st vpn.Status, at time.Time) {
 			b.rxRate, b.txRate = 0, 0
 		}
 	}
-	// The handshake that brings the tunnel back moves the counter too:
-	// that is not a byte through the tunnel.
-	grew := st.RxBytes > b.prevRx+vpn.ControlBytes || (!b.have && st.RxBytes > 0)
+	// The handshake that brings the tunnel back moves the counter too,
+	// and so do the redials' TCP control segments (SYN-ACKs, ACKs,
+	// resets: 92 bytes each through WireGuard): no payload yet.
+	grew := st.RxBytes > b.prevRx+controlAfterOutage || (!b.have && st.RxBytes > 0)
 	b.status, b.have = st, true
 	b.prevRx, b.prevTx, b.prevAt = st.RxBytes, st.TxBytes, at
 	switch {
@@ -63,6 +64,10 @@ func (b *tunnelBar) observe(st vpn.Status, at time.Time) {
 		b.lastRx, b.afterOutage = at, false
 	}
 }
+
+// controlAfterOutage is what a refresh may receive without payload: a
+// handshake and four TCP control segments.
+const controlAfterOutage = vpn.ControlBytes + 4*92
 
 // quietAfter: a tunnel that received nothing for longer says so.
 const quietAfter = 5 * time.Second
