@@ -318,6 +318,13 @@ func TestTunnelBarAfterOutage(t *testing.T) {
 	if v := view(); !strings.Contains(v, "nothing received since the outage") {
 		t.Errorf("up again after a handshake, nothing through the tunnel: %q", v)
 	}
+	// A redial: SYN-ACK, BitTorrent and extension handshakes, a bitfield
+	// (735 bytes in one refresh, measured in the lab).
+	at = at.Add(time.Second)
+	b.observe(vpn.Status{State: vpn.StateUp, RxBytes: 1124 + 735}, at)
+	if v := view(); !strings.Contains(v, "nothing received since the outage") {
+		t.Errorf("up again after a redial's handshakes, no data: %q", v)
+	}
 	at = at.Add(time.Second)
 	b.observe(vpn.Status{State: vpn.StateUp, RxBytes: 5000}, at)
 	if v := view(); strings.Contains(v, "outage") || strings.Contains(v, "nothing in for") {

@@ -51,23 +51,36 @@ func (b *tunnelBar) observe(st vpn.Status, at time.Time) {
 			b.rxRate, b.txRate = 0, 0
 		}
 	}
-	// The handshake that brings the tunnel back moves the counter too,
-	// and so do the redials' TCP control segments (SYN-ACKs, ACKs,
-	// resets: 92 bytes each through WireGuard): no payload yet.
-	grew := st.RxBytes > b.prevRx+controlAfterOutage || (!b.have && st.RxBytes > 0)
+	// The handshake that brings the tunnel back moves the counter too, and
+	// so do the redials' TCP control segments and the peers' protocol
+	// handshakes: under a kilobyte in a burst. Only more than that is
+	// data through the tunnel again after an outage.
+	var rx uint64
+	if st.RxBytes > b.prevRx {
+		rx = st.RxBytes - b.prevRx
+	}
+	grew := rx > controlAfterOutage || (!b.have && st.RxBytes > 0)
+	data := grew && rx >= uint64(dataAfterOutage*at.Sub(b.prevAt).Seconds())
 	b.status, b.have = st, true
 	b.prevRx, b.prevTx, b.prevAt = st.RxBytes, st.TxBytes, at
 	switch {
 	case b.broken():
 		b.afterOutage = true
 	case grew:
-		b.lastRx, b.afterOutage = at, false
+		b.lastRx = at
+		if data {
+			b.afterOutage = false
+		}
 	}
 }
 
 // controlAfterOutage is what a refresh may receive without payload: a
 // handshake and four TCP control segments.
 const controlAfterOutage = vpn.ControlBytes + 4*92
+
+// dataAfterOutage is the receive rate, in bytes a second, that says data
+// flows again after an outage: a redial's handshakes stay below it.
+const dataAfterOutage = 1024
 
 // quietAfter: a tunnel that received nothing for longer says so.
 const quietAfter = 5 * time.Second
