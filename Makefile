@@ -9,7 +9,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 DEB_PKGS := wireguard-go wireguard-tools opentracker transmission-daemon transmission-cli \
             aria2 mktorrent tcpdump iperf3 iproute2 libcap2-bin tmux qbittorrent-nox \
             chromium-headless-shell emacs-nox elpa-transmission miniupnpd-nftables \
-            gcc libc6-dev
+            dnsmasq-base gcc libc6-dev
 # Packages tested again under the race detector (~2 min on 2 cores, build
 # included): all but the e2e tests, which drive the built binary and take
 # most of the suite's time, and the bench.

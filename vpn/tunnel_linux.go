@@ -255,6 +255,37 @@ func (t *Tunnel) Switch(cfg *Config, endpoints []netip.AddrPort) error {
 	return nil
 }
 
+// Readdress points the tunnel at new addresses of the same servers (their
+// host names resolve elsewhere now). Unlike Switch it keeps the peers and
+// their sessions: only where packets go changes, and it is not a move.
+func (t *Tunnel) Readdress(endpoints []netip.AddrPort) error {
+	t.mu.Lock()
+	if len(endpoints) != len(t.cfg.Peers) || !endpoints[t.server].IsValid() {
+		t.mu.Unlock()
+		return fmt.Errorf("vpn: readdress %s: %d endpoints for %d peers, the server's invalid", t.cfg.Name, len(endpoints), len(t.cfg.Peers))
+	}
+	var b strings.Builder
+	for i, p := range t.cfg.Peers {
+		if endpoints[i].IsValid() && endpoints[i] != t.endpoints[i] {
+			// update_only: never create a peer the device does not have.
+			fmt.Fprintf(&b, "public_key=%s\nupdate_only=true\nendpoint=%s\n", p.PublicKey.Hex(), endpoints[i])
+		}
+	}
+	dev, cfg := t.dev, t.cfg
+	if b.Len() > 0 && dev != nil {
+		if err := dev.IpcSet(b.String()); err != nil {
+			t.mu.Unlock()
+			return fmt.Errorf("vpn: readdress %s: %w", t.opt.Interface, err)
+		}
+	}
+	t.endpoints = slices.Clone(endpoints)
+	t.mu.Unlock()
+	if b.Len() > 0 && dev != nil {
+		initiateHandshakes(dev, cfg, endpoints)
+	}
+	return nil
+}
+
 // Rebuilt receives a value after the interface was rebuilt: sockets bound
 // to the old one are dead and their owners must make new ones.
 func (t *Tunnel) Rebuilt() <-chan struct{} { return t.rebuilt }

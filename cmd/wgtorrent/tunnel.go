@@ -18,6 +18,7 @@ import (
 type tunnelFlags struct {
 	Config           []string       `help:"WireGuard config file (wg-quick format) from your VPN provider; repeat it, or give a directory of .conf files, for failover between servers (in the order given, directories in name order)." type:"path" required:""`
 	FailoverAfter    time.Duration  `help:"With several configs: move to the next server when the tunnel has been unhealthy this long (it calls a silent server stale after ~15 s)." default:"15s"`
+	ResolveEvery     time.Duration  `help:"Look endpoint host names up again this often, through the tunnel, and follow a server whose address changed." default:"5m"`
 	Interface        string         `help:"Name of the tunnel interface." default:"wgt0"`
 	KillSwitch       string         `name:"killswitch" help:"Kill switch: on (removed at exit), persist (stays after exit), off." enum:"on,persist,off" default:"on"`
 	LAN              []netip.Prefix `name:"lan" help:"LAN ranges allowed outside the tunnel (CIDR, comma separated)." sep:","`
@@ -42,6 +43,7 @@ func (f tunnelFlags) options(log *slog.Logger, inboundPorts ...uint16) (session.
 	return session.Options{
 		ConfigPaths:      paths,
 		FailoverAfter:    f.FailoverAfter,
+		ResolveEvery:     f.ResolveEvery,
 		Interface:        f.Interface,
 		KillSwitch:       killswitch.Mode(f.KillSwitch),
 		AllowLAN:         f.LAN,

@@ -60,10 +60,12 @@ type Line struct {
 	Finished       bool    `json:"finished,omitempty"` // stopped at its seeding goal
 	Error          string  `json:"error,omitempty"`
 	TunnelState    string  `json:"tunnel_state"`
-	// TunnelServer is the VPN server's config file in use; TunnelMoves
-	// counts failovers to another one.
-	TunnelServer string `json:"tunnel_server"`
-	TunnelMoves  uint64 `json:"tunnel_moves"`
+	// TunnelServer is the VPN server's config file in use, TunnelEndpoint
+	// the address the tunnel sends to; TunnelMoves counts failovers to
+	// another server.
+	TunnelServer   string `json:"tunnel_server"`
+	TunnelEndpoint string `json:"tunnel_endpoint"`
+	TunnelMoves    uint64 `json:"tunnel_moves"`
 	// Isolation: "namespace" (private network namespace) or "host".
 	Isolation string `json:"isolation"`
 	// TunnelWarnings are what the WireGuard config keeps the tunnel from
@@ -208,6 +210,7 @@ func snapshot(eng client.Controller, tun Tunnel, ids []client.TorrentID, ks kill
 			Error:          st.Error,
 			TunnelState:    tunnelState,
 			TunnelServer:   tst.Server,
+			TunnelEndpoint: tst.Endpoint,
 			TunnelMoves:    tst.Moves,
 			TunnelWarnings: tst.Warnings,
 			Isolation:      tst.Isolation,

@@ -3,7 +3,6 @@ package session
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -12,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"time"
 
 	"github.com/wgtorrent/wgtorrent/internal/atomicfile"
 	"github.com/wgtorrent/wgtorrent/vpn"
@@ -132,51 +130,4 @@ func resolveEndpoints(ctx context.Context, cfg *vpn.Config, r *net.Resolver, cac
 		return nil, fmt.Errorf("%w (the kill switch left in place by an earlier run blocks name lookups outside the tunnel, and no address for it is kept in %s: write the address in Endpoint=)", err, cache.path())
 	}
 	return eps, err
-}
-
-// refreshThroughTunnel looks the host-name endpoints up again through the
-// tunnel's DNS and keeps the answers for the next start. The running tunnel
-// keeps its address: the kill switch allows that one only.
-func refreshThroughTunnel(ctx context.Context, cfg *vpn.Config, t Tunnel, cache endpointCache, log *slog.Logger) {
-	var local netip.Addr
-	for _, a := range t.Addresses() {
-		if a.Addr().Is4() {
-			local = a.Addr()
-			break
-		}
-	}
-	var dns netip.Addr
-	for _, d := range cfg.Interface.DNS {
-		if d.Is4() {
-			dns = d
-			break
-		}
-	}
-	if cache.dir == "" || !local.IsValid() || !dns.IsValid() {
-		return
-	}
-	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
-		d := net.Dialer{LocalAddr: &net.UDPAddr{IP: local.AsSlice()}}
-		if network == "tcp" || network == "tcp4" {
-			d.LocalAddr = &net.TCPAddr{IP: local.AsSlice()}
-		}
-		return d.DialContext(ctx, network, netip.AddrPortFrom(dns, 53).String())
-	}}
-	set := map[string]netip.AddrPort{}
-	for _, p := range cfg.Peers {
-		if !isHostName(p.EndpointHost) {
-			continue
-		}
-		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		ips, err := r.LookupNetIP(lctx, "ip4", p.EndpointHost)
-		cancel()
-		if err != nil || len(ips) == 0 {
-			if !errors.Is(err, context.Canceled) {
-				log.Info("endpoint: lookup through the tunnel failed; the kept address stays", "endpoint", hostKey(p), "err", err)
-			}
-			continue
-		}
-		set[hostKey(p)] = netip.AddrPortFrom(ips[0].Unmap(), p.EndpointPort)
-	}
-	cache.update(set, log)
 }

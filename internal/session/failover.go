@@ -25,6 +25,7 @@ const DefaultFailoverAfter = 15 * time.Second
 type server struct {
 	cfg       *vpn.Config
 	endpoints []netip.AddrPort
+	gone      bool // its host name no longer resolves: out of the round
 }
 
 // loadConfigs reads every config (the failover order); nothing is
@@ -71,7 +72,7 @@ func resolveServers(ctx context.Context, cfgs []*vpn.Config, cache endpointCache
 			log.Warn("server skipped: its endpoint does not resolve", "config", cfg.Name, "err", err)
 			continue
 		}
-		servers = append(servers, server{cfg, eps})
+		servers = append(servers, server{cfg: cfg, endpoints: eps})
 	}
 	if len(servers) == 0 {
 		return nil, firstErr
@@ -164,13 +165,22 @@ func (s *Session) failover(ctx context.Context, after time.Duration) {
 	}
 }
 
-// move switches to the next server: the kill switch first, then the
-// device.
+// move switches to the next server whose name still resolves: the kill
+// switch first, then the device.
 func (s *Session) move(why string) error {
 	s.srvMu.Lock()
 	defer s.srvMu.Unlock()
 	from := s.servers[s.cur]
-	next := (s.cur + 1) % len(s.servers)
+	next := s.cur
+	for k := 1; k < len(s.servers); k++ {
+		if n := (s.cur + k) % len(s.servers); !s.servers[n].gone {
+			next = n
+			break
+		}
+	}
+	if next == s.cur {
+		return fmt.Errorf("session: no other VPN server to move to: the other servers' host names no longer resolve")
+	}
 	to := s.servers[next]
 	if s.Mode != killswitch.ModeOff {
 		if err := s.armEndpoints(to.endpoints); err != nil {

@@ -30,6 +30,8 @@ type Tunnel interface {
 	RestoreRouting() error
 	// Switch moves the tunnel to another server (failover).
 	Switch(cfg *vpn.Config, endpoints []netip.AddrPort) error
+	// Readdress sends to new addresses of the same server.
+	Readdress(endpoints []netip.AddrPort) error
 	Close() error
 }
 

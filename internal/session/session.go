@@ -38,8 +38,11 @@ type Options struct {
 	// ConfigPaths are the VPN servers' wg-quick files, in failover order
 	// (vpn.ConfigFiles expands directories); the first that answers is
 	// used, and the next when it has been unhealthy for FailoverAfter.
-	ConfigPaths      []string
-	FailoverAfter    time.Duration // 0: DefaultFailoverAfter
+	ConfigPaths   []string
+	FailoverAfter time.Duration // 0: DefaultFailoverAfter
+	// ResolveEvery is how often host-name endpoints are looked up again
+	// through the tunnel; 0: DefaultResolveEvery.
+	ResolveEvery     time.Duration
 	Interface        string
 	KillSwitch       killswitch.Mode
 	AllowLAN         []netip.Prefix
@@ -200,11 +203,17 @@ func start(ctx context.Context, o Options, fw Firewall, up upFunc, sockets func(
 func (s *Session) startBackground(o Options, cache endpointCache) {
 	bctx, cancel := context.WithCancel(context.Background())
 	s.bgCancel = cancel
-	s.bg.Go(func() {
-		for _, srv := range s.servers { // one at a time: they share the cache file
-			refreshThroughTunnel(bctx, srv.cfg, s.Tunnel, cache, s.log)
+	if hasHostNames(s.servers) {
+		every := o.ResolveEvery
+		if every <= 0 {
+			every = DefaultResolveEvery
 		}
-	})
+		if lookup := s.tunnelLookup(); lookup != nil {
+			s.bg.Go(func() { s.followNames(bctx, every, cache, lookup) })
+		} else {
+			s.log.Warn("endpoint host names are not looked up again while running: the config has no IPv4 DNS= to ask through the tunnel")
+		}
+	}
 	if len(s.servers) > 1 {
 		after := o.FailoverAfter
 		if after <= 0 {

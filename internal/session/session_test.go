@@ -109,6 +109,11 @@ func (t *fakeTunnel) Switch(cfg *vpn.Config, _ []netip.AddrPort) error {
 	return nil
 }
 
+func (t *fakeTunnel) Readdress(eps []netip.AddrPort) error {
+	t.c.add(fmt.Sprintf("tun.readdress %v", eps))
+	return nil
+}
+
 // up is vpn.Up for the fakes: it records, and fails with err if given.
 func (c *calls) up(err error) upFunc {
 	return func(context.Context, *vpn.Config, vpn.Options) (Tunnel, error) {
