@@ -34,7 +34,10 @@
 // uplink when the tunnel dies.
 //
 // Input (policy drop): lo; from the tunnel, replies (established/related)
-// and new connections to InboundTCP/InboundUDP (the engine's ports) only;
+// and new connections to InboundTCP/InboundUDP (the engine's ports) only,
+// other TCP segments that neither open nor reset a connection answered
+// with a reset (a peer's side of a connection that died with a server
+// left behind, so the peer drops it);
 // replies only from allowed LAN ranges, the endpoints' UDP only to the
 // tunnel's own socket port, ICMPv6 router advertisement and neighbour
 // discovery, DHCP answers, and LAN hosts to LANInboundPorts; the rest is counted and

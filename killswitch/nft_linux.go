@@ -17,6 +17,12 @@ import (
 // This file turns RuleSet data into nftables expressions. It is pure too, and
 // tested without root; firewall_linux.go sends the result to the kernel.
 
+// TCP header flag bits (byte 13).
+const (
+	tcpSYN = 0x02
+	tcpRST = 0x04
+)
+
 // maxComment is nft's limit on comments (it refuses longer ones when a
 // listing is loaded back with nft -f).
 const maxComment = 128
@@ -112,6 +118,11 @@ func (r Rule) exprs() ([]expr.Any, error) {
 	if m.ICMPv6Type != 0 {
 		payload(expr.PayloadBaseTransportHeader, 0, 1)
 		cmp([]byte{m.ICMPv6Type})
+	}
+	if m.TCPMidStream {
+		payload(expr.PayloadBaseTransportHeader, 13, 1)
+		out = append(out, &expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 1, Mask: []byte{tcpSYN | tcpRST}, Xor: []byte{0}})
+		cmp([]byte{0})
 	}
 	if m.FibSAddrNotLocal {
 		out = append(out,
@@ -236,6 +247,8 @@ func decodeRule(exprs []expr.Any) (r Rule, counter *expr.Counter, ok bool) {
 				r.SPort, good = binaryutil.BigEndian.Uint16(d), true
 			case fmt.Sprintf("payload %d 2 2", expr.PayloadBaseTransportHeader):
 				r.DPort, good = binaryutil.BigEndian.Uint16(d), true
+			case fmt.Sprintf("payload %d 13 1", expr.PayloadBaseTransportHeader):
+				r.TCPMidStream, good = true, len(mask) == 1 && mask[0] == tcpSYN|tcpRST && d[0] == 0
 			case fmt.Sprintf("payload %d 0 1", expr.PayloadBaseTransportHeader):
 				r.ICMPv6Type, good = d[0], true
 			case fmt.Sprintf("payload %d 4 2", expr.PayloadBaseNetworkHeader):

@@ -91,6 +91,20 @@ func TestRuleExprs(t *testing.T) {
 			},
 		},
 		{
+			name: "tcp mid-stream reset",
+			rule: Rule{Match: Match{IIfName: "wgt0", L4Proto: ProtoTCP, TCPMidStream: true}, Verdict: RejectTCPReset},
+			want: []expr.Any{
+				&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte("wgt0\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00")},
+				&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}},
+				&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 13, Len: 1},
+				&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 1, Mask: []byte{0x06}, Xor: []byte{0}},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{0}},
+				&expr.Reject{Type: unix.NFT_REJECT_TCP_RST},
+			},
+		},
+		{
 			name: "ct state",
 			rule: Rule{Match: Match{CTState: CTEstablished | CTRelated}, Verdict: Accept},
 			want: []expr.Any{

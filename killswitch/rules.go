@@ -133,6 +133,9 @@ type Match struct {
 	// FibSAddrNotLocal matches packets whose source address is not one of
 	// this machine's own (fib saddr type != local).
 	FibSAddrNotLocal bool
+	// TCPMidStream matches TCP segments that neither open nor reset a
+	// connection (tcp flags & (syn | rst) == 0); needs L4Proto TCP.
+	TCPMidStream bool
 	// ARPRequestFor matches an Ethernet/IPv4 ARP request for this address
 	// (only in the arp table; nothing else may be set with it).
 	ARPRequestFor netip.Addr
@@ -365,6 +368,12 @@ func inputRules(s Spec, endpoints []netip.AddrPort, lan []netip.Prefix) []Rule {
 	for _, p := range s.InboundUDP {
 		rs = append(rs, Rule{Match: Match{IIfName: s.TunnelInterface, L4Proto: ProtoUDP, DPort: p}, Verdict: Accept, Why: "a peer (uTP, DHT) reaching the engine through the tunnel"})
 	}
+	// A segment of a connection we no longer have: the peer's side of one
+	// that died while its path did (a VPN server left, then used again).
+	// A reset, as any host would answer, lets the peer drop it at once
+	// instead of retransmitting for minutes into a silent drop.
+	rs = append(rs, Rule{Match: Match{IIfName: s.TunnelInterface, L4Proto: ProtoTCP, TCPMidStream: true}, Counter: true, Verdict: RejectTCPReset,
+		Why: "a segment of a connection we do not have: reset, so the peer lets it go"})
 	for _, p := range lan {
 		rs = append(rs, Rule{Match: Match{SAddr: p, CTState: CTEstablished | CTRelated}, Verdict: Accept, Why: "replies from an allowed LAN range"})
 	}
@@ -486,6 +495,9 @@ func (m Match) check() error {
 	if m.ICMPv6Type != 0 && m.L4Proto != ProtoICMPv6 {
 		return fmt.Errorf("icmpv6 type needs l4proto icmpv6")
 	}
+	if m.TCPMidStream && m.L4Proto != ProtoTCP {
+		return fmt.Errorf("tcp flags need l4proto tcp")
+	}
 	return nil
 }
 
@@ -558,6 +570,8 @@ func (m Match) String() string {
 			name = fmt.Sprint(m.ICMPv6Type)
 		}
 		parts = append(parts, "icmpv6 type "+name)
+	case m.TCPMidStream:
+		parts = append(parts, "tcp flags & (syn | rst) == 0x0")
 	case m.L4Proto != 0:
 		parts = append(parts, "meta l4proto "+protoName(m.L4Proto))
 	}

@@ -120,7 +120,7 @@ func TestBuild(t *testing.T) {
 				s.InboundUDP = []uint16{6881, 42000}
 			},
 			wantIn: []string{tunnelReplies, `iifname "wgt0" tcp dport 6881 accept`, `iifname "wgt0" udp dport 6881 accept`,
-				`iifname "wgt0" udp dport 42000 accept`, `counter drop`},
+				`iifname "wgt0" udp dport 42000 accept`, `iifname "wgt0" tcp flags & (syn | rst) == 0x0 counter reject with tcp reset`, `counter drop`},
 			wantNotIn: []string{`tcp dport 6881 accept`, `iifname "wgt0" tcp dport 42000 accept`},
 		},
 		{
