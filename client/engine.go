@@ -295,6 +295,12 @@ func (e *Engine) config() *torrent.ClientConfig {
 		newMetadataWatch(e.refuseInfo).onExtension)
 	cfg.Seed = o.Seed
 	o.Encryption.apply(cfg)
+	// A keepalive after 20 s without writing (anacrolix: a minute; BEP 3:
+	// "generally two minutes"). A download stalled on a dead path writes
+	// nothing else, and behind a VPN paths die silently: when the server's
+	// exit address changes, its NAT state goes, and only a segment we send
+	// draws the reset that closes the connection so that it is redialled.
+	cfg.KeepAliveTimeout = 20 * time.Second
 
 	// anacrolix v1.59.1 stops serving a connection after it has uploaded
 	// twice MaxAllocPeerRequestDataPerConn (1 MiB by default): the
