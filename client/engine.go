@@ -49,6 +49,20 @@ type Binding struct {
 	NetNS Namespace
 }
 
+// SetAddresses takes the first IPv4 and the first IPv6 address of the
+// tunnel's prefixes (none of a family: that family unused).
+func (b *Binding) SetAddresses(prefixes []netip.Prefix) {
+	b.IPv4, b.IPv6 = netip.Addr{}, netip.Addr{}
+	for _, p := range prefixes {
+		switch a := p.Addr(); {
+		case a.Is4() && !b.IPv4.IsValid():
+			b.IPv4 = a
+		case a.Is6() && !b.IPv6.IsValid():
+			b.IPv6 = a
+		}
+	}
+}
+
 // Namespace runs a function on a thread inside a network namespace
 // (internal/netns.NS).
 type Namespace interface {

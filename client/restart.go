@@ -32,9 +32,10 @@ func NewRestartable(ctx context.Context, o Options) (*Restartable, error) {
 	return &Restartable{opts: o, e: e, swap: make(chan struct{})}, nil
 }
 
-// Restart closes the engine and starts a new one with the same options.
-func (r *Restartable) Restart(ctx context.Context) error {
-	return r.restart(ctx, "on the rebuilt tunnel", nil)
+// Rebind closes the engine and starts a new one on the tunnel as it is
+// now: rebuilt, or with other addresses after a move to another server.
+func (r *Restartable) Rebind(ctx context.Context, b Binding) error {
+	return r.restart(ctx, "on the rebuilt tunnel", func(o *Options) { o.Binding = b })
 }
 
 // restart closes the engine, lets change edit the options (under the

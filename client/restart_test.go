@@ -27,7 +27,7 @@ func TestRestartKeepsTorrents(t *testing.T) {
 	if _, err := addMetainfo(r, mi, AddOptions{Peers: []netip.AddrPort{selfAddr(seed)}, Paused: true}); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Restart(context.Background()); err != nil {
+	if err := r.Rebind(context.Background(), Binding{IPv4: netip.MustParseAddr("127.0.0.1")}); err != nil {
 		t.Fatal(err)
 	}
 	st, err := r.Get(id)

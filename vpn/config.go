@@ -621,15 +621,17 @@ func parseTable(s string) (string, error) {
 }
 
 // CheckSwitchable says whether the tunnel of cfg can move to next in place
-// (Tunnel.Switch): the interface keeps its addresses, DNS servers, MTU and
-// routes, so both files must agree on them, as one account's files for
-// different servers do; keys, peers and endpoints may differ.
+// (Tunnel.Switch): the interface keeps its DNS servers, MTU and routes, so
+// both files must agree on them, as one account's files for different
+// servers do; keys, peers, endpoints and addresses may differ (an address
+// per family each: the kill switch's IPv6 policy stays).
 func CheckSwitchable(cfg, next *Config) error {
 	differs := func(what string, a, b any) error {
 		return fmt.Errorf("vpn: %s cannot take over from %s: %s %v, not %v (failover keeps the tunnel's %s: use files of one account)", next.Name, cfg.Name, what, b, a, strings.ToLower(what))
 	}
-	if !samePrefixes(cfg.Interface.Addresses, next.Interface.Addresses) {
-		return differs("Address", cfg.Interface.Addresses, next.Interface.Addresses)
+	if families(cfg.Interface.Addresses) != families(next.Interface.Addresses) {
+		return fmt.Errorf("vpn: %s cannot take over from %s: Address %v, not %v (failover keeps the tunnel's IP versions: both files need IPv4, IPv6 or both alike)",
+			next.Name, cfg.Name, next.Interface.Addresses, cfg.Interface.Addresses)
 	}
 	if !slices.Equal(sortedAddrs(cfg.Interface.DNS), sortedAddrs(next.Interface.DNS)) {
 		return differs("DNS", cfg.Interface.DNS, next.Interface.DNS)
@@ -646,6 +648,19 @@ func CheckSwitchable(cfg, next *Config) error {
 		return differs("AllowedIPs", cfg.Peers[a].AllowedIPs, next.Peers[b].AllowedIPs)
 	}
 	return nil
+}
+
+// families says which IP versions the addresses have: 1 IPv4, 2 IPv6.
+func families(ps []netip.Prefix) int {
+	f := 0
+	for _, p := range ps {
+		if p.Addr().Is4() {
+			f |= 1
+		} else {
+			f |= 2
+		}
+	}
+	return f
 }
 
 func samePrefixes(a, b []netip.Prefix) bool {

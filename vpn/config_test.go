@@ -710,9 +710,9 @@ func ptMustHex(t *testing.T, s string) []byte {
 }
 
 // TestCheckSwitchable: files of one account for two servers (other key,
-// endpoint, host bits and order of lists) may replace each other in place;
-// another address, DNS server or route set may not, and the message
-// names it.
+// endpoint, address, host bits and order of lists) may replace each other
+// in place; another IP version, DNS server or route set may not, and the
+// message names it.
 func TestCheckSwitchable(t *testing.T) {
 	file := func(name, iface, peer string) *Config {
 		cfg, _ := ptParse(t, name, "[Interface]\nPrivateKey="+ptPriv+"\n"+iface+"[Peer]\nPublicKey="+ptPub+"\n"+peer)
@@ -723,7 +723,8 @@ func TestCheckSwitchable(t *testing.T) {
 		name, iface, peer, want string
 	}{
 		{"same account, another server", "Address=fd00::2/128, 10.2.0.2\nDNS=10.2.0.1\n", "Endpoint=198.51.100.2:1194\nAllowedIPs=::/0,0.0.0.0/0\n", ""},
-		{"another address", "Address=10.2.0.3/32, fd00::2/128\nDNS=10.2.0.1\n", "Endpoint=198.51.100.2:1194\nAllowedIPs=0.0.0.0/0, ::/0\n", "Address"},
+		{"another address", "Address=10.2.0.3/32, fd00::2/128\nDNS=10.2.0.1\n", "Endpoint=198.51.100.2:1194\nAllowedIPs=0.0.0.0/0, ::/0\n", ""},
+		{"no IPv6 address", "Address=10.2.0.2/32\nDNS=10.2.0.1\n", "Endpoint=198.51.100.2:1194\nAllowedIPs=0.0.0.0/0, ::/0\n", "Address"},
 		{"another DNS", "Address=10.2.0.2/32, fd00::2/128\nDNS=10.2.0.2\n", "Endpoint=198.51.100.2:1194\nAllowedIPs=0.0.0.0/0, ::/0\n", "DNS"},
 		{"IPv4 only", "Address=10.2.0.2/32, fd00::2/128\nDNS=10.2.0.1\n", "Endpoint=198.51.100.2:1194\nAllowedIPs=0.0.0.0/0\n", "AllowedIPs"},
 		{"another MTU", "Address=10.2.0.2/32, fd00::2/128\nDNS=10.2.0.1\nMTU=1280\n", "Endpoint=198.51.100.2:1194\nAllowedIPs=0.0.0.0/0, ::/0\n", "MTU"},

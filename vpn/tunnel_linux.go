@@ -212,11 +212,13 @@ func (t *Tunnel) current() (*Config, []netip.AddrPort) {
 }
 
 // Switch moves the tunnel to another server (failover): cfg is another
-// file of the same account, with the same addresses, DNS, MTU and routes
-// (CheckSwitchable), and another peer, key or endpoint. The interface,
-// its addresses and the routing stay, so the engine's sockets stay valid;
-// flows through the old server die with its NAT. The caller admits the
-// new endpoint in the kill switch first.
+// file of the same account, with the same DNS, MTU and routes
+// (CheckSwitchable), and another peer, key, endpoint or address. The
+// interface and the routing stay; flows through the old server die with
+// its NAT. With the same addresses the engine's sockets stay valid; with
+// others the interface takes the new ones and Rebuilt fires, so that the
+// sockets are made anew. The caller admits the new endpoint and addresses
+// in the kill switch first.
 func (t *Tunnel) Switch(cfg *Config, endpoints []netip.AddrPort) error {
 	server, _ := cfg.ServerPeer()
 	if server >= len(endpoints) || !endpoints[server].IsValid() {
@@ -243,6 +245,13 @@ func (t *Tunnel) Switch(cfg *Config, endpoints []netip.AddrPort) error {
 			return fmt.Errorf("vpn: configure device %s for %s: %w", t.opt.Interface, cfg.Name, err)
 		}
 	}
+	readdressed := !samePrefixes(t.cfg.Interface.Addresses, cfg.Interface.Addresses)
+	if dev != nil && readdressed {
+		if err := t.setAddresses(t.cfg.Interface.Addresses, cfg.Interface.Addresses); err != nil {
+			t.mu.Unlock()
+			return err
+		}
+	}
 	// Without a device the supervisor is rebuilding it, from these.
 	t.cfg, t.endpoints, t.server = cfg, endpoints, server
 	t.warnings = cfg.ReachWarnings()
@@ -251,6 +260,40 @@ func (t *Tunnel) Switch(cfg *Config, endpoints []netip.AddrPort) error {
 	t.mu.Unlock()
 	if dev != nil {
 		initiateHandshakes(dev, cfg, endpoints)
+	}
+	if readdressed {
+		select {
+		case t.rebuilt <- struct{}{}:
+		default: // a restart is already pending
+		}
+	}
+	return nil
+}
+
+// setAddresses gives the interface the addresses to instead of from: the
+// new ones first, so that the interface is never without one.
+func (t *Tunnel) setAddresses(from, to []netip.Prefix) error {
+	link, err := t.nl.LinkByName(t.opt.Interface)
+	if err != nil {
+		return fmt.Errorf("vpn: find link %s: %w", t.opt.Interface, err)
+	}
+	for _, a := range to {
+		addr := &netlink.Addr{IPNet: prefixNet(a)}
+		if a.Addr().Is6() {
+			// No duplicate address detection: the address is ours alone.
+			addr.Flags = unix.IFA_F_NODAD
+		}
+		if err := t.nl.AddrReplace(link, addr); err != nil {
+			return fmt.Errorf("vpn: add address %s to %s: %w", a, t.opt.Interface, err)
+		}
+	}
+	for _, a := range from {
+		if slices.Contains(to, a) {
+			continue
+		}
+		if err := t.nl.AddrDel(link, &netlink.Addr{IPNet: prefixNet(a)}); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+			return fmt.Errorf("vpn: remove address %s from %s: %w", a, t.opt.Interface, err)
+		}
 	}
 	return nil
 }
@@ -347,15 +390,8 @@ func (t *Tunnel) bringUp() error {
 	if err != nil {
 		return fmt.Errorf("vpn: find link %s: %w", t.opt.Interface, err)
 	}
-	for _, a := range cfg.Interface.Addresses {
-		addr := &netlink.Addr{IPNet: prefixNet(a)}
-		if a.Addr().Is6() {
-			// No duplicate address detection: the address is ours alone.
-			addr.Flags = unix.IFA_F_NODAD
-		}
-		if err := t.nl.AddrReplace(link, addr); err != nil {
-			return fmt.Errorf("vpn: add address %s to %s: %w", a, t.opt.Interface, err)
-		}
+	if err := t.setAddresses(nil, cfg.Interface.Addresses); err != nil {
+		return err
 	}
 	if err := t.nl.LinkSetUp(link); err != nil {
 		return fmt.Errorf("vpn: set %s up: %w", t.opt.Interface, err)

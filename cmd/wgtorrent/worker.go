@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -109,8 +110,23 @@ func (daemonWorkerCmd) Run(ctx context.Context, log *slog.Logger) error {
 		}
 	}()
 
+	// The tunnel as the latest report shows it: a move to another server
+	// may have given it other addresses.
+	binding := func() client.Binding {
+		b := client.Binding{Interface: cfg.Interface, IPv4: cfg.IPv4, IPv6: cfg.IPv6, DNS: cfg.DNS}
+		var prefixes []netip.Prefix
+		for _, a := range latest.Load().Status().Addresses {
+			if p, err := netip.ParsePrefix(a); err == nil {
+				prefixes = append(prefixes, p)
+			}
+		}
+		if len(prefixes) > 0 {
+			b.SetAddresses(prefixes)
+		}
+		return b
+	}
 	eng, err := client.NewRestartable(ctx, client.Options{
-		Binding:         client.Binding{Interface: cfg.Interface, IPv4: cfg.IPv4, IPv6: cfg.IPv6, DNS: cfg.DNS},
+		Binding:         binding(),
 		DataDir:         cfg.DataDir,
 		DownloadDir:     cfg.DownloadDir,
 		ListenPort:      cfg.ListenPort,
@@ -146,7 +162,7 @@ func (daemonWorkerCmd) Run(ctx context.Context, log *slog.Logger) error {
 			case <-ctx.Done():
 				return
 			case <-rebuilt:
-				if err := eng.Restart(context.Background()); err != nil {
+				if err := eng.Rebind(context.Background(), binding()); err != nil {
 					log.Error("restarting the engine on the rebuilt tunnel", "err", err)
 				}
 				nudge()
@@ -159,8 +175,7 @@ func (daemonWorkerCmd) Run(ctx context.Context, log *slog.Logger) error {
 
 	fwdState := func() (portfwd.State, bool) { return portfwd.State{}, false }
 	if cfg.PortForward {
-		b := client.Binding{Interface: cfg.Interface, IPv4: cfg.IPv4, IPv6: cfg.IPv6, DNS: cfg.DNS}
-		f, stop, err := portfwd.Start(eng, b, cfg.PortForwardGateway, cfg.DNS, log.With("part", "portfwd"))
+		f, stop, err := portfwd.Start(eng, binding, cfg.PortForwardGateway, cfg.DNS, log.With("part", "portfwd"))
 		if err != nil {
 			return err
 		}

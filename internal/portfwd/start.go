@@ -18,16 +18,16 @@ type Engine interface {
 	Relisten(ctx context.Context, port int) error
 }
 
-// tunnelMapper asks the gateway from a fresh socket inside the tunnel for
-// every request: a socket pinned to a tunnel interface that was rebuilt
-// since would be dead.
+// tunnelMapper asks the gateway from a fresh socket inside the tunnel, on
+// its current address, for every request: a socket pinned to a tunnel
+// interface that was rebuilt or readdressed since would be dead.
 type tunnelMapper struct {
-	b  client.Binding
+	b  func() client.Binding
 	gw netip.AddrPort
 }
 
 func (m tunnelMapper) Map(ctx context.Context, p natpmp.Protocol, internal, external uint16, lifetime time.Duration) (natpmp.Mapping, error) {
-	conn, err := m.b.ListenUDP4()
+	conn, err := m.b().ListenUDP4()
 	if err != nil {
 		return natpmp.Mapping{}, err
 	}
@@ -36,9 +36,10 @@ func (m tunnelMapper) Map(ctx context.Context, p natpmp.Protocol, internal, exte
 }
 
 // Start forwards a port from the NAT-PMP gateway (given, else the first
-// IPv4 address in dns), asked through the tunnel of b, to eng; stop
-// releases the mappings and returns once they are.
-func Start(eng Engine, b client.Binding, given netip.Addr, dns []netip.Addr, log *slog.Logger) (f *Forwarder, stop func(), err error) {
+// IPv4 address in dns), asked through the tunnel b returns (as it is at
+// each request), to eng; stop releases the mappings and returns once they
+// are.
+func Start(eng Engine, b func() client.Binding, given netip.Addr, dns []netip.Addr, log *slog.Logger) (f *Forwarder, stop func(), err error) {
 	gateway, err := pickGateway(given, dns)
 	if err != nil {
 		return nil, nil, err
@@ -46,7 +47,7 @@ func Start(eng Engine, b client.Binding, given netip.Addr, dns []netip.Addr, log
 	if !gateway.Is4() {
 		return nil, nil, errors.New("portfwd: NAT-PMP needs the gateway's IPv4 address (--port-forward-gateway)")
 	}
-	if !b.IPv4.IsValid() {
+	if !b().IPv4.IsValid() {
 		return nil, nil, errors.New("portfwd: NAT-PMP needs an IPv4 address in the tunnel")
 	}
 	ctx, cancel := context.WithCancel(context.Background())

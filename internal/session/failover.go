@@ -97,7 +97,7 @@ func resolveServers(ctx context.Context, cfgs []*vpn.Config, cache endpointCache
 func (s *Session) upAny(ctx context.Context, servers []server, up upFunc, o vpn.Options) (Tunnel, int, error) {
 	for i, srv := range servers {
 		if i > 0 && s.Mode != killswitch.ModeOff {
-			if err := s.armEndpoints(srv.endpoints); err != nil {
+			if err := s.armServer(srv.cfg, srv.endpoints); err != nil {
 				return nil, i, err
 			}
 		}
@@ -114,14 +114,16 @@ func (s *Session) upAny(ctx context.Context, servers []server, up upFunc, o vpn.
 	panic("unreachable")
 }
 
-// armEndpoints rebuilds the kill switch admitting endpoints instead of
-// the current ones, in one transaction: no moment where anything but
-// WireGuard to an admitted endpoint may leave.
-func (s *Session) armEndpoints(endpoints []netip.AddrPort) error {
+// armServer rebuilds the kill switch for server cfg at endpoints instead
+// of the current one (its endpoints, and its tunnel addresses, which the
+// anti-spoofing rules name), in one transaction: no moment where anything
+// but WireGuard to an admitted endpoint may leave.
+func (s *Session) armServer(cfg *vpn.Config, endpoints []netip.AddrPort) error {
 	s.ksMu.Lock()
 	defer s.ksMu.Unlock()
 	spec := s.spec
 	spec.Endpoints = validEndpoints(endpoints)
+	spec.TunnelAddresses = cfg.Interface.Addresses
 	rs, err := killswitch.Build(spec)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
@@ -183,7 +185,7 @@ func (s *Session) move(why string) error {
 	}
 	to := s.servers[next]
 	if s.Mode != killswitch.ModeOff {
-		if err := s.armEndpoints(to.endpoints); err != nil {
+		if err := s.armServer(to.cfg, to.endpoints); err != nil {
 			return err
 		}
 	}

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -94,18 +95,51 @@ func TestStartPassesOverASilentServer(t *testing.T) {
 	}
 }
 
-// TestFilesOfAnotherAccountRefused: failover keeps the tunnel's address,
-// so a file with another one is refused before anything is touched.
+// TestFilesOfAnotherAccountRefused: failover keeps the tunnel's DNS, so
+// a file with another one is refused before anything is touched.
 func TestFilesOfAnotherAccountRefused(t *testing.T) {
 	c := &calls{}
 	o := twoServers(t)
 	b, _ := os.ReadFile(o.ConfigPaths[1])
-	os.WriteFile(o.ConfigPaths[1], []byte(strings.Replace(string(b), "10.2.0.2/32", "10.2.0.9/32", 1)), 0o600)
+	os.WriteFile(o.ConfigPaths[1], []byte(strings.Replace(string(b), "[Interface]\n", "[Interface]\nDNS = 10.9.9.9\n", 1)), 0o600)
 	_, err := start(t.Context(), o, &fakeFirewall{c: c}, c.up(nil), nil)
-	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "Address") {
-		t.Fatalf("err %v, want a config error naming Address", err)
+	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "DNS") {
+		t.Fatalf("err %v, want a config error naming DNS", err)
 	}
 	if got := c.main(); len(got) != 0 {
 		t.Errorf("a refused set of files touched %q", got)
+	}
+}
+
+// TestMoveToAnotherAddress: a server whose file gives the tunnel another
+// address: the kill switch's anti-spoofing rules name the new address,
+// in the same transaction that admits the endpoint.
+func TestMoveToAnotherAddress(t *testing.T) {
+	c := &calls{}
+	o := twoServers(t)
+	b, _ := os.ReadFile(o.ConfigPaths[1])
+	os.WriteFile(o.ConfigPaths[1], []byte(strings.Replace(string(b), "10.2.0.2/32", "10.2.0.9/32", 1)), 0o600)
+	s, err := start(t.Context(), o, &fakeFirewall{c: c}, c.up(nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	addrs := func() []netip.Prefix {
+		s.ksMu.Lock()
+		defer s.ksMu.Unlock()
+		return s.spec.TunnelAddresses
+	}
+	if got := addrs(); !slices.Equal(got, []netip.Prefix{netip.MustParsePrefix("10.2.0.2/32")}) {
+		t.Fatalf("tunnel addresses %v at start", got)
+	}
+	before := len(c.main())
+	if err := s.move("test"); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.main()[before:]; !slices.Equal(got, []string{"fw.apply", "tun.switch b.conf"}) {
+		t.Errorf("a move did %q, want one kill switch transaction, then the switch", got)
+	}
+	if got := addrs(); !slices.Equal(got, []netip.Prefix{netip.MustParsePrefix("10.2.0.9/32")}) {
+		t.Errorf("tunnel addresses %v after the move, want b's", got)
 	}
 }

@@ -108,7 +108,7 @@ func (s *Session) updateServer(i int, eps []netip.AddrPort, gone bool) {
 	}
 	if i == s.cur {
 		if s.Mode != killswitch.ModeOff {
-			if err := s.armEndpoints(eps); err != nil {
+			if err := s.armServer(srv.cfg, eps); err != nil {
 				s.log.Error("the VPN server's address changed but the kill switch could not admit the new one; staying on the old", "config", srv.cfg.Name, "err", err)
 				return
 			}
@@ -117,7 +117,7 @@ func (s *Session) updateServer(i int, eps []netip.AddrPort, gone bool) {
 			s.log.Error("the VPN server's address changed but the tunnel could not follow; retrying at the next lookup", "config", srv.cfg.Name, "err", err)
 			// The kill switch must match where the device sends.
 			if s.Mode != killswitch.ModeOff {
-				_ = s.armEndpoints(srv.endpoints)
+				_ = s.armServer(srv.cfg, srv.endpoints)
 			}
 			return
 		}

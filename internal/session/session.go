@@ -269,14 +269,7 @@ func (s *Session) Binding() client.Binding {
 	if s.ns != nil {
 		b.NetNS = s.ns
 	}
-	for _, a := range s.Tunnel.Addresses() {
-		switch {
-		case a.Addr().Is4() && !b.IPv4.IsValid():
-			b.IPv4 = a.Addr()
-		case a.Addr().Is6() && !b.IPv6.IsValid():
-			b.IPv6 = a.Addr()
-		}
-	}
+	b.SetAddresses(s.Tunnel.Addresses())
 	return b
 }
 
@@ -327,7 +320,7 @@ func (s *Session) StartEngine(ctx context.Context, o client.Options) (*client.Re
 					s.nudgePortForward()
 				}
 			case <-s.Tunnel.Rebuilt():
-				if err := eng.Restart(context.Background()); err != nil {
+				if err := eng.Rebind(context.Background(), s.Binding()); err != nil {
 					s.log.Error("restarting the engine on the rebuilt tunnel", "err", err)
 				}
 				s.nudgePortForward()
@@ -346,7 +339,7 @@ func (s *Session) StartPortForward(gw netip.Addr) error {
 	if s.engine == nil {
 		return errors.New("session: port forwarding needs the engine started")
 	}
-	f, stop, err := portfwd.Start(s.engine, s.Binding(), gw, s.Config.Interface.DNS, s.log.With("part", "portfwd"))
+	f, stop, err := portfwd.Start(s.engine, s.Binding, gw, s.Config.Interface.DNS, s.log.With("part", "portfwd"))
 	if err != nil {
 		return err
 	}

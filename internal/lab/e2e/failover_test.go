@@ -2,10 +2,15 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/wgtorrent/wgtorrent/internal/lab/netlab"
 	"github.com/wgtorrent/wgtorrent/internal/lab/netlab/labtest"
@@ -139,4 +144,122 @@ func TestFailoverBetweenServers(t *testing.T) {
 	}
 	capt.assertNoLeaks(t, "failover between two VPN servers")
 	assertNothingLeft(t, lab.Client)
+}
+
+// TestFailoverToAnotherAddress (issue 25): the provider's servers give
+// the account an address each (A 100.64.0.2, B 100.64.0.3). A killed
+// mid-download: the tunnel moves to B with B's address, the engine is
+// made anew on it (its sockets were bound to A's), and the download
+// completes through B with identical files and nothing leaked. In both
+// isolation modes: in host mode the kill switch's anti-spoofing rules must
+// follow the address.
+func TestFailoverToAnotherAddress(t *testing.T) {
+	for _, mode := range []string{"namespace", "host", "daemon"} {
+		t.Run(mode, func(t *testing.T) { testFailoverToAnotherAddress(t, mode) })
+	}
+}
+
+func testFailoverToAnotherAddress(t *testing.T, isolation string) {
+	labtest.SkipIfNotRoot(t)
+	needPrograms(t, "wireguard-go", "wg", "tcpdump", "opentracker", "transmission-daemon")
+	lab := labtest.New(t, netlab.Options{SecondVPN: true, VPN2OwnAddress: true})
+	ctx := context.Background()
+	srvA, err := lab.StartDebianWGServerOn(ctx, lab.VPN)
+	must(t, err)
+	srvB, err := lab.StartDebianWGServerOn(ctx, lab.VPN2)
+	must(t, err)
+	dir := t.TempDir()
+	confA, confB := filepath.Join(dir, "a.conf"), filepath.Join(dir, "b.conf")
+	must(t, os.WriteFile(confA, []byte(srvA.ClientConfig()), 0o600))
+	must(t, os.WriteFile(confB, []byte(srvB.ClientConfig()), 0o600))
+	tor := makeTorrent(t, lab, defaultContent)
+	startTracker(t, lab, tor.InfoHash)
+	startSeeder(t, lab, tor)
+	capt := startLeakCapture(t, lab, srvA.Endpoint(), srvB.Endpoint())
+
+	out := t.TempDir()
+	servers := []string{"--config", confA, "--config", confB, "--failover-after", "5s", "--max-download-rate", "1MiB"}
+	if isolation == "daemon" {
+		// The daemon's engine runs in a worker process, told of the move
+		// by its parent.
+		testDaemonFailoverToAnotherAddress(t, lab, tor, out, servers, srvA.Stop)
+	} else {
+		p := startWgtorrent(t, lab.Client, append(servers, "--isolation", isolation,
+			"--out", out, "--data", t.TempDir(), "--json", "--no-dht", "--torrent", tor.File)...)
+		first := p.waitLine(40*time.Second, "15% downloaded", atLeast(0.15))
+		if first["tunnel_server"] != "a.conf" || complete(first) {
+			t.Fatalf("at 15%%: %v; want the download under way through a.conf", first)
+		}
+		killed := time.Now()
+		must(t, srvA.Stop())
+		_, at := waitLineSince(p, p.Len(), 60*time.Second, "moved to b.conf", func(m map[string]any) bool {
+			return m["tunnel_server"] == "b.conf"
+		})
+		t.Logf("moved to b.conf %s after the kill", time.Since(killed).Round(100*time.Millisecond))
+		frozen := p.Lines(at)[0]
+		_, at = waitLineSince(p, at, 60*time.Second, "payload through b.conf", func(m map[string]any) bool {
+			return num(m, "bytes_completed")+num(m, "bytes_unchecked") > num(frozen, "bytes_completed")+num(frozen, "bytes_unchecked")
+		})
+		t.Logf("payload again %s after the kill", time.Since(killed).Round(100*time.Millisecond))
+		if got := tunnelAddressIn(t, lab.Client, isolation, p); got != netlab.TunnelClient4Other.String()+"/32" {
+			t.Errorf("the tunnel's address after the move: %q, want B's %s", got, netlab.TunnelClient4Other)
+		}
+		waitLineSince(p, at, 90*time.Second, "the download complete", complete)
+		if code := p.wait(30 * time.Second); code != 0 {
+			t.Errorf("exit status %d at the end of the download, want 0", code)
+		}
+	}
+	tor.assertIdentical(t, "download across servers with their own addresses", out)
+	capt.assertNoLeaks(t, "failover to another address")
+	assertNothingLeft(t, lab.Client)
+}
+
+// tunnelAddressIn reads the tunnel interface's IPv4 address from the
+// kernel: in h, or in the private namespace wgtorrent p holds.
+func tunnelAddressIn(t *testing.T, h *netlab.Host, isolation string, p *proc) string {
+	t.Helper()
+	if isolation == "namespace" {
+		priv, release, err := h.PrivateNetNS(p.Cmd.Process.Pid)
+		must(t, err)
+		defer release()
+		h = priv
+	}
+	link, err := h.Netlink().LinkByName("wgt0")
+	must(t, err)
+	addrs, err := h.Netlink().AddrList(link, unix.AF_INET)
+	must(t, err)
+	var s []string
+	for _, a := range addrs {
+		s = append(s, a.IPNet.String())
+	}
+	return strings.Join(s, ",")
+}
+
+// testDaemonFailoverToAnotherAddress is the daemon's half of
+// TestFailoverToAnotherAddress: the torrent added over RPC, A killed
+// (killA) at 15%, the download completed through B.
+func testDaemonFailoverToAnotherAddress(t *testing.T, lab *netlab.Lab, tor *swarmTorrent, out string, servers []string, killA func() error) {
+	p := startWgtorrent(t, lab.Client, append([]string{"daemon", "--data", t.TempDir(), "--out", out, "--no-dht"}, servers...)...)
+	c := newRPCClient(lab.Client, daemonRPCAddr, "", "")
+	c.waitHealth(t, p, http.StatusOK, 20*time.Second)
+	id := c.addFile(t, tor.File, nil)
+	c.waitTorrent(t, p, id, 40*time.Second, "15% downloaded", func(x daemonTorrent) bool { return x.PercentDone >= 0.15 })
+	killed := time.Now()
+	must(t, killA())
+	var sess map[string]any
+	pollDaemon(t, p, 60*time.Second, "moved to b.conf", func() (bool, string) {
+		c.call(t, "session-get", nil, &sess)
+		tun, _ := sess["wgtorrent-tunnel"].(map[string]any)
+		return tun["server"] == "b.conf", fmt.Sprint(tun)
+	})
+	t.Logf("moved to b.conf %s after the kill", time.Since(killed).Round(100*time.Millisecond))
+	x := c.waitTorrent(t, p, id, 90*time.Second, "complete through b.conf", daemonTorrent.complete)
+	t.Logf("complete %s after the kill", time.Since(killed).Round(100*time.Millisecond))
+	if x.ErrorString != "" {
+		t.Errorf("torrent error %q", x.ErrorString)
+	}
+	if got := tunnelAddressIn(t, lab.Client, "host", p); got != netlab.TunnelClient4Other.String()+"/32" {
+		t.Errorf("the tunnel's address after the move: %q, want B's %s", got, netlab.TunnelClient4Other)
+	}
+	stopDaemon(t, p)
 }

@@ -47,6 +47,10 @@ type Options struct {
 	// address (198.18.4.2), built like VPN: a provider's other server, for
 	// failing over between two. The ISP is all they share.
 	SecondVPN bool
+	// VPN2OwnAddress gives the client another tunnel address on VPN2
+	// (TunnelClient4Other, 100.64.0.3): a provider whose servers each give
+	// the account its own address. False: the same address on both.
+	VPN2OwnAddress bool
 	// Logf receives diagnostics (third-party program output, device errors).
 	// Nil discards them. Never called after Close returns.
 	Logf func(format string, args ...any)

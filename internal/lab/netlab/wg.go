@@ -31,9 +31,12 @@ var (
 	TunnelNet4    = netip.MustParsePrefix("100.64.0.0/24")
 	TunnelServer4 = netip.MustParseAddr("100.64.0.1") // also the DNS address in ClientConfig
 	TunnelClient4 = netip.MustParseAddr("100.64.0.2")
-	TunnelNet6    = netip.MustParsePrefix("fd00:64::/64")
-	TunnelServer6 = netip.MustParseAddr("fd00:64::1")
-	TunnelClient6 = netip.MustParseAddr("fd00:64::2")
+	// TunnelClient4Other is the client's address on VPN2 with
+	// Options.VPN2OwnAddress.
+	TunnelClient4Other = netip.MustParseAddr("100.64.0.3")
+	TunnelNet6         = netip.MustParsePrefix("fd00:64::/64")
+	TunnelServer6      = netip.MustParseAddr("fd00:64::1")
+	TunnelClient6      = netip.MustParseAddr("fd00:64::2")
 )
 
 // WGServer is a WireGuard server of the lab on a VPN host (VPN or VPN2),
@@ -162,7 +165,7 @@ func (s *wgServer) Endpoint() netip.AddrPort {
 }
 
 func (s *wgServer) ClientConfig() string {
-	addrs, allowed := TunnelClient4.String()+"/32", "0.0.0.0/0"
+	addrs, allowed := s.client4().String()+"/32", "0.0.0.0/0"
 	if s.lab.opt.IPv6Tunnel {
 		addrs += ", " + TunnelClient6.String() + "/128"
 		allowed += ", ::/0"
@@ -180,6 +183,14 @@ PersistentKeepalive = 25
 `, s.lab.cliKey.base64(), addrs, TunnelServer4, s.srvKey.public().base64(), s.Endpoint(), allowed)
 }
 
+// client4 is the client's IPv4 tunnel address on this server.
+func (s *wgServer) client4() netip.Addr {
+	if s.host == s.lab.VPN2 && s.lab.opt.VPN2OwnAddress {
+		return TunnelClient4Other
+	}
+	return TunnelClient4
+}
+
 func (s *wgServer) tunnelPrefixes() []netip.Prefix {
 	p := []netip.Prefix{netip.PrefixFrom(TunnelServer4, TunnelNet4.Bits())}
 	if s.lab.opt.IPv6Tunnel {
@@ -189,7 +200,7 @@ func (s *wgServer) tunnelPrefixes() []netip.Prefix {
 }
 
 func (s *wgServer) clientAllowedIPs() []string {
-	a := []string{TunnelClient4.String() + "/32"}
+	a := []string{s.client4().String() + "/32"}
 	if s.lab.opt.IPv6Tunnel {
 		a = append(a, TunnelClient6.String()+"/128")
 	}
