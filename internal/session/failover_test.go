@@ -62,11 +62,18 @@ func TestMoveAdmitsTheNewServerFirst(t *testing.T) {
 	if got := admitted(s); !slices.Equal(got, []string{"198.51.100.7:51820"}) {
 		t.Errorf("admitted %v after the move, want the second server's only", got)
 	}
+	mustMoveTo(t, s, "192.0.2.1:51820") // round the list
+}
+
+// mustMoveTo moves s to the next server and checks that the kill switch
+// then admits want alone.
+func mustMoveTo(t *testing.T, s *Session, want string) {
+	t.Helper()
 	if err := s.move("test"); err != nil {
 		t.Fatal(err)
 	}
-	if got := admitted(s); !slices.Equal(got, []string{"192.0.2.1:51820"}) {
-		t.Errorf("admitted %v after the second move, want the first server again", got)
+	if got := admitted(s); !slices.Equal(got, []string{want}) {
+		t.Errorf("after a move: admitted %v, want %s alone", got, want)
 	}
 }
 

@@ -35,6 +35,20 @@ func byName(t *testing.T) Options {
 	return o
 }
 
+// startByName starts a session on byName's files with fakes; the session
+// is closed at the end of the test.
+func startByName(t *testing.T) (*Session, *calls, endpointCache) {
+	t.Helper()
+	c := &calls{}
+	o := byName(t)
+	s, err := start(t.Context(), o, &fakeFirewall{c: c}, c.up(nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, c, endpointCache{dir: o.StateDir}
+}
+
 // answers is a lookup from a table: a missing name does not exist.
 func answers(m map[string]any) lookupFunc {
 	return func(_ context.Context, host string) ([]netip.Addr, error) {
@@ -58,14 +72,7 @@ func answers(m map[string]any) lookupFunc {
 // the answers is kept; a server not in use gets its new address for the
 // next move; a failed lookup changes nothing.
 func TestFollowsAServerThatMoved(t *testing.T) {
-	c := &calls{}
-	o := byName(t)
-	s, err := start(t.Context(), o, &fakeFirewall{c: c}, c.up(nil), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	cache := endpointCache{dir: o.StateDir}
+	s, c, cache := startByName(t)
 	round := func(m map[string]any) []string {
 		before := len(c.main())
 		s.resolveNames(t.Context(), cache, answers(m))
@@ -87,25 +94,13 @@ func TestFollowsAServerThatMoved(t *testing.T) {
 	if kept := cache.load(); kept["a.vpn.test:51820"] != netip.MustParseAddrPort("192.0.2.50:51820") || kept["b.vpn.test:51820"] != netip.MustParseAddrPort("198.51.100.60:51820") {
 		t.Errorf("kept for the next start: %v", kept)
 	}
-	if err := s.move("test"); err != nil {
-		t.Fatal(err)
-	}
-	if got := admitted(s); !slices.Equal(got, []string{"198.51.100.60:51820"}) {
-		t.Errorf("moved to b: admitted %v, want its new address", got)
-	}
+	mustMoveTo(t, s, "198.51.100.60:51820") // b, at its new address
 }
 
 // TestSkipsAServerWhoseNameIsGone: a name that no longer exists takes its
 // server out of the round until it resolves again.
 func TestSkipsAServerWhoseNameIsGone(t *testing.T) {
-	c := &calls{}
-	o := byName(t)
-	s, err := start(t.Context(), o, &fakeFirewall{c: c}, c.up(nil), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	cache := endpointCache{dir: o.StateDir}
+	s, c, cache := startByName(t)
 	s.resolveNames(t.Context(), cache, answers(map[string]any{"a.vpn.test": []string{"192.0.2.1"}}))
 	before := len(c.main())
 	if err := s.move("test"); err == nil || !strings.Contains(err.Error(), "no longer resolve") {

@@ -16,6 +16,40 @@ import (
 	"github.com/wgtorrent/wgtorrent/internal/lab/netlab/labtest"
 )
 
+// failoverLab is a lab with two VPN servers (Debian's wireguard-go, A on
+// VPN and B on VPN2), their client files, a torrent seeded by Transmission
+// on the peer host with its tracker, and a leak capture that admits both
+// servers' endpoints.
+type failoverLab struct {
+	lab          *netlab.Lab
+	srvA, srvB   netlab.WGServer
+	confA, confB string
+	tor          *swarmTorrent
+	seed         *transmission
+	capt         *leakCapture
+}
+
+func newFailoverLab(t *testing.T, opt netlab.Options) *failoverLab {
+	t.Helper()
+	labtest.SkipIfNotRoot(t)
+	needPrograms(t, "wireguard-go", "wg", "tcpdump", "opentracker", "transmission-daemon")
+	f := &failoverLab{lab: labtest.New(t, opt)}
+	var err error
+	f.srvA, err = f.lab.StartDebianWGServerOn(context.Background(), f.lab.VPN)
+	must(t, err)
+	f.srvB, err = f.lab.StartDebianWGServerOn(context.Background(), f.lab.VPN2)
+	must(t, err)
+	dir := t.TempDir()
+	f.confA, f.confB = filepath.Join(dir, "a.conf"), filepath.Join(dir, "b.conf")
+	must(t, os.WriteFile(f.confA, []byte(f.srvA.ClientConfig()), 0o600))
+	must(t, os.WriteFile(f.confB, []byte(f.srvB.ClientConfig()), 0o600))
+	f.tor = makeTorrent(t, f.lab, defaultContent)
+	startTracker(t, f.lab, f.tor.InfoHash)
+	f.seed = startSeeder(t, f.lab, f.tor)
+	f.capt = startLeakCapture(t, f.lab, f.srvA.Endpoint(), f.srvB.Endpoint())
+	return f
+}
+
 // TestFailoverBetweenServers (issue 25): two VPN servers, Debian's
 // wireguard-go on two hosts with their own public addresses, and one
 // account's two files. A download through A; A killed: the download goes
@@ -24,22 +58,8 @@ import (
 // A when A returns, and completes there with identical files. Nothing
 // leaked over the whole run.
 func TestFailoverBetweenServers(t *testing.T) {
-	labtest.SkipIfNotRoot(t)
-	needPrograms(t, "wireguard-go", "wg", "tcpdump", "opentracker", "transmission-daemon")
-	lab := labtest.New(t, netlab.Options{SecondVPN: true})
-	ctx := context.Background()
-	srvA, err := lab.StartDebianWGServerOn(ctx, lab.VPN)
-	must(t, err)
-	srvB, err := lab.StartDebianWGServerOn(ctx, lab.VPN2)
-	must(t, err)
-	dir := t.TempDir()
-	confA, confB := filepath.Join(dir, "a.conf"), filepath.Join(dir, "b.conf")
-	must(t, os.WriteFile(confA, []byte(srvA.ClientConfig()), 0o600))
-	must(t, os.WriteFile(confB, []byte(srvB.ClientConfig()), 0o600))
-	tor := makeTorrent(t, lab, defaultContent)
-	startTracker(t, lab, tor.InfoHash)
-	seed := startSeeder(t, lab, tor)
-	capt := startLeakCapture(t, lab, srvA.Endpoint(), srvB.Endpoint())
+	f := newFailoverLab(t, netlab.Options{SecondVPN: true})
+	lab, srvA, srvB, confA, confB, tor, seed, capt := f.lab, f.srvA, f.srvB, f.confA, f.confB, f.tor, f.seed, f.capt
 
 	const after = 5 * time.Second
 	out, data := t.TempDir(), t.TempDir()
@@ -160,22 +180,8 @@ func TestFailoverToAnotherAddress(t *testing.T) {
 }
 
 func testFailoverToAnotherAddress(t *testing.T, isolation string) {
-	labtest.SkipIfNotRoot(t)
-	needPrograms(t, "wireguard-go", "wg", "tcpdump", "opentracker", "transmission-daemon")
-	lab := labtest.New(t, netlab.Options{SecondVPN: true, VPN2OwnAddress: true})
-	ctx := context.Background()
-	srvA, err := lab.StartDebianWGServerOn(ctx, lab.VPN)
-	must(t, err)
-	srvB, err := lab.StartDebianWGServerOn(ctx, lab.VPN2)
-	must(t, err)
-	dir := t.TempDir()
-	confA, confB := filepath.Join(dir, "a.conf"), filepath.Join(dir, "b.conf")
-	must(t, os.WriteFile(confA, []byte(srvA.ClientConfig()), 0o600))
-	must(t, os.WriteFile(confB, []byte(srvB.ClientConfig()), 0o600))
-	tor := makeTorrent(t, lab, defaultContent)
-	startTracker(t, lab, tor.InfoHash)
-	startSeeder(t, lab, tor)
-	capt := startLeakCapture(t, lab, srvA.Endpoint(), srvB.Endpoint())
+	f := newFailoverLab(t, netlab.Options{SecondVPN: true, VPN2OwnAddress: true})
+	lab, srvA, confA, confB, tor, capt := f.lab, f.srvA, f.confA, f.confB, f.tor, f.capt
 
 	out := t.TempDir()
 	servers := []string{"--config", confA, "--config", confB, "--failover-after", "5s", "--max-download-rate", "1MiB"}
