@@ -139,8 +139,8 @@ func testFollowsAServerThatMoved(t *testing.T, isolation string) {
 	frozen := p.Lines(gone - 1)[0]
 	// The connections made through the old exit address died with it; the
 	// engine finds that by the peer's reset to its next write (a keepalive
-	// within 20 s) and dials again, out of the new address.
-	_, at := waitLineSince(p, gone, 60*time.Second, "payload through the new address", func(m map[string]any) bool {
+	// within 20 s) and dials again, out of the new address; the seeder rechokes every 10 s.
+	_, at := waitLineSince(p, gone, 90*time.Second, "payload through the new address", func(m map[string]any) bool {
 		return num(m, "bytes_completed") > num(frozen, "bytes_completed")
 	})
 	t.Logf("payload again %s after the old address went", time.Since(removed).Round(100*time.Millisecond))
