@@ -11,6 +11,8 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -22,6 +24,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/wgtorrent/wgtorrent/client/filestore"
+	"github.com/wgtorrent/wgtorrent/internal/atomicfile"
 )
 
 // Identity the engine shows to peers and trackers.
@@ -76,7 +79,8 @@ type Options struct {
 	DataDir string
 	// DownloadDir is the default directory for torrent data.
 	DownloadDir string
-	// ListenPort for incoming peers (TCP, and UDP for the DHT); 0 = random.
+	// ListenPort for incoming peers (TCP, and UDP for the DHT); 0: the
+	// port used last time with this DataDir (listenPortFile), else random.
 	ListenPort int
 	// NoListen: no listener at all, dial out only, until a VPN forwards a
 	// port (Restartable.Relisten): a port the VPN does not forward must not
@@ -175,9 +179,49 @@ type entry struct {
 	down, up          float64
 }
 
+// listenPortFile keeps the port last listened on in DataDir when none is
+// given. A port that stays the same across restarts is one peers learned
+// (PEX, DHT) and, since connections are dialled from it, the one a peer
+// still holding our connection from before a crash sees again: its
+// challenge ACK draws our reset and the redial gets in, where a new port
+// is refused for minutes by peers that take one connection per address
+// (Transmission).
+const listenPortFile = "listen-port"
+
 // New starts the engine. Every socket it will ever open is described in the
 // package documentation. ctx only bounds start-up (DHT bootstrap lookups).
-func New(ctx context.Context, o Options) (_ *Engine, err error) {
+func New(ctx context.Context, o Options) (*Engine, error) {
+	if o.ListenPort != 0 || o.NoListen || o.DataDir == "" {
+		return start(ctx, o)
+	}
+	path := filepath.Join(o.DataDir, listenPortFile)
+	last := 0
+	if b, err := os.ReadFile(path); err == nil {
+		if p, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && p > 0 && p < 1<<16 {
+			last = p
+		}
+	}
+	o.ListenPort = last
+	e, err := start(ctx, o)
+	if err != nil && last != 0 && errors.Is(err, syscall.EADDRINUSE) {
+		o.ListenPort = 0
+		e, err = start(ctx, o)
+		if err == nil {
+			e.log.Info("the port listened on last time is taken; listening on another", "was", last, "now", e.ListenPort())
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if p := e.ListenPort(); p != last {
+		if werr := atomicfile.Write(path, fmt.Appendf(nil, "%d\n", p)); werr != nil {
+			e.log.Warn("cannot keep the listen port for the next start", "path", path, "err", werr)
+		}
+	}
+	return e, nil
+}
+
+func start(ctx context.Context, o Options) (_ *Engine, err error) {
 	if o.DataDir == "" {
 		return nil, errors.New("client: Options.DataDir is required")
 	}

@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"maps"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -527,5 +529,35 @@ func TestStalledWhenPeersSilent(t *testing.T) {
 	st := waitStats(t, leech, id, 20*time.Second, "stalled", func(st Stats) bool { return st.State == StateStalled })
 	if st.PeersConnected == 0 {
 		t.Errorf("the seeder's connection went: %+v; the test wants it kept and silent", st)
+	}
+}
+
+// TestListenPortKeptAcrossRestarts: without a port given, an engine
+// listens on the port its DataDir used last time; when that one is taken
+// it takes another and keeps that.
+func TestListenPortKeptAcrossRestarts(t *testing.T) {
+	data := t.TempDir()
+	first := newEngine(t, Options{DataDir: data})
+	port := first.ListenPort()
+	first.Close()
+	again := newEngine(t, Options{DataDir: data})
+	if got := again.ListenPort(); got != port {
+		t.Errorf("restarted on port %d, want %d as before", got, port)
+	}
+	again.Close()
+
+	taken, err := net.Listen("tcp4", fmt.Sprintf("%s:%d", loopback.IPv4, port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	other := newEngine(t, Options{DataDir: data})
+	if got := other.ListenPort(); got == port || got == 0 {
+		t.Fatalf("port %d taken: listening on %d, want another", port, got)
+	}
+	other.Close()
+	taken.Close()
+	if got := newEngine(t, Options{DataDir: data}).ListenPort(); got != other.ListenPort() {
+		t.Errorf("after a start on another port: %d, want that one (%d) kept", got, other.ListenPort())
 	}
 }

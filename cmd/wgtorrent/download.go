@@ -23,7 +23,7 @@ import (
 
 // peerFlags tune the engine for every command that runs it.
 type peerFlags struct {
-	ListenPort      int      `help:"Port for incoming peers, inside the tunnel (0: random; use the port your VPN forwards)." default:"0"`
+	ListenPort      int      `help:"Port for incoming peers, inside the tunnel (0: the one used last time with this --data, random the first time; use the port your VPN forwards)." default:"0"`
 	DHT             bool     `name:"dht" help:"Use the DHT (through the tunnel)." default:"true" negatable:""`
 	DHTBootstrap    []string `name:"dht-bootstrap" help:"DHT bootstrap nodes (host:port), resolved through the tunnel's DNS." default:"router.bittorrent.com:6881,router.utorrent.com:6881,dht.transmissionbt.com:6881,dht.libtorrent.org:25401" sep:","`
 	MaxDownloadRate rate     `help:"Download limit in bytes/s (units allowed: 5MiB, 800k); 0 = unlimited." default:"0"`
