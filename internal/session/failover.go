@@ -124,6 +124,12 @@ func (s *Session) armServer(cfg *vpn.Config, endpoints []netip.AddrPort) error {
 	spec := s.spec
 	spec.Endpoints = validEndpoints(endpoints)
 	spec.TunnelAddresses = cfg.Interface.Addresses
+	return s.applyLocked(spec)
+}
+
+// applyLocked builds spec and applies it in one transaction, and records
+// both for the guard; ksMu is held.
+func (s *Session) applyLocked(spec killswitch.Spec) error {
 	rs, err := killswitch.Build(spec)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)

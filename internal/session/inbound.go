@@ -74,23 +74,18 @@ func (s *Session) admitInbound() {
 		s.log.Warn("cannot list the engine's listeners; inbound admission unchanged", "err", err)
 		return
 	}
-	tcp, udp := inboundPorts(tcpB, udpB, s.Config.Interface.Addresses)
+	// The addresses the tunnel has now: a move may have changed them.
+	tcp, udp := inboundPorts(tcpB, udpB, s.spec.TunnelAddresses)
 	if slices.Equal(tcp, s.spec.InboundTCP) && slices.Equal(udp, s.spec.InboundUDP) {
 		return
 	}
 	spec := s.spec
 	spec.InboundTCP, spec.InboundUDP = tcp, udp
-	rs, err := killswitch.Build(spec)
-	if err != nil {
-		s.log.Error("kill switch: admitting the engine's ports", "err", err)
-		return
-	}
 	// One transaction replaces the table: no moment without it.
-	if err := s.fw.Apply(rs); err != nil {
+	if err := s.applyLocked(spec); err != nil {
 		s.log.Error("kill switch: admitting the engine's ports", "err", err)
 		return
 	}
-	s.spec, s.rs = spec, rs
 	s.log.Info("kill switch: peers may connect through the tunnel to these ports only", "tcp", tcp, "udp", udp)
 }
 

@@ -249,17 +249,9 @@ func (s *Session) arm(spec killswitch.Spec, endpoints []netip.AddrPort) error {
 	spec.ListenPort = s.Config.Interface.ListenPort
 	spec.TunnelAddresses = s.Config.Interface.Addresses
 	spec.Generation = fmt.Sprintf("%d-%x", os.Getpid(), time.Now().UnixNano())
-	rs, err := killswitch.Build(spec)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrConfig, err)
-	}
 	s.ksMu.Lock()
 	defer s.ksMu.Unlock()
-	if err := s.fw.Apply(rs); err != nil {
-		return err
-	}
-	s.spec, s.rs = spec, rs
-	return nil
+	return s.applyLocked(spec)
 }
 
 // Binding is how the engine reaches the network: the tunnel's interface,
