@@ -256,10 +256,13 @@ func (e *Engine) announceLoop() {
 // wait for the next round.
 func (e *Engine) announceRound(now time.Time) {
 	e.mu.Lock()
-	ts := make([]annTorrent, 0, len(e.torrents))
-	ens := make(map[metainfo.Hash]*entry, len(e.torrents))
+	var ts []annTorrent
+	var ens []*entry
 	for _, en := range e.torrents {
-		ens[en.ih] = en
+		if len(en.trackers) == 0 {
+			continue // nothing to announce to
+		}
+		ens = append(ens, en)
 		ts = append(ts, annTorrent{
 			ih: en.ih, trackers: en.trackers,
 			running: !en.rec.Paused && en.err == "",
@@ -269,7 +272,8 @@ func (e *Engine) announceRound(now time.Time) {
 	}
 	e.mu.Unlock()
 	a := e.ann
-	for _, t := range ts {
+	for i, t := range ts {
+		en := ens[i]
 		for tier, urls := range t.trackers {
 			for _, u := range urls {
 				if !announceable(u) {
@@ -296,7 +300,7 @@ func (e *Engine) announceRound(now time.Time) {
 				go func() {
 					defer e.wg.Done()
 					defer func() { <-a.slots }()
-					e.announceOne(ens[t.ih], trackerKey{u, t.ih}, ev, t.done, hungry)
+					e.announceOne(en, trackerKey{u, t.ih}, ev, t.done, hungry)
 				}()
 			}
 		}

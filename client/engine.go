@@ -177,6 +177,15 @@ type entry struct {
 	lastRead, lastOut int64
 	lastAt            time.Time
 	down, up          float64
+	torrentFile       string // metainfoPath, made once
+}
+
+// metainfoPath is where the torrent's .torrent is kept. With e.mu.
+func (en *entry) metainfoPath(st recordStore) string {
+	if en.torrentFile == "" {
+		en.torrentFile = st.metainfoPath(en.rec.InfoHash)
+	}
+	return en.torrentFile
 }
 
 // listenPortFile keeps the port last listened on in DataDir when none is

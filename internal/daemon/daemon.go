@@ -81,6 +81,7 @@ func Run(ctx context.Context, eng client.Controller, health rpc.Health, o Option
 		hs.Close()
 	}
 	wg.Wait()
+	srv.Close()
 	return err
 }
 

@@ -119,6 +119,9 @@ type Server struct {
 	// check: only a change of it turns the alt limits on or off.
 	altWasScheduled bool
 	sessionStats    sessionCounters
+	// lastSave and saveTimer pace the state file's writes (saveLocked).
+	lastSave  time.Time
+	saveTimer *time.Timer
 }
 
 type removal struct {

@@ -697,6 +697,7 @@ func TestIDsStableAcrossRestart(t *testing.T) {
 	}
 	slices.Reverse(order)
 	f.SetOrder(order...)
+	h.srv.Close()
 	h2 := newHarnessWith(t, f, dir)
 	if second := ids(h2); !reflect.DeepEqual(first, second) {
 		t.Errorf("ids changed across restart:\n%v\n%v", first, second)
@@ -1078,7 +1079,7 @@ func TestSessionStatsCurrentAndCumulative(t *testing.T) {
 	if cur["downloadedBytes"] != 500.0 || cum["downloadedBytes"] != 500.0 || cur["sessionCount"] != 1.0 || cum["sessionCount"] != 1.0 {
 		t.Errorf("first run: current %v, cumulative %v", cur, cum)
 	}
-	h.mustCall("torrent-set", map[string]any{"ids": []any{1}, "labels": []string{"x"}}) // saves
+	h.srv.Close() // saves
 	h2 := newHarnessWith(t, f, dir)
 	cur, cum = stats(h2)
 	if cur["downloadedBytes"] != 0.0 || cum["downloadedBytes"] != 500.0 || cur["sessionCount"] != 1.0 || cum["sessionCount"] != 2.0 {
@@ -1290,5 +1291,38 @@ func TestPortForwardShown(t *testing.T) {
 	}
 	if res, _ := h.call("port-test", nil); res == success || !strings.Contains(res, "forwards port 40001") {
 		t.Errorf("port-test: %q, want an error quoting the gateway's mapping", res)
+	}
+}
+
+// TestStateWritesPaced: a burst of adds is written in a few writes of the
+// whole state, the last one without anybody asking (a crash after the
+// burst loses nothing), and ids survive the restart.
+func TestStateWritesPaced(t *testing.T) {
+	dir := t.TempDir()
+	h := newHarnessWith(t, clienttest.New(), dir)
+	const n = 50
+	for i := range n {
+		h.mustCall("torrent-add", map[string]any{"filename": fmt.Sprintf("magnet:?xt=urn:btih:%040x", i+1)})
+	}
+	h.srv.mu.Lock()
+	pending := h.srv.saveTimer != nil
+	h.srv.mu.Unlock()
+	if !pending {
+		t.Fatal("no write pending after a burst: every add wrote the whole state")
+	}
+	// The pending write comes by itself, within saveEvery.
+	deadline := time.Now().Add(5 * saveEvery)
+	for {
+		st, err := openStore(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(st.byID) == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("state file lists %d of %d torrents %s after the burst", len(st.byID), n, 5*saveEvery)
+		}
+		time.Sleep(50 * time.Millisecond) // polling a file another goroutine writes
 	}
 }

@@ -60,36 +60,37 @@ type view struct {
 	peers    []client.Peer
 	trackers []client.Tracker
 	pieces   client.Pieces
-	got      map[string]bool
+	// got says which of the four above were asked for.
+	gotFiles, gotPeers, gotTrackers, gotPieces bool
 }
 
 func (v *view) loadFiles() []client.File {
-	if !v.got["files"] {
-		v.got["files"] = true
+	if !v.gotFiles {
+		v.gotFiles = true
 		v.files, _ = v.s.engine.Files(v.t.ID) // none yet for a magnet
 	}
 	return v.files
 }
 
 func (v *view) loadPeers() []client.Peer {
-	if !v.got["peers"] {
-		v.got["peers"] = true
+	if !v.gotPeers {
+		v.gotPeers = true
 		v.peers, _ = v.s.engine.Peers(v.t.ID)
 	}
 	return v.peers
 }
 
 func (v *view) loadTrackers() []client.Tracker {
-	if !v.got["trackers"] {
-		v.got["trackers"] = true
+	if !v.gotTrackers {
+		v.gotTrackers = true
 		v.trackers, _ = v.s.engine.Trackers(v.t.ID)
 	}
 	return v.trackers
 }
 
 func (v *view) loadPieces() client.Pieces {
-	if !v.got["pieces"] {
-		v.got["pieces"] = true
+	if !v.gotPieces {
+		v.gotPieces = true
 		v.pieces, _ = v.s.engine.Pieces(v.t.ID)
 	}
 	return v.pieces
@@ -542,6 +543,7 @@ func (s *Server) torrentGet(_ context.Context, a args) (any, error) {
 	if !ok || len(fields) == 0 {
 		return nil, errorf("torrent-get needs a non-empty \"fields\" list")
 	}
+	fields = dedupe(fields) // a map kept one of each
 	format, _, err := a.str("format")
 	if err != nil {
 		return nil, &rpcError{err.Error()}
@@ -553,16 +555,17 @@ func (s *Server) torrentGet(_ context.Context, a args) (any, error) {
 	if err != nil {
 		return nil, &rpcError{err.Error()}
 	}
-	list, err := s.selectLocked(a)
+	all := s.syncLocked()
+	list, err := s.selectFromLocked(a, all)
 	if err != nil {
 		return nil, err
 	}
-	queue := map[client.TorrentID]int{}
-	for i, t := range s.syncLocked() {
+	queue := make(map[client.TorrentID]int, len(all))
+	for i, t := range all {
 		queue[t.ID] = i
 	}
 	now := s.o.Now()
-	var objects []map[string]any
+	var objects []object
 	var table [][]any
 	if format == "table" {
 		// First row names the fields, each next row is one torrent.
@@ -573,10 +576,10 @@ func (s *Server) torrentGet(_ context.Context, a args) (any, error) {
 		}
 		table = append(table, head)
 	} else {
-		objects = []map[string]any{}
+		objects = make([]object, 0, len(list))
 	}
 	for _, t := range list {
-		v := &view{s: s, t: t, ts: s.st.byHash[t.ID], qp: queue[t.ID], got: map[string]bool{}}
+		v := &view{s: s, t: t, ts: s.st.byHash[t.ID], qp: queue[t.ID]}
 		if format == "table" {
 			row := make([]any, len(fields))
 			for i, f := range fields {
@@ -585,10 +588,10 @@ func (s *Server) torrentGet(_ context.Context, a args) (any, error) {
 			table = append(table, row)
 			continue
 		}
-		obj := make(map[string]any, len(fields))
+		obj := object{keys: make([]string, 0, len(fields)), vals: make([]any, 0, len(fields))}
 		for _, f := range fields {
 			if val, ok := v.field(f, now); ok {
-				obj[f] = val
+				obj.set(f, val)
 			}
 		}
 		objects = append(objects, obj)
@@ -610,4 +613,17 @@ func (s *Server) torrentGet(_ context.Context, a args) (any, error) {
 		out["removed"] = removed
 	}
 	return out, nil
+}
+
+// dedupe keeps the first of each name, in order.
+func dedupe(names []string) []string {
+	seen := make(map[string]bool, len(names))
+	out := names[:0:0]
+	for _, n := range names {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out
 }

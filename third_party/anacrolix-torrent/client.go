@@ -88,6 +88,9 @@ type Client struct {
 	badPeerIPs        map[netip.Addr]struct{}
 	// All Torrents once.
 	torrents map[*Torrent]struct{}
+	// wgtorrent: the Torrents with pieces queued for hashing, so that
+	// starting hashers does not walk every torrent after each hash.
+	hashQueued map[*Torrent]struct{}
 	// All Torrents by their short infohashes (v1 if valid, and truncated v2 if valid). Unless the
 	// info has been obtained, there's no knowing if an infohash belongs to v1 or v2. TODO: Make
 	// this a weak pointer.
@@ -254,6 +257,7 @@ func (cl *Client) init(cfg *ClientConfig) {
 	g.MakeMap(&cl.dopplegangerAddrs)
 	g.MakeMap(&cl.torrentsByShortHash)
 	g.MakeMap(&cl.torrents)
+	g.MakeMap(&cl.hashQueued)
 	cl.torrentsByShortHash = make(map[metainfo.Hash]*Torrent)
 	cl.activeAnnounceLimiter.SlotsPerKey = 2
 	cl.event.L = cl.locker()
@@ -1404,7 +1408,9 @@ func (cl *Client) newTorrentOpt(opts AddTorrentOpts) (t *Torrent) {
 				return bep40PriorityIgnoreError(cl.publicAddr(ipPort.IP), ipPort)
 			},
 		},
-		conns: make(map[*PeerConn]struct{}, 2*cl.config.EstablishedConnsPerTorrent),
+		// wgtorrent: was sized for 2*EstablishedConnsPerTorrent, 2 KiB a
+		// torrent before its first peer; a seedbox's torrents mostly have none.
+		conns: make(map[*PeerConn]struct{}),
 
 		storageOpener:       storageClient,
 		maxEstablishedConns: cl.config.EstablishedConnsPerTorrent,
@@ -1982,8 +1988,8 @@ func (cl *Client) startPieceHashers() {
 	if !cl.canStartPieceHashers() {
 		return
 	}
-	ts := make([]*Torrent, 0, len(cl.torrents))
-	for t := range cl.torrents {
+	ts := make([]*Torrent, 0, len(cl.hashQueued))
+	for t := range cl.hashQueued { // wgtorrent: was every torrent
 		if !t.considerStartingHashers() {
 			continue
 		}

@@ -1115,6 +1115,7 @@ func (t *Torrent) close(wg *sync.WaitGroup) {
 	t.pieceStateChanges.Close()
 	t.updateWantPeersEvent()
 	g.MustDelete(t.cl.torrents, t)
+	delete(t.cl.hashQueued, t) // wgtorrent
 	// This doesn't work yet because requests remove themselves after they close, and we don't
 	// remove them synchronously.
 	if false {
@@ -1586,7 +1587,10 @@ func (t *Torrent) updateAllPiecePriorities(reason updateRequestReason) {
 // Update all piece priorities in one hit. This function should have the same output as
 // updatePiecePriority, but across all pieces.
 func (t *Torrent) updatePiecePriorities(begin, end pieceIndex, reason updateRequestReason) {
-	t.logger.Slogger().Debug("updating piece priorities", "begin", begin, "end", end)
+	// wgtorrent: was t.logger.Slogger(), whose anacrolix/log handler keeps
+	// every logger's names it sees (this one's hold the infohash) for good:
+	// about 1 KiB a torrent, never freed.
+	t.slogger().Debug("updating piece priorities", "begin", begin, "end", end)
 	for i := begin; i < end; i++ {
 		t.updatePiecePriority(i, reason)
 	}
@@ -2740,6 +2744,9 @@ func (t *Torrent) pieceHasher(initial pieceIndex) {
 func (t *Torrent) startHash(pi pieceIndex) {
 	p := t.piece(pi)
 	t.piecesQueuedForHash.Remove(pi)
+	if t.piecesQueuedForHash.IsEmpty() {
+		delete(t.cl.hashQueued, t) // wgtorrent
+	}
 	p.hashing = true
 	t.deferPublishPieceStateChange(pi)
 	t.updatePiecePriority(pi, "Torrent.startHash")
@@ -2859,6 +2866,7 @@ func (t *Torrent) queuePieceCheck(pieceIndex pieceIndex) (targetVerifies pieceVe
 		return
 	}
 	t.piecesQueuedForHash.Add(pieceIndex)
+	t.cl.hashQueued[t] = struct{}{} // wgtorrent
 	t.deferUpdateComplete()
 	t.deferPublishPieceStateChange(pieceIndex)
 	t.updatePiecePriority(pieceIndex, "Torrent.queuePieceCheck")
