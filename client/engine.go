@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -140,6 +141,10 @@ type Engine struct {
 	limiters sync.Map
 	conns    peerConns
 	redial   *redialer
+	// connsAdded counts the connections anacrolix added, to any torrent;
+	// sampledConns is its value at the sampler's last round (sampler only).
+	connsAdded   atomic.Uint64
+	sampledConns uint64
 
 	ann        *announcer
 	scrapes    scrapes
@@ -177,6 +182,7 @@ type entry struct {
 	lastRead, lastOut int64
 	lastAt            time.Time
 	down, up          float64
+	hadConns          bool   // at the last look
 	torrentFile       string // metainfoPath, made once
 }
 
@@ -388,6 +394,7 @@ func (e *Engine) config() *torrent.ClientConfig {
 	// torrent with limits of its own keeps no uTP peer, rather than
 	// exceed them (the global limits hold for every connection).
 	cfg.Callbacks.PeerConnAdded = append(cfg.Callbacks.PeerConnAdded, func(pc *torrent.PeerConn) {
+		e.connsAdded.Add(1)
 		if !isUTP(pc) {
 			return
 		}

@@ -561,3 +561,39 @@ func TestListenPortKeptAcrossRestarts(t *testing.T) {
 		t.Errorf("after a start on another port: %d, want that one (%d) kept", got, other.ListenPort())
 	}
 }
+
+// TestRestingSeedWakesWhenAPeerConnects: a complete torrent nobody is
+// connected to is looked at only every quietEvery; a leecher connecting
+// to it must still show as upload within a sampling round or two, not
+// after the rest.
+func TestRestingSeedWakesWhenAPeerConnects(t *testing.T) {
+	seed, _, mi, id := seeder(t, Options{MaxUploadRate: 1_000_000})
+	// Two sampling rounds: the torrent is at rest from the second.
+	ticks := seed.Subscribe(t.Context())
+	for range 3 {
+		<-ticks
+	}
+	if st, _ := seed.Get(id); !st.LastActive.IsZero() {
+		t.Fatalf("the seed moved data before any peer came: %+v", st)
+	}
+	leech := newEngine(t, Options{DataDir: t.TempDir(), DownloadDir: t.TempDir()})
+	if _, err := addMetainfo(leech, mi, AddOptions{Peers: []netip.AddrPort{selfAddr(seed)}}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for {
+		<-ticks
+		st, _ := seed.Get(id)
+		if st.UploadRate > 0 && !st.LastActive.IsZero() {
+			d := time.Since(start)
+			t.Logf("upload seen %s after the leecher came", d.Round(time.Millisecond))
+			if d >= quietEvery/2 {
+				t.Errorf("upload seen after %s: the resting torrent was not woken by the connection", d)
+			}
+			return
+		}
+		if time.Since(start) > 2*quietEvery {
+			t.Fatalf("no upload seen on the seed %s after a leecher came: %+v", 2*quietEvery, st)
+		}
+	}
+}

@@ -34,12 +34,19 @@ func (e *Engine) sampler() {
 func (e *Engine) sample(now time.Time) {
 	e.mu.Lock()
 	ens := make([]*entry, 0, len(e.torrents))
+	var mayRest []bool
 	for _, en := range e.torrents {
 		ens = append(ens, en)
+		mayRest = append(mayRest, en.mayRest(now))
 	}
 	e.mu.Unlock()
-	for _, en := range ens {
-		if e.quiet(en, now) {
+	// A torrent that had no connection at the last look had none since
+	// unless one was added, to some torrent (it may have come and gone).
+	added := e.connsAdded.Load()
+	connsUnchanged := added == e.sampledConns
+	e.sampledConns = added
+	for i, en := range ens {
+		if connsUnchanged && mayRest[i] && en.t.Complete().Bool() {
 			continue
 		}
 		st := en.t.Stats()
@@ -64,6 +71,7 @@ func (e *Engine) sample(now time.Time) {
 			en.lastIn = now
 		}
 		en.sampled, en.lastRead, en.lastOut, en.lastAt = true, read, out, now
+		en.hadConns = st.ActivePeers > 0
 		var atGoal bool
 		var r float64
 		if complete && !en.rec.Paused && !en.rec.Finished && en.err == "" && en.t.Info() != nil {
@@ -104,19 +112,19 @@ func (e *Engine) sample(now time.Time) {
 	e.notify()
 }
 
-// quietEvery is how often the sampler looks at a quiet torrent: one
-// complete, with no connection and nothing moving at the last look. Its
+// quietEvery is how often the sampler looks at a resting torrent: one
+// complete, without connections and with nothing moving at the last look,
+// while no connection was made anywhere since (entry.mayRest). Its
 // counters only move through a connection, and a seedbox holds thousands
 // of such torrents: reading every one each second was most of its idle
-// CPU. A connection that came and went in between is counted at the next
-// look; a seeding goal is reached at most this much late.
+// CPU. A seeding goal is reached at most this much late.
 const quietEvery = 10 * time.Second
 
-func (e *Engine) quiet(en *entry, now time.Time) bool {
-	e.mu.Lock()
-	recent := !en.sampled || now.Sub(en.lastAt) >= quietEvery || en.down >= 1 || en.up >= 1 || en.doneUnsaved
-	e.mu.Unlock()
-	return !recent && en.t.Complete().Bool() && len(en.t.PeerConns()) == 0
+// mayRest: no connection and nothing moving at the last look, which was
+// less than quietEvery ago; the sampler skips the torrent if it is still
+// complete and no connection was made since. With e.mu.
+func (en *entry) mayRest(now time.Time) bool {
+	return en.sampled && !en.hadConns && now.Sub(en.lastAt) < quietEvery && en.down < 1 && en.up < 1 && !en.doneUnsaved
 }
 
 // raiseNextPieces gives the first n missing wanted pieces high priority, so
