@@ -83,4 +83,16 @@
 // pieces again. Data is verified by piece hash. A storage write error
 // (unwritable directory, disk full) pauses the torrent in StateError with a
 // message.
+//
+// # Suspicious files
+//
+// A torrent's files are judged by name as soon as its info is known, before
+// any piece is wanted, and by their first bytes as the pieces holding those
+// are verified (package suspect; suspicious.go): Stats.Warnings. Nothing is
+// run or opened as what it claims; the first bytes are read from the file
+// on disk, read only. Options.Suspicious says what else happens:
+// SuspectSkip sets flagged files off, SuspectPause pauses the torrent until
+// the user resumes it. With either, a file whose extension its bytes could
+// belie is held back, only the pieces holding its first bytes wanted, until
+// those are judged.
 package client

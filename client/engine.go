@@ -111,6 +111,9 @@ type Options struct {
 	// announces, if known. Unset: nothing is advertised and peers/trackers
 	// use the source address they see.
 	PublicIPv4, PublicIPv6 netip.Addr
+	// Suspicious is what to do with files that are not what their names
+	// say (package suspect); "" is SuspectWarn.
+	Suspicious SuspectPolicy
 	// RestoreOnly, if not empty, restricts which saved torrents come back
 	// at start: the others stay on disk, neither loaded nor announced. A
 	// one-shot download works only on the torrents it was given.
@@ -150,6 +153,10 @@ type Engine struct {
 	scrapes    scrapes
 	scrapeWake chan struct{}
 
+	// heads: metainfo.Hash -> *headWatch, read by filestore's OnVerified.
+	heads sync.Map
+	headq headQueue
+
 	mu       sync.Mutex
 	closed   bool
 	torrents map[metainfo.Hash]*entry
@@ -184,6 +191,9 @@ type entry struct {
 	down, up          float64
 	hadConns          bool   // at the last look
 	torrentFile       string // metainfoPath, made once
+	// flagged are its suspicious files (suspicious.go); replaced, never
+	// changed in place.
+	flagged []flagged
 }
 
 // metainfoPath is where the torrent's .torrent is kept. With e.mu.
@@ -246,6 +256,9 @@ func start(ctx context.Context, o Options) (_ *Engine, err error) {
 	if _, err := ParseEncryption(string(o.Encryption)); err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
+	if o.Suspicious, err = ParseSuspectPolicy(string(o.Suspicious)); err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -279,6 +292,7 @@ func start(ctx context.Context, o Options) (_ *Engine, err error) {
 		up:       rate.NewLimiter(rate.Inf, 0),
 
 		scrapeWake: make(chan struct{}, 1),
+		headq:      headQueue{wake: make(chan struct{}, 1)},
 	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	e.redial = newRedialer(e.wantsPeers, e.dialAgain)
@@ -307,7 +321,8 @@ func start(ctx context.Context, o Options) (_ *Engine, err error) {
 				e.onWriteError(en, err)
 			}
 		},
-		Logger: log.With("part", "storage"),
+		OnVerified: e.onVerified,
+		Logger:     log.With("part", "storage"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
@@ -338,16 +353,17 @@ func start(ctx context.Context, o Options) (_ *Engine, err error) {
 	e.SetRateLimits(o.MaxDownloadRate, o.MaxUploadRate)
 	e.SetSeedDefaults(o.SeedDefaults)
 	e.restore()
-	e.wg.Add(3)
+	e.wg.Add(4)
 	go e.sampler()
 	go e.scraper()
 	go e.announceLoop()
+	go e.headChecker()
 	if o.DHT {
 		e.wg.Add(1)
 		go e.dhtLoop()
 	}
 	log.Info("engine started", "listen", e.cl.ListenAddrs(), "interface", o.Binding.Interface,
-		"dht", o.DHT, "saved_torrents", len(e.torrents))
+		"dht", o.DHT, "suspicious", o.Suspicious, "saved_torrents", len(e.torrents))
 	return e, nil
 }
 

@@ -108,6 +108,13 @@ type Stats struct {
 	// TorrentFile is the engine's copy of the .torrent ("" until the info
 	// is known).
 	TorrentFile string
+	// Warnings are its files that are not what their names say (package
+	// suspect): by name once the info is known, by their first bytes as
+	// those are verified. Nil: none found.
+	Warnings []Warning
+	// Held says why the engine paused the torrent (Options.Suspicious
+	// SuspectPause); "" when it did not. Resume clears it.
+	Held string
 }
 
 // Priority of a file. The zero value is PriorityNormal.

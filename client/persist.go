@@ -51,6 +51,9 @@ type record struct {
 	Refused string `json:"refused,omitempty"`
 	// Renames are the names given to files and folders (RenamePath).
 	Renames map[string]string `json:"renames,omitempty"`
+	// Suspect: what the first bytes of its files showed and what the
+	// engine did about suspicious files (suspicious.go).
+	Suspect suspectRecord `json:"suspect,omitzero"`
 }
 
 // recordStore is the directory of saved torrents: a record and, once known, the

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"net/netip"
 	"slices"
@@ -402,6 +403,7 @@ func (e *Engine) stats(en *entry) Stats {
 	if haveInfo {
 		s.TorrentFile = en.metainfoPath(e.st)
 	}
+	s.Warnings, s.Held = en.warningsLocked(), en.heldLocked()
 	paused := en.rec.Paused
 	silent := !en.lastIn.IsZero() && time.Since(en.lastIn) > stallAfter
 	checking = checking || en.checking
@@ -444,8 +446,12 @@ func (e *Engine) Files(id TorrentID) ([]File, error) {
 	if en.t.Info() == nil {
 		return nil, nil
 	}
+	// Priorities as recorded: anacrolix's are none until whenInfo sets
+	// them, and stay so while a file waits for its first bytes to be
+	// checked (headWatch).
 	e.mu.Lock()
 	rn := renames(en.rec.Renames)
+	prios := maps.Clone(en.rec.FilePriorities)
 	e.mu.Unlock()
 	paths := torrentPaths(en.t.Info())
 	complete := en.t.Complete().Bool()
@@ -460,21 +466,10 @@ func (e *Engine) Files(id TorrentID) ([]File, error) {
 			Path:           strings.Join(rn.apply(paths[i]), "/"),
 			Length:         f.Length(),
 			BytesCompleted: done,
-			Priority:       fromPiecePriority(f.Priority()),
+			Priority:       prios[i],
 		})
 	}
 	return out, nil
-}
-
-func fromPiecePriority(p torrent.PiecePriority) Priority {
-	switch {
-	case p == torrent.PiecePriorityNone:
-		return PriorityOff
-	case p >= torrent.PiecePriorityHigh:
-		return PriorityHigh
-	default:
-		return PriorityNormal
-	}
 }
 
 // Peers lists connected peers.

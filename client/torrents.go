@@ -177,11 +177,17 @@ func (e *Engine) whenInfo(en *entry, saveMeta bool) {
 			e.log.Error("saving metainfo", "torrent", en.id, "err", err)
 		}
 	}
+	// Suspicious files are judged, and the policy applied, before any
+	// piece is wanted: until now every file's priority is none.
+	files, paths, media := e.judgeNames(en)
+	gated := e.watchHeads(en, files, paths, media)
 	e.mu.Lock()
-	prios := en.rec.FilePriorities
+	prios := maps.Clone(en.rec.FilePriorities)
 	e.mu.Unlock()
 	for i, f := range en.t.Files() {
-		f.SetPriority(piecePriority(prios[i]))
+		if !gated[i] {
+			f.SetPriority(piecePriority(prios[i]))
+		}
 	}
 	e.notify()
 }
@@ -251,6 +257,7 @@ func (e *Engine) Remove(id TorrentID, deleteData bool) error {
 	e.mu.Unlock()
 	e.dirs.Delete(en.ih)
 	e.limiters.Delete(en.ih)
+	e.heads.Delete(en.ih)
 	e.scrapes.forget(en.ih)
 	errs := []error{e.st.remove(string(id)), e.files.Forget(en.ih)}
 	if deleteData && info != nil {
@@ -310,6 +317,7 @@ func (e *Engine) Resume(id TorrentID) error {
 		en.err = ""
 		r.Paused = false
 		r.Refused = "" // a magnet's metadata is fetched and checked again
+		en.clearSuspectsLocked(r)
 	})
 	if err != nil {
 		e.log.Error("saving torrent state", "torrent", en.id, "err", err)

@@ -240,6 +240,9 @@ func (d *detailView) view(width, height int, s client.Stats, now time.Time) []st
 	}
 	head := styleTitle.Render(nameOf(s)) + "  " + stateStyle(s.State).Render(string(s.State)) + "  " +
 		strings.TrimSpace(percent(fraction(s.Have(), s.Length)))
+	if n := len(s.Warnings); n > 0 {
+		head += "  " + styleWarn.Render(fmt.Sprintf("! %d suspicious file(s): see Info", n))
+	}
 	lines := []string{truncate(head, width)}
 	var tabs []string
 	for t := range numTabs {
@@ -262,7 +265,7 @@ func (d *detailView) view(width, height int, s client.Stats, now time.Time) []st
 	}
 	switch d.tab {
 	case tabFiles:
-		lines = append(lines, d.filesView(width, h)...)
+		lines = append(lines, d.filesView(width, h, s.Warnings)...)
 	case tabPeers:
 		lines = append(lines, d.peersView(width, h)...)
 	case tabTrackers:
@@ -301,13 +304,20 @@ func (d *detailView) table(width, h int, header string, rows []string, empty str
 	return out
 }
 
-func (d *detailView) filesView(width, h int) []string {
+func (d *detailView) filesView(width, h int, warnings []client.Warning) []string {
+	flagged := map[int]bool{}
+	for _, w := range warnings {
+		flagged[w.File] = true
+	}
 	const sizeW, progW, prioW = 8, 13, 6
 	nameW := max(width-2-3-sizeW-progW-prioW, 8)
 	header := "  " + fit("Name", nameW) + " " + fitRight("Size", sizeW) + " " + fit("Progress", progW) + " " + fit("Prio", prioW)
 	rows := make([]string, len(d.fileRows))
 	for i, r := range d.fileRows {
 		name := strings.Repeat("  ", r.depth) + r.name
+		if !r.dir && slices.ContainsFunc(r.indices, func(ix int) bool { return flagged[ix] }) {
+			name = strings.Repeat("  ", r.depth) + suspectMark + r.name
+		}
 		prio := prioLabel(r.prio, r.mixed)
 		rows[i] = fit(name, nameW) + " " + fitRight(humanBytes(r.length), sizeW) + " " +
 			fit(progressBar(fraction(r.done, r.length), progW), progW) + " " + fit(prio, prioW)
@@ -425,7 +435,7 @@ func infoLines(s client.Stats, width int, now time.Time) []string {
 	valW := max(width-keyW, 10)
 	var lines []string
 	add := func(k, v string) {
-		for i, part := range strings.Split(ansi.Hardwrap(v, valW, false), "\n") {
+		for i, part := range strings.Split(ansi.Wrap(v, valW, ""), "\n") {
 			if i == 0 {
 				lines = append(lines, styleDim.Render(fit(k, keyW))+part)
 			} else {
@@ -441,6 +451,14 @@ func infoLines(s client.Stats, width int, now time.Time) []string {
 	add("State", string(s.State))
 	if s.Error != "" {
 		add("Error", s.Error)
+	}
+	if s.Held != "" {
+		add("Held", s.Held)
+	}
+	// Which files are not what their names say, and why: the whole
+	// reason, wrapped.
+	for _, w := range s.Warnings {
+		add("Suspicious", w.Path+": "+w.Reason)
 	}
 	add("Size", fmt.Sprintf("%s (%s done)", humanBytes(s.Length), strings.TrimSpace(percent(fraction(s.Have(), s.Length)))))
 	add("Downloaded", humanBytes(s.Downloaded))

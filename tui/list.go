@@ -128,7 +128,8 @@ func (l *torrentList) rebuild() {
 	q := strings.ToLower(strings.TrimSpace(l.filter.Value()))
 	l.rows = l.rows[:0]
 	for _, s := range l.all {
-		if q == "" || strings.Contains(strings.ToLower(s.Name), q) || strings.Contains(string(s.State), q) {
+		if q == "" || strings.Contains(strings.ToLower(s.Name), q) || strings.Contains(string(s.State), q) ||
+			(len(s.Warnings) > 0 && strings.Contains("suspicious", q)) {
 			l.rows = append(l.rows, s)
 		}
 	}
@@ -238,6 +239,8 @@ var listColumns = []column{
 			txt += ": " + s.Error
 		case s.State == client.StatePaused && s.Finished:
 			txt = "finished" // stopped at its seeding goal
+		case s.State == client.StatePaused && s.Held != "":
+			txt = "held" // for its suspicious files
 		}
 		return txt
 	}},
@@ -324,7 +327,7 @@ func (l *torrentList) view(width, height int) []string {
 	l.offset = scrollOffset(l.cursor, l.offset, rowsH, len(l.rows))
 	for i := l.offset; i < len(l.rows) && i < l.offset+rowsH; i++ {
 		s := l.rows[i]
-		row := fit(s.Name, nameW)
+		row := fit(listName(s), nameW)
 		for _, c := range cols {
 			txt := c.cell(s, c.width)
 			if c.right {
@@ -348,6 +351,17 @@ func (l *torrentList) view(width, height int) []string {
 		}
 	}
 	return lines
+}
+
+// suspectMark precedes the name of a torrent with suspicious files
+// (Stats.Warnings); the detail view says which and why.
+const suspectMark = "! "
+
+func listName(s client.Stats) string {
+	if len(s.Warnings) > 0 {
+		return suspectMark + s.Name
+	}
+	return s.Name
 }
 
 func (l *torrentList) headCell(title string, w int, k sortKey, right bool, arrow string) string {

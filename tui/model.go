@@ -790,7 +790,7 @@ func (m *model) speedLine(w int) string {
 }
 
 // statusLine shows the last action's result, or the selected torrent's
-// error.
+// error, else why it is held or its suspicious files.
 func (m *model) statusLine(w int) string {
 	if m.message != "" {
 		if m.messageErr {
@@ -798,8 +798,25 @@ func (m *model) statusLine(w int) string {
 		}
 		return truncate(styleOK.Render(m.message), w)
 	}
-	if s, ok := m.current(); ok && s.Error != "" {
+	s, ok := m.current()
+	switch {
+	case !ok:
+	case s.Error != "":
 		return truncate(styleErr.Render("error: "+s.Error), w)
+	case s.Held != "":
+		return truncate(styleWarn.Render("held: "+s.Held), w)
+	case len(s.Warnings) > 0:
+		return truncate(styleWarn.Render(suspectSummary(s.Warnings)), w)
 	}
 	return ""
+}
+
+// suspectSummary is the status line of a torrent with suspicious files:
+// the first, and how many more (the detail's Info tab lists them all).
+func suspectSummary(ws []client.Warning) string {
+	msg := "suspicious: " + ws[0].Path + ": " + ws[0].Reason
+	if len(ws) > 1 {
+		msg = fmt.Sprintf("%d suspicious files (details: Info tab); %s: %s", len(ws), ws[0].Path, ws[0].Reason)
+	}
+	return msg
 }

@@ -642,3 +642,60 @@ func TestAltSpeedsKept(t *testing.T) {
 	again.keys("t")
 	again.expectCall("limits 512000 102400")
 }
+
+var idTrap = hash('9')
+
+// putTrap adds a film whose files are not what their names say, held by
+// --suspicious pause.
+func putTrap(hs *harness) {
+	const mib = 1 << 20
+	hs.eng.Put(clienttest.Torrent{
+		Stats: client.Stats{ID: idTrap, Name: "Film.2026.1080p.WEB-DL", State: client.StatePaused, Length: 901 * mib,
+			ETA: -1, AddedAt: epoch.Add(-time.Hour), DownloadDir: "/srv/torrents",
+			Held: "paused for 2 suspicious file(s): resume to download them anyway, or unselect them first",
+			Warnings: []client.Warning{
+				{File: 0, Path: "Film.2026.1080p.WEB-DL/film.mkv.exe", Code: "double-extension", Reason: "a Windows program (.exe) made to look like a video (.mkv)"},
+				{File: 2, Path: "Film.2026.1080p.WEB-DL/sample.mkv", Code: "content", Reason: "named as a video (.mkv) but its content is a Linux program (ELF)"},
+			}},
+		Files: []client.File{
+			{Index: 0, Path: "Film.2026.1080p.WEB-DL/film.mkv.exe", Length: mib},
+			{Index: 1, Path: "Film.2026.1080p.WEB-DL/movie.mkv", Length: 880 * mib},
+			{Index: 2, Path: "Film.2026.1080p.WEB-DL/sample.mkv", Length: 20 * mib},
+		},
+	})
+}
+
+// TestGoldenSuspicious: the list marks the torrent and says it is held;
+// with the cursor on it the status line says why.
+func TestGoldenSuspicious(t *testing.T) {
+	hs := start(t, 100, 30, armed(), putTrap)
+	hs.waitFor("Film.2026")
+	hs.keys("j", "j", "j")
+	hs.waitFor("held: paused for 2")
+	v := hs.golden()
+	for _, want := range []string{"› ! Film.2026.1080p.W", "held ", "held: paused for 2 suspicious file(s)"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("list lacks %q:\n%s", want, v)
+		}
+	}
+}
+
+// TestGoldenSuspiciousDetail: the detail names the suspicious files and
+// why, in full, in its Info tab, and marks them in the Files tab.
+func TestGoldenSuspiciousDetail(t *testing.T) {
+	hs := start(t, 100, 30, armed(), putTrap)
+	hs.waitFor("Film.2026")
+	hs.keys("j", "j", "j", "enter")
+	hs.waitFor("! film.mkv.exe")
+	hs.keys("l", "l", "l", "l")
+	hs.waitFor("[Info]")
+	v := hs.golden()
+	words := strings.Join(strings.Fields(v), " ") // wrapped lines joined
+	for _, want := range []string{"! 2 suspicious file(s)", "Held paused for 2",
+		"Suspicious Film.2026.1080p.WEB-DL/film.mkv.exe: a Windows program (.exe) made to look like a video (.mkv)",
+		"Suspicious Film.2026.1080p.WEB-DL/sample.mkv: named as a video (.mkv) but its content is a Linux program (ELF)"} {
+		if !strings.Contains(words, want) {
+			t.Errorf("info tab lacks %q:\n%s", want, v)
+		}
+	}
+}

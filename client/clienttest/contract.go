@@ -5,8 +5,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wgtorrent/wgtorrent/client"
 )
@@ -110,6 +112,32 @@ func Contract(t *testing.T, newController func(t *testing.T) client.Controller) 
 		}
 	})
 
+	t.Run("suspicious", func(t *testing.T) {
+		// A right-to-left override makes "clip\u202Egpj.exe" display as
+		// "clipexe.jpg": the engine's one file, or the fake's folder.
+		c := newController(t)
+		name := "clip\u202Egpj.exe"
+		mi := Metainfo(name)
+		src, err := client.ParseMetainfo(mi)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := c.Add(t.Context(), src, client.AddOptions{DownloadDir: t.TempDir(), Paused: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := waitStats(t, c, id, func(st client.Stats) bool { return len(st.Warnings) > 0 })
+		files, _ := c.Files(id)
+		w := st.Warnings[0]
+		if w.Code != "rtl-override" || !strings.HasPrefix(w.Path, name) || w.Reason == "" ||
+			!slices.ContainsFunc(files, func(f client.File) bool { return f.Index == w.File && f.Path == w.Path }) {
+			t.Errorf("warnings %+v, files %+v: want an rtl-override on a file of %q, as Files shows it", st.Warnings, files, name)
+		}
+		if st.Held != "" {
+			t.Errorf("held %q without the pause policy", st.Held)
+		}
+	})
+
 	t.Run("lifecycle", func(t *testing.T) {
 		c := newController(t)
 		id, err := c.Add(t.Context(), parse(t, hash), client.AddOptions{DownloadDir: t.TempDir()})
@@ -147,4 +175,24 @@ func Contract(t *testing.T, newController func(t *testing.T) client.Controller) 
 			}
 		}
 	})
+}
+
+// waitStats waits (5 s at most) until the torrent's stats satisfy ok: the
+// engine judges a torrent's files once its info is in, in the background.
+func waitStats(t *testing.T, c client.Controller, id client.TorrentID, ok func(client.Stats) bool) client.Stats {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	changed := c.Subscribe(ctx)
+	for {
+		st, err := c.Get(id)
+		if err == nil && ok(st) {
+			return st
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			t.Fatalf("torrent %s: not as wanted within 5 s: %+v (%v)", id, st, err)
+		}
+	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/wgtorrent/wgtorrent/client"
+	"github.com/wgtorrent/wgtorrent/client/suspect"
 )
 
 // Torrent is one torrent of the fake: what List, Get, Files, Peers,
@@ -220,8 +221,10 @@ func (f *Fake) change(verb string, id client.TorrentID, fn func(*Torrent), args 
 // Add takes a parsed source as the engine does: a SourceFile is read
 // (client.Source.Load), so a missing or broken file fails here as there.
 // The torrent is named by the magnet's dn or the .torrent's name; one from
-// a .torrent gets two files of 2 and 1 MiB. The call is recorded as
-// "add <source> dir=<dir> paused=<bool>", the source as Source.String says.
+// a .torrent gets two files of 2 and 1 MiB, NAME/a.mkv and NAME/b.nfo,
+// judged by name as the engine judges its files (Stats.Warnings). The
+// call is recorded as "add <source> dir=<dir> paused=<bool>", the source
+// as Source.String says.
 func (f *Fake) Add(_ context.Context, src client.Source, opts client.AddOptions) (client.TorrentID, error) {
 	src, err := src.Load()
 	if err != nil {
@@ -279,9 +282,23 @@ func (f *Fake) addLocked(id client.TorrentID, name string, opts client.AddOption
 			{Index: 1, Path: name + "/b.nfo", Length: 1 << 20},
 		}
 		t.Pieces = client.Pieces{Count: 12, Bitmap: make([]byte, 2)}
+		t.Stats.Warnings = warnings(name, t.Files)
 	}
 	f.torrents = append(f.torrents, t)
 	return id, nil
+}
+
+// warnings judges files by name as the engine does (package suspect).
+func warnings(name string, files []client.File) []client.Warning {
+	in := make([]suspect.File, len(files))
+	for i, f := range files {
+		in[i] = suspect.File{Path: f.Path, Length: f.Length}
+	}
+	var out []client.Warning
+	for _, fd := range suspect.Names(name, in) {
+		out = append(out, client.Warning{File: files[fd.File].Index, Path: files[fd.File].Path, Code: string(fd.Code), Reason: fd.Reason})
+	}
+	return out
 }
 
 func (f *Fake) Remove(id client.TorrentID, deleteData bool) error {
@@ -300,9 +317,11 @@ func (f *Fake) Pause(id client.TorrentID) error {
 	return f.change("pause", id, func(t *Torrent) { t.Stats.State = client.StatePaused })
 }
 
-// Resume makes the torrent seeding when complete, else downloading.
+// Resume makes the torrent seeding when complete, else downloading, and
+// no longer held.
 func (f *Fake) Resume(id client.TorrentID) error {
 	return f.change("resume", id, func(t *Torrent) {
+		t.Stats.Held = ""
 		if t.Stats.Length > 0 && t.Stats.BytesCompleted == t.Stats.Length {
 			t.Stats.State = client.StateSeeding
 		} else {

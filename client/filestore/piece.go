@@ -161,6 +161,7 @@ func (p *piece) Flush() error {
 	p.dropBuf(b)
 	if b.complete {
 		p.t.rec.set(p.index, true)
+		p.t.s.o.OnVerified(p.t.ih, p.index)
 	}
 	return nil
 }
@@ -310,6 +311,7 @@ func (p *piece) MarkComplete() error {
 		return err
 	}
 	p.t.rec.set(p.index, true)
+	p.t.s.o.OnVerified(p.t.ih, p.index)
 	return nil
 }
 

@@ -50,7 +50,13 @@ type Options struct {
 	// OnWriteError is told when a verified piece could not be written
 	// (disk full): the piece stays in memory until Retry.
 	OnWriteError func(ih metainfo.Hash, err error)
-	Logger       *slog.Logger
+	// OnVerified, if set, is told when a piece is verified and its data is
+	// in its files, after Verified says so; maybe more than once for a
+	// piece. It runs on anacrolix's hashing goroutine, or wherever a piece
+	// kept in memory by a write error is written out (maybe under
+	// anacrolix's lock): it must be quick and not call into anacrolix.
+	OnVerified func(ih metainfo.Hash, piece int)
+	Logger     *slog.Logger
 }
 
 // Store implements anacrolix's storage.ClientImplCloser.
@@ -88,6 +94,9 @@ func Open(o Options) (*Store, error) {
 	}
 	if o.OnWriteError == nil {
 		o.OnWriteError = func(metainfo.Hash, error) {}
+	}
+	if o.OnVerified == nil {
+		o.OnVerified = func(metainfo.Hash, int) {}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -211,6 +220,23 @@ func (s *Store) Close() error {
 	s.files.closeAll()
 	s.lock.Close()
 	return err
+}
+
+// Verified says whether piece i of the open torrent ih is recorded
+// verified (its data written).
+func (s *Store) Verified(ih metainfo.Hash, i int) bool {
+	s.mu.Lock()
+	r := s.records[ih]
+	s.mu.Unlock()
+	if r == nil || i < 0 {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if i >= len(r.have)*64 {
+		return false
+	}
+	return r.checked.get(i) && r.have.get(i)
 }
 
 // Forget deletes what is known of a torrent's pieces (it was removed): if

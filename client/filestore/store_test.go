@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -495,5 +496,33 @@ func TestSelfHashUntilAFailure(t *testing.T) {
 	f.download(t, tor, 2)
 	if sum, ok := selfHash(2); !ok || sum != f.info.Piece(2).V1Hash().Unwrap() {
 		t.Errorf("self hash of a good piece: %v (self-hashing %v)", sum, ok)
+	}
+}
+
+// TestOnVerified: a piece's owner is told once its data is in its files,
+// and Verified agrees by then (the engine reads the first bytes of files
+// from disk when told).
+func TestOnVerified(t *testing.T) {
+	f := newFixture(t)
+	var s *Store
+	var told []int
+	s, tor := f.open(t, Options{OnVerified: func(ih metainfo.Hash, i int) {
+		if ih != f.ih || !s.Verified(ih, i) {
+			t.Errorf("told of piece %d of %s before Verified says so", i, ih)
+		}
+		b, err := os.ReadFile(filepath.Join(f.dir, "t", "a"))
+		if off := f.info.Piece(i).Offset(); i < 2 && (err != nil || !bytes.Equal(b[off:off+100], f.content[off:off+100])) {
+			t.Errorf("told of piece %d before its data is in the file (%v)", i, err)
+		}
+		told = append(told, i)
+	}})
+	defer s.Close()
+	if s.Verified(f.ih, 1) || s.Verified(f.ih, -1) || s.Verified(f.ih, 1<<20) {
+		t.Error("Verified before anything was written, or of no piece")
+	}
+	f.download(t, tor, 1)
+	f.download(t, tor, 0)
+	if !slices.Equal(told, []int{1, 0}) || !s.Verified(f.ih, 0) || s.Verified(f.ih, 2) {
+		t.Errorf("told of %v; want 1 then 0", told)
 	}
 }

@@ -29,6 +29,7 @@ type peerFlags struct {
 	MaxDownloadRate rate     `help:"Download limit in bytes/s (units allowed: 5MiB, 800k); 0 = unlimited." default:"0"`
 	MaxUploadRate   rate     `help:"Upload limit in bytes/s (units allowed); 0 = unlimited." default:"0"`
 	Encryption      string   `help:"BitTorrent encryption with peers: tolerated (plaintext unless a peer requires it: fastest), preferred, required. Obfuscation beyond the VPN server; the tunnel encrypts everything up to it." enum:"tolerated,preferred,required" default:"tolerated"`
+	Suspicious      string   `help:"Files that are not what their names say (a program named film.mkv.exe, a sample.mkv whose bytes are a Linux program, shortcuts, programs in a video torrent): warn (report them: TUI, JSON \"warnings\", RPC label \"suspicious\" and wgtorrentWarnings, the log), skip (leave them out: by name before anything is fetched, by content once the piece holding their first bytes is verified), pause (pause the torrent until you resume it). Judged by names and first bytes only: nothing is ever run." enum:"warn,skip,pause" default:"warn"`
 	// Port forwarding: the engine then listens on the port the VPN forwards.
 	PortForward        string     `name:"port-forward" help:"Ask the VPN server to forward a port to the engine, so peers can connect in: natpmp (RFC 6886, through the tunnel: ProtonVPN's P2P servers), or off." enum:"off,natpmp" default:"off"`
 	PortForwardGateway netip.Addr `name:"port-forward-gateway" help:"The NAT-PMP gateway (default: the config's first IPv4 DNS server, which is ProtonVPN's gateway, 10.2.0.1)."`
@@ -45,6 +46,7 @@ func (f peerFlags) options(log *slog.Logger, dataDir, downloadDir string, seed b
 		MaxDownloadRate: int64(f.MaxDownloadRate),
 		MaxUploadRate:   int64(f.MaxUploadRate),
 		Encryption:      client.Encryption(f.Encryption),
+		Suspicious:      client.SuspectPolicy(f.Suspicious),
 		Logger:          log,
 	}
 	if f.DHT {
@@ -173,6 +175,7 @@ func (c *downloadCmd) Run(ctx context.Context, log *slog.Logger, ls logSettings)
 			KillSwitch:      s.KillSwitchState(),
 			KillSwitchState: s.KillSwitchState,
 			PortForward:     s.PortForward,
+			Suspicious:      client.SuspectPolicy(c.Suspicious),
 			Out:             os.Stdout,
 		})
 	})

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/alecthomas/kong"
+
 	"github.com/wgtorrent/wgtorrent/client"
 )
 
@@ -55,5 +57,38 @@ func TestOneShotState(t *testing.T) {
 	}
 	if _, err := parseSources([]string{a, "/nonexistent.torrent"}); err == nil {
 		t.Error("a missing source was accepted")
+	}
+}
+
+// TestSuspiciousFlag: --suspicious, or WGTORRENT_SUSPICIOUS, reaches the
+// engine of the download, the TUI and the daemon's worker; another value
+// is refused.
+func TestSuspiciousFlag(t *testing.T) {
+	parse := func(args ...string) (*cli, error) {
+		var c cli
+		k, err := kong.New(&c, kong.Name("wgtorrent"), kong.DefaultEnvars("WGTORRENT"),
+			kong.Vars{"data_dir": t.TempDir()}, kong.Configuration(envFirstJSON))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = k.Parse(args)
+		return &c, err
+	}
+	c, err := parse("--config", "wg0.conf", "--suspicious", "skip", "--magnet", "x")
+	if err != nil || c.Download.engineFlags.options(nil).Suspicious != client.SuspectSkip {
+		t.Errorf("download --suspicious skip: %v, %q", err, c.Download.Suspicious)
+	}
+	if c, err = parse("tui", "--config", "wg0.conf"); err != nil || c.TUI.engineFlags.options(nil).Suspicious != client.SuspectWarn {
+		t.Errorf("tui by default: %v, %q", err, c.TUI.Suspicious)
+	}
+	t.Setenv("WGTORRENT_SUSPICIOUS", "pause")
+	if c, err = parse("tui", "--config", "wg0.conf"); err != nil || c.TUI.engineFlags.options(nil).Suspicious != client.SuspectPause {
+		t.Errorf("tui with WGTORRENT_SUSPICIOUS=pause: %v, %q", err, c.TUI.Suspicious)
+	}
+	if c, err = parse("daemon", "--config", "wg0.conf", "--data", t.TempDir()); err != nil || c.Daemon.Suspicious != "pause" {
+		t.Errorf("daemon with WGTORRENT_SUSPICIOUS=pause: %v, %q", err, c.Daemon.Suspicious)
+	}
+	if _, err := parse("--config", "wg0.conf", "--suspicious", "delete", "--magnet", "x"); err == nil {
+		t.Error("--suspicious delete accepted")
 	}
 }

@@ -136,6 +136,7 @@ func (daemonWorkerCmd) Run(ctx context.Context, log *slog.Logger) error {
 		DHTBootstrap:    cfg.DHTBootstrap,
 		Seed:            true,
 		Encryption:      client.Encryption(cfg.Encryption),
+		Suspicious:      client.SuspectPolicy(cfg.Suspicious),
 		MaxDownloadRate: cfg.MaxDownloadRate,
 		MaxUploadRate:   cfg.MaxUploadRate,
 		Logger:          log,

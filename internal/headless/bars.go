@@ -83,6 +83,17 @@ func (m barModel) View() string {
 				fmt.Fprintf(&b, "  tracker %s: %s\n", tr.Tracker, truncate(tr.Error, max(20, m.width-len(tr.Tracker)-12)))
 			}
 		}
+		// Suspicious files, once each, under their torrent.
+		for i, w := range l.Warnings {
+			if i == maxWarningLines {
+				fmt.Fprintf(&b, "  … and %d more suspicious files\n", len(l.Warnings)-i)
+				break
+			}
+			fmt.Fprintf(&b, "  suspicious: %s\n", truncate(w.Path+": "+w.Reason, max(20, m.width-14)))
+		}
+		if l.Held != "" {
+			fmt.Fprintf(&b, "  %s\n", truncate(l.Held, max(20, m.width-2)))
+		}
 	}
 	if len(m.lines) > 0 {
 		fmt.Fprintf(&b, "tunnel %s · kill switch %s\n", m.lines[0].TunnelState, m.lines[0].KillSwitch)
@@ -97,9 +108,12 @@ func name(l Line) string {
 	return l.InfoHash
 }
 
+// maxWarningLines bounds the suspicious files listed under a bar.
+const maxWarningLines = 5
+
 func eta(l Line) string {
 	switch {
-	case l.Length > 0 && l.BytesCompleted >= l.Length:
+	case done(l):
 		return "done"
 	case l.State == "metadata":
 		return "fetching metadata"

@@ -40,8 +40,13 @@ type Options struct {
 	// PortForward, when set, gives the forwarded port's state for every
 	// report (ok false: forwarding off).
 	PortForward func() (st portfwd.State, ok bool)
-	Out         io.Writer
-	Interval    time.Duration // report interval, default 1s
+	// Suspicious is the engine's policy for suspicious files (the same as
+	// client.Options.Suspicious). Under any other than pause, a torrent
+	// resumed from --data that a run with pause held is resumed: this
+	// command line is the user's decision.
+	Suspicious client.SuspectPolicy
+	Out        io.Writer
+	Interval   time.Duration // report interval, default 1s
 }
 
 // Line is one JSON progress record.
@@ -76,6 +81,18 @@ type Line struct {
 	// answered (absent when forwarding is off).
 	PortForward *portfwd.State `json:"port_forward,omitempty"`
 	Trackers    []TrackerLine  `json:"trackers,omitempty"`
+	// Warnings are its files that are not what their names say
+	// (client.Stats.Warnings); Held, why the engine paused it for them.
+	Warnings []WarningLine `json:"warnings,omitempty"`
+	Held     string        `json:"held,omitempty"`
+}
+
+// WarningLine is a suspicious file.
+type WarningLine struct {
+	File   int    `json:"file"` // index in the torrent's files
+	Path   string `json:"path"`
+	Code   string `json:"code"` // the rule, e.g. "double-extension", "content"
+	Reason string `json:"reason"`
 }
 
 // TrackerLine is what a tracker last answered.
@@ -113,8 +130,12 @@ func Run(ctx context.Context, eng client.Controller, tun Tunnel, o Options) erro
 		id, err := eng.Add(ctx, src, o.Add)
 		var dup *client.DuplicateError
 		if errors.As(err, &dup) {
-			// Already there (resumed): this run's goal holds.
+			// Already there (resumed): this run's goal holds, and its
+			// policy for suspicious files.
 			id, err = dup.ID, eng.SetSeedGoal(dup.ID, o.Add.SeedGoal)
+			if err == nil {
+				err = releaseHeld(eng, id, o.Suspicious)
+			}
 		}
 		var in *client.InputError
 		if errors.As(err, &in) {
@@ -156,6 +177,9 @@ func Run(ctx context.Context, eng client.Controller, tun Tunnel, o Options) erro
 			return fmt.Errorf("headless: write progress: %w", err)
 		}
 		if msg := firstError(lines); msg != "" {
+			return errors.New(msg)
+		}
+		if msg := firstHeld(lines); msg != "" {
 			return errors.New(msg)
 		}
 		if allComplete(lines) {
@@ -216,6 +240,8 @@ func snapshot(eng client.Controller, tun Tunnel, ids []client.TorrentID, ks kill
 			Isolation:      tst.Isolation,
 			KillSwitch:     string(ks),
 			Trackers:       trackerLines(trs),
+			Warnings:       warningLines(st.Warnings),
+			Held:           st.Held,
 		})
 	}
 	return lines, nil
@@ -239,6 +265,38 @@ func trackerLines(trs []client.Tracker) []TrackerLine {
 	return out
 }
 
+func warningLines(ws []client.Warning) []WarningLine {
+	var out []WarningLine
+	for _, w := range ws {
+		out = append(out, WarningLine{File: w.File, Path: w.Path, Code: w.Code, Reason: w.Reason})
+	}
+	return out
+}
+
+// releaseHeld resumes a torrent an earlier run held for its suspicious
+// files (--suspicious pause) when this run's policy is another.
+func releaseHeld(eng client.Controller, id client.TorrentID, policy client.SuspectPolicy) error {
+	if policy == client.SuspectPause {
+		return nil
+	}
+	st, err := eng.Get(id)
+	if err != nil || st.Held == "" {
+		return err
+	}
+	return eng.Resume(id)
+}
+
+// firstHeld: a run cannot ask what to do with suspicious files, so a
+// torrent held for them ends it.
+func firstHeld(lines []Line) string {
+	for _, l := range lines {
+		if l.Held != "" {
+			return fmt.Sprintf("%s: %s; nothing more is downloaded. Run again with --suspicious warn to download them anyway, or --suspicious skip to leave them out (verified data is kept)", name(l), l.Held)
+		}
+	}
+	return ""
+}
+
 func firstError(lines []Line) string {
 	for _, l := range lines {
 		if l.State == string(client.StateError) {
@@ -250,11 +308,17 @@ func firstError(lines []Line) string {
 
 func allComplete(lines []Line) bool {
 	for _, l := range lines {
-		if l.Length == 0 || l.BytesCompleted < l.Length {
+		if !done(l) {
 			return false
 		}
 	}
 	return true
+}
+
+// done: every wanted byte is verified. Files left out (--suspicious skip)
+// are not wanted: the engine then says seeding, or finished at its goal.
+func done(l Line) bool {
+	return l.Length > 0 && (l.BytesCompleted >= l.Length || l.State == string(client.StateSeeding) || l.Finished)
 }
 
 func seedLimitReached(lines []Line, o Options, seeded time.Duration) bool {

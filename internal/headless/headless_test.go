@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -139,6 +140,68 @@ func TestBarView(t *testing.T) {
 	for _, want := range []string{"ubuntu.iso", "50.0%", "2.0 MiB/s", "3 peers", "ETA 1m30s", "tunnel up · kill switch armed"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("view lacks %q:\n%s", want, v)
+		}
+	}
+}
+
+var trapWarnings = []client.Warning{
+	{File: 0, Path: "trap/film.mkv.exe", Code: "double-extension", Reason: "a Windows program (.exe) made to look like a video (.mkv)"},
+	{File: 2, Path: "trap/sample.mkv", Code: "content", Reason: "named as a video (.mkv) but its content is a Linux program (ELF)"},
+}
+
+// TestRunWarnsAndSkips: suspicious files are in every JSON line, and a
+// torrent whose flagged files were left out (--suspicious skip) is done
+// once the engine says seeding, with fewer bytes than its length.
+func TestRunWarnsAndSkips(t *testing.T) {
+	started, skipped := stats(0, 100, client.StateDownloading, 0), stats(80, 100, client.StateSeeding, 0)
+	started.Warnings, skipped.Warnings = trapWarnings, trapWarnings
+	eng, sources := scripted(t, started, skipped)
+	var out bytes.Buffer
+	if err := Run(context.Background(), eng, fakeTunnel{}, Options{Sources: sources, Out: &out, Interval: time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	var last Line
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) != 2 || len(last.Warnings) != 2 || last.Warnings[1] != (WarningLine{2, "trap/sample.mkv", "content", trapWarnings[1].Reason}) {
+		t.Errorf("lines:\n%s\nwant two, the last with both warnings", out.String())
+	}
+	if !strings.Contains(lines[0], `"warnings":[{"file":0,"path":"trap/film.mkv.exe","code":"double-extension","reason":`) {
+		t.Errorf("first line lacks the warnings as JSON: %s", lines[0])
+	}
+}
+
+// TestRunHeld: a torrent the engine held for its suspicious files ends the
+// run, saying which and what to do; a run with another policy resumes
+// it.
+func TestRunHeld(t *testing.T) {
+	held := stats(0, 100, client.StatePaused, 0)
+	held.Warnings, held.Held = trapWarnings[:1], "paused for 1 suspicious file(s): resume to download them anyway, or unselect them first"
+	eng, sources := scripted(t, held)
+	err := Run(context.Background(), eng, fakeTunnel{}, Options{Sources: sources, Out: &bytes.Buffer{}, Interval: time.Millisecond, Suspicious: client.SuspectPause})
+	if err == nil || !strings.Contains(err.Error(), "1 suspicious file") || !strings.Contains(err.Error(), "--suspicious skip") {
+		t.Errorf("held: %v, want the reason and what to run", err)
+	}
+
+	eng = clienttest.New()
+	eng.Put(clienttest.Torrent{Stats: client.Stats{ID: sources[0].ID(), Name: "x", State: client.StatePaused, Held: held.Held, Length: 100, BytesCompleted: 100}})
+	if err := Run(context.Background(), eng, fakeTunnel{}, Options{Sources: sources, Out: &bytes.Buffer{}, Interval: time.Millisecond, Suspicious: client.SuspectWarn}); err != nil {
+		t.Fatal(err)
+	}
+	if calls := eng.Calls(); !slices.Contains(calls, "resume "+testHash) {
+		t.Errorf("engine calls %q: want the held torrent resumed", calls)
+	}
+}
+
+func TestBarViewWarnings(t *testing.T) {
+	m := barModel{width: 100, lines: []Line{{Name: "trap", Length: 100, State: "paused", Warnings: warningLines(trapWarnings), Held: "paused for 2 suspicious file(s)"}}}
+	m.bar.Width = 10
+	v := m.View()
+	for _, want := range []string{"suspicious: trap/film.mkv.exe: a Windows program (.exe)", "suspicious: trap/sample.mkv: named as a video", "paused for 2 suspicious file(s)"} {
+		if strings.Count(v, want) != 1 {
+			t.Errorf("view shows %q %d times, want once:\n%s", want, strings.Count(v, want), v)
 		}
 	}
 }

@@ -612,7 +612,7 @@ func (s *Server) torrentSet(_ context.Context, a args) (any, error) {
 	for i, t := range list {
 		ts, _ := s.st.ensure(t.ID)
 		if o.hasLabels {
-			ts.Labels = o.labels
+			ts.Labels = ownLabels(o.labels, t)
 		}
 		if o.hasRatio || o.hasRatioMode || o.hasIdle || o.hasIdleMode {
 			g := t.SeedGoal

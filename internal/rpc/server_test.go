@@ -1326,3 +1326,43 @@ func TestStateWritesPaced(t *testing.T) {
 		time.Sleep(50 * time.Millisecond) // polling a file another goroutine writes
 	}
 }
+
+// TestTorrentGetSuspicious: a torrent with suspicious files carries the
+// label "suspicious" besides the client's own, and the files with their
+// reasons in wgtorrentWarnings (after why it is paused, if it is); set
+// back by a client, the label is not kept as the client's.
+func TestTorrentGetSuspicious(t *testing.T) {
+	h := newHarness(t)
+	h.fake.Edit(hashA, func(tr *clienttest.Torrent) {
+		tr.Stats.State = client.StatePaused
+		tr.Stats.Held = "paused for 1 suspicious file(s): resume to download them anyway, or unselect them first"
+		tr.Stats.Warnings = []client.Warning{{File: 1, Path: "Show.S01E01/sample.mkv", Code: "content",
+			Reason: "named as a video (.mkv) but its content is a Linux program (ELF)"}}
+	})
+	h.mustCall("torrent-set", map[string]any{"ids": []any{1, 2}, "labels": []string{"tv"}})
+	get := func() map[string]map[string]any {
+		out := map[string]map[string]any{}
+		for _, tr := range torrents(t, h.mustCall("torrent-get", map[string]any{"fields": []string{"hashString", "labels", "wgtorrentWarnings", "errorString"}})) {
+			out[tr["hashString"].(string)] = tr
+		}
+		return out
+	}
+	got := get()
+	a, b := got[string(hashA)], got[string(hashB)]
+	if !reflect.DeepEqual(a["labels"], []any{"tv", "suspicious"}) || !reflect.DeepEqual(b["labels"], []any{"tv"}) {
+		t.Errorf("labels: suspicious %v, clean %v", a["labels"], b["labels"])
+	}
+	want := "paused for 1 suspicious file(s): resume to download them anyway, or unselect them first\n" +
+		"Show.S01E01/sample.mkv: named as a video (.mkv) but its content is a Linux program (ELF)"
+	if a["wgtorrentWarnings"] != want || b["wgtorrentWarnings"] != "" || a["errorString"] != "" {
+		t.Errorf("wgtorrentWarnings %q and %q, errorString %q: want %q and none", a["wgtorrentWarnings"], b["wgtorrentWarnings"], a["errorString"], want)
+	}
+	// Flood sends back the labels it showed.
+	h.mustCall("torrent-set", map[string]any{"ids": []any{1}, "labels": []string{"tv", "suspicious", "hd"}})
+	if ts := h.srv.st.byHash[hashA]; !reflect.DeepEqual(ts.Labels, []string{"tv", "hd"}) {
+		t.Errorf("labels kept as the client's: %v", ts.Labels)
+	}
+	if l := get()[string(hashA)]["labels"]; !reflect.DeepEqual(l, []any{"tv", "hd", "suspicious"}) {
+		t.Errorf("labels shown: %v", l)
+	}
+}

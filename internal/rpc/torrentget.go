@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -308,10 +309,9 @@ func (v *view) field(name string, now time.Time) (any, bool) {
 	case "manualAnnounceTime":
 		return -1, true // as Transmission before any manual announce
 	case "labels":
-		if v.ts.Labels == nil {
-			return []string{}, true
-		}
-		return v.ts.Labels, true
+		return labels(v.ts.Labels, t), true
+	case "wgtorrentWarnings":
+		return warningsText(t), true
 	case "files":
 		files := v.loadFiles()
 		out := make([]map[string]any, len(files))
@@ -467,6 +467,51 @@ func (v *view) field(name string, now time.Time) (any, bool) {
 		return t.Sequential, true
 	}
 	return nil, false
+}
+
+// suspiciousLabel marks a torrent with files that are not what their
+// names say (client.Stats.Warnings), for clients that show labels as tags
+// or a column. It is computed, never kept with the client's own labels.
+const suspiciousLabel = "suspicious"
+
+// labels are the client's own labels, then suspiciousLabel when it
+// applies.
+func labels(own []string, t client.Stats) []string {
+	out := append([]string{}, own...)
+	if len(t.Warnings) > 0 && !slices.Contains(own, suspiciousLabel) {
+		out = append(out, suspiciousLabel)
+	}
+	return out
+}
+
+// ownLabels drops suspiciousLabel from labels a client sets on a torrent
+// that has warnings: clients send back what they were shown, and that
+// label is the engine's to give.
+func ownLabels(labels []string, t client.Stats) []string {
+	if len(t.Warnings) == 0 || !slices.Contains(labels, suspiciousLabel) {
+		return labels
+	}
+	out := []string{}
+	for _, l := range labels {
+		if l != suspiciousLabel {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// warningsText is the wgtorrentWarnings field: like errorString, text for
+// people, a line a suspicious file ("path: reason"), after why the engine
+// paused the torrent if it did; "" when there is none.
+func warningsText(t client.Stats) string {
+	var lines []string
+	if t.Held != "" {
+		lines = append(lines, t.Held)
+	}
+	for _, w := range t.Warnings {
+		lines = append(lines, w.Path+": "+w.Reason)
+	}
+	return strings.Join(lines, "\n")
 }
 
 // trPriority maps to TR_PRI_LOW/NORMAL/HIGH (-1/0/1); an unwanted file

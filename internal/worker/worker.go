@@ -49,6 +49,7 @@ type Config struct {
 	UTP             bool // the worker starts in the tunnel's private namespace
 	DHTBootstrap    []string
 	Encryption      string
+	Suspicious      string // client.SuspectPolicy
 	MaxDownloadRate int64
 	MaxUploadRate   int64
 
