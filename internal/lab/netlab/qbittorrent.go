@@ -3,14 +3,17 @@
 package netlab
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -26,7 +29,10 @@ type QbittorrentConfig struct {
 	// MultiConnectionsPerIP lets several peers behind one address connect
 	// (libtorrent's default keeps one connection per IP).
 	MultiConnectionsPerIP bool
-	Args                  []string // extra command-line arguments
+	// MaxActiveChecking is how many torrents it checks at once (0: its
+	// default, 1; it then starts about one check a second).
+	MaxActiveChecking int
+	Args              []string // extra command-line arguments
 }
 
 // Qbittorrent is a Debian qbittorrent-nox in a lab host, with its web API.
@@ -37,11 +43,16 @@ type Qbittorrent struct {
 }
 
 // StartQbittorrent runs qbittorrent-nox with a fresh profile (DHT, LSD,
-// PeX and UPnP off) adding torrentFile, saved to cfg.SavePath.
+// PeX and UPnP off) adding torrentFile (if not empty), saved to
+// cfg.SavePath. Started again on the same ProfileDir, it resumes the
+// torrents it had.
 func StartQbittorrent(cfg QbittorrentConfig, torrentFile string) (*Qbittorrent, error) {
-	iface := ""
+	extra := ""
 	if cfg.BindIPv4 != "" {
-		iface = `Session\InterfaceAddress=` + cfg.BindIPv4 + "\n"
+		extra += `Session\InterfaceAddress=` + cfg.BindIPv4 + "\n"
+	}
+	if cfg.MaxActiveChecking > 0 {
+		extra += fmt.Sprintf("Session\\MaxActiveCheckingTorrents=%d\n", cfg.MaxActiveChecking)
 	}
 	conf := fmt.Sprintf(`[LegalNotice]
 Accepted=true
@@ -67,7 +78,7 @@ WebUI\Port=%d
 WebUI\LocalHostAuth=false
 WebUI\HostHeaderValidation=false
 WebUI\CSRFProtection=false
-`, cfg.PeerPort, cfg.SavePath, cfg.MultiConnectionsPerIP, iface, cfg.WebUIPort)
+`, cfg.PeerPort, cfg.SavePath, cfg.MultiConnectionsPerIP, extra, cfg.WebUIPort)
 	cfgDir := filepath.Join(cfg.ProfileDir, "qBittorrent", "config")
 	if err := os.MkdirAll(cfgDir, 0o700); err != nil {
 		return nil, fmt.Errorf("netlab: qbittorrent profile: %w", err)
@@ -76,7 +87,10 @@ WebUI\CSRFProtection=false
 		return nil, fmt.Errorf("netlab: qbittorrent config: %w", err)
 	}
 	args := append([]string{"--profile=" + cfg.ProfileDir, "--save-path=" + cfg.SavePath}, cfg.Args...)
-	cmd := cfg.Host.Command(context.Background(), "qbittorrent-nox", append(args, torrentFile)...)
+	if torrentFile != "" {
+		args = append(args, torrentFile)
+	}
+	cmd := cfg.Host.Command(context.Background(), "qbittorrent-nox", args...)
 	cmd.Env = append(os.Environ(), "HOME="+cfg.ProfileDir)
 	p, err := StartProc(cmd, Text)
 	if err != nil {
@@ -84,7 +98,7 @@ WebUI\CSRFProtection=false
 	}
 	return &Qbittorrent{
 		Proc: p,
-		hc:   cfg.Host.HTTPClient(2 * time.Second),
+		hc:   cfg.Host.HTTPClient(60 * time.Second),
 		api:  fmt.Sprintf("http://127.0.0.1:%d/api/v2/", cfg.WebUIPort),
 	}, nil
 }
@@ -105,26 +119,12 @@ func (q *Qbittorrent) WaitTorrent(ctx context.Context, done func(progress float6
 }
 
 func (q *Qbittorrent) torrentIs(done func(progress float64, state string) bool) (bool, error) {
-	select {
-	case <-q.Exited():
-		return false, fmt.Errorf("qbittorrent-nox exited: %v; stderr:\n%s", q.Err(), Tail(q.Stderr(), 2000))
-	default:
+	if err := q.exited(); err != nil {
+		return false, err
 	}
-	resp, err := q.hc.Get(q.api + "torrents/info")
+	ts, err := q.Torrents()
 	if err != nil {
 		return false, nil // the web UI is not up yet
-	}
-	b, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusOK {
-		return false, nil
-	}
-	var ts []struct {
-		Progress float64 `json:"progress"`
-		State    string  `json:"state"`
-	}
-	if err := json.Unmarshal(b, &ts); err != nil {
-		return false, fmt.Errorf("qbittorrent web API: %w: %s", err, b)
 	}
 	if len(ts) > 0 && ts[0].State == "error" {
 		return false, errors.New("qbittorrent: torrent in error state")
@@ -132,7 +132,104 @@ func (q *Qbittorrent) torrentIs(done func(progress float64, state string) bool) 
 	return len(ts) == 1 && done(ts[0].Progress, ts[0].State), nil
 }
 
+func (q *Qbittorrent) exited() error {
+	select {
+	case <-q.Exited():
+		return fmt.Errorf("qbittorrent-nox exited: %v; stderr:\n%s", q.Err(), Tail(q.Stderr(), 2000))
+	default:
+		return nil
+	}
+}
+
 // Seeding reports a torrent complete and uploading (or ready to).
 func Seeding(progress float64, state string) bool {
-	return progress >= 1 && (state == "uploading" || state == "stalledUP")
+	return progress >= 1 && (state == "uploading" || state == "stalledUP" || state == "forcedUP")
+}
+
+// QbittorrentTorrent is what callers read of one torrent in
+// /api/v2/torrents/info.
+type QbittorrentTorrent struct {
+	Hash     string  `json:"hash"`
+	Progress float64 `json:"progress"`
+	State    string  `json:"state"`
+}
+
+// Get fetches /api/v2/PATH and returns the body of a 200 answer,
+// undecoded (what a latency measurement times).
+func (q *Qbittorrent) Get(path string) ([]byte, error) {
+	resp, err := q.hc.Get(q.api + path)
+	if err != nil {
+		return nil, fmt.Errorf("qbittorrent web API %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("qbittorrent web API %s: %w", path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("qbittorrent web API %s: HTTP %s: %s", path, resp.Status, Tail(string(b), 500))
+	}
+	return b, nil
+}
+
+// Torrents lists every torrent (GET /api/v2/torrents/info, what Sonarr
+// and Radarr poll).
+func (q *Qbittorrent) Torrents() ([]QbittorrentTorrent, error) {
+	b, err := q.Get("torrents/info")
+	if err != nil {
+		return nil, err
+	}
+	var ts []QbittorrentTorrent
+	if err := json.Unmarshal(b, &ts); err != nil {
+		return nil, fmt.Errorf("qbittorrent web API torrents/info: %w: %s", err, Tail(string(b), 500))
+	}
+	return ts, nil
+}
+
+// WaitAPI polls the web API until it answers.
+func (q *Qbittorrent) WaitAPI(ctx context.Context) error {
+	for {
+		if err := q.exited(); err != nil {
+			return err
+		}
+		if _, err := q.Get("app/version"); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("qbittorrent web API not answering: %w", ctx.Err())
+		case <-time.After(100 * time.Millisecond): // polling an external program's start-up
+		}
+	}
+}
+
+// AddTorrent uploads one .torrent (POST /api/v2/torrents/add, multipart, as
+// Sonarr and Radarr do) to be saved in savePath; data already there is
+// checked and seeded.
+func (q *Qbittorrent) AddTorrent(name string, metainfo []byte, savePath string) error {
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	fw, err := mw.CreateFormFile("torrents", name)
+	if err != nil {
+		return err
+	}
+	if _, err := fw.Write(metainfo); err != nil {
+		return err
+	}
+	if err := mw.WriteField("savepath", savePath); err != nil {
+		return err
+	}
+	if err := mw.Close(); err != nil {
+		return err
+	}
+	resp, err := q.hc.Post(q.api+"torrents/add", mw.FormDataContentType(), &body)
+	if err != nil {
+		return fmt.Errorf("qbittorrent web API add %s: %w", name, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(b)) != "Ok." {
+		return fmt.Errorf("qbittorrent web API add %s: HTTP %s: %s", name, resp.Status, Tail(string(b), 200))
+	}
+	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
@@ -150,6 +151,9 @@ type TransmissionConfig struct {
 	BindIPv4 string
 	// UTP turns uTP on (off by default: TCP makes runs comparable).
 	UTP bool
+	// StartTimeout is how long its RPC may take to answer at start (0: 10
+	// s): one restarted with thousands of torrents loads them first.
+	StartTimeout time.Duration
 }
 
 // Transmission is a Debian transmission-daemon in a lab host, driven over
@@ -158,6 +162,8 @@ type TransmissionConfig struct {
 type Transmission struct {
 	Cmd *Cmd
 	Log *SyncBuffer // its output
+	// exited is closed once Cmd has exited (nil for NewTransmissionClient).
+	exited chan struct{}
 
 	hc  *http.Client
 	url string
@@ -210,7 +216,7 @@ func StartTransmission(ctx context.Context, cfg TransmissionConfig) (*Transmissi
 	}
 	tm := &Transmission{
 		Log: &SyncBuffer{},
-		hc:  cfg.Host.HTTPClient(5 * time.Second),
+		hc:  cfg.Host.HTTPClient(30 * time.Second),
 		url: fmt.Sprintf("http://127.0.0.1:%d/transmission/rpc", cfg.RPCPort),
 	}
 	tm.Cmd = cfg.Host.Command(context.Background(), "transmission-daemon", "-f", "-g", cfg.ConfigDir)
@@ -218,21 +224,64 @@ func StartTransmission(ctx context.Context, cfg TransmissionConfig) (*Transmissi
 	if err := tm.Cmd.Start(); err != nil {
 		return nil, fmt.Errorf("netlab: start transmission-daemon: %w", err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	tm.exited = make(chan struct{})
+	go func() { _ = tm.Cmd.Wait(); close(tm.exited) }()
+	within := cfg.StartTimeout
+	if within == 0 {
+		within = 10 * time.Second
+	}
+	deadline := time.Now().Add(within)
 	for {
 		err := tm.Call("session-get", nil, nil)
 		if err == nil {
 			return tm, nil
 		}
+		select {
+		case <-tm.exited:
+			return nil, fmt.Errorf("netlab: transmission-daemon exited (%s); output:\n%s", tm.Cmd.ProcessState, tm.Log)
+		default:
+		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("netlab: transmission RPC not answering within 10s: %w; output:\n%s", err, tm.Log)
+			_ = tm.Stop(5 * time.Second)
+			return nil, fmt.Errorf("netlab: transmission RPC not answering within %s: %w; output:\n%s", within, err, tm.Log)
 		}
 		select {
 		case <-ctx.Done():
+			_ = tm.Stop(5 * time.Second)
 			return nil, ctx.Err()
 		case <-time.After(100 * time.Millisecond): // polling an external server's start-up
 		}
 	}
+}
+
+// Exited is closed once the daemon has exited.
+func (tm *Transmission) Exited() <-chan struct{} { return tm.exited }
+
+// Stop sends SIGTERM and waits for the exit, killing the daemon if it is
+// still running after grace. The error says it had to, or that the daemon
+// exited with a failure.
+func (tm *Transmission) Stop(grace time.Duration) error {
+	if tm.exited == nil {
+		return errors.New("netlab: transmission client without a process to stop")
+	}
+	select {
+	case <-tm.exited:
+	default:
+		_ = tm.Cmd.Process.Signal(syscall.SIGTERM)
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case <-tm.exited:
+		case <-t.C:
+			_ = tm.Cmd.Process.Kill()
+			<-tm.exited
+			return fmt.Errorf("netlab: transmission-daemon still running %s after SIGTERM: killed", grace)
+		}
+	}
+	if ps := tm.Cmd.ProcessState; !ps.Success() {
+		return fmt.Errorf("netlab: transmission-daemon: %s; output:\n%s", ps, Tail(tm.Log.String(), 2000))
+	}
+	return nil
 }
 
 // TransmissionStats is what callers read of one transmission torrent.
@@ -309,28 +358,53 @@ func (tm *Transmission) Seed(ctx context.Context, st *Torrent, within time.Durat
 	}
 }
 
-// Call makes one RPC, doing the session-id dance (409 first) as needed.
+// Call makes one RPC, doing the session-id dance (409 first) as needed,
+// and decodes its arguments into result (unless nil).
 func (tm *Transmission) Call(method string, args, result any) error {
-	body, err := json.Marshal(map[string]any{"method": method, "arguments": args})
+	b, err := tm.Post(method, args)
 	if err != nil {
 		return err
+	}
+	var r struct {
+		Result    string          `json:"result"`
+		Arguments json.RawMessage `json:"arguments"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return fmt.Errorf("transmission rpc %s: %w: %s", method, err, Tail(string(b), 500))
+	}
+	if r.Result != "success" {
+		return fmt.Errorf("transmission rpc %s: %s", method, r.Result)
+	}
+	if result != nil {
+		return json.Unmarshal(r.Arguments, result)
+	}
+	return nil
+}
+
+// Post makes one RPC, doing the session-id dance (409 first) as needed,
+// and returns the whole response body of a 200 answer, undecoded: what a
+// latency measurement times.
+func (tm *Transmission) Post(method string, args any) ([]byte, error) {
+	body, err := json.Marshal(map[string]any{"method": method, "arguments": args})
+	if err != nil {
+		return nil, err
 	}
 	for range 2 {
 		req, err := http.NewRequest(http.MethodPost, tm.url, bytes.NewReader(body))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		tm.mu.Lock()
 		req.Header.Set("X-Transmission-Session-Id", tm.sid)
 		tm.mu.Unlock()
 		resp, err := tm.hc.Do(req)
 		if err != nil {
-			return fmt.Errorf("transmission rpc %s: %w", method, err)
+			return nil, fmt.Errorf("transmission rpc %s: %w", method, err)
 		}
 		b, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if err != nil {
-			return fmt.Errorf("transmission rpc %s: %w", method, err)
+			return nil, fmt.Errorf("transmission rpc %s: %w", method, err)
 		}
 		if resp.StatusCode == http.StatusConflict {
 			tm.mu.Lock()
@@ -339,24 +413,11 @@ func (tm *Transmission) Call(method string, args, result any) error {
 			continue
 		}
 		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("transmission rpc %s: HTTP %s: %s", method, resp.Status, b)
+			return nil, fmt.Errorf("transmission rpc %s: HTTP %s: %s", method, resp.Status, Tail(string(b), 500))
 		}
-		var r struct {
-			Result    string          `json:"result"`
-			Arguments json.RawMessage `json:"arguments"`
-		}
-		if err := json.Unmarshal(b, &r); err != nil {
-			return fmt.Errorf("transmission rpc %s: %w: %s", method, err, b)
-		}
-		if r.Result != "success" {
-			return fmt.Errorf("transmission rpc %s: %s", method, r.Result)
-		}
-		if result != nil {
-			return json.Unmarshal(r.Arguments, result)
-		}
-		return nil
+		return b, nil
 	}
-	return fmt.Errorf("transmission rpc %s: no session id after 409", method)
+	return nil, fmt.Errorf("transmission rpc %s: no session id after 409", method)
 }
 
 // NewTransmissionClient returns an RPC client for a Transmission-compatible

@@ -38,6 +38,11 @@ type TrackerOptions struct {
 	// info hash (and have not stopped), at the address each announce came
 	// from, never a claimed one.
 	Peers []netip.AddrPort
+	// PeersFor, if set, answers each announce instead of Peers: it is
+	// given the announcer (as OnAnnounce is) and returns whom to tell it
+	// about. The benchmark's seeding test keeps its leechers apart with it,
+	// so that all they get comes from the one seeder measured.
+	PeersFor func(announcer netip.AddrPort) []netip.AddrPort
 	// OnAnnounce, if set, is called with every announcer: the address its
 	// announce came from, with the port it claimed.
 	OnAnnounce func(netip.AddrPort)
@@ -111,6 +116,9 @@ func (t *Tracker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // to tell it about.
 func (t *Tracker) peers(ih string, me netip.AddrPort, stopped bool) []netip.AddrPort {
 	var out []netip.AddrPort
+	if t.opt.PeersFor != nil {
+		return t.opt.PeersFor(me)
+	}
 	if t.opt.Peers != nil {
 		for _, p := range t.opt.Peers {
 			if p.Port() != me.Port() {

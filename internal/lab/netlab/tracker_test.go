@@ -101,6 +101,40 @@ func TestTrackerFixedPeers(t *testing.T) {
 	}
 }
 
+// TestTrackerPeersFor: each announcer is told whom PeersFor says (the
+// seeding benchmark's leechers learn of nobody, its seeder of them all).
+func TestTrackerPeersFor(t *testing.T) {
+	leechers := []netip.AddrPort{netip.MustParseAddrPort("198.18.3.22:7001"), netip.MustParseAddrPort("198.18.3.23:7002")}
+	var mu sync.Mutex
+	var asked []netip.AddrPort
+	srv := httptest.NewServer(NewTracker(TrackerOptions{
+		Peers: []netip.AddrPort{netip.MustParseAddrPort("198.18.3.2:6881")}, // overridden
+		PeersFor: func(from netip.AddrPort) []netip.AddrPort {
+			mu.Lock()
+			asked = append(asked, from)
+			mu.Unlock()
+			if from.Port() == 7001 || from.Port() == 7002 {
+				return nil
+			}
+			return leechers
+		},
+	}))
+	defer srv.Close()
+	ih := strings.Repeat("E", 20)
+	if a := announce(t, srv, ih, "7001", "started"); len(a.peers()) != 0 {
+		t.Errorf("a leecher's announce: peers %v, want none", a.peers())
+	}
+	if a := announce(t, srv, ih, "40000", "started"); len(a.peers()) != 2 || a.peers()[0] != leechers[0] || a.peers()[1] != leechers[1] {
+		t.Errorf("the seeder's announce: peers %v, want the leechers %v", a.peers(), leechers)
+	}
+	lo := netip.MustParseAddr("127.0.0.1")
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []netip.AddrPort{netip.AddrPortFrom(lo, 7001), netip.AddrPortFrom(lo, 40000)}; len(asked) != 2 || asked[0] != want[0] || asked[1] != want[1] {
+		t.Errorf("PeersFor asked about %v, want %v", asked, want)
+	}
+}
+
 func TestTrackerRefusesBadAnnounce(t *testing.T) {
 	srv := httptest.NewServer(NewTracker(TrackerOptions{}))
 	defer srv.Close()
