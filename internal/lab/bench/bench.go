@@ -10,7 +10,11 @@
 // qbittorrent-nox, which run in the client namespace while `wgtorrent
 // tunnel` holds the same tunnel up, so only the engine differs. Seeders on
 // the peer host: several transmission-daemons, one qbittorrent-nox and
-// `wgtorrent lab-seed`, each on its own address.
+// `wgtorrent lab-seed`, each on its own address. Then the other way round
+// (seeding.go): wgtorrent, transmission-daemon and qbittorrent-nox in turn
+// seed the torrent to three leechers on the peer host at once. Last
+// (scale.go), the same three each hold thousands of small seeding
+// torrents, with their costs idle, their API's latency and their restart.
 package bench
 
 import (
@@ -38,14 +42,19 @@ type Options struct {
 	SizeMiB      int           // content size
 	VPNDelay     time.Duration // added to every round trip through the VPN server (0: none)
 	Runs         int           // runs of each measurement (median reported)
+	SeedRuns     int           // runs of each seeder in the seeding test (0: Runs)
 	IperfSeconds int           // length of one iperf3 test
 	Clients      []string      // download clients to compare; nil: all
 	Seeders      int           // transmission-daemon seeders (plus one qbittorrent-nox and one wgtorrent lab-seed)
 	RunTimeout   time.Duration
-	Phases       []string // of "iperf", "download", "scale"; nil: all
-	Scale        []int    // torrent counts for the daemon scale test
+	Phases       []string      // of AllPhases; nil: all
+	Scale        []int         // torrent counts for the scale test
+	IdleWindow   time.Duration // the scale test's idle CPU window
 	Logf         func(format string, args ...any)
 }
+
+// AllPhases are the tests a run can make, in the order it makes them.
+var AllPhases = []string{"iperf", "download", "seeding", "scale"}
 
 // All download clients, in their first round's order.
 var AllClients = []string{ClientWgtorrent, ClientAria2, ClientTransmission, ClientQbittorrent, ClientWgtorrentHost, ClientWgtorrentNoTunnel}
@@ -73,6 +82,7 @@ type Results struct {
 	Options struct {
 		SizeMiB      int      `json:"size_mib"`
 		Runs         int      `json:"runs"`
+		SeedRuns     int      `json:"seed_runs,omitempty"`
 		IperfSeconds int      `json:"iperf_seconds"`
 		Seeders      string   `json:"seeders"`
 		VPNServer    string   `json:"vpn_server"`
@@ -81,6 +91,7 @@ type Results struct {
 	} `json:"options"`
 	Iperf     []IperfRun    `json:"iperf"`
 	Downloads []DownloadRun `json:"downloads"`
+	Seeding   []SeedRun     `json:"seeding,omitempty"`
 	Scale     []ScaleRun    `json:"scale"`
 	Versions  []string      `json:"versions"`
 }
@@ -139,6 +150,10 @@ type env struct {
 	seeds   *seedCounter
 	labSeed *proc
 	stops   []func() // run before the lab closes
+	// swarmStops stop the download test's seeders and tracker, once it
+	// is done: the tests after it measure CPU and memory.
+	swarmStops  []func()
+	seedTorrent string // the content's .torrent for the seeding test
 }
 
 const (
@@ -168,10 +183,16 @@ func (o *Options) defaults() {
 		o.RunTimeout = 4 * time.Minute
 	}
 	if len(o.Phases) == 0 {
-		o.Phases = []string{"iperf", "download", "scale"}
+		o.Phases = AllPhases
 	}
 	if len(o.Scale) == 0 {
-		o.Scale = []int{1, 100, 1000}
+		o.Scale = []int{1000}
+	}
+	if o.SeedRuns == 0 {
+		o.SeedRuns = o.Runs
+	}
+	if o.IdleWindow == 0 {
+		o.IdleWindow = time.Minute
 	}
 	if len(o.Clients) == 0 {
 		o.Clients = AllClients
@@ -188,11 +209,11 @@ func Run(ctx context.Context, opt Options) (*Results, error) {
 		return nil, errors.New("bench: needs root to build network namespaces (run `sudo make bench`)")
 	}
 	need := []string{"transmission-daemon", "qbittorrent-nox", "iperf3", "wireguard-go", "wg"}
-	for _, c := range opt.Clients {
-		switch c {
-		case ClientAria2:
-			need = append(need, "aria2c")
-		}
+	if slices.Contains(opt.Clients, ClientAria2) || slices.Contains(opt.Phases, "seeding") {
+		need = append(need, "aria2c")
+	}
+	if slices.Contains(opt.Phases, "seeding") {
+		need = append(need, "ss")
 	}
 	for _, p := range need {
 		if _, err := lookPath(p); err != nil {
@@ -202,6 +223,7 @@ func Run(ctx context.Context, opt Options) (*Results, error) {
 
 	res := &Results{Date: time.Now().UTC(), Machine: machine()}
 	res.Options.SizeMiB, res.Options.Runs, res.Options.IperfSeconds = opt.SizeMiB, opt.Runs, opt.IperfSeconds
+	res.Options.SeedRuns = opt.SeedRuns
 	res.Options.Seeders = fmt.Sprintf("%d transmission-daemon + 1 qbittorrent-nox + 1 wgtorrent lab-seed", opt.Seeders)
 	res.Options.VPNServer = "builtin (golang.zx2c4.com/wireguard library, in the bench process)"
 	if opt.VPNDelay > 0 {
@@ -223,6 +245,7 @@ func Run(ctx context.Context, opt Options) (*Results, error) {
 	defer lab.Close()
 	e := &env{opt: opt, lab: lab, dir: dir}
 	defer func() {
+		e.stopSwarm()
 		for i := len(e.stops) - 1; i >= 0; i-- {
 			e.stops[i]()
 		}
@@ -242,8 +265,18 @@ func Run(ctx context.Context, opt Options) (*Results, error) {
 			return res, err
 		}
 	}
+	e.stopSwarm()
+	if slices.Contains(opt.Phases, "seeding") {
+		t := time.Now()
+		if res.Seeding, err = e.seedingAll(ctx); err != nil {
+			return res, err
+		}
+		opt.Logf("seeding test: %.0fs", time.Since(t).Seconds())
+	}
 	if slices.Contains(opt.Phases, "scale") {
+		t := time.Now()
 		res.Scale = e.scaleAll(ctx)
+		opt.Logf("scale test: %.0fs", time.Since(t).Seconds())
 	}
 	return res, ctx.Err()
 }
@@ -258,7 +291,7 @@ func (e *env) setup(ctx context.Context) error {
 	if err := os.WriteFile(e.conf, []byte(e.srv.ClientConfig()), 0o600); err != nil {
 		return err
 	}
-	if !slices.Contains(e.opt.Phases, "download") {
+	if !slices.Contains(e.opt.Phases, "download") && !slices.Contains(e.opt.Phases, "seeding") {
 		return nil
 	}
 	announce := fmt.Sprintf("http://%s:%d/announce", lab.Peer.Addr4, trackerPort)
@@ -269,6 +302,16 @@ func (e *env) setup(ctx context.Context) error {
 	if e.tor, err = netlab.MakeTorrent(e.dir, netlab.TorrentSpec{Name: "wgt-bench-" + lab.ID, Files: files, Announce: announce}); err != nil {
 		return err
 	}
+	if !slices.Contains(e.opt.Phases, "download") {
+		return nil
+	}
+	return e.startSwarm(ctx)
+}
+
+// startSwarm starts the download test's seeders and tracker on the peer
+// host.
+func (e *env) startSwarm(ctx context.Context) error {
+	lab := e.lab
 	// Each seeder has its own address on the peer host, as in a real swarm:
 	// the lab-seed on the host's own, then the transmission-daemons, then
 	// qbittorrent-nox.
@@ -293,7 +336,7 @@ func (e *env) setup(ctx context.Context) error {
 	if e.seeds, err = newSeedCounter(lab.Peer, names); err != nil {
 		return err
 	}
-	e.stops = append(e.stops, e.seeds.close)
+	e.swarmStops = append(e.swarmStops, e.seeds.close)
 	// opentracker would list each seeder under the address its announce
 	// came from, the peer host's main one, not the address its peer socket
 	// is bound to: several seeders would then share one IP, and clients that
@@ -304,7 +347,7 @@ func (e *env) setup(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
-	e.stops = append(e.stops, func() { _ = trk.Close() })
+	e.swarmStops = append(e.swarmStops, func() { _ = trk.Close() })
 	for i := range e.opt.Seeders {
 		tm, err := netlab.StartTransmission(ctx, netlab.TransmissionConfig{
 			Host:        lab.Peer,
@@ -317,6 +360,7 @@ func (e *env) setup(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		e.swarmStops = append(e.swarmStops, func() { _ = tm.Stop(15 * time.Second) })
 		if err := tm.Seed(ctx, e.tor, 60*time.Second); err != nil {
 			return fmt.Errorf("bench: seeder %d: %w", i, err)
 		}
@@ -333,11 +377,19 @@ func (e *env) setup(ctx context.Context) error {
 	}
 	// Stopped before the lab goes: a clean exit writes its CPU profile
 	// (WGTORRENT_CPUPROFILE) and its state.
-	e.stops = append(e.stops, func() { e.labSeed.Stop(syscall.SIGTERM, 10*time.Second) })
+	e.swarmStops = append(e.swarmStops, func() { e.labSeed.Stop(syscall.SIGTERM, 10*time.Second) })
 	if _, err := e.labSeed.WaitLine(ctx, 0, 60*time.Second, "seeding", isLine("seeding")); err != nil {
 		return fmt.Errorf("bench: wgtorrent lab-seed: %w", err)
 	}
 	return nil
+}
+
+// stopSwarm stops the download test's seeders and tracker (again: no-op).
+func (e *env) stopSwarm() {
+	for i := len(e.swarmStops) - 1; i >= 0; i-- {
+		e.swarmStops[i]()
+	}
+	e.swarmStops = nil
 }
 
 // seederAddr is the peer host's address for transmission seeder i: .3, .4, …

@@ -279,18 +279,10 @@ func (e *env) launchTransmission(ctx context.Context, out, state string) (*leech
 	if err != nil {
 		return nil, err
 	}
-	exited := make(chan struct{})
-	go func() { _ = tm.Cmd.Wait(); close(exited) }()
 	l := &leecher{
 		pid: tm.Cmd.Process.Pid,
 		stop: func() usage {
-			_ = tm.Cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-exited:
-			case <-time.After(15 * time.Second):
-				_ = tm.Cmd.Process.Kill()
-				<-exited
-			}
+			_ = tm.Stop(15 * time.Second)
 			return exitUsage(tm.Cmd.ProcessState)
 		},
 	}

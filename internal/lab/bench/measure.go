@@ -87,10 +87,12 @@ func exitUsage(ps *os.ProcessState) usage {
 	return usage{CPU: tv(ru.Utime) + tv(ru.Stime)}
 }
 
-// txSampler records the bytes a host's interface has sent, every 20ms: the
-// seeders all live on the peer host, so its uplink counter tells when the
-// payload started and stopped flowing whatever the leecher is, with the same
-// clock for every client (their own progress reports differ in period).
+// txSampler records the bytes a host's interface has sent (or received),
+// every 20ms: the seeders all live on the peer host, so its uplink counter
+// tells when the payload started and stopped flowing whatever the leecher
+// is, with the same clock for every client (their own progress reports
+// differ in period). In the seeding test the leechers live there, and its
+// received bytes tell the same of the seeder.
 type txSampler struct {
 	stop chan struct{}
 	done chan struct{}
@@ -107,6 +109,12 @@ type sample struct {
 }
 
 func startTxSampler(h *netlab.Host, iface string, t0 time.Time) (*txSampler, error) {
+	return startIfaceSampler(h, iface, false, t0)
+}
+
+// startIfaceSampler samples iface's received bytes if rx, else its sent
+// bytes.
+func startIfaceSampler(h *netlab.Host, iface string, rx bool, t0 time.Time) (*txSampler, error) {
 	nl, err := netlink.NewHandleAt(h.NsHandle())
 	if err != nil {
 		return nil, fmt.Errorf("bench: netlink in %s: %w", h.NetNS, err)
@@ -124,8 +132,12 @@ func startTxSampler(h *netlab.Host, iface string, t0 time.Time) (*txSampler, err
 			return
 		}
 		busy, jiff, _ := machineCPU()
+		n := l.Attrs().Statistics.TxBytes
+		if rx {
+			n = l.Attrs().Statistics.RxBytes
+		}
 		s.mu.Lock()
-		s.samples = append(s.samples, sample{time.Since(t0), l.Attrs().Statistics.TxBytes, busy, jiff})
+		s.samples = append(s.samples, sample{time.Since(t0), n, busy, jiff})
 		s.mu.Unlock()
 	}
 	read()
@@ -175,6 +187,24 @@ func (s *txSampler) finish() (first, last time.Duration, total uint64, busyPct f
 		}
 	}
 	return first, last, total, busyPct
+}
+
+// countedBy is how many bytes the interface had counted from the start
+// until at (the last sample at or before it), once finished.
+func (s *txSampler) countedBy(at time.Duration) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.samples) == 0 {
+		return 0
+	}
+	var n uint64
+	for _, sm := range s.samples {
+		if sm.at > at {
+			break
+		}
+		n = sm.bytes - s.samples[0].bytes
+	}
+	return n
 }
 
 func median(xs []float64) float64 {

@@ -34,7 +34,7 @@ func (e *env) startQbittorrentSeeder(ctx context.Context, addr string) error {
 	if err != nil {
 		return err
 	}
-	e.stops = append(e.stops, func() { q.Stop(syscall.SIGTERM, 15*time.Second) })
+	e.swarmStops = append(e.swarmStops, func() { q.Stop(syscall.SIGTERM, 15*time.Second) })
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	return q.WaitTorrent(ctx, netlab.Seeding)

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-
-	"github.com/wgtorrent/wgtorrent/internal/lab/netlab"
 )
 
 // clientSummary is the medians of one client's successful runs.
@@ -80,7 +78,14 @@ func (res *Results) Markdown() string {
 	p("## wgtorrent benchmark, %s", res.Date.Format("2006-01-02 15:04 MST"))
 	p("")
 	p("Machine: %d × %s, Linux %s, %s. Everything runs in one netlab lab (network namespaces on this host: client, ISP, VPN server, peer host), so client, VPN server and seeders share these %d cores.", m.NProc, m.CPU, m.Kernel, m.Go, m.NProc)
-	p("VPN server: %s. Content: %d MiB in 2 files. Seeders on the peer host: %s. Median of %d runs, clients interleaved round-robin.", res.Options.VPNServer, res.Options.SizeMiB, res.Options.Seeders, res.Options.Runs)
+	switch {
+	case len(res.Downloads) > 0:
+		p("VPN server: %s. Content: %d MiB in 2 files. Seeders on the peer host: %s. Median of %d runs, clients interleaved round-robin.", res.Options.VPNServer, res.Options.SizeMiB, res.Options.Seeders, res.Options.Runs)
+	case len(res.Seeding) > 0:
+		p("VPN server: %s. Content: %d MiB in 2 files.", res.Options.VPNServer, res.Options.SizeMiB)
+	default:
+		p("VPN server: %s.", res.Options.VPNServer)
+	}
 	p("")
 	if len(res.Iperf) > 0 {
 		res.iperfTable(p)
@@ -88,19 +93,11 @@ func (res *Results) Markdown() string {
 	if len(res.Downloads) > 0 {
 		res.downloadTables(p)
 	}
+	if len(res.Seeding) > 0 {
+		res.seedingTable(p)
+	}
 	if len(res.Scale) > 0 {
-		p("")
-		p("### `wgtorrent daemon` with many torrents (64 KiB each, seeding, no tracker, DHT off)")
-		p("")
-		p("| torrents | add + verify s | RSS MiB (idle) | idle CPU %% of a core (%gs) | restart → all seeding s |", res.Scale[0].IdleWindow)
-		p("|---:|---:|---:|---:|---:|")
-		for _, s := range res.Scale {
-			if s.Error != "" {
-				p("| %d | error: %s | | | |", s.Torrents, strings.ReplaceAll(netlab.Tail(s.Error, 200), "\n", " "))
-				continue
-			}
-			p("| %d | %.1f | %.0f | %.1f | %.1f |", s.Torrents, s.AddS, s.RSSMiB, s.IdleCPUPct, s.RestartS)
-		}
+		res.scaleTables(p)
 	}
 	p("")
 	p("Programs: %s.", strings.Join(res.Versions, "; "))

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -28,11 +29,13 @@ func main() {
 	flag.IntVar(&opt.SizeMiB, "size", 1024, "content size in MiB")
 	flag.DurationVar(&opt.VPNDelay, "vpn-delay", 0, "add this to every round trip through the VPN server (e.g. 40ms: a distant server)")
 	flag.IntVar(&opt.Runs, "runs", 3, "runs of each measurement (the median is reported)")
+	flag.IntVar(&opt.SeedRuns, "seed-runs", 0, "runs of each seeder in the seeding test (the median is reported; 0: as -runs; ~5 min a round at 1 GiB)")
 	flag.IntVar(&opt.IperfSeconds, "iperf-seconds", 5, "length of one iperf3 test")
 	flag.IntVar(&opt.Seeders, "seeders", 3, "transmission-daemon seeders (plus one qbittorrent-nox and one wgtorrent lab-seed)")
-	flag.StringVar(&clients, "clients", strings.Join(bench.AllClients, ","), "download clients, comma separated")
-	flag.StringVar(&phases, "phases", "iperf,download,scale", "what to measure, comma separated")
-	flag.StringVar(&scale, "scale", "1,100,1000", "torrent counts for the daemon scale test")
+	flag.StringVar(&clients, "clients", strings.Join(bench.AllClients, ","), "clients to compare, comma separated (the seeding and scale tests take those of "+strings.Join(bench.ScaleClients, ", ")+")")
+	flag.StringVar(&phases, "phases", strings.Join(bench.AllPhases, ","), "what to measure, comma separated, of "+strings.Join(bench.AllPhases, ", "))
+	flag.StringVar(&scale, "scale", "1000", "torrent counts for the scale test, comma separated (e.g. 1000,10000)")
+	flag.DurationVar(&opt.IdleWindow, "idle-window", time.Minute, "the scale test's idle CPU window")
 	flag.DurationVar(&opt.RunTimeout, "run-timeout", 4*time.Minute, "give up one download after this long")
 	render := flag.String("render", "", "only print the markdown of a results.json and exit")
 	flag.Parse()
@@ -50,6 +53,11 @@ func main() {
 	}
 	opt.Clients = strings.Split(clients, ",")
 	opt.Phases = strings.Split(phases, ",")
+	for _, p := range opt.Phases {
+		if !slices.Contains(bench.AllPhases, p) {
+			fail(fmt.Errorf("-phases: unknown %q (want some of %s)", p, strings.Join(bench.AllPhases, ",")))
+		}
+	}
 	for _, f := range strings.Split(scale, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil {
@@ -69,7 +77,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := bench.Run(ctx, opt)
-	if res != nil && (len(res.Iperf) > 0 || len(res.Downloads) > 0 || len(res.Scale) > 0) {
+	if res != nil && (len(res.Iperf) > 0 || len(res.Downloads) > 0 || len(res.Seeding) > 0 || len(res.Scale) > 0) {
 		if werr := write(out, res); werr != nil {
 			fmt.Fprintln(os.Stderr, "wgtorrent-bench:", werr)
 		}
