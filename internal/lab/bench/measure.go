@@ -24,6 +24,12 @@ const clockTick = 100.0
 
 // cpuSeconds reads the user+system CPU time of a running process.
 func cpuSeconds(pid int) (float64, error) {
+	return statSeconds(pid, 11, 12) // fields 14, 15: utime, stime
+}
+
+// statSeconds sums fields of /proc/<pid>/stat (indexes counted from the
+// state, field 3) that hold clock ticks, in seconds.
+func statSeconds(pid int, fields ...int) (float64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
@@ -34,15 +40,18 @@ func cpuSeconds(pid int) (float64, error) {
 		return 0, fmt.Errorf("bench: /proc/%d/stat: no ')'", pid)
 	}
 	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0, fmt.Errorf("bench: /proc/%d/stat: %d fields", pid, len(f))
+	var sum float64
+	for _, k := range fields {
+		if k >= len(f) {
+			return 0, fmt.Errorf("bench: /proc/%d/stat: %d fields", pid, len(f))
+		}
+		v, err := strconv.ParseFloat(f[k], 64)
+		if err != nil {
+			return 0, fmt.Errorf("bench: /proc/%d/stat: field %d %q: %w", pid, k+3, f[k], err)
+		}
+		sum += v
 	}
-	ut, err1 := strconv.ParseFloat(f[11], 64) // field 14, utime
-	st, err2 := strconv.ParseFloat(f[12], 64) // field 15, stime
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("bench: /proc/%d/stat: bad times %q %q", pid, f[11], f[12])
-	}
-	return (ut + st) / clockTick, nil
+	return sum / clockTick, nil
 }
 
 // usage is what wait4 reported for an exited child.

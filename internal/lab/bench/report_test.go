@@ -3,6 +3,7 @@
 package bench
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -86,5 +87,24 @@ func TestSeedingTable(t *testing.T) {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
+	}
+}
+
+// TestStatSeconds: the CPU readings parse this process's /proc/PID/stat,
+// whose times only grow.
+func TestStatSeconds(t *testing.T) {
+	own, err := cpuSeconds(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := cpuWithChildren(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if own < 0 || all < own {
+		t.Errorf("cpuSeconds %v, cpuWithChildren %v", own, all)
+	}
+	if _, err := statSeconds(os.Getpid(), 99); err == nil {
+		t.Error("field 102 of /proc/PID/stat read")
 	}
 }

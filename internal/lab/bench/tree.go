@@ -100,27 +100,7 @@ func waitGone(ctx context.Context, pids []int, within time.Duration) error {
 // cpuWithChildren is a process's user+system time plus that of the
 // children it has reaped (cutime, cstime), in seconds.
 func cpuWithChildren(pid int) (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("bench: /proc/%d/stat: no ')'", pid)
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 15 {
-		return 0, fmt.Errorf("bench: /proc/%d/stat: %d fields", pid, len(f))
-	}
-	var sum float64
-	for _, k := range []int{11, 12, 13, 14} { // fields 14-17: utime, stime, cutime, cstime
-		v, err := strconv.ParseFloat(f[k], 64)
-		if err != nil {
-			return 0, fmt.Errorf("bench: /proc/%d/stat: field %d %q: %w", pid, k+3, f[k], err)
-		}
-		sum += v
-	}
-	return sum / clockTick, nil
+	return statSeconds(pid, 11, 12, 13, 14) // fields 14-17: utime, stime, cutime, cstime
 }
 
 // usageSampler reads the usage of one or two process trees (a client and
