@@ -50,10 +50,10 @@ func ParseSuspectPolicy(s string) (SuspectPolicy, error) {
 
 // Warning is a file of a torrent that is not what its name says.
 type Warning struct {
-	File   int    // index in Files
-	Path   string // as Files shows it
-	Code   string // the rule (suspect.Code): "double-extension", "content"...
-	Reason string // why, for people
+	File   int    `json:"file"`   // index in Files
+	Path   string `json:"path"`   // as Files shows it
+	Code   string `json:"code"`   // the rule (suspect.Code): "double-extension", "content"...
+	Reason string `json:"reason"` // why, for people
 }
 
 // suspectRecord is what the engine keeps of a torrent's suspicious files.

@@ -83,16 +83,8 @@ type Line struct {
 	Trackers    []TrackerLine  `json:"trackers,omitempty"`
 	// Warnings are its files that are not what their names say
 	// (client.Stats.Warnings); Held, why the engine paused it for them.
-	Warnings []WarningLine `json:"warnings,omitempty"`
-	Held     string        `json:"held,omitempty"`
-}
-
-// WarningLine is a suspicious file.
-type WarningLine struct {
-	File   int    `json:"file"` // index in the torrent's files
-	Path   string `json:"path"`
-	Code   string `json:"code"` // the rule, e.g. "double-extension", "content"
-	Reason string `json:"reason"`
+	Warnings []client.Warning `json:"warnings,omitempty"`
+	Held     string           `json:"held,omitempty"`
 }
 
 // TrackerLine is what a tracker last answered.
@@ -240,7 +232,7 @@ func snapshot(eng client.Controller, tun Tunnel, ids []client.TorrentID, ks kill
 			Isolation:      tst.Isolation,
 			KillSwitch:     string(ks),
 			Trackers:       trackerLines(trs),
-			Warnings:       warningLines(st.Warnings),
+			Warnings:       st.Warnings,
 			Held:           st.Held,
 		})
 	}
@@ -261,14 +253,6 @@ func trackerLines(trs []client.Tracker) []TrackerLine {
 			Error: tr.Err, Warning: tr.Warning, Peers: tr.Peers, Seeders: tr.Seeders, Leechers: tr.Leechers,
 			LastAnnounce: unix(tr.LastAnnounce), NextAnnounce: unix(tr.NextAnnounce),
 		})
-	}
-	return out
-}
-
-func warningLines(ws []client.Warning) []WarningLine {
-	var out []WarningLine
-	for _, w := range ws {
-		out = append(out, WarningLine{File: w.File, Path: w.Path, Code: w.Code, Reason: w.Reason})
 	}
 	return out
 }

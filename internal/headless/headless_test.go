@@ -165,7 +165,7 @@ func TestRunWarnsAndSkips(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil {
 		t.Fatal(err)
 	}
-	if len(lines) != 2 || len(last.Warnings) != 2 || last.Warnings[1] != (WarningLine{2, "trap/sample.mkv", "content", trapWarnings[1].Reason}) {
+	if len(lines) != 2 || len(last.Warnings) != 2 || last.Warnings[1] != (client.Warning{File: 2, Path: "trap/sample.mkv", Code: "content", Reason: trapWarnings[1].Reason}) {
 		t.Errorf("lines:\n%s\nwant two, the last with both warnings", out.String())
 	}
 	if !strings.Contains(lines[0], `"warnings":[{"file":0,"path":"trap/film.mkv.exe","code":"double-extension","reason":`) {
@@ -196,7 +196,7 @@ func TestRunHeld(t *testing.T) {
 }
 
 func TestBarViewWarnings(t *testing.T) {
-	m := barModel{width: 100, lines: []Line{{Name: "trap", Length: 100, State: "paused", Warnings: warningLines(trapWarnings), Held: "paused for 2 suspicious file(s)"}}}
+	m := barModel{width: 100, lines: []Line{{Name: "trap", Length: 100, State: "paused", Warnings: trapWarnings, Held: "paused for 2 suspicious file(s)"}}}
 	m.bar.Width = 10
 	v := m.View()
 	for _, want := range []string{"suspicious: trap/film.mkv.exe: a Windows program (.exe)", "suspicious: trap/sample.mkv: named as a video", "paused for 2 suspicious file(s)"} {
