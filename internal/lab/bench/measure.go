@@ -256,19 +256,8 @@ type hwmWatcher struct {
 func watchHWM(pid int) *hwmWatcher {
 	w := &hwmWatcher{stop: make(chan struct{}), done: make(chan struct{})}
 	read := func() {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-		if err != nil {
-			return
-		}
-		for _, l := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
-				f := strings.Fields(v) // "123456 kB"
-				if len(f) > 0 {
-					if kb, err := strconv.ParseFloat(f[0], 64); err == nil {
-						w.peak = max(w.peak, kb/1024)
-					}
-				}
-			}
+		if mib, err := statusMiB(pid, "VmHWM"); err == nil {
+			w.peak = max(w.peak, mib)
 		}
 	}
 	go func() {
@@ -293,4 +282,22 @@ func (w *hwmWatcher) finish() float64 {
 	close(w.stop)
 	<-w.done
 	return w.peak
+}
+
+// statusMiB reads a size line of /proc/<pid>/status ("VmRSS:  123456 kB")
+// in MiB.
+func statusMiB(pid int, key string) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, key+":"); ok {
+			if f := strings.Fields(v); len(f) > 0 {
+				kb, err := strconv.ParseFloat(f[0], 64)
+				return kb / 1024, err
+			}
+		}
+	}
+	return 0, fmt.Errorf("bench: no %s for pid %d", key, pid)
 }

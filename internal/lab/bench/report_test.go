@@ -90,8 +90,8 @@ func TestSeedingTable(t *testing.T) {
 	}
 }
 
-// TestStatSeconds: the CPU readings parse this process's /proc/PID/stat,
-// whose times only grow.
+// TestStatSeconds: the /proc readings parse this process's stat and status;
+// its times only grow.
 func TestStatSeconds(t *testing.T) {
 	own, err := cpuSeconds(os.Getpid())
 	if err != nil {
@@ -103,6 +103,12 @@ func TestStatSeconds(t *testing.T) {
 	}
 	if own < 0 || all < own {
 		t.Errorf("cpuSeconds %v, cpuWithChildren %v", own, all)
+	}
+	if rss, err := vmRSS(os.Getpid()); err != nil || rss <= 0 {
+		t.Errorf("vmRSS %v, %v", rss, err)
+	}
+	if _, err := statusMiB(os.Getpid(), "NoSuchLine"); err == nil {
+		t.Error("a missing status line read")
 	}
 	if _, err := statSeconds(os.Getpid(), 99); err == nil {
 		t.Error("field 102 of /proc/PID/stat read")

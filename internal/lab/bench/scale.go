@@ -10,8 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -531,18 +529,4 @@ func (e *env) startDaemon(ctx context.Context, data, out string) (*proc, *netlab
 }
 
 // vmRSS is a process's current resident set in MiB.
-func vmRSS(pid int) (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			if f := strings.Fields(v); len(f) > 0 {
-				kb, err := strconv.ParseFloat(f[0], 64)
-				return kb / 1024, err
-			}
-		}
-	}
-	return 0, fmt.Errorf("bench: no VmRSS for pid %d", pid)
-}
+func vmRSS(pid int) (float64, error) { return statusMiB(pid, "VmRSS") }
